@@ -1,0 +1,184 @@
+//! The etcd keyspace (a contract):
+//!
+//! ```text
+//! <namespace>/v1/pools/<dc>/<cluster>/<service>/<node>  => {"pooled": "yes", "weight": 10}
+//! <namespace>/v1/services/<cluster>/<service>           => {"port": 80, "default_values": {...}}
+//! <namespace>/v1/meta/sync                              => {"git_rev": "..."}
+//! ```
+
+use crate::model::{ObjectKey, PoolKey};
+use crate::names::{Cluster, Datacenter, NodeName, Service};
+
+/// Encodes and decodes keys under one namespace.
+///
+/// ```
+/// use conftool_core::Keyspace;
+/// let ks = Keyspace::new("/conftool");
+/// assert_eq!(ks.pools_prefix(), "/conftool/v1/pools/");
+/// let key = ks.parse_object_key("/conftool/v1/pools/eqiad/appservers/apache/mw1018").unwrap();
+/// assert_eq!(ks.object_key(&key), "/conftool/v1/pools/eqiad/appservers/apache/mw1018");
+/// assert!(ks.parse_object_key("/conftool/v1/pools/eqiad/appservers/apache").is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyspace {
+    root: String,
+}
+
+impl Keyspace {
+    /// A keyspace under `namespace` (`""` or `/` for none; a trailing `/` is ignored and a
+    /// leading one added).
+    pub fn new(namespace: &str) -> Self {
+        let ns = namespace.trim_end_matches('/');
+        let ns = if ns.is_empty() || ns.starts_with('/') {
+            ns.to_string()
+        } else {
+            format!("/{ns}")
+        };
+        Keyspace {
+            root: format!("{ns}/v1"),
+        }
+    }
+
+    /// `<namespace>/v1/`: every key this tool owns.
+    pub fn root_prefix(&self) -> String {
+        format!("{}/", self.root)
+    }
+
+    /// `<namespace>/v1/pools/`.
+    pub fn pools_prefix(&self) -> String {
+        format!("{}/pools/", self.root)
+    }
+
+    /// `<namespace>/v1/services/`.
+    pub fn services_prefix(&self) -> String {
+        format!("{}/services/", self.root)
+    }
+
+    /// The narrowest prefix covering the given leading literal names: with a datacenter, a
+    /// cluster and a service known, only that pool's keys are read.
+    pub fn pools_prefix_for(
+        &self,
+        dc: Option<&Datacenter>,
+        cluster: Option<&Cluster>,
+        service: Option<&Service>,
+    ) -> String {
+        let mut p = self.pools_prefix();
+        let parts = [
+            dc.map(Datacenter::as_str),
+            cluster.map(Cluster::as_str),
+            service.map(Service::as_str),
+        ];
+        for part in parts {
+            match part {
+                Some(s) => {
+                    p.push_str(s);
+                    p.push('/');
+                }
+                None => break,
+            }
+        }
+        p
+    }
+
+    /// The key of one object.
+    pub fn object_key(&self, k: &ObjectKey) -> String {
+        format!("{}{}/{}", self.pools_prefix(), pool_path(&k.pool), k.node)
+    }
+
+    /// Decode an object key; `None` for anything that is not exactly
+    /// `.../pools/<dc>/<cluster>/<service>/<node>` with valid names.
+    pub fn parse_object_key(&self, key: &str) -> Option<ObjectKey> {
+        let rest = key.strip_prefix(&self.pools_prefix())?;
+        let mut it = rest.split('/');
+        let (dc, cluster, service, node) = (it.next()?, it.next()?, it.next()?, it.next()?);
+        if it.next().is_some() {
+            return None;
+        }
+        Some(ObjectKey::new(
+            dc.parse().ok()?,
+            cluster.parse().ok()?,
+            service.parse().ok()?,
+            node.parse::<NodeName>().ok()?,
+        ))
+    }
+
+    /// The key of a service definition.
+    pub fn service_key(&self, cluster: &Cluster, service: &Service) -> String {
+        format!("{}{}/{}", self.services_prefix(), cluster, service)
+    }
+
+    /// Decode a service key.
+    pub fn parse_service_key(&self, key: &str) -> Option<(Cluster, Service)> {
+        let rest = key.strip_prefix(&self.services_prefix())?;
+        let (cluster, service) = rest.split_once('/')?;
+        Some((cluster.parse().ok()?, service.parse().ok()?))
+    }
+
+    /// Where `conftool-sync` records what it last synced.
+    pub fn sync_meta_key(&self) -> String {
+        format!("{}/meta/sync", self.root)
+    }
+}
+
+impl Default for Keyspace {
+    /// No namespace: keys under `/v1/`.
+    fn default() -> Self {
+        Keyspace::new("")
+    }
+}
+
+fn pool_path(p: &PoolKey) -> String {
+    format!("{}/{}/{}", p.dc, p.cluster, p.service)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_forms() {
+        assert_eq!(Keyspace::new("").pools_prefix(), "/v1/pools/");
+        assert_eq!(Keyspace::new("/").pools_prefix(), "/v1/pools/");
+        assert_eq!(
+            Keyspace::new("conftool/").pools_prefix(),
+            "/conftool/v1/pools/"
+        );
+        assert_eq!(Keyspace::new("/a/b").sync_meta_key(), "/a/b/v1/meta/sync");
+    }
+
+    #[test]
+    fn keys_round_trip_and_reject_junk() {
+        let ks = Keyspace::new("");
+        let k = ks
+            .parse_object_key("/v1/pools/eqiad/cache_text/varnish-fe/cp1052")
+            .unwrap();
+        assert_eq!(k.to_string(), "eqiad/cache_text/varnish-fe/cp1052");
+        for junk in [
+            "/v1/pools/eqiad/cache_text/varnish-fe",
+            "/v1/pools/eqiad/cache_text/varnish-fe/cp1052/x",
+            "/v1/pools/eqiad/cache_text/varnish-fe/..",
+            "/v2/pools/eqiad/cache_text/varnish-fe/cp1052",
+        ] {
+            assert!(ks.parse_object_key(junk).is_none(), "{junk}");
+        }
+        let (c, s) = ks
+            .parse_service_key("/v1/services/appservers/apache")
+            .unwrap();
+        assert_eq!(ks.service_key(&c, &s), "/v1/services/appservers/apache");
+        assert!(ks
+            .parse_service_key("/v1/services/appservers/a/b")
+            .is_none());
+    }
+
+    #[test]
+    fn prefix_narrows_only_on_leading_literals() {
+        let ks = Keyspace::new("");
+        let dc: Datacenter = "eqiad".parse().unwrap();
+        let svc: Service = "apache".parse().unwrap();
+        assert_eq!(
+            ks.pools_prefix_for(Some(&dc), None, Some(&svc)),
+            "/v1/pools/eqiad/"
+        );
+        assert_eq!(ks.pools_prefix_for(None, None, Some(&svc)), "/v1/pools/");
+    }
+}

@@ -1,0 +1,303 @@
+//! The pool model: [`Pooled`], [`Weight`], the state of one object ([`PoolState`]), a
+//! service definition ([`ServiceDef`]) and the typed keys [`PoolKey`] and [`ObjectKey`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::Error;
+use crate::names::{Cluster, Datacenter, NodeName, Service};
+
+/// Whether a node serves traffic in a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Pooled {
+    /// Serving (if the load balancer's health checks pass).
+    Yes,
+    /// Depooled, but still known to the load balancer (counts towards depool thresholds).
+    No,
+    /// Out of rotation long-term: removed from load balancer configuration.
+    Inactive,
+}
+
+impl Pooled {
+    /// The wire form: `yes`, `no` or `inactive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pooled::Yes => "yes",
+            Pooled::No => "no",
+            Pooled::Inactive => "inactive",
+        }
+    }
+}
+
+impl fmt::Display for Pooled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Pooled {
+    type Err = Error;
+    /// Accepts `yes`/`no`/`inactive` and, because people write them meaning the same,
+    /// `true`/`false`.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "yes" | "true" => Ok(Pooled::Yes),
+            "no" | "false" => Ok(Pooled::No),
+            "inactive" => Ok(Pooled::Inactive),
+            other => Err(Error::Pooled(other.to_string())),
+        }
+    }
+}
+
+impl Serialize for Pooled {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Pooled {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Pooled;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("pooled: yes, no or inactive")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Pooled, E> {
+                Ok(if v { Pooled::Yes } else { Pooled::No })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Pooled, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A load-balancing weight, 0..=65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+pub struct Weight(pub u16);
+
+impl Weight {
+    /// The weight as an integer.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for Weight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for Weight {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        s.parse::<u16>()
+            .map(Weight)
+            .map_err(|_| Error::Weight(s.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Weight {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Weight;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a weight: an integer from 0 to 65535")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Weight, E> {
+                u16::try_from(v)
+                    .map(Weight)
+                    .map_err(|_| E::custom(format!("weight {v} is out of range 0..=65535")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Weight, E> {
+                u16::try_from(v)
+                    .map(Weight)
+                    .map_err(|_| E::custom(format!("weight {v} is out of range 0..=65535")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The dynamic state of one object: the JSON value stored at its key.
+///
+/// Fields this version does not know are kept in `extra` and written back unchanged, so a
+/// newer writer's data survives an older reader's change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolState {
+    /// Whether the node serves.
+    pub pooled: Pooled,
+    /// Its weight.
+    pub weight: Weight,
+    /// Unknown fields, preserved.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl PoolState {
+    /// A state with no extra fields.
+    pub fn new(pooled: Pooled, weight: Weight) -> Self {
+        PoolState {
+            pooled,
+            weight,
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    /// Parse the JSON stored at `key`.
+    pub fn from_json(key: &str, bytes: &[u8]) -> Result<Self, Error> {
+        serde_json::from_slice(bytes).map_err(|e| Error::MalformedValue {
+            key: key.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The JSON stored in etcd.
+    pub fn to_json(&self) -> String {
+        // Serializing plain strings, integers and a JSON map cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The static definition of a service, as declared in `services.yaml` and stored at
+/// `/v1/services/<cluster>/<service>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDef {
+    /// The port the service listens on.
+    pub port: u16,
+    /// The state a node gets when it is first added to the service's pool.
+    pub default_values: Defaults,
+}
+
+/// Default state for new objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Initial pooled state.
+    pub pooled: Pooled,
+    /// Initial weight.
+    pub weight: Weight,
+}
+
+impl Defaults {
+    /// What the Python conftool gives objects of services it has no definition for.
+    pub const LEGACY: Defaults = Defaults {
+        pooled: Pooled::Inactive,
+        weight: Weight(0),
+    };
+
+    /// The state a new object is created with.
+    pub fn state(self) -> PoolState {
+        PoolState::new(self.pooled, self.weight)
+    }
+}
+
+/// A pool: the backends of one load-balanced service in one datacenter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PoolKey {
+    /// Datacenter.
+    pub dc: Datacenter,
+    /// Cluster.
+    pub cluster: Cluster,
+    /// Service.
+    pub service: Service,
+}
+
+impl fmt::Display for PoolKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.dc, self.cluster, self.service)
+    }
+}
+
+/// One object: a node in a pool.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// The pool.
+    pub pool: PoolKey,
+    /// The node.
+    pub node: NodeName,
+}
+
+impl ObjectKey {
+    /// Build a key from its four names.
+    pub fn new(dc: Datacenter, cluster: Cluster, service: Service, node: NodeName) -> Self {
+        ObjectKey {
+            pool: PoolKey {
+                dc,
+                cluster,
+                service,
+            },
+            node,
+        }
+    }
+
+    /// The Python tool's tag string: `dc=eqiad,cluster=appservers,service=apache`.
+    pub fn tags(&self) -> String {
+        format!(
+            "dc={},cluster={},service={}",
+            self.pool.dc, self.pool.cluster, self.pool.service
+        )
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    /// `dc/cluster/service/node`, the form used in messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.pool, self.node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooled_reads_what_people_mean() {
+        let y: Pooled = serde_json::from_str("true").unwrap();
+        let n: Pooled = serde_json::from_str("false").unwrap();
+        assert_eq!((y, n), (Pooled::Yes, Pooled::No));
+        for (s, p) in [
+            ("yes", Pooled::Yes),
+            ("no", Pooled::No),
+            ("inactive", Pooled::Inactive),
+        ] {
+            assert_eq!(s.parse::<Pooled>().unwrap(), p);
+            assert_eq!(p.to_string(), s);
+        }
+        assert!("maybe".parse::<Pooled>().is_err());
+        assert!(serde_json::from_str::<Pooled>("1").is_err());
+    }
+
+    #[test]
+    fn weight_range_is_enforced() {
+        assert_eq!(
+            serde_json::from_str::<Weight>("65535").unwrap(),
+            Weight(65535)
+        );
+        for bad in ["-1", "70000", "\"ten\"", "1.5"] {
+            assert!(serde_json::from_str::<Weight>(bad).is_err(), "{bad}");
+        }
+        assert!("65536".parse::<Weight>().is_err());
+    }
+
+    #[test]
+    fn state_keeps_unknown_fields_and_python_shape() {
+        let raw = br#"{"pooled":"no","weight":3,"comment":"disk"}"#;
+        let st = PoolState::from_json("k", raw).unwrap();
+        assert_eq!(st.pooled, Pooled::No);
+        assert_eq!(st.extra["comment"], "disk");
+        let back: serde_json::Value = serde_json::from_str(&st.to_json()).unwrap();
+        assert_eq!(
+            back,
+            serde_json::json!({"pooled":"no","weight":3,"comment":"disk"})
+        );
+        assert!(PoolState::from_json("k", br#"{"pooled":"no"}"#).is_err());
+    }
+}

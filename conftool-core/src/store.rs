@@ -1,0 +1,428 @@
+//! The etcd v3 store: connection, paginated range reads pinned to one revision, and
+//! compare-and-swap writes batched into transactions within etcd's limits.
+//!
+//! This is the only module that talks to the network. Everything above it (selection,
+//! planning, rendering) works on the plain data it returns: [`Snapshot`] in, [`Write`]s out.
+
+use std::future::Future;
+use std::time::Duration;
+
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
+    TlsOptions, Txn, TxnOp,
+};
+use futures::stream::{self, StreamExt};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::keys::Keyspace;
+
+/// One key as read from etcd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kv {
+    /// The key.
+    pub key: String,
+    /// The raw value.
+    pub value: Vec<u8>,
+    /// The revision of the last change to this key (the compare-and-swap guard).
+    pub mod_revision: i64,
+}
+
+/// A consistent read of a key range at one etcd revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The store revision the read was pinned to.
+    pub revision: i64,
+    /// The keys in the range, sorted by key.
+    pub kvs: Vec<Kv>,
+}
+
+/// The condition a write is guarded by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// The key must not exist (create).
+    Absent,
+    /// The key must be unchanged since it was read at this mod revision.
+    Unchanged(i64),
+}
+
+/// One guarded write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Put `value` at `key` if the guard holds.
+    Put {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: String,
+        /// The condition.
+        guard: Guard,
+    },
+    /// Delete `key` if the guard holds.
+    Delete {
+        /// The key.
+        key: String,
+        /// The condition.
+        guard: Guard,
+    },
+}
+
+impl Write {
+    /// The key written.
+    pub fn key(&self) -> &str {
+        match self {
+            Write::Put { key, .. } | Write::Delete { key, .. } => key,
+        }
+    }
+
+    fn guard(&self) -> Guard {
+        match self {
+            Write::Put { guard, .. } | Write::Delete { guard, .. } => *guard,
+        }
+    }
+
+    /// Approximate bytes on the wire, for batching within etcd's request-size limit.
+    fn size(&self) -> usize {
+        match self {
+            Write::Put { key, value, .. } => 2 * key.len() + value.len() + 32,
+            Write::Delete { key, .. } => 2 * key.len() + 32,
+        }
+    }
+
+    fn compare(&self) -> Compare {
+        match self.guard() {
+            Guard::Absent => Compare::version(self.key(), CompareOp::Equal, 0),
+            Guard::Unchanged(rev) => Compare::mod_revision(self.key(), CompareOp::Equal, rev),
+        }
+    }
+
+    fn op(&self) -> TxnOp {
+        match self {
+            Write::Put { key, value, .. } => TxnOp::put(key.as_str(), value.as_str(), None),
+            Write::Delete { key, .. } => TxnOp::delete(key.as_str(), None),
+        }
+    }
+}
+
+/// How writes are batched. The defaults match etcd's defaults (`--max-txn-ops 128`,
+/// `--max-request-bytes` 1.5 MiB) with headroom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Operations per transaction.
+    pub max_txn_ops: usize,
+    /// Approximate bytes per transaction.
+    pub max_txn_bytes: usize,
+    /// Transactions in flight at once.
+    pub in_flight: usize,
+    /// Keys per page of a range read.
+    pub page_size: i64,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            max_txn_ops: 128,
+            max_txn_bytes: 1 << 20,
+            in_flight: 8,
+            page_size: 10_000,
+        }
+    }
+}
+
+/// What happened to a list of writes handed to [`Store::commit`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Indexes (into the input) of the writes that were applied, with the revision of the
+    /// transaction that applied them.
+    pub applied: Vec<(usize, i64)>,
+    /// Indexes of the writes that were not applied because a guard in their transaction
+    /// failed: someone changed those keys concurrently. Re-read and re-plan them.
+    pub conflicted: Vec<usize>,
+}
+
+/// A connection to etcd, under one namespace.
+#[derive(Clone)]
+pub struct Store {
+    kv: KvClient,
+    keyspace: Keyspace,
+    timeout: Duration,
+    endpoints: String,
+    limits: BatchLimits,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("endpoints", &self.endpoints)
+            .field("keyspace", &self.keyspace)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Connect (and authenticate, if the configuration has a user) within the timeout.
+    pub async fn connect(cfg: &Config) -> Result<Store, Error> {
+        let endpoints = cfg.endpoints.join(",");
+        let mut opts = ConnectOptions::new()
+            .with_timeout(cfg.timeout)
+            .with_connect_timeout(cfg.timeout)
+            .with_auto_token_refresh(true);
+        if let Some(user) = &cfg.username {
+            opts = opts.with_user(user.clone(), cfg.password()?.unwrap_or_default());
+        }
+        if let Some(tls) = &cfg.tls {
+            opts = opts.with_tls(tls_options(tls)?);
+        }
+        let timeout = cfg.timeout;
+        let client = with_timeout(
+            &endpoints,
+            timeout,
+            Client::connect(&cfg.endpoints, Some(opts)),
+        )
+        .await?;
+        let kv = client
+            .kv_client()
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(8 << 20);
+        Ok(Store {
+            kv,
+            keyspace: cfg.keyspace(),
+            timeout,
+            endpoints,
+            limits: BatchLimits::default(),
+        })
+    }
+
+    /// Use other batching limits (e.g. an etcd started with a lower `--max-txn-ops`).
+    pub fn with_limits(mut self, limits: BatchLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The keyspace this store reads and writes.
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.keyspace
+    }
+
+    /// The endpoints, comma-separated, for messages.
+    pub fn endpoints(&self) -> &str {
+        &self.endpoints
+    }
+
+    /// Read every key under `prefix` at one revision: one range request for small ranges,
+    /// pages of [`BatchLimits::page_size`] keys pinned to the first page's revision for big
+    /// ones.
+    pub async fn read_prefix(&self, prefix: &str) -> Result<Snapshot, Error> {
+        let end = prefix_end(prefix.as_bytes());
+        let mut start = prefix.as_bytes().to_vec();
+        let mut snap = Snapshot::default();
+        loop {
+            let mut opts = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(self.limits.page_size);
+            if snap.revision > 0 {
+                opts = opts.with_revision(snap.revision);
+            }
+            let mut kv = self.kv.clone();
+            let resp = self.run(kv.get(start.clone(), Some(opts))).await?;
+            if snap.revision == 0 {
+                snap.revision = resp.header().map(|h| h.revision()).unwrap_or_default();
+            }
+            for item in resp.kvs() {
+                snap.kvs.push(Kv {
+                    key: String::from_utf8_lossy(item.key()).into_owned(),
+                    value: item.value().to_vec(),
+                    mod_revision: item.mod_revision(),
+                });
+            }
+            match resp.kvs().last() {
+                Some(last) if resp.more() => {
+                    start = last.key().to_vec();
+                    start.push(0);
+                }
+                _ => return Ok(snap),
+            }
+        }
+    }
+
+    /// Apply guarded writes in transactions of at most [`BatchLimits::max_txn_ops`]
+    /// operations and [`BatchLimits::max_txn_bytes`] bytes, several in flight. A transaction
+    /// whose guards fail applies none of its writes; they are reported as conflicted, and
+    /// the caller decides whether to re-read and retry. Writes to the same key must not be
+    /// repeated in one call.
+    pub async fn commit(&self, writes: &[Write]) -> Result<CommitReport, Error> {
+        let batches = batch(writes, &self.limits);
+        let results: Vec<Result<(Vec<usize>, Option<i64>), Error>> = stream::iter(batches)
+            .map(|idx| async move {
+                let txn = Txn::new()
+                    .when(idx.iter().map(|&i| writes[i].compare()).collect::<Vec<_>>())
+                    .and_then(idx.iter().map(|&i| writes[i].op()).collect::<Vec<_>>());
+                let mut kv = self.kv.clone();
+                let resp = self.run(kv.txn(txn)).await?;
+                let rev = resp.header().map(|h| h.revision()).unwrap_or_default();
+                Ok((idx, resp.succeeded().then_some(rev)))
+            })
+            .buffer_unordered(self.limits.in_flight.max(1))
+            .collect()
+            .await;
+        let mut report = CommitReport::default();
+        for r in results {
+            match r? {
+                (idx, Some(rev)) => report.applied.extend(idx.into_iter().map(|i| (i, rev))),
+                (idx, None) => report.conflicted.extend(idx),
+            }
+        }
+        report.applied.sort_unstable();
+        report.conflicted.sort_unstable();
+        Ok(report)
+    }
+
+    /// Apply all `writes` in one transaction: all or nothing. Fails with a bad-input error
+    /// when they do not fit in one transaction.
+    pub async fn commit_atomic(&self, writes: &[Write]) -> Result<CommitReport, Error> {
+        let bytes: usize = writes.iter().map(Write::size).sum();
+        if writes.len() > self.limits.max_txn_ops || bytes > self.limits.max_txn_bytes {
+            return Err(Error::Action {
+                input: format!("{} changes", writes.len()),
+                reason: format!(
+                    "too many to apply atomically (at most {} per transaction)",
+                    self.limits.max_txn_ops
+                ),
+            });
+        }
+        let limits = BatchLimits {
+            max_txn_ops: usize::MAX,
+            max_txn_bytes: usize::MAX,
+            ..self.limits
+        };
+        let this = Store {
+            limits,
+            ..self.clone()
+        };
+        this.commit(writes).await
+    }
+
+    /// Run one request within the timeout, mapping errors to [`Error`].
+    async fn run<T>(
+        &self,
+        fut: impl Future<Output = Result<T, etcd_client::Error>>,
+    ) -> Result<T, Error> {
+        with_timeout(&self.endpoints, self.timeout, fut).await
+    }
+}
+
+async fn with_timeout<T>(
+    endpoints: &str,
+    timeout: Duration,
+    fut: impl Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(source)) => Err(Error::Etcd {
+            endpoints: endpoints.to_string(),
+            source,
+        }),
+        Err(_) => Err(Error::Timeout {
+            endpoints: endpoints.to_string(),
+            timeout,
+        }),
+    }
+}
+
+fn tls_options(tls: &crate::config::TlsConfig) -> Result<TlsOptions, Error> {
+    let read = |p: &std::path::PathBuf| {
+        std::fs::read(p).map_err(|e| Error::Config {
+            path: p.clone(),
+            reason: format!("cannot read TLS file: {e}"),
+        })
+    };
+    let mut opts = TlsOptions::new();
+    if let Some(ca) = &tls.ca {
+        opts = opts.ca_certificate(Certificate::from_pem(read(ca)?));
+    }
+    match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            opts = opts.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        (None, None) => {}
+        (Some(p), None) | (None, Some(p)) => {
+            return Err(Error::Config {
+                path: p.clone(),
+                reason: "tls needs both cert and key for a client certificate".into(),
+            })
+        }
+    }
+    Ok(opts)
+}
+
+/// The first key after every key starting with `prefix` (etcd's range end for a prefix).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0] // all keys
+}
+
+/// Split writes into transactions within the limits; returns input indexes per batch.
+fn batch(writes: &[Write], limits: &BatchLimits) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut cur = Vec::new();
+    let mut bytes = 0;
+    for (i, w) in writes.iter().enumerate() {
+        let size = w.size();
+        if !cur.is_empty()
+            && (cur.len() >= limits.max_txn_ops || bytes + size > limits.max_txn_bytes)
+        {
+            out.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        cur.push(i);
+        bytes += size;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(k: &str, n: usize) -> Write {
+        Write::Put {
+            key: k.to_string(),
+            value: "x".repeat(n),
+            guard: Guard::Absent,
+        }
+    }
+
+    #[test]
+    fn batches_respect_op_and_byte_limits() {
+        let limits = BatchLimits::default();
+        let writes: Vec<Write> = (0..300).map(|i| put(&format!("k{i}"), 10)).collect();
+        let b = batch(&writes, &limits);
+        assert_eq!(
+            b.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![128, 128, 44]
+        );
+        assert_eq!(b.concat(), (0..300).collect::<Vec<_>>());
+
+        let big: Vec<Write> = (0..10).map(|i| put(&format!("k{i}"), 300_000)).collect();
+        let b = batch(&big, &limits);
+        assert!(b.iter().all(|x| x.len() <= 3), "{b:?}");
+        assert_eq!(b.concat().len(), 10);
+        assert!(batch(&[], &limits).is_empty());
+    }
+
+    #[test]
+    fn prefix_end_increments_last_byte() {
+        assert_eq!(prefix_end(b"/v1/"), b"/v10".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b"\xff"), vec![0]);
+    }
+}

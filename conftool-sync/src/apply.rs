@@ -1,0 +1,87 @@
+//! Carrying out a plan against etcd, re-planning on conflicts until it converges.
+
+use conftool_core::{Snapshot, Store};
+
+use crate::error::Error;
+use crate::guard::Limits;
+use crate::load::Desired;
+use crate::plan::{plan, Current, Plan};
+
+/// How many times a sync re-reads and re-plans after losing compare-and-swap races.
+pub const MAX_ROUNDS: usize = 5;
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Objects created.
+    pub created: usize,
+    /// Objects deleted.
+    pub deleted: usize,
+    /// Service definitions written or deleted.
+    pub services: usize,
+    /// Whether the sync record was written.
+    pub meta: bool,
+    /// Plan-and-apply rounds it took (more than 1 means concurrent changes were met).
+    pub rounds: usize,
+    /// etcd's revision after the last write (0 when nothing was written).
+    pub revision: i64,
+}
+
+/// Read everything this tool manages in one (paginated) range read.
+pub async fn snapshot(store: &Store) -> Result<Snapshot, Error> {
+    Ok(store.read_prefix(&store.keyspace().root_prefix()).await?)
+}
+
+/// Plan `desired` against what etcd holds now.
+pub async fn plan_against(store: &Store, desired: &Desired) -> Result<Plan, Error> {
+    let snap = snapshot(store).await?;
+    Ok(plan(
+        desired,
+        &Current::from_snapshot(store.keyspace(), &snap),
+    ))
+}
+
+/// Apply `first` (a plan computed against the store), then, for writes that lost a
+/// compare-and-swap race, re-read, re-plan, re-check the limits and apply again, up to
+/// [`MAX_ROUNDS`] rounds. Writes that landed stay; a crashed run is finished by the next.
+pub async fn apply(
+    store: &Store,
+    desired: &Desired,
+    first: Plan,
+    limits: &Limits,
+) -> Result<Outcome, Error> {
+    let ks = store.keyspace().clone();
+    let mut outcome = Outcome::default();
+    let mut current = first;
+    for round in 1..=MAX_ROUNDS {
+        outcome.rounds = round;
+        current.guard(limits)?;
+        if current.writes_nothing() {
+            return Ok(outcome);
+        }
+        let writes = current.writes(&ks);
+        let report = store.commit(&writes).await?;
+        for &(i, rev) in &report.applied {
+            outcome.revision = outcome.revision.max(rev);
+            let key = writes[i].key();
+            if ks.parse_object_key(key).is_some() {
+                match writes[i] {
+                    conftool_core::Write::Put { .. } => outcome.created += 1,
+                    conftool_core::Write::Delete { .. } => outcome.deleted += 1,
+                }
+            } else if ks.parse_service_key(key).is_some() {
+                outcome.services += 1;
+            } else {
+                outcome.meta = true;
+            }
+        }
+        if report.conflicted.is_empty() {
+            return Ok(outcome);
+        }
+        current = plan_against(store, desired).await?;
+    }
+    Err(conftool_core::Error::Conflict(format!(
+        "keys kept changing under the sync for {MAX_ROUNDS} rounds; re-run it"
+    ))
+    .into())
+}

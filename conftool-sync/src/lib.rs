@@ -1,0 +1,38 @@
+//! conftool-sync: make etcd's set of pool objects match a data directory.
+//!
+//! # Layout
+//! - [`source`] (I/O): read a directory's data files from the working tree or a git commit
+//!   into [`Files`].
+//! - [`load`] (pure): parse and validate [`Files`] into [`Desired`] state; every error names
+//!   its file and line.
+//! - [`plan`] (pure): [`Desired`] + [`Current`] (decoded from one etcd snapshot) -> [`Plan`];
+//!   [`Plan::guard`] applies the safety [`Limits`]; [`Plan::render_diff`] shows it.
+//! - [`apply`] (I/O): carry a plan out in compare-and-swap transactions, re-planning on
+//!   conflicts.
+//!
+//! ```no_run
+//! # async fn demo(store: &conftool_core::Store) -> Result<(), conftool_sync::Error> {
+//! use conftool_sync::{apply, load, read_dir, Limits};
+//! let desired = load(&read_dir("conf".as_ref())?)?;
+//! let plan = apply::plan_against(store, &desired).await?;
+//! print!("{}", plan.render_diff(store.keyspace(), "etcd", "conf"));
+//! plan.guard(&Limits::default())?;
+//! let outcome = apply::apply(store, &desired, plan, &Limits::default()).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod apply;
+mod error;
+mod guard;
+pub mod load;
+pub mod plan;
+mod render;
+pub mod source;
+mod yaml;
+
+pub use apply::Outcome;
+pub use error::Error;
+pub use guard::Limits;
+pub use load::{load, Desired};
+pub use plan::{plan, Current, Deletion, Plan, ServiceChange};
+pub use source::{read_dir, read_git, Files};

@@ -1,0 +1,233 @@
+//! Desired state + current state -> [`Plan`]: plain data, no I/O.
+//!
+//! The sync semantics (a contract): new objects are created with their service's defaults;
+//! objects still declared are never touched; objects no longer declared are deleted; service
+//! definitions are written as declared. Every write is guarded by compare-and-swap on what
+//! was read, and a plan with nothing to do produces no writes at all.
+
+use std::collections::BTreeMap;
+
+use conftool_core::{
+    Cluster, Guard, Keyspace, ObjectKey, PoolState, Pooled, Service, ServiceDef, Snapshot, Write,
+};
+
+use crate::load::Desired;
+
+/// What etcd holds now, decoded from one [`Snapshot`] of `<ns>/v1/`.
+#[derive(Debug, Clone, Default)]
+pub struct Current {
+    /// The revision the snapshot was read at.
+    pub revision: i64,
+    /// Objects: mod revision and raw value.
+    pub objects: BTreeMap<ObjectKey, (i64, Vec<u8>)>,
+    /// Service definitions: mod revision and raw value.
+    pub services: BTreeMap<(Cluster, Service), (i64, Vec<u8>)>,
+    /// The sync record, if any.
+    pub meta: Option<(i64, Vec<u8>)>,
+}
+
+impl Current {
+    /// Decode a snapshot of the keyspace root. Keys that are not well-formed object or
+    /// service keys are not this tool's to manage and are left alone.
+    pub fn from_snapshot(ks: &Keyspace, snap: &Snapshot) -> Current {
+        let meta_key = ks.sync_meta_key();
+        let mut cur = Current {
+            revision: snap.revision,
+            ..Current::default()
+        };
+        for kv in &snap.kvs {
+            let entry = (kv.mod_revision, kv.value.clone());
+            if let Some(k) = ks.parse_object_key(&kv.key) {
+                cur.objects.insert(k, entry);
+            } else if let Some(k) = ks.parse_service_key(&kv.key) {
+                cur.services.insert(k, entry);
+            } else if kv.key == meta_key {
+                cur.meta = Some(entry);
+            }
+        }
+        cur
+    }
+}
+
+/// A service definition to write or delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceChange {
+    /// Which service.
+    pub key: (Cluster, Service),
+    /// The new definition (`None`: delete).
+    pub new: Option<ServiceDef>,
+    /// The stored value and its mod revision, if any.
+    pub old: Option<(i64, String)>,
+}
+
+/// An object to delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// Which object.
+    pub key: ObjectKey,
+    /// Its mod revision when read (the delete's guard).
+    pub mod_revision: i64,
+    /// Its value when read.
+    pub old: String,
+}
+
+/// The changes that make etcd match the directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Objects to create, with their initial state.
+    pub create: Vec<(ObjectKey, PoolState)>,
+    /// Objects to delete.
+    pub delete: Vec<Deletion>,
+    /// Service definitions to write or delete.
+    pub services: Vec<ServiceChange>,
+    /// New sync record (and the guard for writing it), if it changes.
+    pub meta: Option<(String, Guard)>,
+    /// How many objects exist now (for the mass-deletion guard).
+    pub existing: usize,
+    /// The revision the plan was computed against.
+    pub revision: i64,
+}
+
+/// Compute the plan. Pure: reads nothing, writes nothing.
+pub fn plan(desired: &Desired, current: &Current) -> Plan {
+    let mut p = Plan {
+        existing: current.objects.len(),
+        revision: current.revision,
+        ..Plan::default()
+    };
+    for (key, defaults) in &desired.objects {
+        if !current.objects.contains_key(key) {
+            p.create.push((key.clone(), defaults.state()));
+        }
+    }
+    for (key, (rev, raw)) in &current.objects {
+        if !desired.objects.contains_key(key) {
+            p.delete.push(Deletion {
+                key: key.clone(),
+                mod_revision: *rev,
+                old: String::from_utf8_lossy(raw).into_owned(),
+            });
+        }
+    }
+    for (key, def) in &desired.services {
+        let old = current.services.get(key);
+        let same = old.is_some_and(|(_, raw)| {
+            serde_json::from_slice::<serde_json::Value>(raw).ok() == serde_json::to_value(def).ok()
+        });
+        if !same {
+            p.services.push(ServiceChange {
+                key: key.clone(),
+                new: Some(def.clone()),
+                old: old.map(|(rev, raw)| (*rev, String::from_utf8_lossy(raw).into_owned())),
+            });
+        }
+    }
+    for (key, (rev, raw)) in &current.services {
+        if !desired.services.contains_key(key) {
+            p.services.push(ServiceChange {
+                key: key.clone(),
+                new: None,
+                old: Some((*rev, String::from_utf8_lossy(raw).into_owned())),
+            });
+        }
+    }
+    p.meta = meta_change(desired, current, !p.is_empty());
+    p
+}
+
+/// The sync record: `{"git_rev": "<sha>"}` after a sync from git; after a sync from a
+/// working tree that changed something, `{"git_rev": null}` (what is live no longer matches
+/// a commit). Written only when it differs from what is stored.
+fn meta_change(desired: &Desired, current: &Current, changes: bool) -> Option<(String, Guard)> {
+    let stored: Option<serde_json::Value> = current
+        .meta
+        .as_ref()
+        .and_then(|(_, raw)| serde_json::from_slice(raw).ok());
+    let want = match &desired.git_rev {
+        Some(rev) => serde_json::json!({ "git_rev": rev }),
+        None if changes && current.meta.is_some() => serde_json::json!({ "git_rev": null }),
+        None => return None,
+    };
+    if stored.as_ref() == Some(&want) {
+        return None;
+    }
+    let guard = match &current.meta {
+        Some((rev, _)) => Guard::Unchanged(*rev),
+        None => Guard::Absent,
+    };
+    Some((want.to_string(), guard))
+}
+
+impl Plan {
+    /// Nothing to do (the sync record aside).
+    pub fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.delete.is_empty() && self.services.is_empty()
+    }
+
+    /// Nothing at all to write.
+    pub fn writes_nothing(&self) -> bool {
+        self.is_empty() && self.meta.is_none()
+    }
+
+    /// Deletions of objects that are `pooled: yes` now.
+    pub fn pooled_deletions(&self) -> Vec<&Deletion> {
+        self.delete
+            .iter()
+            .filter(|d| {
+                serde_json::from_str::<PoolState>(&d.old).map_or(false, |s| s.pooled == Pooled::Yes)
+            })
+            .collect()
+    }
+
+    /// One line: `3 objects to create, 1 to delete, 2 service definitions to write`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} objects to create, {} to delete, {} service definitions to write or delete",
+            self.create.len(),
+            self.delete.len(),
+            self.services.len()
+        )
+    }
+
+    /// The guarded writes that carry out the plan, creates and service writes first.
+    pub fn writes(&self, ks: &Keyspace) -> Vec<Write> {
+        let mut w =
+            Vec::with_capacity(self.create.len() + self.delete.len() + self.services.len() + 1);
+        for s in &self.services {
+            let key = ks.service_key(&s.key.0, &s.key.1);
+            let guard = s
+                .old
+                .as_ref()
+                .map_or(Guard::Absent, |(rev, _)| Guard::Unchanged(*rev));
+            w.push(match &s.new {
+                Some(def) => Write::Put {
+                    key,
+                    value: serde_json::to_string(def).unwrap_or_default(),
+                    guard,
+                },
+                None => Write::Delete { key, guard },
+            });
+        }
+        for (key, state) in &self.create {
+            w.push(Write::Put {
+                key: ks.object_key(key),
+                value: state.to_json(),
+                guard: Guard::Absent,
+            });
+        }
+        for d in &self.delete {
+            w.push(Write::Delete {
+                key: ks.object_key(&d.key),
+                guard: Guard::Unchanged(d.mod_revision),
+            });
+        }
+        if let Some((value, guard)) = &self.meta {
+            w.push(Write::Put {
+                key: ks.sync_meta_key(),
+                value: value.clone(),
+                guard: *guard,
+            });
+        }
+        w
+    }
+}

@@ -1,0 +1,312 @@
+//! Test harness for conftool-rs: throwaway etcd members on loopback.
+//!
+//! Every test that touches etcd starts its own server (or 3-member cluster) from Debian's
+//! `etcd-server` package: loopback only, free ports, a temp data dir, fast election timings.
+//! Members are stopped by PID with SIGKILL when dropped, and carry a parent-death signal so a
+//! killed test binary leaves nothing behind. Nothing here ever signals a process it did not
+//! start.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let etcd = conftool_testkit::Etcd::start();
+//! let before = etcd.dump().await;
+//! // ... run something against etcd.endpoint() ...
+//! assert_eq!(before, etcd.dump().await);
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, GetOptions};
+
+/// The etcd binary: `$CONFTOOL_TEST_ETCD`, else Debian's `/usr/bin/etcd`, else `etcd` on PATH.
+pub fn etcd_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("CONFTOOL_TEST_ETCD") {
+        return PathBuf::from(p);
+    }
+    let debian = Path::new("/usr/bin/etcd");
+    if debian.exists() {
+        return debian.to_path_buf();
+    }
+    PathBuf::from("etcd")
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released; the caller retries on a lost race).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// One etcd member process that this harness started.
+struct Member {
+    name: String,
+    client_port: u16,
+    peer_port: u16,
+    data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Member {
+    fn client_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+    fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.peer_port)
+    }
+
+    fn spawn(&mut self, initial_cluster: &str, extra: &[String]) {
+        let mut cmd = Command::new(etcd_binary());
+        cmd.arg("--name")
+            .arg(&self.name)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--listen-client-urls")
+            .arg(self.client_url())
+            .arg("--advertise-client-urls")
+            .arg(self.client_url())
+            .arg("--listen-peer-urls")
+            .arg(self.peer_url())
+            .arg("--initial-advertise-peer-urls")
+            .arg(self.peer_url())
+            .arg("--initial-cluster")
+            .arg(initial_cluster)
+            .arg("--initial-cluster-token")
+            .arg(format!("conftool-test-{}", std::process::id()))
+            .args(["--heartbeat-interval", "10", "--election-timeout", "100"])
+            .args(["--logger", "zap", "--log-level", "error"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        set_parent_death_signal(&mut cmd);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", etcd_binary().display()));
+        self.child = Some(child);
+    }
+
+    /// SIGKILL the member (only the process this harness started) and reap it.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The member's stderr if it has exited, for a useful panic message.
+    fn exited_with(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let mut err = String::new();
+                if let Some(mut s) = child.stderr.take() {
+                    let _ = s.read_to_string(&mut err);
+                }
+                Some(format!("{status}: {err}"))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn set_parent_death_signal(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// A throwaway etcd cluster of one or more members on loopback.
+pub struct EtcdCluster {
+    members: Vec<Member>,
+    extra: Vec<String>,
+    initial_cluster: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A single-member throwaway etcd; see [`EtcdCluster`].
+pub type Etcd = EtcdCluster;
+
+impl EtcdCluster {
+    /// Start one member and wait until it serves requests.
+    pub fn start() -> Self {
+        Self::start_with(1, &[])
+    }
+
+    /// Start `n` members (1 or 3, usually) with extra etcd flags, and wait until the cluster
+    /// serves requests. Retries on a lost free-port race.
+    pub fn start_with(n: usize, extra: &[&str]) -> Self {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let mut last_err = String::new();
+        for _attempt in 0..5 {
+            let dir = tempfile::Builder::new()
+                .prefix("conftool-etcd-")
+                .tempdir()
+                .expect("temp dir");
+            let mut members: Vec<Member> = (0..n)
+                .map(|i| Member {
+                    name: format!("m{i}"),
+                    client_port: free_port(),
+                    peer_port: free_port(),
+                    data_dir: dir.path().join(format!("m{i}")),
+                    child: None,
+                })
+                .collect();
+            let initial_cluster = members
+                .iter()
+                .map(|m| format!("{}={}", m.name, m.peer_url()))
+                .collect::<Vec<_>>()
+                .join(",");
+            for m in &mut members {
+                m.spawn(&initial_cluster, &extra);
+            }
+            let mut cluster = EtcdCluster {
+                members,
+                extra: extra.clone(),
+                initial_cluster,
+                _dir: dir,
+            };
+            match cluster.wait_ready(Duration::from_secs(20)) {
+                Ok(()) => return cluster,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("etcd did not start: {last_err}");
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        let urls = self.endpoints();
+        loop {
+            for m in &mut self.members {
+                if let Some(why) = m.exited_with() {
+                    return Err(format!("member {} exited: {why}", m.name));
+                }
+            }
+            if urls.iter().all(|u| {
+                let addr = u.trim_start_matches("http://");
+                TcpStream::connect(addr).is_ok()
+            }) && block_on(async {
+                let mut c = Client::connect(urls.clone(), None).await.ok()?;
+                c.get("health-probe", None).await.ok()
+            })
+            .is_some()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err("not healthy in time".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Client URL of the first member.
+    pub fn endpoint(&self) -> String {
+        self.members[0].client_url()
+    }
+
+    /// Client URLs of all members, comma-separated (the `--endpoints` form).
+    pub fn endpoints_arg(&self) -> String {
+        self.endpoints().join(",")
+    }
+
+    /// Client URLs of all members.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(Member::client_url).collect()
+    }
+
+    /// Client URL of member `i`.
+    pub fn member_endpoint(&self, i: usize) -> String {
+        self.members[i].client_url()
+    }
+
+    /// PID of member `i`, if it runs.
+    pub fn member_pid(&self, i: usize) -> Option<u32> {
+        self.members[i].child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL member `i` (a process this harness started).
+    pub fn kill_member(&mut self, i: usize) {
+        self.members[i].kill();
+    }
+
+    /// Restart member `i` on its old ports with its old data dir.
+    pub fn restart_member(&mut self, i: usize) {
+        self.members[i].kill();
+        let (ic, extra) = (self.initial_cluster.clone(), self.extra.clone());
+        self.members[i].spawn(&ic, &extra);
+    }
+
+    /// A connected client (all members as endpoints).
+    pub async fn client(&self) -> Client {
+        Client::connect(self.endpoints(), None)
+            .await
+            .expect("connect to test etcd")
+    }
+
+    /// The whole keyspace as key -> value (both as lossy UTF-8), for before/after comparisons.
+    pub async fn dump(&self) -> BTreeMap<String, String> {
+        let mut c = self.client().await;
+        let resp = c
+            .get(vec![0u8], Some(GetOptions::new().with_from_key()))
+            .await
+            .expect("range read of the whole keyspace");
+        resp.kvs()
+            .iter()
+            .map(|kv| {
+                (
+                    String::from_utf8_lossy(kv.key()).into_owned(),
+                    String::from_utf8_lossy(kv.value()).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// etcd's current revision (bumped by every write).
+    pub async fn revision(&self) -> i64 {
+        let mut c = self.client().await;
+        let resp = c.get("revision-probe", None).await.expect("get");
+        resp.header().map(|h| h.revision()).unwrap_or_default()
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for m in &mut self.members {
+            m.kill();
+        }
+    }
+}
+
+/// Run a future to completion on a private runtime in its own thread, so that the sync helpers
+/// work both from plain tests and from inside a tokio test.
+fn block_on<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(f)
+        })
+        .join()
+        .expect("probe thread")
+    })
+}

@@ -1,1 +1,10 @@
-//! stub
+//! conftool-cli: the `conftool-sync`, `confctl` and `conftool` binaries.
+//!
+//! `src/bin/*.rs` only parse arguments and dispatch; each command lives in [`commands`];
+//! [`connection`] holds the shared etcd flags, [`output`] the one writer to stdout, and
+//! [`exit`] the exit-code contract.
+
+pub mod commands;
+pub mod connection;
+pub mod exit;
+pub mod output;

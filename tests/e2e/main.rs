@@ -1,1 +1,5 @@
+//! End-to-end tests: the real binaries against real, throwaway etcd members.
 
+mod util;
+
+mod sync;

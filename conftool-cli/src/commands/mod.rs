@@ -1,0 +1,2 @@
+//! One module per binary / subcommand.
+pub mod sync;

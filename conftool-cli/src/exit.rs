@@ -1,0 +1,82 @@
+//! Exit codes (a contract): 0 success; 1 runtime failure; 2 bad input, nothing written;
+//! 3 changes pending (`--check`).
+
+use std::future::Future;
+use std::process::ExitCode;
+
+/// Success.
+pub const OK: u8 = 0;
+/// A runtime failure: etcd unreachable, conflict not resolved, permission denied.
+pub const FAILURE: u8 = 1;
+/// Bad input (usage, YAML, selector, action); nothing was written.
+pub const BAD_INPUT: u8 = 2;
+/// `--check`: changes are pending.
+pub const PENDING: u8 = 3;
+
+/// Marks an error as bad input (exit code 2).
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+impl BadInput {
+    /// An input error with this message.
+    pub fn msg(m: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(BadInput(m.into()))
+    }
+
+    /// Wrap a library error, keeping it as the cause, marked as bad input.
+    pub fn wrap<E: std::error::Error + Send + Sync + 'static>(e: E) -> anyhow::Error {
+        anyhow::Error::new(e).context(BadInput(String::new()))
+    }
+}
+
+/// The exit code an error deserves: 2 if any error in its chain is bad input.
+pub fn code_for(err: &anyhow::Error) -> u8 {
+    let bad = err.chain().any(|e| {
+        e.downcast_ref::<BadInput>().is_some()
+            || e.downcast_ref::<conftool_sync::Error>()
+                .is_some_and(conftool_sync::Error::is_bad_input)
+            || e.downcast_ref::<conftool_core::Error>()
+                .is_some_and(conftool_core::Error::is_bad_input)
+    });
+    if bad {
+        BAD_INPUT
+    } else {
+        FAILURE
+    }
+}
+
+/// Run a binary's async body: print the error chain on failure and pick the exit code.
+pub fn run(prog: &str, body: impl Future<Output = anyhow::Result<u8>>) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{prog}: cannot start runtime: {e}");
+            return ExitCode::from(FAILURE);
+        }
+    };
+    match rt.block_on(body) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            // Skip empty marker contexts when printing the chain.
+            let msg: Vec<String> = err
+                .chain()
+                .map(ToString::to_string)
+                .filter(|s| !s.is_empty())
+                .collect();
+            eprintln!("{prog}: error: {}", msg.join(": "));
+            ExitCode::from(code_for(&err))
+        }
+    }
+}

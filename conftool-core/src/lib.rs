@@ -5,11 +5,17 @@
 //! - [`model`]: [`Pooled`], [`Weight`], an object's [`PoolState`], a [`ServiceDef`], and the
 //!   typed keys [`PoolKey`] / [`ObjectKey`].
 //! - [`keys`]: the etcd keyspace contract ([`Keyspace`]): `<ns>/v1/pools/<dc>/<cluster>/<service>/<node>`.
+//! - [`selector`] and [`action`]: the `confctl select` grammar ([`Selector`], [`Action`],
+//!   [`Edit`]).
 //! - [`config`]: connection settings ([`Config`]) from `/etc/conftool/config.yaml`.
 //! - [`store`]: the only I/O: [`Store`] reads a prefix at one revision ([`Snapshot`]) and applies
 //!   guarded [`Write`]s in batched compare-and-swap transactions.
+//! - [`select`]: [`Store::select`] (one range read) and [`Store::apply`] (compare-and-swap
+//!   changes, re-applied to fresh data after a lost race).
+//! - [`audit`]: one JSON line per write to a file and/or syslog.
 //!
-//! Everything but [`store`] is pure and unit-tested without etcd.
+//! Everything but [`store`], [`select`]'s store methods and [`audit`]'s sinks is pure and
+//! unit-tested without etcd.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), conftool_core::Error> {
@@ -20,16 +26,24 @@
 //! # Ok(()) }
 //! ```
 
+pub mod action;
+pub mod audit;
 pub mod config;
 mod error;
 pub mod keys;
 pub mod model;
 pub mod names;
+pub mod select;
+pub mod selector;
 pub mod store;
 
+pub use action::{Action, Edit, SetFields};
+pub use audit::{Actor, AuditLog};
 pub use config::{Config, TlsConfig};
 pub use error::{Error, NameError, Result};
 pub use keys::Keyspace;
 pub use model::{Defaults, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, Weight};
 pub use names::{Cluster, Datacenter, NodeName, Service};
+pub use select::{Applied, Atomicity, Change, Selected, Selection};
+pub use selector::Selector;
 pub use store::{BatchLimits, CommitReport, Guard, Kv, Snapshot, Store, Write};

@@ -1,0 +1,189 @@
+//! Selecting objects and changing them safely.
+//!
+//! A selection is one range read (narrowed to the selector's literal prefix). A change is a
+//! list of compare-and-swap writes on the revisions that were read; objects already in the
+//! requested state are not rewritten. When a concurrent writer wins a race, the losing
+//! objects are re-read and the edit is applied again to their fresh state, never blindly.
+
+use std::collections::BTreeSet;
+
+use crate::action::{Edit, Outcome};
+use crate::error::Error;
+use crate::keys::Keyspace;
+use crate::model::{ObjectKey, PoolState};
+use crate::selector::Selector;
+use crate::store::{CommitReport, Guard, Snapshot, Store, Write};
+
+/// How many times a change is re-applied to fresh data after losing a race.
+pub const MAX_ROUNDS: usize = 8;
+
+/// One selected object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected {
+    /// Which object.
+    pub key: ObjectKey,
+    /// Its state when read.
+    pub state: PoolState,
+    /// Its mod revision when read.
+    pub mod_revision: i64,
+}
+
+/// The objects a selector matched, read at one revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// The revision of the read.
+    pub revision: i64,
+    /// Matching objects, sorted by key.
+    pub objects: Vec<Selected>,
+    /// Matching keys whose value is not a valid object (key, reason).
+    pub malformed: Vec<(String, String)>,
+}
+
+impl Selection {
+    /// Filter a snapshot through a selector.
+    pub fn from_snapshot(ks: &Keyspace, sel: &Selector, snap: &Snapshot) -> Selection {
+        let mut out = Selection {
+            revision: snap.revision,
+            ..Selection::default()
+        };
+        for kv in &snap.kvs {
+            let Some(key) = ks.parse_object_key(&kv.key) else {
+                continue;
+            };
+            if !sel.matches(&key) {
+                continue;
+            }
+            match PoolState::from_json(&kv.key, &kv.value) {
+                Ok(state) => out.objects.push(Selected {
+                    key,
+                    state,
+                    mod_revision: kv.mod_revision,
+                }),
+                Err(e) => out.malformed.push((kv.key.clone(), e.to_string())),
+            }
+        }
+        out
+    }
+
+    /// The changes `edit` makes, skipping objects it leaves as they are.
+    pub fn changes(&self, edit: impl Fn(&Selected) -> Option<Edit>) -> Vec<Change> {
+        self.objects
+            .iter()
+            .filter_map(|o| {
+                let outcome = edit(o)?.apply(&o.state)?;
+                Some(Change {
+                    key: o.key.clone(),
+                    before: o.state.clone(),
+                    after: match outcome {
+                        Outcome::Put(s) => Some(s),
+                        Outcome::Delete => None,
+                    },
+                    mod_revision: o.mod_revision,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A change to one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Which object.
+    pub key: ObjectKey,
+    /// Its state when read.
+    pub before: PoolState,
+    /// Its new state; `None` deletes it.
+    pub after: Option<PoolState>,
+    /// Its mod revision when read (the write's guard).
+    pub mod_revision: i64,
+}
+
+impl Change {
+    fn write(&self, ks: &Keyspace) -> Write {
+        let key = ks.object_key(&self.key);
+        let guard = Guard::Unchanged(self.mod_revision);
+        match &self.after {
+            Some(s) => Write::Put {
+                key,
+                value: s.to_json(),
+                guard,
+            },
+            None => Write::Delete { key, guard },
+        }
+    }
+}
+
+/// A change that landed, with the etcd revision of the transaction that applied it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The change (its `before` is the state it replaced).
+    pub change: Change,
+    /// The revision at which it was written.
+    pub revision: i64,
+}
+
+/// Whether a list of changes must land all together or may land in batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Atomicity {
+    /// One transaction: all or nothing.
+    All,
+    /// Batched transactions (for large selections).
+    Batched,
+}
+
+impl Store {
+    /// Read the objects a selector matches: one range read under its narrowest prefix.
+    pub async fn select(&self, sel: &Selector) -> Result<Selection, Error> {
+        let snap = self.read_prefix(&sel.prefix(self.keyspace())).await?;
+        Ok(Selection::from_snapshot(self.keyspace(), sel, &snap))
+    }
+
+    /// Write `changes` (computed from a selection by `edit`) with compare-and-swap. Objects
+    /// that changed concurrently are re-read and `edit` is applied to their fresh state, up
+    /// to [`MAX_ROUNDS`] times; then the change fails with [`Error::Conflict`].
+    pub async fn apply(
+        &self,
+        sel: &Selector,
+        mut changes: Vec<Change>,
+        edit: impl Fn(&Selected) -> Option<Edit>,
+        atomicity: Atomicity,
+    ) -> Result<Vec<Applied>, Error> {
+        let ks = self.keyspace().clone();
+        let mut applied = Vec::new();
+        for _round in 0..MAX_ROUNDS {
+            if changes.is_empty() {
+                return Ok(applied);
+            }
+            let writes: Vec<Write> = changes.iter().map(|c| c.write(&ks)).collect();
+            let report: CommitReport = match atomicity {
+                Atomicity::All => self.commit_atomic(&writes).await?,
+                Atomicity::Batched => self.commit(&writes).await?,
+            };
+            let mut lost = BTreeSet::new();
+            let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
+            for (i, revision) in report.applied {
+                if let Some(change) = slots[i].take() {
+                    applied.push(Applied { change, revision });
+                }
+            }
+            for i in report.conflicted {
+                if let Some(c) = slots[i].take() {
+                    lost.insert(c.key);
+                }
+            }
+            if lost.is_empty() {
+                return Ok(applied);
+            }
+            let fresh = self.select(sel).await?;
+            changes = fresh
+                .changes(&edit)
+                .into_iter()
+                .filter(|c| lost.contains(&c.key))
+                .collect();
+        }
+        Err(Error::Conflict(format!(
+            "{} objects kept changing concurrently ({MAX_ROUNDS} attempts); nothing more was written",
+            changes.len()
+        )))
+    }
+}

@@ -1,0 +1,278 @@
+//! Selectors: `tag=regex[,tag=regex...]` over the tags `dc`, `cluster`, `service`, `name`.
+//!
+//! Each regex is anchored at both ends, as in the Python confctl: `name=mw101` does not match
+//! `mw1018`. A comma separates tags only where the next tag starts (`,dc=`, `,name=`...), so a
+//! regex may contain commas (`name=mw10{1,2}8`). Missing tags match everything.
+//!
+//! ```
+//! use conftool_core::Selector;
+//! let sel: Selector = "dc=eqiad,cluster=appservers,name=mw10.*".parse().unwrap();
+//! assert_eq!(sel.to_string(), "dc=eqiad,cluster=appservers,name=mw10.*");
+//! assert!("name=mw101".parse::<Selector>().unwrap().matches_name("mw101"));
+//! assert!(!"name=mw101".parse::<Selector>().unwrap().matches_name("mw1018"));
+//! assert!("color=red".parse::<Selector>().is_err());
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use regex::Regex;
+
+use crate::error::Error;
+use crate::keys::Keyspace;
+use crate::model::ObjectKey;
+use crate::names::{Cluster, Datacenter, Service};
+
+/// A selector tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tag {
+    /// Datacenter.
+    Dc,
+    /// Cluster.
+    Cluster,
+    /// Service.
+    Service,
+    /// Node name.
+    Name,
+}
+
+impl Tag {
+    const ALL: [Tag; 4] = [Tag::Dc, Tag::Cluster, Tag::Service, Tag::Name];
+
+    /// The tag as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tag::Dc => "dc",
+            Tag::Cluster => "cluster",
+            Tag::Service => "service",
+            Tag::Name => "name",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Tag> {
+        Tag::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// One `tag=regex` term.
+#[derive(Debug, Clone)]
+struct Term {
+    tag: Tag,
+    source: String,
+    re: Regex,
+}
+
+impl Term {
+    /// The value if it matches exactly one string (letters, digits, `_`, `-`, and escaped
+    /// punctuation such as `\.`), used to narrow the etcd prefix.
+    fn literal(&self) -> Option<String> {
+        let mut out = String::new();
+        let mut chars = self.source.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some(e) if e.is_ascii_punctuation() => out.push(e),
+                    _ => return None,
+                },
+                c if c.is_ascii_alphanumeric() || c == '_' || c == '-' => out.push(c),
+                _ => return None,
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+/// A parsed selector.
+#[derive(Debug, Clone)]
+pub struct Selector {
+    terms: Vec<Term>,
+}
+
+impl Selector {
+    /// A selector for exactly one node name (no regex meaning), optionally in one service.
+    pub fn for_node(node: &str, service: Option<&str>) -> Result<Selector, Error> {
+        let mut s = format!("name={}", regex::escape(node));
+        if let Some(svc) = service {
+            s.push_str(&format!(",service={}", regex::escape(svc)));
+        }
+        s.parse()
+    }
+
+    /// A selector for one pool (datacenter, cluster and service given literally).
+    pub fn for_pool(dc: &str, cluster: &str, service: &str) -> Result<Selector, Error> {
+        format!(
+            "dc={},cluster={},service={}",
+            regex::escape(dc),
+            regex::escape(cluster),
+            regex::escape(service)
+        )
+        .parse()
+    }
+
+    fn term(&self, tag: Tag) -> Option<&Term> {
+        self.terms.iter().find(|t| t.tag == tag)
+    }
+
+    fn matches_tag(&self, tag: Tag, value: &str) -> bool {
+        self.term(tag).map_or(true, |t| t.re.is_match(value))
+    }
+
+    /// Whether an object matches every term.
+    pub fn matches(&self, key: &ObjectKey) -> bool {
+        self.matches_tag(Tag::Dc, key.pool.dc.as_str())
+            && self.matches_tag(Tag::Cluster, key.pool.cluster.as_str())
+            && self.matches_tag(Tag::Service, key.pool.service.as_str())
+            && self.matches_tag(Tag::Name, key.node.as_str())
+    }
+
+    /// Whether a node name matches the `name` term (true if there is none).
+    pub fn matches_name(&self, name: &str) -> bool {
+        self.matches_tag(Tag::Name, name)
+    }
+
+    /// The narrowest etcd prefix that holds every match: leading literal `dc`, `cluster`,
+    /// `service` values become path segments.
+    ///
+    /// ```
+    /// use conftool_core::{Keyspace, Selector};
+    /// let ks = Keyspace::default();
+    /// let sel: Selector = "dc=eqiad,cluster=appservers,name=mw.*".parse().unwrap();
+    /// assert_eq!(sel.prefix(&ks), "/v1/pools/eqiad/appservers/");
+    /// let sel: Selector = "dc=eq.*,cluster=appservers".parse().unwrap();
+    /// assert_eq!(sel.prefix(&ks), "/v1/pools/");
+    /// ```
+    pub fn prefix(&self, ks: &Keyspace) -> String {
+        let lit = |tag| self.term(tag).and_then(Term::literal);
+        let dc: Option<Datacenter> = lit(Tag::Dc).and_then(|s| s.parse().ok());
+        let cluster: Option<Cluster> = lit(Tag::Cluster).and_then(|s| s.parse().ok());
+        let service: Option<Service> = lit(Tag::Service).and_then(|s| s.parse().ok());
+        ks.pools_prefix_for(dc.as_ref(), cluster.as_ref(), service.as_ref())
+    }
+}
+
+impl FromStr for Selector {
+    type Err = Error;
+
+    fn from_str(input: &str) -> Result<Selector, Error> {
+        let err = |reason: String| Error::Selector {
+            input: input.to_string(),
+            reason,
+        };
+        if input.trim().is_empty() {
+            return Err(err("empty selector; use e.g. 'name=.*' to select everything".into()));
+        }
+        let mut terms: Vec<Term> = Vec::new();
+        for part in split_terms(input) {
+            let (tag, value) = part
+                .split_once('=')
+                .ok_or_else(|| err(format!("{part:?} is not tag=regex")))?;
+            let tag = Tag::parse(tag.trim()).ok_or_else(|| {
+                err(format!(
+                    "unknown tag {tag:?}; tags are dc, cluster, service, name"
+                ))
+            })?;
+            if terms.iter().any(|t| t.tag == tag) {
+                return Err(err(format!("tag {} given twice", tag.as_str())));
+            }
+            let re = Regex::new(&format!("^(?:{value})$"))
+                .map_err(|e| err(format!("invalid regex for {}: {e}", tag.as_str())))?;
+            terms.push(Term {
+                tag,
+                source: value.to_string(),
+                re,
+            });
+        }
+        Ok(Selector { terms })
+    }
+}
+
+/// Split at commas that start a new `tag=` term.
+fn split_terms(input: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (i, _) in input.match_indices(',') {
+        let rest = &input[i + 1..];
+        let starts_term = rest
+            .split_once('=')
+            .is_some_and(|(t, _)| !t.contains(',') && t.bytes().all(|b| b.is_ascii_alphabetic()));
+        if starts_term && i >= start {
+            parts.push(&input[start..i]);
+            start = i + 1;
+        }
+    }
+    parts.push(&input[start..]);
+    parts
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, t) in self.terms.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{}={}", t.tag.as_str(), t.source)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(dc: &str, cluster: &str, service: &str, node: &str) -> ObjectKey {
+        ObjectKey::new(
+            dc.parse().unwrap(),
+            cluster.parse().unwrap(),
+            service.parse().unwrap(),
+            node.parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn anchored_matching() {
+        let sel: Selector = "dc=eqiad,name=mw10.*".parse().unwrap();
+        assert!(sel.matches(&key("eqiad", "appservers", "apache", "mw1018")));
+        assert!(!sel.matches(&key("codfw", "appservers", "apache", "mw1018")));
+        assert!(!sel.matches(&key("eqiad", "appservers", "apache", "xmw1018")));
+        let exact: Selector = "name=mw101".parse().unwrap();
+        assert!(!exact.matches(&key("eqiad", "a", "b", "mw1018")));
+        assert!(exact.matches(&key("eqiad", "a", "b", "mw101")));
+        // An alternation must not escape the anchors.
+        let alt: Selector = "name=mw1|mw2".parse().unwrap();
+        assert!(!alt.matches(&key("eqiad", "a", "b", "mw1x")));
+        assert!(alt.matches(&key("eqiad", "a", "b", "mw2")));
+    }
+
+    #[test]
+    fn commas_inside_regexes() {
+        let sel: Selector = "name=mw10{1,2}8,service=apache".parse().unwrap();
+        assert_eq!(sel.terms.len(), 2);
+        assert!(sel.matches(&key("eqiad", "a", "apache", "mw1008")) && !sel.matches(&key("eqiad", "a", "apache", "mw10008")));
+        assert_eq!(sel.to_string(), "name=mw10{1,2}8,service=apache");
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        for (input, want) in [
+            ("", "empty selector"),
+            ("name", "is not tag=regex"),
+            ("host=mw1", "unknown tag \"host\""),
+            ("name=(", "invalid regex for name"),
+            ("name=a,name=b", "given twice"),
+        ] {
+            let e = input.parse::<Selector>().unwrap_err();
+            assert!(e.is_bad_input());
+            assert!(e.to_string().contains(want), "{input}: {e}");
+        }
+    }
+
+    #[test]
+    fn node_selectors_escape_regex() {
+        let sel = Selector::for_node("mw1018.eqiad.wmnet", Some("apache")).unwrap();
+        assert!(sel.matches(&key("eqiad", "a", "apache", "mw1018.eqiad.wmnet")));
+        assert!(!sel.matches(&key("eqiad", "a", "apache", "mw1018xeqiadxwmnet")));
+        let pool = Selector::for_pool("eqiad", "cache_text", "varnish-fe").unwrap();
+        assert_eq!(pool.prefix(&Keyspace::default()), "/v1/pools/eqiad/cache_text/varnish-fe/");
+    }
+}

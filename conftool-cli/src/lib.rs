@@ -6,5 +6,6 @@
 
 pub mod commands;
 pub mod connection;
+pub mod docs;
 pub mod exit;
 pub mod output;

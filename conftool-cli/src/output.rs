@@ -79,3 +79,87 @@ impl Printer {
         }
     }
 }
+
+/// JSON the way Python's `json.dumps` writes it by default (`", "` and `": "` separators),
+/// so output parsed by scripts written for the Python confctl stays byte-compatible.
+pub fn py_json(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(py_json).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), py_json(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The Python confctl's `get` line for one object:
+/// `{"mw1018": {"weight": 10, "pooled": "yes"}, "tags": "dc=eqiad,cluster=appservers,service=apache"}`.
+pub fn get_line(key: &conftool_core::ObjectKey, state: &conftool_core::PoolState) -> String {
+    let mut fields = format!(
+        "\"weight\": {}, \"pooled\": \"{}\"",
+        state.weight, state.pooled
+    );
+    for (k, v) in &state.extra {
+        fields.push_str(&format!(
+            ", {}: {}",
+            serde_json::Value::String(k.clone()),
+            py_json(v)
+        ));
+    }
+    format!(
+        "{{\"{}\": {{{fields}}}, \"tags\": \"{}\"}}",
+        key.node,
+        key.tags()
+    )
+}
+
+/// One object as a JSON value for `--json` output.
+pub fn object_json(
+    key: &conftool_core::ObjectKey,
+    state: &conftool_core::PoolState,
+) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "dc": key.pool.dc.as_str(),
+        "cluster": key.pool.cluster.as_str(),
+        "service": key.pool.service.as_str(),
+        "name": key.node.as_str(),
+    });
+    if let (Some(obj), Ok(serde_json::Value::Object(st))) =
+        (v.as_object_mut(), serde_json::to_value(state))
+    {
+        obj.extend(st);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conftool_core::{ObjectKey, PoolState, Pooled, Weight};
+
+    #[test]
+    fn get_line_matches_the_python_tool() {
+        let key = ObjectKey::new(
+            "eqiad".parse().unwrap(),
+            "appservers".parse().unwrap(),
+            "apache".parse().unwrap(),
+            "mw1018".parse().unwrap(),
+        );
+        let mut st = PoolState::new(Pooled::Yes, Weight(10));
+        assert_eq!(
+            get_line(&key, &st),
+            r#"{"mw1018": {"weight": 10, "pooled": "yes"}, "tags": "dc=eqiad,cluster=appservers,service=apache"}"#
+        );
+        st.extra
+            .insert("notes".into(), serde_json::json!({"a": [1, "x"]}));
+        assert!(get_line(&key, &st).contains(r#", "notes": {"a": [1, "x"]}}, "tags""#));
+    }
+}

@@ -33,7 +33,9 @@ impl SetFields {
         };
         let mut f = SetFields::default();
         if input.trim().is_empty() {
-            return Err(err("nothing to set; expected e.g. pooled=no:weight=5".into()));
+            return Err(err(
+                "nothing to set; expected e.g. pooled=no:weight=5".into()
+            ));
         }
         for part in input.split(':') {
             let (k, v) = part
@@ -44,18 +46,18 @@ impl SetFields {
                     if f.pooled.is_some() {
                         return Err(err("pooled given twice".into()));
                     }
-                    f.pooled = Some(
-                        v.trim()
-                            .parse()
-                            .map_err(|_| err(format!("pooled must be yes, no or inactive, not {v:?}")))?,
-                    );
+                    f.pooled = Some(v.trim().parse().map_err(|_| {
+                        err(format!("pooled must be yes, no or inactive, not {v:?}"))
+                    })?);
                 }
                 "weight" => {
                     if f.weight.is_some() {
                         return Err(err("weight given twice".into()));
                     }
                     f.weight = Some(v.trim().parse().map_err(|_| {
-                        err(format!("weight must be an integer from 0 to 65535, not {v:?}"))
+                        err(format!(
+                            "weight must be an integer from 0 to 65535, not {v:?}"
+                        ))
                     })?);
                 }
                 other => {
@@ -164,7 +166,13 @@ mod tests {
 
     #[test]
     fn parses_and_round_trips() {
-        for s in ["get", "delete", "set/pooled=no", "set/weight=0", "set/pooled=inactive:weight=65535"] {
+        for s in [
+            "get",
+            "delete",
+            "set/pooled=no",
+            "set/weight=0",
+            "set/pooled=inactive:weight=65535",
+        ] {
             assert_eq!(s.parse::<Action>().unwrap().to_string(), s);
         }
         let a: Action = "set/pool=yes".parse().unwrap();
@@ -195,9 +203,15 @@ mod tests {
     fn edits_skip_no_ops_and_keep_other_fields() {
         let mut before = PoolState::new(Pooled::Yes, Weight(10));
         before.extra.insert("note".into(), "x".into());
-        let same = Edit::Set(SetFields { pooled: Some(Pooled::Yes), weight: None });
+        let same = Edit::Set(SetFields {
+            pooled: Some(Pooled::Yes),
+            weight: None,
+        });
         assert_eq!(same.apply(&before), None);
-        let depool = Edit::Set(SetFields { pooled: Some(Pooled::No), weight: None });
+        let depool = Edit::Set(SetFields {
+            pooled: Some(Pooled::No),
+            weight: None,
+        });
         match depool.apply(&before) {
             Some(Outcome::Put(after)) => {
                 assert_eq!((after.pooled, after.weight), (Pooled::No, Weight(10)));

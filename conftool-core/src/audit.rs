@@ -113,7 +113,11 @@ impl AuditLog {
                     actor,
                     key: ks.object_key(&a.change.key),
                     before: serde_json::to_value(&a.change.before).ok(),
-                    after: a.change.after.as_ref().and_then(|s| serde_json::to_value(s).ok()),
+                    after: a
+                        .change
+                        .after
+                        .as_ref()
+                        .and_then(|s| serde_json::to_value(s).ok()),
                     revision: a.revision,
                 };
                 serde_json::to_string(&rec).unwrap_or_default()

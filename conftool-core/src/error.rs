@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use tonic::Code as tonic_code;
+
 /// An invalid datacenter, cluster, service or node name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {kind} name {name:?}: {reason}")]
@@ -63,13 +65,12 @@ pub enum Error {
         reason: String,
     },
     /// etcd could not be reached or refused a request.
-    #[error("etcd at {endpoints}: {source}")]
+    #[error("etcd at {endpoints}: {message}")]
     Etcd {
         /// The endpoints that were tried.
         endpoints: String,
-        /// The client's error.
-        #[source]
-        source: etcd_client::Error,
+        /// What went wrong, in words (unreachable, permission denied, ...).
+        message: String,
     },
     /// A request did not finish within the configured timeout.
     #[error("etcd at {endpoints}: no answer within {timeout:?} (unreachable, or no quorum)")]
@@ -85,6 +86,51 @@ pub enum Error {
 }
 
 impl Error {
+    /// Describe an etcd client error for a person: what kind of failure, and its root cause.
+    pub fn etcd(endpoints: &str, e: &etcd_client::Error) -> Error {
+        let message = match e {
+            etcd_client::Error::GRpcStatus(status) => {
+                let mut root = String::new();
+                let mut src = std::error::Error::source(status);
+                while let Some(s) = src {
+                    root = s.to_string();
+                    src = s.source();
+                }
+                let msg = status.message();
+                let kind = match status.code() {
+                    tonic_code::Unavailable => "unreachable",
+                    tonic_code::PermissionDenied => "permission denied",
+                    tonic_code::Unauthenticated => "not authenticated",
+                    tonic_code::DeadlineExceeded => "timed out",
+                    _ if msg.contains("authentication failed") => "authentication failed",
+                    _ if msg.contains("user name is empty") => {
+                        "authentication required (no user configured)"
+                    }
+                    _ => "request failed",
+                };
+                if root.is_empty() || msg.contains(&root) {
+                    format!("{kind}: {msg}")
+                } else {
+                    format!("{kind}: {msg}: {root}")
+                }
+            }
+            etcd_client::Error::TransportError(t) => {
+                let mut root = t.to_string();
+                let mut src = std::error::Error::source(t);
+                while let Some(s) = src {
+                    root = s.to_string();
+                    src = s.source();
+                }
+                format!("unreachable: {root}")
+            }
+            other => other.to_string(),
+        };
+        Error::Etcd {
+            endpoints: endpoints.to_string(),
+            message,
+        }
+    }
+
     /// Whether this is bad input from the user (exit code 2) rather than a runtime failure.
     pub fn is_bad_input(&self) -> bool {
         matches!(

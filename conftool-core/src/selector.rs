@@ -159,7 +159,9 @@ impl FromStr for Selector {
             reason,
         };
         if input.trim().is_empty() {
-            return Err(err("empty selector; use e.g. 'name=.*' to select everything".into()));
+            return Err(err(
+                "empty selector; use e.g. 'name=.*' to select everything".into(),
+            ));
         }
         let mut terms: Vec<Term> = Vec::new();
         for part in split_terms(input) {
@@ -248,7 +250,10 @@ mod tests {
     fn commas_inside_regexes() {
         let sel: Selector = "name=mw10{1,2}8,service=apache".parse().unwrap();
         assert_eq!(sel.terms.len(), 2);
-        assert!(sel.matches(&key("eqiad", "a", "apache", "mw1008")) && !sel.matches(&key("eqiad", "a", "apache", "mw10008")));
+        assert!(
+            sel.matches(&key("eqiad", "a", "apache", "mw1008"))
+                && !sel.matches(&key("eqiad", "a", "apache", "mw10008"))
+        );
         assert_eq!(sel.to_string(), "name=mw10{1,2}8,service=apache");
     }
 
@@ -273,6 +278,9 @@ mod tests {
         assert!(sel.matches(&key("eqiad", "a", "apache", "mw1018.eqiad.wmnet")));
         assert!(!sel.matches(&key("eqiad", "a", "apache", "mw1018xeqiadxwmnet")));
         let pool = Selector::for_pool("eqiad", "cache_text", "varnish-fe").unwrap();
-        assert_eq!(pool.prefix(&Keyspace::default()), "/v1/pools/eqiad/cache_text/varnish-fe/");
+        assert_eq!(
+            pool.prefix(&Keyspace::default()),
+            "/v1/pools/eqiad/cache_text/varnish-fe/"
+        );
     }
 }

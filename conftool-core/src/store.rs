@@ -318,10 +318,7 @@ async fn with_timeout<T>(
 ) -> Result<T, Error> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(source)) => Err(Error::Etcd {
-            endpoints: endpoints.to_string(),
-            source,
-        }),
+        Ok(Err(e)) => Err(Error::etcd(endpoints, &e)),
         Err(_) => Err(Error::Timeout {
             endpoints: endpoints.to_string(),
             timeout,

@@ -1,2 +1,5 @@
-//! One module per binary / subcommand.
+//! One module per binary / subcommand, plus what the writers share.
+pub mod changes;
+pub mod confctl;
+pub mod conftool;
 pub mod sync;

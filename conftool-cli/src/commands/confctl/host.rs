@@ -1,0 +1,146 @@
+//! `confctl pool|depool|drain|decommission [--hostname H] [--service S]`: act on every pool
+//! a host is in, like the restart scripts' shortcuts.
+
+use clap::Args;
+use conftool_core::{Atomicity, Edit, Pooled, Selected, Selector, SetFields, Weight};
+
+use super::Opts;
+use crate::commands::changes::{apply_audited, change_lines};
+use crate::connection::ConnArgs;
+use crate::exit::{BadInput, OK};
+
+/// Which host, which service.
+#[derive(Debug, Clone, Args)]
+pub struct HostArgs {
+    /// The node name (default: this machine's FQDN, then its short name).
+    #[arg(long, value_name = "HOST")]
+    pub hostname: Option<String>,
+    /// Only this service (default: every service the host is in).
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// With `pool`: also pool objects that are pooled=inactive.
+    #[arg(long)]
+    pub include_inactive: bool,
+}
+
+/// The shortcut being run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verb {
+    Pool,
+    Depool,
+    Drain,
+    Decommission,
+}
+
+impl Verb {
+    /// The edit for one object, or `None` to leave it alone.
+    fn edit(self, o: &Selected, include_inactive: bool) -> Option<Edit> {
+        let pooled = |p| {
+            Edit::Set(SetFields {
+                pooled: Some(p),
+                weight: None,
+            })
+        };
+        match self {
+            // Never re-pool an inactive object unless asked: it is out of rotation on purpose.
+            Verb::Pool if o.state.pooled == Pooled::Inactive && !include_inactive => None,
+            Verb::Pool => Some(pooled(Pooled::Yes)),
+            // Setting an inactive object to "no" would put it back in LB configuration.
+            Verb::Depool if o.state.pooled == Pooled::Inactive => None,
+            Verb::Depool => Some(pooled(Pooled::No)),
+            Verb::Drain => Some(Edit::Set(SetFields {
+                pooled: None,
+                weight: Some(Weight(0)),
+            })),
+            Verb::Decommission => Some(pooled(Pooled::Inactive)),
+        }
+    }
+}
+
+/// This machine's FQDN (`hostname -f`), falling back to the kernel's host name.
+fn this_host() -> String {
+    std::process::Command::new("hostname")
+        .arg("-f")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(conftool_core::audit::hostname)
+}
+
+pub(super) async fn run(
+    conn: &ConnArgs,
+    opts: &Opts,
+    verb: Verb,
+    args: &HostArgs,
+) -> anyhow::Result<u8> {
+    let explicit = args.hostname.is_some();
+    let host = args.hostname.clone().unwrap_or_else(this_host);
+    let mut candidates = vec![host.clone()];
+    if !explicit {
+        if let Some((short, _)) = host.split_once('.') {
+            candidates.push(short.to_string());
+        }
+    }
+    let selectors = candidates
+        .iter()
+        .map(|h| {
+            h.parse::<conftool_core::NodeName>()
+                .map_err(BadInput::wrap)?;
+            Selector::for_node(h, args.service.as_deref()).map_err(BadInput::wrap)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (cfg, store) = conn.connect().await?;
+    let mut found = None;
+    for sel in selectors {
+        let selection = store.select(&sel).await?;
+        if !selection.objects.is_empty() {
+            found = Some((sel, selection));
+            break;
+        }
+    }
+    let Some((sel, selection)) = found else {
+        let what = match &args.service {
+            Some(s) => format!("service {s}"),
+            None => "any pool".to_string(),
+        };
+        return Err(BadInput::msg(format!(
+            "node {} is not in {what}; nothing written",
+            candidates.join(" (or ") + if candidates.len() > 1 { ")" } else { "" }
+        )));
+    };
+    let include_inactive = args.include_inactive;
+    let edit = move |o: &Selected| verb.edit(o, include_inactive);
+    let skipped: Vec<String> = selection
+        .objects
+        .iter()
+        .filter(|o| edit(o).is_none())
+        .map(|o| o.key.to_string())
+        .collect();
+    for s in &skipped {
+        opts.out.info(format!("{s}: left alone (pooled=inactive)"));
+    }
+    let changes = selection.changes(edit);
+    if changes.is_empty() {
+        opts.out.info("Nothing to change.");
+        return Ok(OK);
+    }
+    let applied =
+        apply_audited("confctl", &cfg, &store, &sel, changes, edit, Atomicity::All).await?;
+    if opts.json {
+        let changed: Vec<_> = applied
+            .iter()
+            .map(|a| serde_json::json!({"key": a.change.key.to_string(), "before": a.change.before, "after": a.change.after, "revision": a.revision}))
+            .collect();
+        opts.out
+            .line(serde_json::json!({"changed": changed, "skipped": skipped}).to_string());
+    } else {
+        for a in &applied {
+            for l in change_lines(&a.change) {
+                opts.out.line(l);
+            }
+        }
+    }
+    Ok(OK)
+}

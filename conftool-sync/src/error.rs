@@ -25,8 +25,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// A file or directory that cannot be read.
-    #[error("{path}: {source}")]
+    /// A file or directory that cannot be read. Displays the path; the cause is the
+    /// [`source`](std::error::Error::source), so an error chain shows it once.
+    #[error("{}", path.display())]
     Io {
         /// The path.
         path: PathBuf,

@@ -15,7 +15,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
 use crate::error::Error;
 use crate::source::Files;
-use crate::yaml::{any, parse, plain, MapSeed, NameListSeed};
+use crate::yaml::{any, parse, plain, FieldSeed, MapSeed, NameListSeed};
 
 /// The services file name.
 pub const SERVICES_FILE: &str = "services.yaml";
@@ -70,11 +70,12 @@ pub fn load(files: &Files) -> Result<Desired, Error> {
             _ => {}
         }
     }
-    if !pools.is_empty() && !legacy.is_empty() {
-        return Err(layout_err(
-            "has both <dc>/pools.yaml files and a node/ directory (Python conftool layout); use one"
-                .into(),
-        ));
+    if let (Some((_, p, _)), Some((_, l, _))) = (pools.first(), legacy.first()) {
+        return Err(layout_err(format!(
+            "has both {} (conftool-rs layout) and {} (Python conftool layout); use one",
+            p.display(),
+            l.display()
+        )));
     }
     let is_legacy = !legacy.is_empty();
     let services = match services {
@@ -249,14 +250,18 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         f.write_str("a node entry {services: [..]}")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Service>, A::Error> {
+        // The field name is checked while it is read, so the error points at its line.
+        const FIELDS: &[&str] = &["services"];
         let mut services = None;
-        while let Some(field) = map.next_key::<String>()? {
-            if field != "services" {
-                return Err(de::Error::unknown_field(&field, &["services"]));
-            }
-            if services.is_some() {
-                return Err(de::Error::duplicate_field("services"));
-            }
+        loop {
+            let seen: &[&str] = if services.is_some() { FIELDS } else { &[] };
+            let Some(_) = map.next_key_seed(FieldSeed {
+                fields: FIELDS,
+                seen,
+            })?
+            else {
+                break;
+            };
             services = Some(map.next_value_seed(NameListSeed { check: self.check })?);
         }
         services.ok_or_else(|| de::Error::missing_field("services"))
@@ -264,8 +269,10 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use conftool_core::{Pooled, Weight};
 
     const SERVICES: &str = "cache_text:\n  varnish-fe:\n    port: 80\n    default_values: {pooled: \"no\", weight: 10}\n  nginx:\n    port: 443\n    default_values: {pooled: yes, weight: 1}\nappservers:\n  apache:\n    port: 80\n    default_values: {pooled: true, weight: 1}\n";
 
@@ -275,32 +282,232 @@ mod tests {
         Files::in_memory("conf", v)
     }
 
+    fn key(dc: &str, cluster: &str, service: &str, node: &str) -> ObjectKey {
+        ObjectKey::new(
+            dc.parse().unwrap(),
+            cluster.parse().unwrap(),
+            service.parse().unwrap(),
+            node.parse().unwrap(),
+        )
+    }
+
+    /// The error's `file:line` (or just `file`), and its whole message.
+    fn place(e: &Error) -> (String, String) {
+        match e {
+            Error::Yaml { file, line, .. } => (
+                match line {
+                    Some((l, _)) => format!("{}:{l}", file.display()),
+                    None => file.display().to_string(),
+                },
+                e.to_string(),
+            ),
+            other => (String::new(), other.to_string()),
+        }
+    }
+
     #[test]
-    fn show_errors() {
-        for pools in [
-            "cache_text:\n  cp1052: {services: [nginx, varnish-fe]}\n  cp1052: {services: [nginx]}\n",
-            "cache_text:\n  cp1052: {services: [nginx, varnish-be]}\n",
-            "cache_text:\n  cp1052: {services: [nginx], extra: 1}\n",
-            "cache_txt:\n  cp1052: {services: [nginx]}\n",
-            "cache_text:\n  cp/1052: {services: [nginx]}\n",
-            "cache_text:\n  cp1052: {services: nginx}\n",
-            "cache_text:\n  cp1052:\n",
-            "cache_text:\n  cp1052: {services: [nginx, nginx]}\n",
-            "cache_text: [\n",
+    fn loads_objects_with_their_service_defaults() {
+        let d = load(&files(&[
+            (
+                "eqiad/pools.yaml",
+                "cache_text:\n  cp1052: {services: [nginx, varnish-fe]}\nappservers:\n  mw1018:\n    services: [apache]\n  mw1019: {services: []}\n",
+            ),
+            ("codfw/pools.yaml", "# nothing here yet\n{}\n"),
+        ]))
+        .unwrap();
+        let yes1 = Defaults {
+            pooled: Pooled::Yes,
+            weight: Weight(1),
+        };
+        let no10 = Defaults {
+            pooled: Pooled::No,
+            weight: Weight(10),
+        };
+        let want: BTreeMap<ObjectKey, Defaults> = [
+            (key("eqiad", "cache_text", "nginx", "cp1052"), yes1),
+            (key("eqiad", "cache_text", "varnish-fe", "cp1052"), no10),
+            (key("eqiad", "appservers", "apache", "mw1018"), yes1),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(d.objects, want);
+        assert_eq!(d.services.len(), 3);
+        let apache = &d.services[&("appservers".parse().unwrap(), "apache".parse().unwrap())];
+        assert_eq!(apache.port, 80);
+        assert_eq!(apache.default_values, yes1);
+        assert_eq!(d.git_rev, None);
+    }
+
+    #[test]
+    fn pooled_spellings_mean_what_people_meant() {
+        for (written, meant) in [
+            ("yes", Pooled::Yes),
+            ("\"yes\"", Pooled::Yes),
+            ("true", Pooled::Yes),
+            ("True", Pooled::Yes),
+            ("no", Pooled::No),
+            ("\"no\"", Pooled::No),
+            ("false", Pooled::No),
+            ("inactive", Pooled::Inactive),
         ] {
-            let e = load(&files(&[("eqiad/pools.yaml", pools)])).unwrap_err();
-            println!("{e}");
+            let svc = format!(
+                "c:\n  s:\n    port: 1\n    default_values: {{pooled: {written}, weight: 0}}\n"
+            );
+            let f = Files::in_memory("conf", [("services.yaml".to_string(), svc)]);
+            let d = load(&f).unwrap_or_else(|e| panic!("{written}: {e}"));
+            let def = d.services.values().next().unwrap();
+            assert_eq!(def.default_values.pooled, meant, "{written}");
         }
-        for svc in [
-            "a:\n  b:\n    port: 80\n    default_values: {pooled: maybe, weight: 1}\n",
-            "a:\n  b:\n    port: 80\n    default_values: {pooled: no, weight: 70000}\n",
-            "a:\n  b:\n    port: 80\n    default_values: {pooled: no, weight: -1}\n",
-            "a:\n  b:\n    port: 80\n    default_values: {pooled: no, weight: ten}\n",
-            "a:\n  b:\n    port: 80\n    user: x\n    default_values: {pooled: no, weight: 1}\n",
-            "a: &a [*a]\n",
-        ] {
-            let f = Files::in_memory("conf", [("services.yaml".to_string(), svc.to_string())]);
-            println!("{}", load(&f).unwrap_err());
+    }
+
+    #[test]
+    fn python_layout_without_services_uses_legacy_defaults() {
+        let f = Files::in_memory(
+            "conf",
+            [(
+                "node/eqiad.yaml".to_string(),
+                "eqiad:\n  cache_text:\n    cp1052: [nginx, varnish-fe]\n".to_string(),
+            )],
+        );
+        let d = load(&f).unwrap();
+        assert!(d.services.is_empty());
+        let want: BTreeMap<ObjectKey, Defaults> = [
+            (
+                key("eqiad", "cache_text", "nginx", "cp1052"),
+                Defaults::LEGACY,
+            ),
+            (
+                key("eqiad", "cache_text", "varnish-fe", "cp1052"),
+                Defaults::LEGACY,
+            ),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(d.objects, want);
+
+        // With a services.yaml, the Python layout is checked against it like ours.
+        let with = files(&[(
+            "node/eqiad.yaml",
+            "eqiad:\n  cache_text:\n    cp1052: [nginx]\n",
+        )]);
+        let d = load(&with).unwrap();
+        assert_eq!(
+            d.objects[&key("eqiad", "cache_text", "nginx", "cp1052")].weight,
+            Weight(1)
+        );
+    }
+
+    #[test]
+    fn crlf_and_aliases_are_fine() {
+        let d = load(&files(&[(
+            "eqiad/pools.yaml",
+            "cache_text:\r\n  cp1052: &n {services: [nginx]}\r\n  cp1053: *n\r\n",
+        )]))
+        .unwrap();
+        assert_eq!(d.objects.len(), 2);
+    }
+
+    /// Every bad input fails with the file and the line of the offending text.
+    #[test]
+    fn errors_name_file_and_line() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            // (file, contents, expected place, expected message part)
+            ("eqiad/pools.yaml", "cache_text:\n  cp1052: {services: [nginx, varnish-fe]}\n  cp1052: {services: [nginx]}\n", "conf/eqiad/pools.yaml:3", "duplicate key cp1052"),
+            ("eqiad/pools.yaml", "cache_text:\n  cp1052: {services: [nginx]}\ncache_text:\n  cp1053: {services: [nginx]}\n", "conf/eqiad/pools.yaml:3", "duplicate key cache_text"),
+            ("eqiad/pools.yaml", "cache_text:\n  cp1052:\n    services: [nginx]\n    services: [varnish-fe]\n", "conf/eqiad/pools.yaml:4", "duplicate"),
+            ("eqiad/pools.yaml", "cache_text:\n  cp1052: {services: [nginx, varnish-be]}\n", "conf/eqiad/pools.yaml:2", "service varnish-be is not defined for cluster cache_text"),
+            ("eqiad/pools.yaml", "cache_text:\n  cp1052:\n    services: [nginx]\n    extra: 1\n", "conf/eqiad/pools.yaml:4", "unknown field `extra`"),
+            ("eqiad/pools.yaml", "\ncache_txt:\n  cp1052: {services: [nginx]}\n", "conf/eqiad/pools.yaml:2", "cluster cache_txt is not defined"),
+            ("eqiad/pools.yaml", "cache_text:\n  cp/1052: {services: [nginx]}\n", "conf/eqiad/pools.yaml:2", "invalid node name \"cp/1052\""),
+            ("eqiad/pools.yaml", "cache_text:\n  cp1052: {services: nginx}\n", "conf/eqiad/pools.yaml:2", "expected a list of names"),
+            ("eqiad/pools.yaml", "cache_text:\n  cp1052:\n", "conf/eqiad/pools.yaml:2", "missing field `services`"),
+            ("eqiad/pools.yaml", "cache_text:\n  cp1052: {services: [nginx,\n    nginx]}\n", "conf/eqiad/pools.yaml:3", "nginx is listed twice"),
+            ("eqiad/pools.yaml", "cache_text:\n  cp1052: {services: [nginx]\n  cp1053: {services: [nginx]}\n", "conf/eqiad/pools.yaml:3", "did not find expected ',' or '}'"),
+            ("eqiad/pools.yaml", "# only a comment\n", "conf/eqiad/pools.yaml", "file is empty"),
+            ("eqiad/pools.yaml", &format!("cache_text:\n  cp1052: {{services: {}{}}}\n", "[".repeat(100_000), "]".repeat(100_000)), "conf/eqiad/pools.yaml:2", "nested deeper than 64 levels"),
+            ("services.yaml", "a:\n  b:\n    port: 80\n    default_values: {pooled: maybe, weight: 1}\n", "conf/services.yaml:4", "invalid pooled value \"maybe\""),
+            ("services.yaml", "a:\n  b:\n    port: 80\n    default_values:\n      pooled: \"no\"\n      weight: 70000\n", "conf/services.yaml:6", "weight 70000 is out of range"),
+            ("services.yaml", "a:\n  b:\n    port: 80\n    default_values: {pooled: no, weight: -1}\n", "conf/services.yaml:4", "weight -1 is out of range"),
+            ("services.yaml", "a:\n  b:\n    port: 80\n    default_values: {pooled: no, weight: ten}\n", "conf/services.yaml:4", "invalid type: string \"ten\""),
+            ("services.yaml", "a:\n  b:\n    port: 80\n    user: x\n    default_values: {pooled: no, weight: 1}\n", "conf/services.yaml:4", "unknown field `user`"),
+            ("services.yaml", "a:\n  b:\n    port: 80\n    port: 81\n    default_values: {pooled: no, weight: 1}\n", "conf/services.yaml:4", "duplicate key port"),
+            ("services.yaml", "a:\n  b:\n    port: 80\n    default_values:\n      pooled: no\n      weight: 1\n      weight: 2\n", "conf/services.yaml:7", "duplicate key weight"),
+            ("services.yaml", "a:\n  b:\n    port: 70000\n    default_values: {pooled: no, weight: 1}\n", "conf/services.yaml:3", "70000"),
+            ("services.yaml", "a: &a [*a]\n", "conf/services.yaml:1", ""),
+            ("node/eqiad.yaml", "codfw:\n  cache_text:\n    cp1052: [nginx]\n", "conf/node/eqiad.yaml:1", "datacenter codfw in a file named for eqiad"),
+        ];
+        let mut failures = Vec::new();
+        for (file, text, want_place, want_msg) in cases {
+            let f = if *file == "services.yaml" {
+                Files::in_memory("conf", [(file.to_string(), text.to_string())])
+            } else {
+                files(&[(file, text)])
+            };
+            match load(&f) {
+                Ok(d) => failures.push(format!("{file} {text:.60?}: loaded {d:?}")),
+                Err(e) => {
+                    let (got_place, msg) = place(&e);
+                    if got_place != *want_place || !msg.contains(want_msg) {
+                        failures.push(format!(
+                            "{text:.60?}: want {want_place} ..{want_msg}.., got {got_place}: {msg}"
+                        ));
+                    }
+                    // The position is shown once, in front, not repeated in the message.
+                    if msg.matches(" at line ").count() > 1 {
+                        failures.push(format!("position repeated: {msg}"));
+                    }
+                }
+            }
         }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn layout_errors() {
+        let both = files(&[
+            (
+                "eqiad/pools.yaml",
+                "cache_text:\n  cp1052: {services: [nginx]}\n",
+            ),
+            (
+                "node/codfw.yaml",
+                "codfw:\n  cache_text:\n    cp2001: [nginx]\n",
+            ),
+        ]);
+        let e = load(&both).unwrap_err().to_string();
+        assert!(
+            e.starts_with("conf: has both eqiad/pools.yaml") && e.contains("node/codfw.yaml"),
+            "{e}"
+        );
+        let none = Files::in_memory(
+            "conf",
+            [(
+                "eqiad/pools.yaml".to_string(),
+                "cache_text:\n  cp1052: {services: [nginx]}\n".to_string(),
+            )],
+        );
+        let e = load(&none).unwrap_err().to_string();
+        assert!(e.starts_with("conf: missing services.yaml"), "{e}");
+        let bad_dc = files(&[("bad dc/pools.yaml", "cache_text: {}\n")]);
+        let e = load(&bad_dc).unwrap_err();
+        assert_eq!(place(&e).0, "conf/bad dc/pools.yaml");
+        assert!(e.to_string().contains("invalid datacenter name"), "{e}");
+    }
+
+    #[test]
+    fn depth_scan_skips_quotes_and_comments() {
+        use crate::yaml::too_deep;
+        let deep = "[".repeat(65);
+        assert_eq!(too_deep(&format!("a: 1\nb: {deep}")), Some((2, 68)));
+        assert_eq!(too_deep(&"[".repeat(64)), None);
+        assert_eq!(
+            too_deep(&format!("a: '{deep}'\nb: \"{deep}\\\"\"\n# {deep}\n")),
+            None
+        );
+        assert_eq!(
+            too_deep(&format!("a: x # {deep}\nb: {deep}")),
+            Some((2, 68))
+        );
+        assert_eq!(too_deep(&"[]".repeat(1000)), None);
     }
 }

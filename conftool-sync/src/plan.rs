@@ -174,7 +174,7 @@ impl Plan {
         self.delete
             .iter()
             .filter(|d| {
-                serde_json::from_str::<PoolState>(&d.old).map_or(false, |s| s.pooled == Pooled::Yes)
+                serde_json::from_str::<PoolState>(&d.old).is_ok_and(|s| s.pooled == Pooled::Yes)
             })
             .collect()
     }

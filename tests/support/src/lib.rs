@@ -22,7 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, GetOptions};
+use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, TlsOptions};
+
+pub mod tls;
+pub use tls::TlsFiles;
 
 /// The etcd binary: `$CONFTOOL_TEST_ETCD`, else Debian's `/usr/bin/etcd`, else `etcd` on PATH.
 pub fn etcd_binary() -> PathBuf {
@@ -47,6 +50,7 @@ pub fn free_port() -> u16 {
 /// One etcd member process that this harness started.
 struct Member {
     name: String,
+    scheme: &'static str,
     client_port: u16,
     peer_port: u16,
     data_dir: PathBuf,
@@ -55,7 +59,7 @@ struct Member {
 
 impl Member {
     fn client_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.client_port)
     }
     fn peer_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.peer_port)
@@ -131,6 +135,7 @@ fn set_parent_death_signal(cmd: &mut Command) {
 /// A throwaway etcd cluster of one or more members on loopback.
 pub struct EtcdCluster {
     members: Vec<Member>,
+    tls: Option<TlsFiles>,
     extra: Vec<String>,
     initial_cluster: String,
     _dir: tempfile::TempDir,
@@ -148,7 +153,29 @@ impl EtcdCluster {
     /// Start `n` members (1 or 3, usually) with extra etcd flags, and wait until the cluster
     /// serves requests. Retries on a lost free-port race.
     pub fn start_with(n: usize, extra: &[&str]) -> Self {
-        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Self::start_inner(n, extra, None)
+    }
+
+    /// Start one member serving clients over TLS only, requiring client certificates signed
+    /// by `tls.ca` (`--client-cert-auth`).
+    pub fn start_tls(tls: &TlsFiles, extra: &[&str]) -> Self {
+        Self::start_inner(1, extra, Some(tls.clone()))
+    }
+
+    fn start_inner(n: usize, extra: &[&str], tls: Option<TlsFiles>) -> Self {
+        let mut extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        if let Some(t) = &tls {
+            for (flag, path) in [
+                ("--cert-file", &t.server_cert),
+                ("--key-file", &t.server_key),
+                ("--trusted-ca-file", &t.ca),
+            ] {
+                extra.push(flag.to_string());
+                extra.push(path.display().to_string());
+            }
+            extra.push("--client-cert-auth".to_string());
+        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let mut last_err = String::new();
         for _attempt in 0..5 {
             let dir = tempfile::Builder::new()
@@ -158,6 +185,7 @@ impl EtcdCluster {
             let mut members: Vec<Member> = (0..n)
                 .map(|i| Member {
                     name: format!("m{i}"),
+                    scheme,
                     client_port: free_port(),
                     peer_port: free_port(),
                     data_dir: dir.path().join(format!("m{i}")),
@@ -174,6 +202,7 @@ impl EtcdCluster {
             }
             let mut cluster = EtcdCluster {
                 members,
+                tls: tls.clone(),
                 extra: extra.clone(),
                 initial_cluster,
                 _dir: dir,
@@ -189,6 +218,7 @@ impl EtcdCluster {
     fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
         let deadline = Instant::now() + limit;
         let urls = self.endpoints();
+        let opts = self.connect_options();
         loop {
             for m in &mut self.members {
                 if let Some(why) = m.exited_with() {
@@ -196,10 +226,10 @@ impl EtcdCluster {
                 }
             }
             if urls.iter().all(|u| {
-                let addr = u.trim_start_matches("http://");
+                let addr = u.split("://").nth(1).unwrap_or(u);
                 TcpStream::connect(addr).is_ok()
             }) && block_on(async {
-                let mut c = Client::connect(urls.clone(), None).await.ok()?;
+                let mut c = Client::connect(urls.clone(), opts.clone()).await.ok()?;
                 c.get("health-probe", None).await.ok()
             })
             .is_some()
@@ -250,29 +280,40 @@ impl EtcdCluster {
         self.members[i].spawn(&ic, &extra);
     }
 
+    /// Client options: TLS with the client certificate, if this cluster serves TLS.
+    pub fn connect_options(&self) -> Option<ConnectOptions> {
+        let t = self.tls.as_ref()?;
+        let read = |p: &PathBuf| std::fs::read(p).expect("read TLS file");
+        let tls = TlsOptions::new()
+            .ca_certificate(Certificate::from_pem(read(&t.ca)))
+            .identity(Identity::from_pem(
+                read(&t.client_cert),
+                read(&t.client_key),
+            ));
+        Some(ConnectOptions::new().with_tls(tls))
+    }
+
     /// A connected client (all members as endpoints).
     pub async fn client(&self) -> Client {
-        Client::connect(self.endpoints(), None)
+        Client::connect(self.endpoints(), self.connect_options())
             .await
             .expect("connect to test etcd")
     }
 
+    /// A client authenticated as an etcd user.
+    pub async fn client_as(&self, user: &str, password: &str) -> Client {
+        let opts = self
+            .connect_options()
+            .unwrap_or_default()
+            .with_user(user, password);
+        Client::connect(self.endpoints(), Some(opts))
+            .await
+            .expect("connect to test etcd as user")
+    }
+
     /// The whole keyspace as key -> value (both as lossy UTF-8), for before/after comparisons.
     pub async fn dump(&self) -> BTreeMap<String, String> {
-        let mut c = self.client().await;
-        let resp = c
-            .get(vec![0u8], Some(GetOptions::new().with_from_key()))
-            .await
-            .expect("range read of the whole keyspace");
-        resp.kvs()
-            .iter()
-            .map(|kv| {
-                (
-                    String::from_utf8_lossy(kv.key()).into_owned(),
-                    String::from_utf8_lossy(kv.value()).into_owned(),
-                )
-            })
-            .collect()
+        dump_with(&mut self.client().await).await
     }
 
     /// etcd's current revision (bumped by every write).
@@ -289,6 +330,23 @@ impl Drop for EtcdCluster {
             m.kill();
         }
     }
+}
+
+/// The whole keyspace as seen by `client` (e.g. one authenticated as root).
+pub async fn dump_with(client: &mut Client) -> BTreeMap<String, String> {
+    let resp = client
+        .get(vec![0u8], Some(GetOptions::new().with_from_key()))
+        .await
+        .expect("range read of the whole keyspace");
+    resp.kvs()
+        .iter()
+        .map(|kv| {
+            (
+                String::from_utf8_lossy(kv.key()).into_owned(),
+                String::from_utf8_lossy(kv.value()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// Run a future to completion on a private runtime in its own thread, so that the sync helpers

@@ -31,9 +31,9 @@ impl BadInput {
         anyhow::Error::new(BadInput(m.into()))
     }
 
-    /// Wrap a library error, keeping it as the cause, marked as bad input.
-    pub fn wrap<E: std::error::Error + Send + Sync + 'static>(e: E) -> anyhow::Error {
-        anyhow::Error::new(e).context(BadInput(String::new()))
+    /// Mark a library error as bad input, keeping its message.
+    pub fn wrap<E: std::fmt::Display>(e: E) -> anyhow::Error {
+        Self::msg(e.to_string())
     }
 }
 
@@ -69,13 +69,7 @@ pub fn run(prog: &str, body: impl Future<Output = anyhow::Result<u8>>) -> ExitCo
     match rt.block_on(body) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            // Skip empty marker contexts when printing the chain.
-            let msg: Vec<String> = err
-                .chain()
-                .map(ToString::to_string)
-                .filter(|s| !s.is_empty())
-                .collect();
-            eprintln!("{prog}: error: {}", msg.join(": "));
+            eprintln!("{prog}: error: {err:#}");
             ExitCode::from(code_for(&err))
         }
     }

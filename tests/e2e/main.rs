@@ -2,4 +2,6 @@
 
 mod util;
 
+mod confctl;
+mod conftool;
 mod sync;

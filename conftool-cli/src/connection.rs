@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use conftool_core::config::{parse_duration, DEFAULT_CONFIG_PATH};
 use conftool_core::{Config, Store};
@@ -60,9 +59,8 @@ impl ConnArgs {
     /// Connect to etcd with the effective configuration.
     pub async fn connect(&self) -> anyhow::Result<(Config, Store)> {
         let cfg = self.config()?;
-        let store = Store::connect(&cfg)
-            .await
-            .with_context(|| format!("cannot connect to etcd at {}", cfg.endpoints.join(",")))?;
+        // The store's errors already name the endpoints.
+        let store = Store::connect(&cfg).await?;
         Ok((cfg, store))
     }
 }

@@ -101,18 +101,35 @@ impl Error {
                     tonic_code::Unavailable => "unreachable",
                     tonic_code::PermissionDenied => "permission denied",
                     tonic_code::Unauthenticated => "not authenticated",
-                    tonic_code::DeadlineExceeded => "timed out",
+                    tonic_code::DeadlineExceeded => "timed out (unreachable, or no quorum)",
+                    _ if msg.contains("Timeout expired") => "timed out (unreachable, or no quorum)",
                     _ if msg.contains("authentication failed") => "authentication failed",
                     _ if msg.contains("user name is empty") => {
                         "authentication required (no user configured)"
                     }
                     _ => "request failed",
                 };
-                if root.is_empty() || msg.contains(&root) {
+                let detail = if root.is_empty() || msg.contains(&root) {
                     format!("{kind}: {msg}")
                 } else {
                     format!("{kind}: {msg}: {root}")
-                }
+                };
+                let hint = if detail.contains("BadCertificate")
+                    || detail.contains("CertificateRequired")
+                {
+                    " (the server refused the client certificate: check tls.cert and tls.key)"
+                } else if detail.contains("UnknownIssuer")
+                    || detail.contains("invalid peer certificate")
+                {
+                    " (the server's certificate is not trusted: check tls.ca)"
+                } else if (detail.contains("broken pipe") || detail.contains("connection closed"))
+                    && endpoints.contains("http://")
+                {
+                    " (the server closed the connection: does it need https:// and TLS settings?)"
+                } else {
+                    ""
+                };
+                format!("{detail}{hint}")
             }
             etcd_client::Error::TransportError(t) => {
                 let mut root = t.to_string();

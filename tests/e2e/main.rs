@@ -5,3 +5,4 @@ mod util;
 mod confctl;
 mod conftool;
 mod sync;
+mod auth;

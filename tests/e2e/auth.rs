@@ -1,0 +1,191 @@
+//! Access: a real etcd with TLS (client certificates required) and authentication enabled.
+//! A read-only user can get but not set; wrong passwords, missing TLS settings and
+//! unreachable or silent servers fail clearly, within the timeout, with exit 1.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use conftool_testkit::{dump_with, tls, EtcdCluster, TlsFiles};
+use etcd_client::Permission;
+
+use crate::util::*;
+
+struct Secure {
+    etcd: EtcdCluster,
+    tls: TlsFiles,
+    dir: tempfile::TempDir,
+}
+
+/// TLS-only etcd with users: root, `reader` (read /v1/), `writer` (read-write /v1/).
+fn secure_etcd() -> Secure {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tls = tls::generate(&dir.path().join("tls"));
+    let etcd = EtcdCluster::start_tls(&tls, &[]);
+    block_on(async {
+        let mut c = etcd.client().await;
+        for (user, pw) in [("root", "rootpw"), ("reader", "readpw"), ("writer", "writepw")] {
+            c.user_add(user, pw, None).await.expect("user_add");
+        }
+        c.user_grant_role("root", "root").await.expect("grant root");
+        for (role, perm) in [
+            ("ro", Permission::read("/v1/").with_prefix()),
+            ("rw", Permission::read_write("/v1/").with_prefix()),
+        ] {
+            c.role_add(role).await.expect("role_add");
+            c.role_grant_permission(role, perm).await.expect("grant");
+        }
+        c.user_grant_role("reader", "ro").await.expect("grant ro");
+        c.user_grant_role("writer", "rw").await.expect("grant rw");
+        c.auth_enable().await.expect("auth_enable");
+    });
+    Secure { etcd, tls, dir }
+}
+
+impl Secure {
+    /// A config file for `user` (password file beside it), with TLS.
+    fn config(&self, user: &str, password: &str) -> std::path::PathBuf {
+        let pw = self.dir.path().join(format!("{user}.password"));
+        std::fs::write(&pw, format!("{password}\n")).expect("password file");
+        let cfg = self.dir.path().join(format!("{user}-{password}.yaml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "endpoints: [{}]\nusername: {user}\npassword_file: {}\ntimeout: 3s\n\
+                 tls: {{ca: {}, cert: {}, key: {}}}\n",
+                self.etcd.endpoint(),
+                pw.display(),
+                self.tls.ca.display(),
+                self.tls.client_cert.display(),
+                self.tls.client_key.display()
+            ),
+        )
+        .expect("config");
+        cfg
+    }
+
+    fn run(&self, bin_name: &str, config: &Path, args: &[&str]) -> Run {
+        let out = Command::new(bin(bin_name))
+            .env_remove("CONFTOOL_ENDPOINTS")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .output()
+            .expect("run");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn dump(&self) -> std::collections::BTreeMap<String, String> {
+        block_on(async { dump_with(&mut self.etcd.client_as("root", "rootpw").await).await })
+    }
+}
+
+#[test]
+fn tls_and_roles_are_enforced() {
+    let s = secure_etcd();
+    let writer = s.config("writer", "writepw");
+    let conf = example_conf();
+    s.run("conftool-sync", &writer, &["--directory", conf.to_str().expect("utf-8"), "--quiet"])
+        .expect_code(0);
+    let reader = s.config("reader", "readpw");
+    let run = s
+        .run("confctl", &reader, &["select", "dc=eqiad,name=mw1018", "get"])
+        .expect_code(0);
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+
+    let before = s.dump();
+    assert!(!before.is_empty());
+    let run = s.run("confctl", &reader, &["select", "dc=eqiad,name=mw1018,service=apache", "set/pooled=no"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("permission denied"), "{}", run.stderr);
+    let run = s.run(
+        "conftool",
+        &reader,
+        &["-d", "eqiad", "-c", "appservers", "-s", "apache", "mw1018 pool=no"],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("permission denied"), "{}", run.stderr);
+    assert_eq!(s.dump(), before, "a refused write changes nothing");
+
+    // The writer can.
+    s.run("confctl", &writer, &["select", "dc=eqiad,name=mw1018,service=apache", "set/pooled=no"])
+        .expect_code(0);
+    assert_eq!(
+        s.dump()["/v1/pools/eqiad/appservers/apache/mw1018"],
+        r#"{"pooled":"no","weight":1}"#
+    );
+}
+
+#[test]
+fn wrong_password_and_missing_tls_fail_clearly() {
+    let s = secure_etcd();
+    let bad = s.config("writer", "not-the-password");
+    let t = Instant::now();
+    let run = s.run("confctl", &bad, &["select", "name=.*", "get"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("authentication failed"), "{}", run.stderr);
+    assert!(t.elapsed() < Duration::from_secs(3 + 5));
+
+    // Plain http against a TLS-only server, and https without the client certificate.
+    let plain = s.dir.path().join("plain.yaml");
+    let http = s.etcd.endpoint().replace("https://", "http://");
+    std::fs::write(&plain, format!("endpoints: [{http}]\ntimeout: 2s\n")).expect("cfg");
+    let run = s.run("confctl", &plain, &["select", "name=.*", "get"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("does it need https://"), "{}", run.stderr);
+
+    let no_cert = s.dir.path().join("nocert.yaml");
+    std::fs::write(
+        &no_cert,
+        format!(
+            "endpoints: [{}]\ntimeout: 2s\nusername: reader\npassword_file: {}\ntls: {{ca: {}}}\n",
+            s.etcd.endpoint(),
+            s.dir.path().join("reader.password").display(),
+            s.tls.ca.display()
+        ),
+    )
+    .expect("cfg");
+    std::fs::write(s.dir.path().join("reader.password"), "readpw\n").expect("pw");
+    let run = s.run("confctl", &no_cert, &["select", "name=.*", "get"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("refused the client certificate"), "{}", run.stderr);
+}
+
+#[test]
+fn unreachable_and_silent_servers_fail_within_the_timeout() {
+    let ctx = Ctx::new();
+    // Nothing listens: refused at once.
+    let closed = format!("http://127.0.0.1:{}", conftool_testkit::free_port());
+    let t = Instant::now();
+    let run = ctx.run("confctl", &["--endpoints", &closed, "--timeout", "1s", "select", "name=.*", "get"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("unreachable"), "{}", run.stderr);
+    assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
+
+    // Something accepts connections but never answers: the timeout ends it.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", silent.local_addr().expect("addr"));
+    for (bin_name, args) in [
+        ("confctl", vec!["select", "name=.*", "get"]),
+        ("conftool-sync", vec!["--directory", "conf", "--quiet"]),
+    ] {
+        let t = Instant::now();
+        let mut full = vec!["--endpoints", url.as_str(), "--timeout", "1s"];
+        full.extend(args.iter().copied());
+        let mut cmd = ctx.cmd(bin_name);
+        cmd.current_dir(example_conf().join(".."));
+        let out = cmd.args(&full).output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bin_name}: {stderr}");
+        assert!(
+            stderr.contains("no answer within") || stderr.contains("unreachable"),
+            "{bin_name}: {stderr}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(8), "{bin_name}: {:?}", t.elapsed());
+    }
+}

@@ -39,9 +39,15 @@ done
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
-echo "etcd (pid $etcd_pid) listening on $CONFTOOL_ENDPOINTS"
+echo "etcd (pid $etcd_pid) listening on $CONFTOOL_ENDPOINTS, data in $work"
 step "$bin/conftool-sync" --directory conf --dry-run
 step "$bin/conftool-sync" --directory conf
-step "$bin/conftool-sync" --directory conf
+step "$bin/conftool-sync" --directory conf          # a no-op: nothing written, same revision
+step "$bin/confctl" select 'dc=eqiad,cluster=appservers,name=mw10.*' get
+step "$bin/confctl" select 'dc=eqiad,cluster=appservers,service=apache,name=mw1018' set/pooled=no:weight=5
+step "$bin/confctl" depool --hostname mw1019
+step "$bin/conftool" --datacenter eqiad --cluster cache_text --service varnish-fe "cp1052 pool=yes; cp1053 pool=yes:weight=20000"
+step "$bin/confctl" select 'dc=eqiad,name=mw1018|mw1019|cp1052|cp1053' get
+step "$bin/conftool-sync" --directory conf          # dynamic state survives a re-sync
 echo
-echo "Demo done: etcd held $(ls "$work" >/dev/null; echo the keys above); it is stopped and removed now."
+echo "Demo done; the throwaway etcd is stopped and its data removed."

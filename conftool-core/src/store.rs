@@ -252,7 +252,9 @@ impl Store {
     /// repeated in one call.
     pub async fn commit(&self, writes: &[Write]) -> Result<CommitReport, Error> {
         let batches = batch(writes, &self.limits);
-        let results: Vec<Result<(Vec<usize>, Option<i64>), Error>> = stream::iter(batches)
+        // Per transaction: the input indexes it carried, and its revision if it applied.
+        type TxnResult = Result<(Vec<usize>, Option<i64>), Error>;
+        let results: Vec<TxnResult> = stream::iter(batches)
             .map(|idx| async move {
                 let txn = Txn::new()
                     .when(idx.iter().map(|&i| writes[i].compare()).collect::<Vec<_>>())

@@ -6,7 +6,7 @@ use clap::Parser;
 use conftool_sync::{apply, load, read_dir, read_git, Limits};
 
 use crate::connection::ConnArgs;
-use crate::exit::{BadInput, OK, PENDING};
+use crate::exit::{OK, PENDING};
 use crate::output::Printer;
 
 /// Sync the static pool configuration of a data directory into etcd.
@@ -99,13 +99,12 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
     }
     out.info(format!("Plan: {}.", plan.summary()));
     if args.dry_run || args.check {
+        // Report a refusal now rather than at the real run.
         plan.guard(&limits)?;
         out.info("Dry run: nothing written.");
         return Ok(if args.check { PENDING } else { OK });
     }
-    if let Err(e) = plan.guard(&limits) {
-        return Err(BadInput::wrap(e));
-    }
+    // apply() checks the safety limits before every write round.
     let done = apply::apply(&store, &desired, plan, &limits).await?;
     out.info(format!(
         "Synced {source}: created {} objects, deleted {}, wrote {} service definitions; \

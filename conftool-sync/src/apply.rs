@@ -27,6 +27,13 @@ pub struct Outcome {
     pub revision: i64,
 }
 
+impl Outcome {
+    /// Whether any write landed.
+    pub fn wrote_something(&self) -> bool {
+        self.created + self.deleted + self.services > 0 || self.meta
+    }
+}
+
 /// Read everything this tool manages in one (paginated) range read.
 pub async fn snapshot(store: &Store) -> Result<Snapshot, Error> {
     Ok(store.read_prefix(&store.keyspace().root_prefix()).await?)
@@ -55,7 +62,19 @@ pub async fn apply(
     let mut current = first;
     for round in 1..=MAX_ROUNDS {
         outcome.rounds = round;
-        current.guard(limits)?;
+        if let Err(refused) = current.guard(limits) {
+            // A refusal means "bad input, nothing written" only while nothing has been;
+            // after concurrent changes, a later round can be refused with writes landed.
+            if outcome.wrote_something() {
+                return Err(conftool_core::Error::Conflict(format!(
+                    "after concurrent changes the rest of the sync was refused ({refused}); \
+                     already applied: {} created, {} deleted, {} service definitions",
+                    outcome.created, outcome.deleted, outcome.services
+                ))
+                .into());
+            }
+            return Err(refused);
+        }
         if current.writes_nothing() {
             return Ok(outcome);
         }

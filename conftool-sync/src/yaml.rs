@@ -5,13 +5,13 @@
 //! seeds that validate each key *inside* the deserializer's visitor: the YAML library then
 //! attaches the key's own line and column to the error.
 //!
-//! Two checks run before the typed read, because the typed read cannot do them well:
+//! Two checks the typed read cannot do well are made around it:
 //! - flow nesting depth: libyaml's scanner is quadratic in the depth of `[`/`{` nesting, so a
 //!   file of a few hundred kilobytes of `[` would hang the sync for minutes;
-//! - duplicate keys in *every* mapping, at the duplicate's own line: `serde(derive)` reports a
-//!   duplicate field (e.g. a second `port:`) at the start of the enclosing mapping instead.
+//! - a duplicate field (e.g. a second `port:`) at its own line: `serde(derive)` reports it at
+//!   the start of the enclosing mapping, so when it does, a second pass finds the repeat.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::{self, Display};
 use std::marker::PhantomData;
 use std::path::Path;
@@ -293,7 +293,7 @@ impl<'de> Visitor<'de> for NoDuplicates {
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen = HashSet::new();
         while let Some(key) = map.next_key_seed(UniqueKey { seen: &seen })? {
             seen.extend(key);
             map.next_value_seed(NoDuplicates)?;
@@ -319,7 +319,7 @@ impl<'de> DeserializeSeed<'de> for IgnoreTag {
 /// A mapping key: a scalar must not repeat one in `seen` (its text is returned); a complex
 /// key is only checked inside.
 struct UniqueKey<'a> {
-    seen: &'a [String],
+    seen: &'a HashSet<String>,
 }
 
 impl UniqueKey<'_> {
@@ -398,15 +398,35 @@ pub(crate) fn parse<'de, S: DeserializeSeed<'de>>(
             message: format!("nested deeper than {MAX_FLOW_DEPTH} levels"),
         });
     }
-    NoDuplicates
-        .deserialize(yaml_serde::Deserializer::from_str(text))
-        .map_err(|e| yaml_error(file, &e))?;
     let de = yaml_serde::Deserializer::from_str(text);
-    seed.deserialize(de).map_err(|e| yaml_error(file, &e))
+    seed.deserialize(de).map_err(|e| {
+        // serde(derive) reports a repeated field at the start of its mapping; look for the
+        // repeat itself. (Only on failure: a second parse of a big file is not free.)
+        if e.to_string().contains("duplicate field") {
+            if let Err(dup) = NoDuplicates.deserialize(yaml_serde::Deserializer::from_str(text)) {
+                return yaml_error(file, text, &dup);
+            }
+        }
+        yaml_error(file, text, &e)
+    })
 }
 
-fn yaml_error(file: &Path, e: &yaml_serde::Error) -> Error {
+fn yaml_error(file: &Path, text: &str, e: &yaml_serde::Error) -> Error {
     let mut message = e.to_string();
+    // Reader errors (e.g. a control character) carry a byte offset instead of a mark, and
+    // the library then reports line 1 column 1: turn the offset into the real place.
+    if let Some((rest, offset)) = message.rsplit_once(" at position ") {
+        if let Ok(offset) = offset.parse::<usize>() {
+            let before = text.get(..offset).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            return Error::Yaml {
+                file: file.to_path_buf(),
+                line: Some((line, column)),
+                message: rest.to_string(),
+            };
+        }
+    }
     let line = e.location().map(|loc| {
         // The library repeats the position in the message, at its end or before a
         // "while parsing ..." context; the position is shown once, in front.

@@ -6,3 +6,6 @@ mod confctl;
 mod conftool;
 mod sync;
 mod auth;
+mod sync_bad_input;
+mod sync_crash;
+mod sync_git;

@@ -151,3 +151,228 @@ pub fn copy_dir(src: &Path, dst: &Path) {
         }
     }
 }
+
+/// A keyspace dump: key -> value.
+pub type Keyspace = BTreeMap<String, String>;
+
+/// The workspace's `tests/fixtures` directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// Read a keyspace fixture: one `<key> <value>` per line (split at the first space); blank
+/// lines and lines starting with `#` are skipped.
+pub fn read_keyspace(path: &Path) -> Keyspace {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("{}: no value on line {l:?}", path.display()));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// Panic with a short, readable list of the differences (not two whole dumps) unless the
+/// keyspaces are equal.
+#[track_caller]
+pub fn assert_keyspace(actual: &Keyspace, expected: &Keyspace) {
+    if actual == expected {
+        return;
+    }
+    let mut diffs = Vec::new();
+    for (k, v) in expected {
+        match actual.get(k) {
+            None => diffs.push(format!("missing   {k} {v}")),
+            Some(a) if a != v => diffs.push(format!("differs   {k}\n  want {v}\n  got  {a}")),
+            _ => {}
+        }
+    }
+    for (k, v) in actual {
+        if !expected.contains_key(k) {
+            diffs.push(format!("unexpected {k} {v}"));
+        }
+    }
+    let n = diffs.len();
+    diffs.truncate(30);
+    panic!(
+        "keyspace differs in {n} keys ({} present, {} expected):\n{}",
+        actual.len(),
+        expected.len(),
+        diffs.join("\n")
+    );
+}
+
+impl Ctx {
+    /// The whole keyspace and the revision, for before/after comparisons.
+    pub fn state(&self) -> (Keyspace, i64) {
+        (self.dump(), self.revision())
+    }
+
+    /// A store connected to this context's etcd (paged reads without the gRPC client's 4 MiB
+    /// answer limit, for big fleets).
+    pub async fn store(&self) -> conftool_core::Store {
+        let cfg = conftool_core::Config {
+            endpoints: self.etcd.endpoints(),
+            ..conftool_core::Config::default()
+        };
+        conftool_core::Store::connect(&cfg).await.expect("connect")
+    }
+
+    /// Every key under `prefix` with its value, read in pages at one revision.
+    pub fn dump_prefix(&self, prefix: &str) -> Keyspace {
+        block_on(async {
+            let snap = self.store().await.read_prefix(prefix).await.expect("read");
+            snap.kvs
+                .into_iter()
+                .map(|kv| (kv.key, String::from_utf8_lossy(&kv.value).into_owned()))
+                .collect()
+        })
+    }
+
+    /// How many keys start with `prefix`.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.dump_prefix(prefix).len()
+    }
+
+    /// Delete a key (as a concurrent writer would).
+    pub fn delete(&self, key: &str) {
+        block_on(async {
+            let mut c = self.etcd.client().await;
+            c.delete(key, None).await.expect("delete");
+        })
+    }
+
+    /// Start `conftool-sync --directory DIR ARGS...` as a child, output discarded except
+    /// stderr, which goes to `<tempdir>/<log>`.
+    pub fn spawn_sync(&self, dir: &Path, args: &[&str], log: &str) -> std::process::Child {
+        let err = std::fs::File::create(self.path(log)).expect("log file");
+        self.cmd("conftool-sync")
+            .arg("--directory")
+            .arg(dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("spawn conftool-sync")
+    }
+}
+
+/// Run `git ARGS...` in `dir` (no user or system configuration), panicking on failure;
+/// returns stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A generated fleet, written as a conftool-rs data directory, with its expected keyspace
+/// computed independently of the code under test.
+pub struct Fleet {
+    /// Datacenters.
+    pub dcs: Vec<String>,
+    /// Nodes per cluster per datacenter.
+    pub nodes: usize,
+}
+
+/// A generated service: (name, port, default pooled, default weight).
+type FleetService = (&'static str, u16, &'static str, u16);
+
+/// Clusters of a generated fleet and their services.
+const FLEET_CLUSTERS: &[(&str, &[FleetService])] = &[
+    (
+        "cache_text",
+        &[("varnish-fe", 80, "no", 10), ("nginx", 443, "no", 10)],
+    ),
+    (
+        "appservers",
+        &[("apache", 80, "yes", 1), ("nginx", 443, "yes", 1)],
+    ),
+    ("jobrunner", &[("jobrunner", 9005, "inactive", 0)]),
+];
+
+impl Fleet {
+    /// Objects in the fleet.
+    pub fn objects(&self) -> usize {
+        let per_node: usize = FLEET_CLUSTERS.iter().map(|(_, s)| s.len()).sum();
+        self.dcs.len() * self.nodes * per_node
+    }
+
+    fn node(dc: &str, cluster: &str, i: usize) -> String {
+        format!("{}-{dc}-{i:05}", &cluster[..2])
+    }
+
+    /// Write `services.yaml` and `<dc>/pools.yaml` under `dir`.
+    pub fn write(&self, dir: &Path) {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let mut svc = String::new();
+        for (cluster, services) in FLEET_CLUSTERS {
+            svc.push_str(&format!("{cluster}:\n"));
+            for (s, port, pooled, weight) in *services {
+                svc.push_str(&format!(
+                    "  {s}:\n    port: {port}\n    default_values: {{pooled: \"{pooled}\", weight: {weight}}}\n"
+                ));
+            }
+        }
+        std::fs::write(dir.join("services.yaml"), svc).expect("write services.yaml");
+        for dc in &self.dcs {
+            let mut pools = String::new();
+            for (cluster, services) in FLEET_CLUSTERS {
+                pools.push_str(&format!("{cluster}:\n"));
+                let names: Vec<&str> = services.iter().map(|s| s.0).collect();
+                for i in 0..self.nodes {
+                    pools.push_str(&format!(
+                        "  {}: {{services: [{}]}}\n",
+                        Self::node(dc, cluster, i),
+                        names.join(", ")
+                    ));
+                }
+            }
+            std::fs::create_dir_all(dir.join(dc)).expect("mkdir dc");
+            std::fs::write(dir.join(dc).join("pools.yaml"), pools).expect("write pools.yaml");
+        }
+    }
+
+    /// The keyspace a sync of this fleet into an empty etcd must produce.
+    pub fn expected(&self) -> Keyspace {
+        let mut ks = Keyspace::new();
+        for (cluster, services) in FLEET_CLUSTERS {
+            for (s, port, pooled, weight) in *services {
+                ks.insert(
+                    format!("/v1/services/{cluster}/{s}"),
+                    format!(
+                        r#"{{"port":{port},"default_values":{{"pooled":"{pooled}","weight":{weight}}}}}"#
+                    ),
+                );
+                for dc in &self.dcs {
+                    for i in 0..self.nodes {
+                        ks.insert(
+                            format!(
+                                "/v1/pools/{dc}/{cluster}/{s}/{}",
+                                Self::node(dc, cluster, i)
+                            ),
+                            format!(r#"{{"pooled":"{pooled}","weight":{weight}}}"#),
+                        );
+                    }
+                }
+            }
+        }
+        ks
+    }
+}

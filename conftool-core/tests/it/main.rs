@@ -1,1 +1,4 @@
+//! conftool-core against a real, throwaway etcd: the store's paged reads and its batched,
+//! guarded writes.
 
+mod store;

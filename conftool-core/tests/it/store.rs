@@ -71,7 +71,7 @@ fn as_map(snap: &Snapshot) -> BTreeMap<String, (String, i64)> {
             (
                 kv.key.clone(),
                 (
-                    String::from_utf8(kv.value.clone()).unwrap(),
+                    String::from_utf8(kv.value.clone()).expect("utf-8 value"),
                     kv.mod_revision,
                 ),
             )

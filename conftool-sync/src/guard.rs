@@ -64,6 +64,44 @@ mod tests {
     use super::*;
     use crate::plan::Deletion;
 
+    fn raw_deletion(node: &str, old: &str) -> Deletion {
+        Deletion {
+            old: old.to_string(),
+            ..deletion(node, "no")
+        }
+    }
+
+    #[test]
+    fn unreadable_values_count_as_pooled() {
+        let plan = Plan {
+            delete: vec![
+                raw_deletion("weightless-yes", r#"{"pooled":"yes"}"#),
+                raw_deletion("string-weight", r#"{"pooled":"yes","weight":"10"}"#),
+                raw_deletion("not-json", "garbage"),
+                raw_deletion("no-pooled-field", r#"{"weight":1}"#),
+                raw_deletion("weightless-no", r#"{"pooled":"no"}"#),
+                raw_deletion("bool-false", r#"{"pooled":false,"weight":"x"}"#),
+                raw_deletion("inactive", r#"{"pooled":"inactive","weight":0,"new":1}"#),
+            ],
+            existing: 100,
+            ..Plan::default()
+        };
+        let names: Vec<String> = plan
+            .pooled_deletions()
+            .iter()
+            .map(|d| d.key.node.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "weightless-yes",
+                "string-weight",
+                "not-json",
+                "no-pooled-field"
+            ]
+        );
+    }
+
     fn deletion(node: &str, pooled: &str) -> Deletion {
         Deletion {
             key: conftool_core::ObjectKey::new(

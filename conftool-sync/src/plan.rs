@@ -169,12 +169,15 @@ impl Plan {
         self.is_empty() && self.meta.is_none()
     }
 
-    /// Deletions of objects that are `pooled: yes` now.
+    /// Deletions of objects that are `pooled: yes` now, or may be: a value this version
+    /// cannot read (a newer writer's shape, a hand-made key) counts as serving, so the
+    /// guard errs on the side of not deleting it.
     pub fn pooled_deletions(&self) -> Vec<&Deletion> {
         self.delete
             .iter()
-            .filter(|d| {
-                serde_json::from_str::<PoolState>(&d.old).is_ok_and(|s| s.pooled == Pooled::Yes)
+            .filter(|d| match serde_json::from_str::<PoolState>(&d.old) {
+                Ok(state) => state.pooled == Pooled::Yes,
+                Err(_) => !clearly_not_pooled(&d.old),
             })
             .collect()
     }
@@ -229,5 +232,18 @@ impl Plan {
             });
         }
         w
+    }
+}
+
+/// Whether a value that is not a valid [`PoolState`] still plainly says "not serving".
+fn clearly_not_pooled(raw: &str) -> bool {
+    let value: serde_json::Value = match serde_json::from_str(raw) {
+        Ok(v) => v,
+        Err(_) => return false,
+    };
+    match value.get("pooled") {
+        Some(serde_json::Value::String(s)) => s.parse::<Pooled>().is_ok_and(|p| p != Pooled::Yes),
+        Some(serde_json::Value::Bool(b)) => !b,
+        _ => false,
     }
 }

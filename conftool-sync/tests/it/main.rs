@@ -59,10 +59,10 @@ async fn put(etcd: &Etcd, k: &str, v: &str) {
 async fn sync(etcd: &Etcd, nodes: &[&str]) -> BTreeMap<String, String> {
     let s = store(etcd, "", 128).await;
     let d = desired(nodes);
-    let plan = apply::plan_against(&s, &d).await.unwrap();
+    let plan = apply::plan_against(&s, &d).await.expect("plan");
     apply::apply(&s, &d, plan, &Limits::default())
         .await
-        .unwrap();
+        .expect("apply");
     etcd.dump().await
 }
 

@@ -64,7 +64,8 @@ pub fn load(files: &Files) -> Result<Desired, Error> {
         match parts.as_slice() {
             [dc, f] if f == "pools.yaml" && dc != "node" => pools.push((dc.clone(), rel, text)),
             [n, f] if n == "node" => {
-                let dc = f.trim_end_matches(".yaml").to_string();
+                // Only the one suffix: `eqiad.yaml.yaml` is for a datacenter `eqiad.yaml`.
+                let dc = f.strip_suffix(".yaml").unwrap_or(f).to_string();
                 legacy.push((dc, rel, text));
             }
             _ => {}
@@ -435,6 +436,8 @@ mod tests {
             ("services.yaml", "a:\n  b:\n    port: 70000\n    default_values: {pooled: no, weight: 1}\n", "conf/services.yaml:3", "70000"),
             ("services.yaml", "a: &a [*a]\n", "conf/services.yaml:1", ""),
             ("node/eqiad.yaml", "codfw:\n  cache_text:\n    cp1052: [nginx]\n", "conf/node/eqiad.yaml:1", "datacenter codfw in a file named for eqiad"),
+            ("node/eqiad.yaml.yaml", "eqiad:\n  cache_text:\n    cp1052: [nginx]\n", "conf/node/eqiad.yaml.yaml:1", "datacenter eqiad in a file named for eqiad.yaml"),
+            ("eqiad/pools.yaml", "cache_text:\n  cp1052: {services: [nginx]}\n\u{7}\n", "conf/eqiad/pools.yaml:3", "control characters are not allowed"),
         ];
         let mut failures = Vec::new();
         for (file, text, want_place, want_msg) in cases {

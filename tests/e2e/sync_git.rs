@@ -54,6 +54,16 @@ fn git_rev_syncs_the_commit_not_the_working_tree() {
     let run = ctx.sync(&conf, &["--git-rev", "HEAD"]).expect_code(0);
     assert!(run.stderr.contains("Nothing to do"), "{}", run.stderr);
     assert_eq!(ctx.state(), synced);
+    // A relative --directory, from the repository's root and from inside it.
+    for (cwd, dir) in [(repo.clone(), "conf"), (conf.join("eqiad"), "..")] {
+        let out = ctx
+            .cmd("conftool-sync")
+            .current_dir(&cwd)
+            .args(["--directory", dir, "--git-rev", "HEAD", "--check"])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{dir}: {out:?}");
+    }
     // A full sha and a branch name are the same revision.
     ctx.sync(&conf, &["--git-rev", &head]).expect_code(0);
     ctx.sync(&conf, &["--git-rev", "main"]).expect_code(0);

@@ -1,0 +1,147 @@
+//! `conftool-bench`: how fast conftool-sync and confctl are, next to the floor of what etcd
+//! and the YAML parser allow on the same machine in the same run (issue 4).
+//!
+//! # Layout
+//! - [`fleet`]: a synthetic fleet of exactly N objects, its data directory and its keys;
+//! - [`floor`]: the baseline operations, straight through etcd-client (run as child processes);
+//! - [`process`]: running one measured process through a small launcher (wall time, peak RSS);
+//! - [`suite`]: one size, one run: floor on a fresh etcd, tools on another, results checked;
+//! - [`rows`]: what is measured, what each row is compared with, medians over runs;
+//! - [`report`]: tables, scaling, the issue's targets, machine facts, JSON;
+//! - [`bench`]: the driver over sizes and runs.
+
+mod bench;
+mod fleet;
+mod floor;
+mod process;
+mod report;
+mod rows;
+mod suite;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmark conftool-sync and confctl against a raw etcd-client floor, on throwaway etcd
+/// servers, and print a table (also written as JSON).
+#[derive(Debug, Parser)]
+#[command(
+    name = "conftool-bench",
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  \
+  scripts/bench.sh                         # 10,000 and 100,000 objects, 3 runs each\n  \
+  scripts/bench.sh --sizes 1000 --runs 1   # a quick smoke run\n  \
+  scripts/bench.sh --sizes 1m --runs 1     # a million objects (takes minutes)"
+)]
+struct Cli {
+    /// Fleet sizes in objects, comma-separated; `k` and `m` suffixes allowed (100k, 1m).
+    #[arg(long, value_delimiter = ',', value_parser = parse_size, default_value = "10000,100000")]
+    sizes: Vec<usize>,
+
+    /// Runs per size (each on fresh etcd servers); the table shows medians.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+
+    /// Where to write the results as JSON [default: <target dir>/bench/results.json].
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
+
+    /// Where conftool-sync and confctl are [default: next to this binary].
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    internal: Option<Internal>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Internal {
+    /// One floor operation (run by the bench itself as a measured child process).
+    #[command(hide = true)]
+    Floor(floor::FloorArgs),
+    /// Write the benchmark's fleet data directory (to profile the tools by hand).
+    WriteFleet {
+        /// Objects in the fleet.
+        #[arg(long, value_parser = parse_size)]
+        objects: usize,
+        /// Write the fleet with 1% of its nodes changed instead.
+        #[arg(long)]
+        churned: bool,
+        /// The directory to write into (created if missing).
+        dir: PathBuf,
+    },
+    /// Run a command and report its wall time and peak RSS (the bench's launcher).
+    #[command(hide = true)]
+    Measure(process::MeasureArgs),
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let lower = s.trim().to_ascii_lowercase().replace('_', "");
+    let (num, mult) = match lower.strip_suffix('k') {
+        Some(n) => (n, 1_000),
+        None => match lower.strip_suffix('m') {
+            Some(n) => (n, 1_000_000),
+            None => (lower.as_str(), 1),
+        },
+    };
+    match num.parse::<usize>() {
+        Ok(n) if n * mult >= 100 => Ok(n * mult),
+        Ok(_) => Err(format!("{s:?}: at least 100 objects")),
+        Err(_) => Err(format!("{s:?} is not a size (e.g. 10000, 100k, 1m)")),
+    }
+}
+
+fn write_fleet(objects: usize, churned: bool, dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut fleet = fleet::Fleet::generate(objects);
+    if churned {
+        fleet = fleet.churn(0.01).0;
+    }
+    std::fs::create_dir_all(dir)?;
+    fleet.write_dir(dir)
+}
+
+/// Progress goes to stderr, results to stdout.
+fn progress(msg: impl AsRef<str>) {
+    eprintln!("{}", msg.as_ref());
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.internal {
+        Some(Internal::Floor(args)) => floor::main(args),
+        Some(Internal::Measure(args)) => process::measure_main(args),
+        Some(Internal::WriteFleet {
+            objects,
+            churned,
+            dir,
+        }) => write_fleet(*objects, *churned, dir),
+        None => bench::main(bench::Options {
+            sizes: cli.sizes,
+            runs: cli.runs as usize,
+            json_out: cli.json_out,
+            bin_dir: cli.bin_dir,
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("conftool-bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_suffixes() {
+        assert_eq!(parse_size("100k"), Ok(100_000));
+        assert_eq!(parse_size("1M"), Ok(1_000_000));
+        assert_eq!(parse_size("1_000"), Ok(1000));
+        assert!(parse_size("10").is_err());
+        assert!(parse_size("x").is_err());
+    }
+}

@@ -1,0 +1,293 @@
+//! One fleet size, one run: the floor on a fresh etcd, then the tools on another fresh etcd,
+//! each result checked against what it should have done (outside the clock) so that a fast
+//! wrong answer never shows up as a good figure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use conftool_testkit::EtcdCluster;
+
+use crate::fleet::{Fleet, POOLS_PREFIX, ROOT_PREFIX, SELECTED_PREFIX, SELECTOR};
+use crate::floor::{self, FloorReport, Mode};
+use crate::process::{self, Measured};
+use crate::rows::{RowId, Run, Sample};
+
+/// Where the binaries are and what they are run with.
+pub(crate) struct Tools {
+    /// This binary (for the floor processes).
+    pub bench: PathBuf,
+    pub sync: PathBuf,
+    pub confctl: PathBuf,
+}
+
+/// One fleet size, prepared: both data directories and what etcd must hold after each.
+pub(crate) struct Prepared {
+    pub objects: usize,
+    pub selected: usize,
+    pub initial_dir: PathBuf,
+    pub churned_dir: PathBuf,
+    pub expected: Vec<(String, String)>,
+    pub churned_keys: Vec<String>,
+    pub depool: (String, String),
+    pub scratch: PathBuf,
+}
+
+impl Prepared {
+    /// Generate the fleet and its churned twin under `root`.
+    pub(crate) fn new(objects: usize, root: &Path) -> anyhow::Result<Prepared> {
+        let fleet = Fleet::generate(objects);
+        let (churned, churn) = fleet.churn(0.01);
+        let initial_dir = root.join("conf");
+        let churned_dir = root.join("conf-churned");
+        let scratch = root.join("scratch");
+        for d in [&initial_dir, &churned_dir, &scratch] {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        fleet.write_dir(&initial_dir)?;
+        churned.write_dir(&churned_dir)?;
+        let depool = fleet
+            .depool_target()
+            .context("fleet too small to have a node to depool")?;
+        crate::progress(format!(
+            "  fleet: {} objects ({} selected by {SELECTOR}); 1% churn: {} nodes added, {} removed, {} moved ({} objects created, {} deleted)",
+            fleet.objects(), fleet.selected_objects(), churn.nodes_added, churn.nodes_removed,
+            churn.nodes_moved, churn.objects_created, churn.objects_deleted
+        ));
+        Ok(Prepared {
+            objects,
+            selected: fleet.selected_objects(),
+            initial_dir,
+            churned_dir,
+            expected: fleet.expected_kvs().into_iter().collect(),
+            churned_keys: churned.expected_kvs().into_keys().collect(),
+            depool,
+            scratch,
+        })
+    }
+
+    fn depool_key(&self) -> String {
+        format!(
+            "/v1/pools/codfw/appservers/{}/{}",
+            self.depool.1, self.depool.0
+        )
+    }
+}
+
+/// A throwaway etcd big enough for a million objects.
+fn fresh_etcd() -> EtcdCluster {
+    EtcdCluster::start_with(1, &["--quota-backend-bytes", "8589934592"])
+}
+
+/// Run every row once.
+pub(crate) fn run_once(
+    rt: &tokio::runtime::Runtime,
+    tools: &Tools,
+    p: &Prepared,
+) -> anyhow::Result<Run> {
+    let mut run = Run::new();
+    let n = p.objects;
+
+    // The floor, on its own etcd.
+    {
+        let etcd = fresh_etcd();
+        let url = etcd.endpoint();
+        let floor = |mode: Mode, extra: &[&str]| -> anyhow::Result<(Measured, FloorReport)> {
+            let mut cmd = Command::new(&tools.bench);
+            cmd.arg("floor")
+                .arg(mode.arg())
+                .args(["--endpoint", &url])
+                .args(extra);
+            let m = process::run(&tools.bench, &cmd, &p.scratch)?;
+            let report: FloorReport = serde_json::from_str(m.stdout.trim())
+                .with_context(|| format!("floor {mode:?} printed {:?}", m.stdout))?;
+            Ok((m, report))
+        };
+        let sample = |objects: usize, (m, r): &(Measured, FloorReport)| Sample {
+            objects,
+            wall_s: (m.wall.as_secs_f64() - r.setup_s).max(0.0),
+            max_rss: m.max_rss,
+        };
+
+        let w = floor(Mode::Write, &["--objects", &n.to_string()])?;
+        ensure!(
+            w.1.keys == p.expected.len(),
+            "floor wrote {} keys",
+            w.1.keys
+        );
+        let got = rt.block_on(dump(&url, ROOT_PREFIX))?;
+        ensure!(
+            got == p.expected,
+            "the floor's keyspace differs from the fleet's"
+        );
+        run.insert(RowId::FloorWrite, sample(n, &w));
+
+        let r = floor(Mode::Read, &[])?;
+        ensure!(r.1.keys == p.expected.len(), "floor read {} keys", r.1.keys);
+        run.insert(RowId::FloorRead, sample(n, &r));
+
+        let dir = p.initial_dir.display().to_string();
+        let y = floor(Mode::Parse, &["--dir", &dir])?;
+        run.insert(RowId::FloorParse, sample(n, &y));
+
+        let rs = floor(Mode::ReadSelected, &[])?;
+        ensure!(
+            rs.1.keys == p.selected,
+            "floor read {} selected keys",
+            rs.1.keys
+        );
+        run.insert(RowId::FloorReadSelected, sample(p.selected, &rs));
+
+        let ss = floor(Mode::SetSelected, &[])?;
+        ensure!(
+            ss.1.keys == p.selected,
+            "floor set {} selected keys",
+            ss.1.keys
+        );
+        run.insert(RowId::FloorSetSelected, sample(p.selected, &ss));
+
+        let one = floor(Mode::Single, &["--key", &p.depool_key()])?;
+        run.insert(RowId::FloorSingle, sample(1, &one));
+    }
+
+    // The tools, on a fresh etcd of their own.
+    let etcd = fresh_etcd();
+    let url = etcd.endpoint();
+    let config = p.scratch.join("conftool.yaml");
+    std::fs::write(&config, "# empty: defaults, no audit log\n")?;
+    let tool = |bin: &Path, args: &[&str]| -> anyhow::Result<Measured> {
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .arg("--config")
+            .arg(&config)
+            .args(["--endpoints", &url])
+            .env_remove("CONFTOOL_ENDPOINTS")
+            .env_remove("CONFTOOL_CONFIG")
+            .env("NO_COLOR", "1");
+        process::run(&tools.bench, &cmd, &p.scratch)
+    };
+    let sample = |objects: usize, m: &Measured| Sample {
+        objects,
+        wall_s: m.wall.as_secs_f64(),
+        max_rss: m.max_rss,
+    };
+    let initial = p.initial_dir.display().to_string();
+    let churned = p.churned_dir.display().to_string();
+
+    let m = tool(&tools.sync, &["--directory", &initial, "--quiet"])?;
+    check_sync_result(&rt.block_on(dump(&url, ROOT_PREFIX))?, &p.expected)?;
+    run.insert(RowId::SyncInitial, sample(n, &m));
+
+    let before = rt.block_on(revision(&url))?;
+    let m = tool(&tools.sync, &["--directory", &initial, "--quiet"])?;
+    let after = rt.block_on(revision(&url))?;
+    ensure!(
+        before == after,
+        "the no-op sync moved etcd from revision {before} to {after}"
+    );
+    run.insert(RowId::SyncNoop, sample(n, &m));
+
+    let m = tool(&tools.confctl, &["select", SELECTOR, "get"])?;
+    let lines = m.stdout.lines().count();
+    ensure!(
+        lines == p.selected,
+        "select get printed {lines} objects, expected {}",
+        p.selected
+    );
+    run.insert(RowId::SelectGet, sample(p.selected, &m));
+
+    let m = tool(
+        &tools.confctl,
+        &["select", SELECTOR, "set/pooled=no", "--yes", "--quiet"],
+    )?;
+    let lines = m
+        .stdout
+        .lines()
+        .filter(|l| l.contains("pooled changed yes => no"))
+        .count();
+    ensure!(
+        lines == p.selected,
+        "select set changed {lines} objects, expected {}",
+        p.selected
+    );
+    let sel = rt.block_on(dump(&url, SELECTED_PREFIX))?;
+    ensure!(
+        sel.len() == p.selected && sel.iter().all(|(_, v)| v.contains(r#""pooled":"no""#)),
+        "after select set, not every selected object is pooled=no"
+    );
+    run.insert(RowId::SelectSet, sample(p.selected, &m));
+
+    let (node, service) = &p.depool;
+    let m = tool(
+        &tools.confctl,
+        &["depool", "--hostname", node, "--service", service],
+    )?;
+    ensure!(
+        m.stdout.lines().count() == 1 && m.stdout.contains("pooled changed yes => no"),
+        "depool printed {:?}",
+        m.stdout
+    );
+    run.insert(RowId::Depool, sample(1, &m));
+
+    let m = tool(
+        &tools.sync,
+        &[
+            "--directory",
+            &churned,
+            "--quiet",
+            "--allow-delete-pooled",
+            "--max-delete-share",
+            "0.05",
+        ],
+    )?;
+    let keys: Vec<String> = rt
+        .block_on(dump(&url, POOLS_PREFIX))?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let want: Vec<&String> = p
+        .churned_keys
+        .iter()
+        .filter(|k| k.starts_with(POOLS_PREFIX))
+        .collect();
+    ensure!(
+        keys.iter().eq(want.iter().copied()),
+        "after the 1% re-sync etcd holds {} objects, expected {}",
+        keys.len(),
+        want.len()
+    );
+    run.insert(RowId::SyncChurn, sample(n, &m));
+    Ok(run)
+}
+
+/// The sync must have written the same keys with the same JSON values as the floor (field
+/// order aside).
+fn check_sync_result(got: &[(String, String)], want: &[(String, String)]) -> anyhow::Result<()> {
+    ensure!(
+        got.len() == want.len(),
+        "after the initial sync etcd holds {} keys, expected {}",
+        got.len(),
+        want.len()
+    );
+    for ((gk, gv), (wk, wv)) in got.iter().zip(want) {
+        ensure!(gk == wk, "after the initial sync: key {gk}, expected {wk}");
+        if gv != wv {
+            let g: serde_json::Value = serde_json::from_str(gv)?;
+            let w: serde_json::Value = serde_json::from_str(wv)?;
+            ensure!(g == w, "after the initial sync: {gk} = {gv}, expected {wv}");
+        }
+    }
+    Ok(())
+}
+
+async fn dump(url: &str, prefix: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let kv = tokio::time::timeout(Duration::from_secs(30), floor::connect(url)).await??;
+    Ok(floor::read_prefix(&kv, prefix).await?.1)
+}
+
+async fn revision(url: &str) -> anyhow::Result<i64> {
+    let mut kv = floor::connect(url).await?;
+    let resp = kv.get("revision-probe", None).await?;
+    Ok(resp.header().map(|h| h.revision()).unwrap_or_default())
+}

@@ -2,10 +2,12 @@
 
 mod util;
 
+mod auth;
 mod confctl;
 mod conftool;
+mod fuzz;
+mod reliability;
 mod sync;
-mod auth;
 mod sync_bad_input;
 mod sync_crash;
 mod sync_git;

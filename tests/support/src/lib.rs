@@ -293,6 +293,112 @@ impl EtcdCluster {
         Some(ConnectOptions::new().with_tls(tls))
     }
 
+    /// A client connected to member `i` only (no fail-over to the others).
+    pub async fn member_client(&self, i: usize) -> Result<Client, etcd_client::Error> {
+        Client::connect([self.member_endpoint(i)], self.connect_options()).await
+    }
+
+    /// Whether member `i` runs (was started and has not been killed or exited).
+    pub fn is_running(&mut self, i: usize) -> bool {
+        let m = &mut self.members[i];
+        m.child.is_some() && m.exited_with().is_none()
+    }
+
+    /// The index of the current leader, as the running members see it: the member whose
+    /// maintenance status says its own member id is the leader's. Polls until one is found or
+    /// `limit` passes (`None`: no leader, e.g. no quorum).
+    pub fn leader(&mut self, limit: Duration) -> Option<usize> {
+        let deadline = Instant::now() + limit;
+        loop {
+            for i in 0..self.members.len() {
+                if !self.is_running(i) {
+                    continue;
+                }
+                let is_leader = block_on(async {
+                    let ask = async {
+                        let mut c = self.member_client(i).await.ok()?;
+                        let st = c.status().await.ok()?;
+                        Some(st.header()?.member_id() == st.leader() && st.leader() != 0)
+                    };
+                    tokio::time::timeout(Duration::from_millis(500), ask)
+                        .await
+                        .ok()
+                        .flatten()
+                });
+                if is_leader == Some(true) {
+                    return Some(i);
+                }
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until member `i` alone answers a linearizable read (so it has rejoined a cluster
+    /// with quorum and caught up), polling for at most `limit`.
+    pub fn wait_member_serving(&mut self, i: usize, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(why) = self.members[i].exited_with() {
+                return Err(format!("member {} exited: {why}", self.members[i].name));
+            }
+            let ok = block_on(async {
+                let probe = async {
+                    let mut c = self.member_client(i).await.ok()?;
+                    c.get("health-probe", None).await.ok()
+                };
+                tokio::time::timeout(Duration::from_millis(500), probe)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some()
+            });
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "member {} does not serve linearizable reads after {limit:?}",
+                    self.members[i].name
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The whole keyspace read through member `i` only, with each key's mod revision:
+    /// key -> (value, mod revision). `None` if no answer within `limit`.
+    pub async fn dump_via(
+        &self,
+        i: usize,
+        limit: Duration,
+    ) -> Option<BTreeMap<String, (String, i64)>> {
+        let read = async {
+            let mut c = self.member_client(i).await.ok()?;
+            let resp = c
+                .get(vec![0u8], Some(GetOptions::new().with_from_key()))
+                .await
+                .ok()?;
+            Some(
+                resp.kvs()
+                    .iter()
+                    .map(|kv| {
+                        (
+                            String::from_utf8_lossy(kv.key()).into_owned(),
+                            (
+                                String::from_utf8_lossy(kv.value()).into_owned(),
+                                kv.mod_revision(),
+                            ),
+                        )
+                    })
+                    .collect(),
+            )
+        };
+        tokio::time::timeout(limit, read).await.ok().flatten()
+    }
+
     /// A connected client (all members as endpoints).
     pub async fn client(&self) -> Client {
         Client::connect(self.endpoints(), self.connect_options())

@@ -25,7 +25,11 @@ fn secure_etcd() -> Secure {
     let etcd = EtcdCluster::start_tls(&tls, &[]);
     block_on(async {
         let mut c = etcd.client().await;
-        for (user, pw) in [("root", "rootpw"), ("reader", "readpw"), ("writer", "writepw")] {
+        for (user, pw) in [
+            ("root", "rootpw"),
+            ("reader", "readpw"),
+            ("writer", "writepw"),
+        ] {
             c.user_add(user, pw, None).await.expect("user_add");
         }
         c.user_grant_role("root", "root").await.expect("grant root");
@@ -90,31 +94,63 @@ fn tls_and_roles_are_enforced() {
     let s = secure_etcd();
     let writer = s.config("writer", "writepw");
     let conf = example_conf();
-    s.run("conftool-sync", &writer, &["--directory", conf.to_str().expect("utf-8"), "--quiet"])
-        .expect_code(0);
+    s.run(
+        "conftool-sync",
+        &writer,
+        &["--directory", conf.to_str().expect("utf-8"), "--quiet"],
+    )
+    .expect_code(0);
     let reader = s.config("reader", "readpw");
     let run = s
-        .run("confctl", &reader, &["select", "dc=eqiad,name=mw1018", "get"])
+        .run(
+            "confctl",
+            &reader,
+            &["select", "dc=eqiad,name=mw1018", "get"],
+        )
         .expect_code(0);
     assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
 
     let before = s.dump();
     assert!(!before.is_empty());
-    let run = s.run("confctl", &reader, &["select", "dc=eqiad,name=mw1018,service=apache", "set/pooled=no"]);
+    let run = s.run(
+        "confctl",
+        &reader,
+        &[
+            "select",
+            "dc=eqiad,name=mw1018,service=apache",
+            "set/pooled=no",
+        ],
+    );
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("permission denied"), "{}", run.stderr);
     let run = s.run(
         "conftool",
         &reader,
-        &["-d", "eqiad", "-c", "appservers", "-s", "apache", "mw1018 pool=no"],
+        &[
+            "-d",
+            "eqiad",
+            "-c",
+            "appservers",
+            "-s",
+            "apache",
+            "mw1018 pool=no",
+        ],
     );
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("permission denied"), "{}", run.stderr);
     assert_eq!(s.dump(), before, "a refused write changes nothing");
 
     // The writer can.
-    s.run("confctl", &writer, &["select", "dc=eqiad,name=mw1018,service=apache", "set/pooled=no"])
-        .expect_code(0);
+    s.run(
+        "confctl",
+        &writer,
+        &[
+            "select",
+            "dc=eqiad,name=mw1018,service=apache",
+            "set/pooled=no",
+        ],
+    )
+    .expect_code(0);
     assert_eq!(
         s.dump()["/v1/pools/eqiad/appservers/apache/mw1018"],
         r#"{"pooled":"no","weight":1}"#
@@ -128,7 +164,11 @@ fn wrong_password_and_missing_tls_fail_clearly() {
     let t = Instant::now();
     let run = s.run("confctl", &bad, &["select", "name=.*", "get"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("authentication failed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("authentication failed"),
+        "{}",
+        run.stderr
+    );
     assert!(t.elapsed() < Duration::from_secs(3 + 5));
 
     // Plain http against a TLS-only server, and https without the client certificate.
@@ -137,7 +177,11 @@ fn wrong_password_and_missing_tls_fail_clearly() {
     std::fs::write(&plain, format!("endpoints: [{http}]\ntimeout: 2s\n")).expect("cfg");
     let run = s.run("confctl", &plain, &["select", "name=.*", "get"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("does it need https://"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("does it need https://"),
+        "{}",
+        run.stderr
+    );
 
     let no_cert = s.dir.path().join("nocert.yaml");
     std::fs::write(
@@ -153,7 +197,11 @@ fn wrong_password_and_missing_tls_fail_clearly() {
     std::fs::write(s.dir.path().join("reader.password"), "readpw\n").expect("pw");
     let run = s.run("confctl", &no_cert, &["select", "name=.*", "get"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("refused the client certificate"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refused the client certificate"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -162,7 +210,18 @@ fn unreachable_and_silent_servers_fail_within_the_timeout() {
     // Nothing listens: refused at once.
     let closed = format!("http://127.0.0.1:{}", conftool_testkit::free_port());
     let t = Instant::now();
-    let run = ctx.run("confctl", &["--endpoints", &closed, "--timeout", "1s", "select", "name=.*", "get"]);
+    let run = ctx.run(
+        "confctl",
+        &[
+            "--endpoints",
+            &closed,
+            "--timeout",
+            "1s",
+            "select",
+            "name=.*",
+            "get",
+        ],
+    );
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("unreachable"), "{}", run.stderr);
     assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
@@ -186,6 +245,10 @@ fn unreachable_and_silent_servers_fail_within_the_timeout() {
             stderr.contains("no answer within") || stderr.contains("unreachable"),
             "{bin_name}: {stderr}"
         );
-        assert!(t.elapsed() < Duration::from_secs(8), "{bin_name}: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "{bin_name}: {:?}",
+            t.elapsed()
+        );
     }
 }

@@ -6,7 +6,7 @@ use tonic::Code as tonic_code;
 
 /// An invalid datacenter, cluster, service or node name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {kind} name {name:?}: {reason}")]
+#[error("invalid {kind} name {}: {reason}", shown(name))]
 pub struct NameError {
     /// What the name was for: "datacenter", "cluster", "service" or "node".
     pub kind: &'static str,
@@ -14,6 +14,15 @@ pub struct NameError {
     pub name: String,
     /// Why it was rejected.
     pub reason: &'static str,
+}
+
+/// A name quoted for a message, cut short if it is huge.
+fn shown(name: &str) -> String {
+    if name.chars().count() <= 80 {
+        return format!("{name:?}");
+    }
+    let head: String = name.chars().take(60).collect();
+    format!("{head:?}… ({} characters)", name.chars().count())
 }
 
 /// Everything that can go wrong in conftool-core.
@@ -87,7 +96,9 @@ pub enum Error {
 
 impl Error {
     /// Describe an etcd client error for a person: what kind of failure, and its root cause.
-    pub fn etcd(endpoints: &str, e: &etcd_client::Error) -> Error {
+    /// `first_contact` says no request has succeeded yet, which makes set-up mistakes
+    /// (TLS, scheme) the likely cause of a dropped connection.
+    pub fn etcd(endpoints: &str, e: &etcd_client::Error, first_contact: bool) -> Error {
         let message = match e {
             etcd_client::Error::GRpcStatus(status) => {
                 let mut root = String::new();
@@ -98,6 +109,9 @@ impl Error {
                 }
                 let msg = status.message();
                 let kind = match status.code() {
+                    _ if msg.contains("leader changed") || msg.contains("no leader") => {
+                        "no stable leader (election in progress, or no quorum)"
+                    }
                     tonic_code::Unavailable => "unreachable",
                     tonic_code::PermissionDenied => "permission denied",
                     tonic_code::Unauthenticated => "not authenticated",
@@ -109,11 +123,15 @@ impl Error {
                     }
                     _ => "request failed",
                 };
-                let detail = if root.is_empty() || msg.contains(&root) {
+                let detail = if kind.starts_with("timed out") && msg == "Timeout expired" {
+                    kind.to_string()
+                } else if root.is_empty() || msg.contains(&root) {
                     format!("{kind}: {msg}")
                 } else {
                     format!("{kind}: {msg}: {root}")
                 };
+                let dropped =
+                    detail.contains("broken pipe") || detail.contains("connection closed");
                 let hint = if detail.contains("BadCertificate")
                     || detail.contains("CertificateRequired")
                 {
@@ -122,10 +140,11 @@ impl Error {
                     || detail.contains("invalid peer certificate")
                 {
                     " (the server's certificate is not trusted: check tls.ca)"
-                } else if (detail.contains("broken pipe") || detail.contains("connection closed"))
-                    && endpoints.contains("http://")
-                {
+                } else if first_contact && dropped && endpoints.contains("http://") {
                     " (the server closed the connection: does it need https:// and TLS settings?)"
+                } else if first_contact && dropped {
+                    " (the server closed the connection during set-up: does it require a client \
+                     certificate (tls.cert and tls.key)?)"
                 } else {
                     ""
                 };

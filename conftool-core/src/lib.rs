@@ -29,6 +29,7 @@
 pub mod action;
 pub mod audit;
 pub mod config;
+mod endpoints;
 mod error;
 pub mod keys;
 pub mod model;
@@ -44,6 +45,6 @@ pub use error::{Error, NameError, Result};
 pub use keys::Keyspace;
 pub use model::{Defaults, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, Weight};
 pub use names::{Cluster, Datacenter, NodeName, Service};
-pub use select::{Applied, Atomicity, Change, Selected, Selection};
+pub use select::{Applied, ApplyError, Atomicity, Change, Selected, Selection};
 pub use selector::Selector;
 pub use store::{BatchLimits, CommitReport, Guard, Kv, Snapshot, Store, Write};

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::keys::Keyspace;
 use crate::model::{ObjectKey, PoolState};
 use crate::selector::Selector;
-use crate::store::{CommitReport, Guard, Snapshot, Store, Write};
+use crate::store::{Guard, Snapshot, Store, Write};
 
 /// How many times a change is re-applied to fresh data after losing a race.
 pub const MAX_ROUNDS: usize = 8;
@@ -122,6 +122,16 @@ pub struct Applied {
     pub revision: i64,
 }
 
+/// A change that stopped part-way: what had landed before it stopped, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct ApplyError {
+    /// Changes that were written before the failure (audit them!).
+    pub applied: Vec<Applied>,
+    /// Why it stopped.
+    pub error: Error,
+}
+
 /// Whether a list of changes must land all together or may land in batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Atomicity {
@@ -140,14 +150,15 @@ impl Store {
 
     /// Write `changes` (computed from a selection by `edit`) with compare-and-swap. Objects
     /// that changed concurrently are re-read and `edit` is applied to their fresh state, up
-    /// to [`MAX_ROUNDS`] times; then the change fails with [`Error::Conflict`].
+    /// to [`MAX_ROUNDS`] times; then the change fails with [`Error::Conflict`]. On failure the
+    /// [`ApplyError`] still lists the changes that had landed.
     pub async fn apply(
         &self,
         sel: &Selector,
         mut changes: Vec<Change>,
         edit: impl Fn(&Selected) -> Option<Edit>,
         atomicity: Atomicity,
-    ) -> Result<Vec<Applied>, Error> {
+    ) -> Result<Vec<Applied>, ApplyError> {
         let ks = self.keyspace().clone();
         let mut applied = Vec::new();
         for _round in 0..MAX_ROUNDS {
@@ -155,9 +166,9 @@ impl Store {
                 return Ok(applied);
             }
             let writes: Vec<Write> = changes.iter().map(|c| c.write(&ks)).collect();
-            let report: CommitReport = match atomicity {
-                Atomicity::All => self.commit_atomic(&writes).await?,
-                Atomicity::Batched => self.commit(&writes).await?,
+            let report = match atomicity {
+                Atomicity::All => self.commit_atomic_partial(&writes).await,
+                Atomicity::Batched => self.commit_partial(&writes).await,
             };
             let mut lost = BTreeSet::new();
             let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
@@ -165,6 +176,9 @@ impl Store {
                 if let Some(change) = slots[i].take() {
                     applied.push(Applied { change, revision });
                 }
+            }
+            if let Some(error) = report.error {
+                return Err(ApplyError { applied, error });
             }
             for i in report.conflicted {
                 if let Some(c) = slots[i].take() {
@@ -174,16 +188,20 @@ impl Store {
             if lost.is_empty() {
                 return Ok(applied);
             }
-            let fresh = self.select(sel).await?;
+            let fresh = match self.select(sel).await {
+                Ok(f) => f,
+                Err(error) => return Err(ApplyError { applied, error }),
+            };
             changes = fresh
                 .changes(&edit)
                 .into_iter()
                 .filter(|c| lost.contains(&c.key))
                 .collect();
         }
-        Err(Error::Conflict(format!(
-            "{} objects kept changing concurrently ({MAX_ROUNDS} attempts); nothing more was written",
+        let error = Error::Conflict(format!(
+            "{} objects kept changing concurrently ({MAX_ROUNDS} attempts) and were not written",
             changes.len()
-        )))
+        ));
+        Err(ApplyError { applied, error })
     }
 }

@@ -4,16 +4,15 @@
 //! This is the only module that talks to the network. Everything above it (selection,
 //! planning, rendering) works on the plain data it returns: [`Snapshot`] in, [`Write`]s out.
 
-use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
 
 use etcd_client::{
-    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
-    TlsOptions, Txn, TxnOp,
+    Certificate, Compare, CompareOp, ConnectOptions, GetOptions, Identity, TlsOptions, Txn, TxnOp,
 };
 use futures::stream::{self, StreamExt};
 
 use crate::config::Config;
+use crate::endpoints::Endpoints;
 use crate::error::Error;
 use crate::keys::Keyspace;
 
@@ -130,7 +129,7 @@ impl Default for BatchLimits {
 }
 
 /// What happened to a list of writes handed to [`Store::commit`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct CommitReport {
     /// Indexes (into the input) of the writes that were applied, with the revision of the
     /// transaction that applied them.
@@ -138,14 +137,18 @@ pub struct CommitReport {
     /// Indexes of the writes that were not applied because a guard in their transaction
     /// failed: someone changed those keys concurrently. Re-read and re-plan them.
     pub conflicted: Vec<usize>,
+    /// Indexes of the writes whose transaction failed (etcd unreachable, refused, ...):
+    /// they may or may not have landed; [`CommitReport::error`] says why.
+    pub failed: Vec<usize>,
+    /// The first transaction error, if any (only from [`Store::commit_partial`]).
+    pub error: Option<Error>,
 }
 
 /// A connection to etcd, under one namespace.
 #[derive(Clone)]
 pub struct Store {
-    kv: KvClient,
+    eps: Arc<Endpoints>,
     keyspace: Keyspace,
-    timeout: Duration,
     endpoints: String,
     limits: BatchLimits,
 }
@@ -173,21 +176,10 @@ impl Store {
         if let Some(tls) = &cfg.tls {
             opts = opts.with_tls(tls_options(tls)?);
         }
-        let timeout = cfg.timeout;
-        let client = with_timeout(
-            &endpoints,
-            timeout,
-            Client::connect(&cfg.endpoints, Some(opts)),
-        )
-        .await?;
-        let kv = client
-            .kv_client()
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(8 << 20);
+        let eps = Endpoints::connect(cfg.endpoints.clone(), opts, cfg.timeout).await?;
         Ok(Store {
-            kv,
+            eps: Arc::new(eps),
             keyspace: cfg.keyspace(),
-            timeout,
             endpoints,
             limits: BatchLimits::default(),
         })
@@ -223,8 +215,13 @@ impl Store {
             if snap.revision > 0 {
                 opts = opts.with_revision(snap.revision);
             }
-            let mut kv = self.kv.clone();
-            let resp = self.run(kv.get(start.clone(), Some(opts))).await?;
+            let resp = self
+                .eps
+                .run(|mut kv| {
+                    let (start, opts) = (start.clone(), opts.clone());
+                    async move { kv.get(start, Some(opts)).await }
+                })
+                .await?;
             if snap.revision == 0 {
                 snap.revision = resp.header().map(|h| h.revision()).unwrap_or_default();
             }
@@ -249,34 +246,58 @@ impl Store {
     /// operations and [`BatchLimits::max_txn_bytes`] bytes, several in flight. A transaction
     /// whose guards fail applies none of its writes; they are reported as conflicted, and
     /// the caller decides whether to re-read and retry. Writes to the same key must not be
-    /// repeated in one call.
+    /// repeated in one call. Fails if any transaction failed; [`Store::commit_partial`]
+    /// says what landed even then.
     pub async fn commit(&self, writes: &[Write]) -> Result<CommitReport, Error> {
+        let mut report = self.commit_partial(writes).await;
+        match report.error.take() {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// Like [`Store::commit`], but a failed transaction does not hide the ones that landed:
+    /// the report lists applied, conflicted and failed writes, and the first error.
+    pub async fn commit_partial(&self, writes: &[Write]) -> CommitReport {
         let batches = batch(writes, &self.limits);
-        // Per transaction: the input indexes it carried, and its revision if it applied.
-        type TxnResult = Result<(Vec<usize>, Option<i64>), Error>;
+        // Per transaction: the input indexes it carried, and its outcome.
+        type TxnResult = (Vec<usize>, Result<Option<i64>, Error>);
         let results: Vec<TxnResult> = stream::iter(batches)
             .map(|idx| async move {
                 let txn = Txn::new()
                     .when(idx.iter().map(|&i| writes[i].compare()).collect::<Vec<_>>())
                     .and_then(idx.iter().map(|&i| writes[i].op()).collect::<Vec<_>>());
-                let mut kv = self.kv.clone();
-                let resp = self.run(kv.txn(txn)).await?;
-                let rev = resp.header().map(|h| h.revision()).unwrap_or_default();
-                Ok((idx, resp.succeeded().then_some(rev)))
+                let resp = self
+                    .eps
+                    .run(|mut kv| {
+                        let txn = txn.clone();
+                        async move { kv.txn(txn).await }
+                    })
+                    .await;
+                let outcome = resp.map(|r| {
+                    let rev = r.header().map(|h| h.revision()).unwrap_or_default();
+                    r.succeeded().then_some(rev)
+                });
+                (idx, outcome)
             })
             .buffer_unordered(self.limits.in_flight.max(1))
             .collect()
             .await;
         let mut report = CommitReport::default();
-        for r in results {
-            match r? {
-                (idx, Some(rev)) => report.applied.extend(idx.into_iter().map(|i| (i, rev))),
-                (idx, None) => report.conflicted.extend(idx),
+        for (idx, outcome) in results {
+            match outcome {
+                Ok(Some(rev)) => report.applied.extend(idx.into_iter().map(|i| (i, rev))),
+                Ok(None) => report.conflicted.extend(idx),
+                Err(e) => {
+                    report.failed.extend(idx);
+                    report.error.get_or_insert(e);
+                }
             }
         }
         report.applied.sort_unstable();
         report.conflicted.sort_unstable();
-        Ok(report)
+        report.failed.sort_unstable();
+        report
     }
 
     /// Apply all `writes` in one transaction: all or nothing. Fails with a bad-input error
@@ -304,27 +325,16 @@ impl Store {
         this.commit(writes).await
     }
 
-    /// Run one request within the timeout, mapping errors to [`Error`].
-    async fn run<T>(
-        &self,
-        fut: impl Future<Output = Result<T, etcd_client::Error>>,
-    ) -> Result<T, Error> {
-        with_timeout(&self.endpoints, self.timeout, fut).await
-    }
-}
-
-async fn with_timeout<T>(
-    endpoints: &str,
-    timeout: Duration,
-    fut: impl Future<Output = Result<T, etcd_client::Error>>,
-) -> Result<T, Error> {
-    match tokio::time::timeout(timeout, fut).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(Error::etcd(endpoints, &e)),
-        Err(_) => Err(Error::Timeout {
-            endpoints: endpoints.to_string(),
-            timeout,
-        }),
+    /// [`Store::commit_atomic`] with the partial report of [`Store::commit_partial`].
+    pub async fn commit_atomic_partial(&self, writes: &[Write]) -> CommitReport {
+        match self.commit_atomic(writes).await {
+            Ok(r) => r,
+            Err(e) => CommitReport {
+                failed: (0..writes.len()).collect(),
+                error: Some(e),
+                ..CommitReport::default()
+            },
+        }
     }
 }
 

@@ -197,11 +197,7 @@ fn wrong_password_and_missing_tls_fail_clearly() {
     std::fs::write(s.dir.path().join("reader.password"), "readpw\n").expect("pw");
     let run = s.run("confctl", &no_cert, &["select", "name=.*", "get"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("refused the client certificate"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("client certificate"), "{}", run.stderr);
 }
 
 #[test]

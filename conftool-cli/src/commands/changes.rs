@@ -8,6 +8,9 @@ use conftool_core::{
     Actor, Applied, Atomicity, AuditLog, Change, Config, Edit, Selected, Selector, Store,
 };
 
+use crate::exit::OK;
+use crate::output::Printer;
+
 /// `eqiad/appservers/apache/mw1018: pooled changed yes => no`, one line per changed field
 /// (the Python confctl's format); `...: deleted` for a deletion.
 pub fn change_lines(c: &Change) -> Vec<String> {
@@ -44,8 +47,62 @@ pub fn confirm(question: &str) -> bool {
     }
 }
 
+/// What a write did: the changes that landed, and the error that stopped it, if any.
+/// Changes that landed before a failure are real: they are audited and shown like the rest.
+pub struct Landed {
+    /// Changes written, each with its etcd revision.
+    pub applied: Vec<Applied>,
+    /// Why the write stopped before doing everything, if it did.
+    pub error: Option<anyhow::Error>,
+}
+
+impl Landed {
+    /// Print the landed changes as the Python tool's lines, or as JSON objects in `extra`'s
+    /// document (`changed`, plus `error` on failure), then return the outcome.
+    pub fn report(self, out: &Printer, json: Option<serde_json::Value>) -> anyhow::Result<u8> {
+        match json {
+            Some(mut doc) => {
+                if let Some(obj) = doc.as_object_mut() {
+                    obj.insert("changed".into(), changed_json(&self.applied));
+                    if let Some(e) = &self.error {
+                        obj.insert("error".into(), format!("{e:#}").into());
+                    }
+                }
+                out.line(doc.to_string());
+            }
+            None => {
+                for a in &self.applied {
+                    for l in change_lines(&a.change) {
+                        out.line(l);
+                    }
+                }
+            }
+        }
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(OK),
+        }
+    }
+}
+
+/// Applied changes as JSON: `[{"key", "before", "after", "revision"}]`.
+pub fn changed_json(applied: &[Applied]) -> serde_json::Value {
+    applied
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "key": a.change.key.to_string(),
+                "before": a.change.before,
+                "after": a.change.after,
+                "revision": a.revision,
+            })
+        })
+        .collect()
+}
+
 /// Apply changes with compare-and-swap (re-applying `edit` to fresh data after a lost
-/// race), then record every applied change in the audit trail.
+/// race), then record every change that landed in the audit trail, even when the write
+/// stopped part-way.
 pub async fn apply_audited(
     tool: &str,
     cfg: &Config,
@@ -54,11 +111,31 @@ pub async fn apply_audited(
     changes: Vec<Change>,
     edit: impl Fn(&Selected) -> Option<Edit>,
     atomicity: Atomicity,
-) -> anyhow::Result<Vec<Applied>> {
-    let applied = store.apply(sel, changes, edit, atomicity).await?;
+) -> Landed {
     let actor = Actor::from_env(tool, cfg.username.clone());
-    AuditLog::from_config(cfg.audit_log.as_deref())
+    let (applied, error) = match store.apply(sel, changes, edit, atomicity).await {
+        Ok(applied) => (applied, None),
+        Err(failure) => {
+            let n = failure.applied.len();
+            let err = anyhow::Error::new(failure.error);
+            let err = if n > 0 {
+                err.context(format!(
+                    "stopped after writing {n} of the changes (shown above)"
+                ))
+            } else {
+                err
+            };
+            (failure.applied, Some(err))
+        }
+    };
+    let logged = AuditLog::from_config(cfg.audit_log.as_deref())
         .record(store.keyspace(), &actor, &applied)
-        .context("the changes were written, but recording them in the audit log failed")?;
-    Ok(applied)
+        .context("the changes were written, but recording them in the audit log failed");
+    let error = match (error, logged) {
+        (Some(e), Err(log)) => Some(e.context(format!("{log:#}"))),
+        (Some(e), Ok(())) => Some(e),
+        (None, Err(log)) => Some(log),
+        (None, Ok(())) => None,
+    };
+    Landed { applied, error }
 }

@@ -124,7 +124,7 @@ pub async fn run(args: ConftoolArgs) -> anyhow::Result<u8> {
     }
     let edit = |o: &Selected| wanted.get(&o.key.node).map(|f| Edit::Set(*f));
     let changes = selection.changes(edit);
-    let applied = apply_audited(
+    let landed = apply_audited(
         "conftool",
         &cfg,
         &store,
@@ -133,7 +133,13 @@ pub async fn run(args: ConftoolArgs) -> anyhow::Result<u8> {
         edit,
         Atomicity::All,
     )
-    .await?;
+    .await;
+    if landed.applied.is_empty() {
+        if let Some(e) = landed.error {
+            return Err(e); // one transaction: nothing was written
+        }
+    }
+    let applied = landed.applied;
     // Report every command in the order given, with the state it left the node in.
     let mut finals: BTreeMap<&NodeName, &conftool_core::PoolState> = selection
         .objects
@@ -150,7 +156,8 @@ pub async fn run(args: ConftoolArgs) -> anyhow::Result<u8> {
             out.line(message(node, &args.service, fields, state));
         }
     }
-    Ok(OK)
+    // Written, but e.g. the audit log could not record it.
+    landed.error.map_or(Ok(OK), Err)
 }
 
 #[cfg(test)]

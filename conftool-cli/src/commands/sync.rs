@@ -105,7 +105,17 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         return Ok(if args.check { PENDING } else { OK });
     }
     // apply() checks the safety limits before every write round.
-    let done = apply::apply(&store, &desired, plan, &limits).await?;
+    let done = apply::apply(&store, &desired, plan, &limits)
+        .await
+        .map_err(|e| {
+            let bad_input = e.is_bad_input();
+            let err = anyhow::Error::new(e);
+            if bad_input {
+                err // refused before anything was written
+            } else {
+                err.context("the sync stopped part-way (what was written stays; re-run to finish)")
+            }
+        })?;
     out.info(format!(
         "Synced {source}: created {} objects, deleted {}, wrote {} service definitions; \
          etcd revision {} ({} round{}).",

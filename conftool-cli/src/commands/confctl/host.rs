@@ -5,7 +5,7 @@ use clap::Args;
 use conftool_core::{Atomicity, Edit, Pooled, Selected, Selector, SetFields, Weight};
 
 use super::Opts;
-use crate::commands::changes::{apply_audited, change_lines};
+use crate::commands::changes::apply_audited;
 use crate::connection::ConnArgs;
 use crate::exit::{BadInput, OK};
 
@@ -126,21 +126,8 @@ pub(super) async fn run(
         opts.out.info("Nothing to change.");
         return Ok(OK);
     }
-    let applied =
-        apply_audited("confctl", &cfg, &store, &sel, changes, edit, Atomicity::All).await?;
-    if opts.json {
-        let changed: Vec<_> = applied
-            .iter()
-            .map(|a| serde_json::json!({"key": a.change.key.to_string(), "before": a.change.before, "after": a.change.after, "revision": a.revision}))
-            .collect();
-        opts.out
-            .line(serde_json::json!({"changed": changed, "skipped": skipped}).to_string());
-    } else {
-        for a in &applied {
-            for l in change_lines(&a.change) {
-                opts.out.line(l);
-            }
-        }
-    }
-    Ok(OK)
+    let json = opts.json.then(|| serde_json::json!({ "skipped": skipped }));
+    apply_audited("confctl", &cfg, &store, &sel, changes, edit, Atomicity::All)
+        .await
+        .report(&opts.out, json)
 }

@@ -69,7 +69,9 @@ pub(super) async fn run(
             selection.objects.len()
         ));
         if opts.json {
-            print_json(opts, &sel, &action, &[], unchanged);
+            let mut doc = summary_json(&sel, &action, unchanged);
+            doc["changed"] = json!([]);
+            opts.out.line(doc.to_string());
         }
         return Ok(OK);
     }
@@ -88,7 +90,8 @@ pub(super) async fn run(
             return Ok(FAILURE);
         }
     }
-    let applied = apply_audited(
+    let json = opts.json.then(|| summary_json(&sel, &action, unchanged));
+    apply_audited(
         "confctl",
         &cfg,
         &store,
@@ -97,44 +100,15 @@ pub(super) async fn run(
         |_| Some(edit),
         Atomicity::Batched,
     )
-    .await?;
-    if opts.json {
-        print_json(opts, &sel, &action, &applied, unchanged);
-    } else {
-        for a in &applied {
-            for l in change_lines(&a.change) {
-                opts.out.line(l);
-            }
-        }
-    }
-    Ok(OK)
+    .await
+    .report(&opts.out, json)
 }
 
-fn print_json(
-    opts: &Opts,
-    sel: &Selector,
-    action: &Action,
-    applied: &[conftool_core::Applied],
-    unchanged: usize,
-) {
-    let changed: Vec<_> = applied
-        .iter()
-        .map(|a| {
-            json!({
-                "key": a.change.key.to_string(),
-                "before": a.change.before,
-                "after": a.change.after,
-                "revision": a.revision,
-            })
-        })
-        .collect();
-    opts.out.line(
-        json!({
-            "selector": sel.to_string(),
-            "action": action.to_string(),
-            "changed": changed,
-            "unchanged": unchanged,
-        })
-        .to_string(),
-    );
+/// The `--json` document of a write, before its `changed` list is added.
+fn summary_json(sel: &Selector, action: &Action, unchanged: usize) -> serde_json::Value {
+    json!({
+        "selector": sel.to_string(),
+        "action": action.to_string(),
+        "unchanged": unchanged,
+    })
 }

@@ -39,14 +39,14 @@ impl fmt::Display for Pooled {
 
 impl FromStr for Pooled {
     type Err = Error;
-    /// Accepts `yes`/`no`/`inactive` and, because people write them meaning the same,
-    /// `true`/`false`.
+    /// Accepts `yes`/`no`/`inactive` and, because people write them meaning the same (they
+    /// are YAML 1.1 booleans), `true`/`false`/`on`/`off`, in any case.
     fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "yes" | "true" => Ok(Pooled::Yes),
-            "no" | "false" => Ok(Pooled::No),
+        match s.to_ascii_lowercase().as_str() {
+            "yes" | "true" | "on" => Ok(Pooled::Yes),
+            "no" | "false" | "off" => Ok(Pooled::No),
             "inactive" => Ok(Pooled::Inactive),
-            other => Err(Error::Pooled(other.to_string())),
+            _ => Err(Error::Pooled(s.to_string())),
         }
     }
 }
@@ -272,6 +272,14 @@ mod tests {
             assert_eq!(p.to_string(), s);
         }
         assert!("maybe".parse::<Pooled>().is_err());
+        for (s, p) in [
+            ("Yes", Pooled::Yes),
+            ("NO", Pooled::No),
+            ("off", Pooled::No),
+            ("On", Pooled::Yes),
+        ] {
+            assert_eq!(s.parse::<Pooled>().unwrap(), p, "{s}");
+        }
         assert!(serde_json::from_str::<Pooled>("1").is_err());
     }
 

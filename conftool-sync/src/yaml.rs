@@ -423,7 +423,7 @@ fn yaml_error(file: &Path, text: &str, e: &yaml_serde::Error) -> Error {
             return Error::Yaml {
                 file: file.to_path_buf(),
                 line: Some((line, column)),
-                message: rest.to_string(),
+                message: clip(rest.to_string()),
             };
         }
     }
@@ -443,6 +443,23 @@ fn yaml_error(file: &Path, text: &str, e: &yaml_serde::Error) -> Error {
     Error::Yaml {
         file: file.to_path_buf(),
         line,
-        message,
+        message: clip(message),
     }
+}
+
+/// Keep messages readable when they quote huge input (a 2 MiB scalar, say).
+fn clip(message: String) -> String {
+    const MAX: usize = 300;
+    if message.len() <= MAX {
+        return message;
+    }
+    let cut = (0..=200)
+        .rev()
+        .find(|&i| message.is_char_boundary(i))
+        .unwrap_or(0);
+    format!(
+        "{}… ({} characters in all)",
+        &message[..cut],
+        message.chars().count()
+    )
 }

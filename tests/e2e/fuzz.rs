@@ -602,8 +602,6 @@ fn sync_survives_hostile_yaml() {
 /// An error quotes the offending input only in part: a message stays something a person (or
 /// a CI log) can read, however large the input.
 #[test]
-#[ignore = "bug: a load error quotes an offending scalar in full (a 2 MiB node name gives a \
-            2 MiB error message)"]
 fn load_errors_quote_bounded_input() {
     let mut long = Vec::new();
     for (i, pools) in [

@@ -499,7 +499,7 @@ mod tests {
 
     #[test]
     fn depth_scan_skips_quotes_and_comments() {
-        use crate::yaml::too_deep;
+        use crate::yaml::checks::too_deep;
         let deep = "[".repeat(65);
         assert_eq!(too_deep(&format!("a: 1\nb: {deep}")), Some((2, 68)));
         assert_eq!(too_deep(&"[".repeat(64)), None);

@@ -106,7 +106,7 @@ impl Endpoints {
         };
         let kv = client
             .kv_client()
-            .max_decoding_message_size(64 << 20)
+            .max_decoding_message_size(256 << 20)
             .max_encoding_message_size(8 << 20);
         active.kv = Some(kv.clone());
         Ok((idx, kv))

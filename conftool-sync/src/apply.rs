@@ -44,7 +44,7 @@ pub async fn plan_against(store: &Store, desired: &Desired) -> Result<Plan, Erro
     let snap = snapshot(store).await?;
     Ok(plan(
         desired,
-        &Current::from_snapshot(store.keyspace(), &snap),
+        &Current::from_snapshot(store.keyspace(), snap),
     ))
 }
 

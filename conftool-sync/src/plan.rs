@@ -5,6 +5,7 @@
 //! definitions are written as declared. Every write is guarded by compare-and-swap on what
 //! was read, and a plan with nothing to do produces no writes at all.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use conftool_core::{
@@ -29,14 +30,14 @@ pub struct Current {
 impl Current {
     /// Decode a snapshot of the keyspace root. Keys that are not well-formed object or
     /// service keys are not this tool's to manage and are left alone.
-    pub fn from_snapshot(ks: &Keyspace, snap: &Snapshot) -> Current {
+    pub fn from_snapshot(ks: &Keyspace, snap: Snapshot) -> Current {
         let meta_key = ks.sync_meta_key();
         let mut cur = Current {
             revision: snap.revision,
             ..Current::default()
         };
-        for kv in &snap.kvs {
-            let entry = (kv.mod_revision, kv.value.clone());
+        for kv in snap.kvs {
+            let entry = (kv.mod_revision, kv.value);
             if let Some(k) = ks.parse_object_key(&kv.key) {
                 cur.objects.insert(k, entry);
             } else if let Some(k) = ks.parse_service_key(&kv.key) {
@@ -95,18 +96,35 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
         revision: current.revision,
         ..Plan::default()
     };
-    for (key, defaults) in &desired.objects {
-        if !current.objects.contains_key(key) {
-            p.create.push((key.clone(), defaults.state()));
-        }
-    }
-    for (key, (rev, raw)) in &current.objects {
-        if !desired.objects.contains_key(key) {
-            p.delete.push(Deletion {
-                key: key.clone(),
-                mod_revision: *rev,
-                old: String::from_utf8_lossy(raw).into_owned(),
-            });
+    // Both maps are sorted by key: one merge pass finds what to create and to delete.
+    let mut want = desired.objects.iter().peekable();
+    let mut have = current.objects.iter().peekable();
+    loop {
+        let order = match (want.peek(), have.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((w, _)), Some((h, _))) => w.cmp(h),
+        };
+        match order {
+            Ordering::Less => {
+                if let Some((key, defaults)) = want.next() {
+                    p.create.push((key.clone(), defaults.state()));
+                }
+            }
+            Ordering::Greater => {
+                if let Some((key, (rev, raw))) = have.next() {
+                    p.delete.push(Deletion {
+                        key: key.clone(),
+                        mod_revision: *rev,
+                        old: String::from_utf8_lossy(raw).into_owned(),
+                    });
+                }
+            }
+            Ordering::Equal => {
+                want.next();
+                have.next();
+            }
         }
     }
     for (key, def) in &desired.services {
@@ -245,5 +263,58 @@ fn clearly_not_pooled(raw: &str) -> bool {
         Some(serde_json::Value::String(s)) => s.parse::<Pooled>().is_ok_and(|p| p != Pooled::Yes),
         Some(serde_json::Value::Bool(b)) => !b,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conftool_core::{Defaults, Kv};
+
+    fn key(dc: &str, node: &str) -> ObjectKey {
+        ObjectKey::new(
+            dc.parse().unwrap(),
+            "c".parse().unwrap(),
+            "s".parse().unwrap(),
+            node.parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn creates_and_deletes_exactly_the_difference() {
+        let ks = Keyspace::default();
+        let desired = Desired {
+            objects: ["a1", "b2", "c3", "e5"]
+                .into_iter()
+                .map(|n| (key("eqiad", n), Defaults::LEGACY))
+                .collect(),
+            ..Desired::default()
+        };
+        let snap = Snapshot {
+            revision: 7,
+            kvs: ["a0", "b2", "d4", "e5", "f6"]
+                .into_iter()
+                .enumerate()
+                .map(|(i, n)| Kv {
+                    key: ks.object_key(&key("eqiad", n)),
+                    value: br#"{"pooled":"no","weight":3}"#.to_vec(),
+                    mod_revision: i as i64 + 2,
+                })
+                .collect(),
+        };
+        let p = plan(&desired, &Current::from_snapshot(&ks, snap));
+        let created: Vec<String> = p.create.iter().map(|(k, _)| k.node.to_string()).collect();
+        let deleted: Vec<(String, i64)> = p
+            .delete
+            .iter()
+            .map(|d| (d.key.node.to_string(), d.mod_revision))
+            .collect();
+        assert_eq!(created, ["a1", "c3"]);
+        assert_eq!(
+            deleted,
+            [("a0".into(), 2), ("d4".into(), 4), ("f6".into(), 6)]
+        );
+        assert_eq!((p.existing, p.revision), (5, 7));
+        assert!(p.create.iter().all(|(_, s)| s.pooled == Pooled::Inactive));
     }
 }

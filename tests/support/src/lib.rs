@@ -61,6 +61,11 @@ impl Member {
     fn client_url(&self) -> String {
         format!("{}://127.0.0.1:{}", self.scheme, self.client_port)
     }
+    /// Where the member's stderr goes (beside its data dir, in the cluster's temp dir).
+    fn log_path(&self) -> PathBuf {
+        self.data_dir.with_extension("log")
+    }
+
     fn peer_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.peer_port)
     }
@@ -88,7 +93,12 @@ impl Member {
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            // A file, not a pipe nobody reads: a chatty member must never block on it.
+            .stderr(
+                std::fs::File::create(self.log_path())
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            );
         set_parent_death_signal(&mut cmd);
         let child = cmd
             .spawn()
@@ -110,8 +120,8 @@ impl Member {
         match child.try_wait() {
             Ok(Some(status)) => {
                 let mut err = String::new();
-                if let Some(mut s) = child.stderr.take() {
-                    let _ = s.read_to_string(&mut err);
+                if let Ok(mut f) = std::fs::File::open(self.log_path()) {
+                    let _ = f.read_to_string(&mut err);
                 }
                 Some(format!("{status}: {err}"))
             }
@@ -440,7 +450,10 @@ impl Drop for EtcdCluster {
 
 /// The whole keyspace as seen by `client` (e.g. one authenticated as root).
 pub async fn dump_with(client: &mut Client) -> BTreeMap<String, String> {
+    // Big fleets are more than the client's default 4 MiB per response.
     let resp = client
+        .kv_client()
+        .max_decoding_message_size(512 << 20)
         .get(vec![0u8], Some(GetOptions::new().with_from_key()))
         .await
         .expect("range read of the whole keyspace");

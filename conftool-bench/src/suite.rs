@@ -262,8 +262,14 @@ pub(crate) fn run_once(
 }
 
 /// The sync must have written the same keys with the same JSON values as the floor (field
-/// order aside).
+/// order aside), plus its sync record (one small key the floor does not write).
 fn check_sync_result(got: &[(String, String)], want: &[(String, String)]) -> anyhow::Result<()> {
+    const RECORD: &str = "/v1/meta/sync";
+    ensure!(
+        got.iter().any(|(k, _)| k == RECORD),
+        "the initial sync wrote no {RECORD}"
+    );
+    let got: Vec<(String, String)> = got.iter().filter(|(k, _)| k != RECORD).cloned().collect();
     ensure!(
         got.len() == want.len(),
         "after the initial sync etcd holds {} keys, expected {}",

@@ -12,6 +12,8 @@
 //!   guarded [`Write`]s in batched compare-and-swap transactions.
 //! - [`select`]: [`Store::select`] (one range read) and [`Store::apply`] (compare-and-swap
 //!   changes, re-applied to fresh data after a lost race).
+//! - [`Store::find_node`]: one node's objects by point reads (sync record + services), not
+//!   a whole-fleet read.
 //! - [`audit`]: one JSON line per write to a file and/or syslog.
 //!
 //! Everything but [`store`], [`select`]'s store methods and [`audit`]'s sinks is pure and
@@ -34,6 +36,7 @@ mod error;
 pub mod keys;
 pub mod model;
 pub mod names;
+mod node;
 pub mod select;
 pub mod selector;
 pub mod store;
@@ -43,7 +46,7 @@ pub use audit::{Actor, AuditLog};
 pub use config::{Config, TlsConfig};
 pub use error::{Error, NameError, Result};
 pub use keys::Keyspace;
-pub use model::{Defaults, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, Weight};
+pub use model::{Defaults, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, SyncRecord, Weight};
 pub use names::{Cluster, Datacenter, NodeName, Service};
 pub use select::{Applied, ApplyError, Atomicity, Change, Selected, Selection};
 pub use selector::Selector;

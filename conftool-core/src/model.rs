@@ -254,6 +254,18 @@ impl fmt::Display for ObjectKey {
     }
 }
 
+/// The sync record at `<ns>/v1/meta/sync`, written by `conftool-sync`: what is live.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRecord {
+    /// The datacenters the synced objects span (lets tools find a node's objects with point
+    /// reads instead of reading the whole fleet).
+    #[serde(default)]
+    pub datacenters: Vec<Datacenter>,
+    /// The git commit synced, or `None` after a sync from a working tree.
+    #[serde(default)]
+    pub git_rev: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use etcd_client::{
     Certificate, Compare, CompareOp, ConnectOptions, GetOptions, Identity, TlsOptions, Txn, TxnOp,
+    TxnResponse,
 };
 use futures::stream::{self, StreamExt};
 
@@ -193,6 +194,21 @@ impl Store {
         self
     }
 
+    /// The batching limits in use.
+    pub fn limits(&self) -> &BatchLimits {
+        &self.limits
+    }
+
+    /// Run one transaction (with failover; see [`Endpoints`]).
+    pub(crate) async fn run_txn(&self, txn: Txn) -> Result<TxnResponse, Error> {
+        self.eps
+            .run(|mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+            .await
+    }
+
     /// The keyspace this store reads and writes.
     pub fn keyspace(&self) -> &Keyspace {
         &self.keyspace
@@ -278,13 +294,7 @@ impl Store {
                 let txn = Txn::new()
                     .when(idx.iter().map(|&i| writes[i].compare()).collect::<Vec<_>>())
                     .and_then(idx.iter().map(|&i| writes[i].op()).collect::<Vec<_>>());
-                let resp = self
-                    .eps
-                    .run(|mut kv| {
-                        let txn = txn.clone();
-                        async move { kv.txn(txn).await }
-                    })
-                    .await;
+                let resp = self.run_txn(txn).await;
                 let outcome = resp.map(|r| {
                     let rev = r.header().map(|h| h.revision()).unwrap_or_default();
                     r.succeeded().then_some(rev)

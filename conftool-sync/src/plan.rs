@@ -6,10 +6,11 @@
 //! was read, and a plan with nothing to do produces no writes at all.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use conftool_core::{
-    Cluster, Guard, Keyspace, ObjectKey, PoolState, Pooled, Service, ServiceDef, Snapshot, Write,
+    Cluster, Datacenter, Guard, Keyspace, ObjectKey, PoolState, Pooled, Service, ServiceDef,
+    Snapshot, SyncRecord, Write,
 };
 
 use crate::load::Desired;
@@ -153,19 +154,33 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
     p
 }
 
-/// The sync record: `{"git_rev": "<sha>"}` after a sync from git; after a sync from a
-/// working tree that changed something, `{"git_rev": null}` (what is live no longer matches
-/// a commit). Written only when it differs from what is stored.
+/// The sync record: `{"datacenters": [...], "git_rev": "<sha>"}`: what is live, and the
+/// datacenters it spans (so that a host's objects can be found without reading the whole
+/// fleet). After a sync from a working tree that changed something, `git_rev` is `null`
+/// (what is live no longer matches a commit); a working-tree sync that changes nothing
+/// keeps the stored revision. Written only when it differs from what is stored.
 fn meta_change(desired: &Desired, current: &Current, changes: bool) -> Option<(String, Guard)> {
     let stored: Option<serde_json::Value> = current
         .meta
         .as_ref()
         .and_then(|(_, raw)| serde_json::from_slice(raw).ok());
-    let want = match &desired.git_rev {
-        Some(rev) => serde_json::json!({ "git_rev": rev }),
-        None if changes && current.meta.is_some() => serde_json::json!({ "git_rev": null }),
-        None => return None,
+    let git_rev = match &desired.git_rev {
+        Some(rev) => Some(rev.clone()),
+        None if changes => None,
+        // Nothing to do and nothing recorded: a no-op stays a no-op.
+        None if stored.is_none() => return None,
+        None => stored
+            .as_ref()
+            .and_then(|m| m.get("git_rev"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
     };
+    let datacenters: BTreeSet<&Datacenter> = desired.objects.keys().map(|k| &k.pool.dc).collect();
+    let record = SyncRecord {
+        datacenters: datacenters.into_iter().cloned().collect(),
+        git_rev,
+    };
+    let want = serde_json::to_value(&record).unwrap_or_default();
     if stored.as_ref() == Some(&want) {
         return None;
     }

@@ -209,6 +209,7 @@ impl Layout {
         for (cluster, service) in self.services.keys() {
             keys.insert(format!("/v1/services/{cluster}/{service}"));
         }
+        keys.insert("/v1/meta/sync".to_string()); // the sync record
         keys
     }
 }

@@ -28,10 +28,17 @@ fn example_conf_gives_exactly_the_reviewed_keyspace() {
     let conf = ctx.copy_example("conf");
     let run = ctx.sync(&conf, &[]).expect_code(0);
     let expected = example_keyspace();
-    assert_eq!(expected.len(), 53 + 9, "fixture: 53 objects, 9 services");
+    assert_eq!(
+        expected.len(),
+        53 + 9 + 1,
+        "fixture: 53 objects, 9 services, the record"
+    );
     assert_keyspace(&ctx.dump(), &expected);
-    // A sync from a working tree into an empty etcd records no git revision.
-    assert!(!ctx.dump().contains_key("/v1/meta/sync"));
+    // A sync from a working tree records its datacenters and no git revision.
+    assert_eq!(
+        ctx.dump()["/v1/meta/sync"],
+        r#"{"datacenters":["codfw","eqiad"],"git_rev":null}"#
+    );
     assert!(
         run.stderr
             .contains("created 53 objects, deleted 0, wrote 9 service definitions"),
@@ -122,7 +129,7 @@ fn removed_nodes_disappear_within_the_guards() {
     );
     let mut expected = example_keyspace();
     expected.retain(|k, _| !k.ends_with("/cp1055"));
-    assert_eq!(expected.len(), 62 - 3);
+    assert_eq!(expected.len(), 63 - 3);
     ctx.sync(&conf, &[]).expect_code(0);
     assert_keyspace(&ctx.dump(), &expected);
 
@@ -188,11 +195,16 @@ fn mass_deletion_is_refused_unless_the_share_is_raised() {
     ctx.sync(&conf, &[]).expect_code(2);
     assert_eq!(ctx.state(), before);
 
-    // Both limits lifted: only the service definitions remain.
+    // Both limits lifted: only the service definitions (and a record of no datacenters)
+    // remain.
     ctx.sync(&conf, &["--max-delete-share", "1", "--allow-delete-pooled"])
         .expect_code(0);
     let mut expected = example_keyspace();
     expected.retain(|k, _| k.starts_with("/v1/services/"));
+    expected.insert(
+        "/v1/meta/sync".into(),
+        r#"{"datacenters":[],"git_rev":null}"#.into(),
+    );
     assert_keyspace(&ctx.dump(), &expected);
 }
 
@@ -226,7 +238,7 @@ fn delete_share_limit_is_exact() {
         !k.starts_with("/v1/pools/eqiad/cache_text/")
             && !k.starts_with("/v1/pools/eqiad/cache_upload/")
     });
-    assert_eq!(expected.len(), 62 - 18);
+    assert_eq!(expected.len(), 63 - 18);
     assert_keyspace(&ctx.dump(), &expected);
 }
 
@@ -375,6 +387,10 @@ fn python_layout_without_services_uses_the_python_defaults() {
     ]
     .into_iter()
     .map(|k| (k.to_string(), legacy.to_string()))
+    .chain([(
+        "/v1/meta/sync".to_string(),
+        r#"{"datacenters":["codfw","eqiad"],"git_rev":null}"#.to_string(),
+    )])
     .collect();
     assert_keyspace(&ctx.dump(), &expected);
 }

@@ -6,7 +6,7 @@ const META: &str = "/v1/meta/sync";
 const MW1023: &str = "/v1/pools/eqiad/appservers/apache/mw1023";
 
 fn meta(sha: &str) -> String {
-    format!(r#"{{"git_rev":"{sha}"}}"#)
+    format!(r#"{{"datacenters":["codfw","eqiad"],"git_rev":"{sha}"}}"#)
 }
 
 /// A repository with a first commit that has no conf/ and a second that adds the example.
@@ -88,7 +88,10 @@ fn git_rev_syncs_the_commit_not_the_working_tree() {
     std::fs::write(conf.join("services.yaml"), &services).unwrap();
     ctx.sync(&conf, &[]).expect_code(0);
     expected.insert(MW1023.into(), r#"{"pooled":"yes","weight":1}"#.into());
-    expected.insert(META.into(), r#"{"git_rev":null}"#.into());
+    expected.insert(
+        META.into(),
+        r#"{"datacenters":["codfw","eqiad"],"git_rev":null}"#.into(),
+    );
     assert_keyspace(&ctx.dump(), &expected);
 
     // Committing the edit and syncing that commit only updates the record.

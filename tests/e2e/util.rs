@@ -373,6 +373,12 @@ impl Fleet {
                 }
             }
         }
+        // The sync record: the datacenters, and no git revision (a working-tree sync).
+        let dcs: std::collections::BTreeSet<&String> = self.dcs.iter().collect();
+        ks.insert(
+            "/v1/meta/sync".into(),
+            serde_json::json!({ "datacenters": dcs, "git_rev": null }).to_string(),
+        );
         ks
     }
 }

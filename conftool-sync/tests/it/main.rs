@@ -18,6 +18,10 @@ fn key(node: &str) -> String {
 }
 
 /// A data directory declaring `nodes` in eqiad's cache_text/nginx pool.
+/// The sync record after a working-tree sync of eqiad objects.
+const META: &str = "/v1/meta/sync";
+const EQIAD_RECORD: &str = r#"{"datacenters":["eqiad"],"git_rev":null}"#;
+
 fn desired(nodes: &[&str]) -> Desired {
     let mut pools = String::from("cache_text:\n");
     for n in nodes {
@@ -88,6 +92,7 @@ async fn a_concurrent_create_is_kept_and_the_rest_replanned() {
         .collect();
     want.insert(key("n3"), theirs.into());
     want.insert(SERVICE.into(), SERVICE_DEF.into());
+    want.insert(META.into(), EQIAD_RECORD.into());
     assert_eq!(etcd.dump().await, want);
 }
 
@@ -111,7 +116,7 @@ async fn a_concurrently_changed_object_is_still_deleted_if_undeclared() {
     assert_eq!((outcome.rounds, outcome.deleted), (2, 1), "{outcome:?}");
     let dump = etcd.dump().await;
     assert!(!dump.contains_key(&key("n9")));
-    assert_eq!(dump.len(), 9 + 1);
+    assert_eq!(dump.len(), 9 + 1 + 1, "9 objects, the service, the record");
 }
 
 #[tokio::test]
@@ -211,6 +216,7 @@ async fn a_namespace_confines_the_sync() {
         "/conftool/v1/services/cache_text/nginx".into(),
         SERVICE_DEF.into(),
     );
+    want.insert("/conftool/v1/meta/sync".into(), EQIAD_RECORD.into());
     assert_eq!(etcd.dump().await, want);
 }
 
@@ -227,7 +233,7 @@ async fn sync_record_is_written_only_when_it_changes() {
     assert!(outcome.meta);
     assert_eq!(
         etcd.dump().await["/v1/meta/sync"],
-        r#"{"git_rev":"0123abcd"}"#
+        r#"{"datacenters":["eqiad"],"git_rev":"0123abcd"}"#
     );
     let plan = apply::plan_against(&s, &d).await.unwrap();
     assert!(plan.writes_nothing(), "{plan:?}");
@@ -242,6 +248,6 @@ async fn sync_record_is_written_only_when_it_changes() {
     assert_eq!(etcd.revision().await, rev + 1);
     assert_eq!(
         etcd.dump().await["/v1/meta/sync"],
-        r#"{"git_rev":"4567ef"}"#
+        r#"{"datacenters":["eqiad"],"git_rev":"4567ef"}"#
     );
 }

@@ -2,7 +2,7 @@
 //! a host is in, like the restart scripts' shortcuts.
 
 use clap::Args;
-use conftool_core::{Atomicity, Edit, Pooled, Selected, Selector, SetFields, Weight};
+use conftool_core::{Atomicity, Edit, NodeName, Pooled, Selected, Service, SetFields, Weight};
 
 use super::Opts;
 use crate::commands::changes::apply_audited;
@@ -83,24 +83,19 @@ pub(super) async fn run(
             candidates.push(short.to_string());
         }
     }
-    let selectors = candidates
+    let names = candidates
         .iter()
-        .map(|h| {
-            h.parse::<conftool_core::NodeName>()
-                .map_err(BadInput::wrap)?;
-            Selector::for_node(h, args.service.as_deref()).map_err(BadInput::wrap)
-        })
+        .map(|h| h.parse::<NodeName>().map_err(BadInput::wrap))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let service = args
+        .service
+        .as_deref()
+        .map(str::parse::<Service>)
+        .transpose()
+        .map_err(BadInput::wrap)?;
     let (cfg, store) = conn.connect().await?;
-    let mut found = None;
-    for sel in selectors {
-        let selection = store.select(&sel).await?;
-        if !selection.objects.is_empty() {
-            found = Some((sel, selection));
-            break;
-        }
-    }
-    let Some((sel, selection)) = found else {
+    // Point reads of the host's candidate keys, not a read of the whole fleet.
+    let Some((sel, selection)) = store.find_node(&names, service.as_ref()).await? else {
         let what = match &args.service {
             Some(s) => format!("service {s}"),
             None => "any pool".to_string(),

@@ -47,7 +47,7 @@ impl RowId {
     pub(crate) fn label(self) -> &'static str {
         match self {
             RowId::FloorWrite => "floor: write all (txn 128 x 8)",
-            RowId::FloorRead => "floor: read all (pages 10k)",
+            RowId::FloorRead => "floor: read all (pages 100k)",
             RowId::FloorParse => "floor: parse YAML to values",
             RowId::FloorReadSelected => "floor: read 10%",
             RowId::FloorSetSelected => "floor: read+write 10%",

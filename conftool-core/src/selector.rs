@@ -114,7 +114,7 @@ impl Selector {
     }
 
     fn matches_tag(&self, tag: Tag, value: &str) -> bool {
-        self.term(tag).map_or(true, |t| t.re.is_match(value))
+        self.term(tag).is_none_or(|t| t.re.is_match(value))
     }
 
     /// Whether an object matches every term.

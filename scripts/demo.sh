@@ -11,8 +11,13 @@ bin=target/debug
 work=$(mktemp -d -t conftool-demo.XXXXXX)
 etcd_pid=""
 cleanup() {
-  [ -n "$etcd_pid" ] && kill -9 "$etcd_pid" 2>/dev/null && wait "$etcd_pid" 2>/dev/null
+  local status=$?
+  if [ -n "$etcd_pid" ]; then
+    kill -9 "$etcd_pid" 2>/dev/null || true
+    wait "$etcd_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
+  exit "$status"
 }
 trap cleanup EXIT
 

@@ -33,16 +33,24 @@ struct Active {
     kv: Option<KvClient>,
 }
 
+/// Whether an error says the cluster is electing a leader.
+fn leader_changed(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s)
+        if s.message().contains("leader changed") || s.message().contains("no leader"))
+}
+
 /// Whether an error means "try another member".
 fn retryable(e: &etcd_client::Error) -> bool {
     match e {
         etcd_client::Error::TransportError(_) => true,
         etcd_client::Error::GRpcStatus(s) => {
-            matches!(
-                s.code(),
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-            ) || s.message().contains("leader changed")
-                || s.message().contains("no leader")
+            leader_changed(e)
+                || matches!(
+                    s.code(),
+                    tonic::Code::Unavailable
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::Cancelled
+                )
         }
         _ => false,
     }
@@ -135,10 +143,11 @@ impl Endpoints {
     {
         let deadline = Instant::now() + self.timeout;
         let attempts = self.urls.len().max(2);
-        let mut last = None;
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                // Give an election a moment; a dead member is skipped at once anyway.
+        let mut last: Option<Error> = None;
+        let mut election = false;
+        for _ in 0..attempts {
+            if election {
+                // Give an election a moment; a dead member is skipped at once.
                 let pause = Instant::now() + Duration::from_millis(50);
                 if pause >= deadline {
                     break;
@@ -159,7 +168,10 @@ impl Endpoints {
                     self.contacted.store(true, Ordering::Relaxed);
                     return Ok(v);
                 }
-                Ok(Err(e)) if retryable(&e) => last = Some(self.describe(&e)),
+                Ok(Err(e)) if retryable(&e) => {
+                    election = leader_changed(&e);
+                    last = Some(self.describe(&e));
+                }
                 Ok(Err(e)) => return Err(self.describe(&e)),
                 Err(_) => {
                     // Out of time: report it; the next request starts on the next member.
@@ -176,5 +188,38 @@ impl Endpoints {
             endpoints: self.joined(),
             timeout: self.timeout,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: tonic::Code, msg: &str) -> etcd_client::Error {
+        etcd_client::Error::GRpcStatus(tonic::Status::new(code, msg))
+    }
+
+    #[test]
+    fn fails_over_on_outages_and_elections_only() {
+        let election = status(tonic::Code::Unknown, "etcdserver: leader changed");
+        assert!(retryable(&election) && leader_changed(&election));
+        let down = status(tonic::Code::Unavailable, "tcp connect error");
+        assert!(retryable(&down) && !leader_changed(&down));
+        for final_error in [
+            status(
+                tonic::Code::PermissionDenied,
+                "etcdserver: permission denied",
+            ),
+            status(
+                tonic::Code::InvalidArgument,
+                "etcdserver: authentication failed",
+            ),
+            status(
+                tonic::Code::InvalidArgument,
+                "etcdserver: too many operations in txn request",
+            ),
+        ] {
+            assert!(!retryable(&final_error), "{final_error}");
+        }
     }
 }

@@ -5,9 +5,9 @@ use clap::Args;
 use conftool_core::{Atomicity, Edit, NodeName, Pooled, Selected, Service, SetFields, Weight};
 
 use super::Opts;
-use crate::commands::changes::apply_audited;
+use crate::commands::changes::{apply_audited, Landed};
 use crate::connection::ConnArgs;
-use crate::exit::{BadInput, OK};
+use crate::exit::BadInput;
 
 /// Which host, which service.
 #[derive(Debug, Clone, Args)]
@@ -117,11 +117,15 @@ pub(super) async fn run(
         opts.out.info(format!("{s}: left alone (pooled=inactive)"));
     }
     let changes = selection.changes(edit);
+    let json = opts.json.then(|| serde_json::json!({ "skipped": skipped }));
     if changes.is_empty() {
         opts.out.info("Nothing to change.");
-        return Ok(OK);
+        let nothing = Landed {
+            applied: Vec::new(),
+            error: None,
+        };
+        return nothing.report(&opts.out, json);
     }
-    let json = opts.json.then(|| serde_json::json!({ "skipped": skipped }));
     apply_audited("confctl", &cfg, &store, &sel, changes, edit, Atomicity::All)
         .await
         .report(&opts.out, json)

@@ -71,6 +71,40 @@ pub struct AuditRecord<'a> {
     pub revision: i64,
 }
 
+/// One write to audit: the key, its value before and after (`None`: absent), and the
+/// revision of the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The etcd key.
+    pub key: String,
+    /// The value before (`None` if the key was created).
+    pub before: Option<serde_json::Value>,
+    /// The value after (`None` if the key was deleted).
+    pub after: Option<serde_json::Value>,
+    /// The etcd revision of the write.
+    pub revision: i64,
+}
+
+impl AuditEntry {
+    /// An entry from stored text: JSON is kept as JSON, anything else as a string.
+    pub fn from_text(
+        key: String,
+        before: Option<&str>,
+        after: Option<&str>,
+        revision: i64,
+    ) -> Self {
+        let value = |t: &str| {
+            serde_json::from_str(t).unwrap_or_else(|_| serde_json::Value::String(t.to_string()))
+        };
+        AuditEntry {
+            key,
+            before: before.map(value),
+            after: after.map(value),
+            revision,
+        }
+    }
+}
+
 /// Where audit records go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditLog {
@@ -101,24 +135,38 @@ impl AuditLog {
 
     /// Record applied changes.
     pub fn record(&self, ks: &Keyspace, actor: &Actor, applied: &[Applied]) -> Result<(), Error> {
-        if !self.is_enabled() || applied.is_empty() {
+        let entries: Vec<AuditEntry> = applied
+            .iter()
+            .map(|a| AuditEntry {
+                key: ks.object_key(&a.change.key),
+                before: serde_json::to_value(&a.change.before).ok(),
+                after: a
+                    .change
+                    .after
+                    .as_ref()
+                    .and_then(|s| serde_json::to_value(s).ok()),
+                revision: a.revision,
+            })
+            .collect();
+        self.record_entries(actor, &entries)
+    }
+
+    /// Record writes of any key.
+    pub fn record_entries(&self, actor: &Actor, entries: &[AuditEntry]) -> Result<(), Error> {
+        if !self.is_enabled() || entries.is_empty() {
             return Ok(());
         }
         let time = rfc3339(SystemTime::now());
-        let lines: Vec<String> = applied
+        let lines: Vec<String> = entries
             .iter()
-            .map(|a| {
+            .map(|e| {
                 let rec = AuditRecord {
                     time: time.clone(),
                     actor,
-                    key: ks.object_key(&a.change.key),
-                    before: serde_json::to_value(&a.change.before).ok(),
-                    after: a
-                        .change
-                        .after
-                        .as_ref()
-                        .and_then(|s| serde_json::to_value(s).ok()),
-                    revision: a.revision,
+                    key: e.key.clone(),
+                    before: e.before.clone(),
+                    after: e.after.clone(),
+                    revision: e.revision,
                 };
                 serde_json::to_string(&rec).unwrap_or_default()
             })

@@ -42,7 +42,7 @@ pub mod selector;
 pub mod store;
 
 pub use action::{Action, Edit, SetFields};
-pub use audit::{Actor, AuditLog};
+pub use audit::{Actor, AuditEntry, AuditLog};
 pub use config::{Config, TlsConfig};
 pub use error::{Error, NameError, Result};
 pub use keys::Keyspace;

@@ -1,6 +1,6 @@
 //! Carrying out a plan against etcd, re-planning on conflicts until it converges.
 
-use conftool_core::{Snapshot, Store};
+use conftool_core::{AuditEntry, Snapshot, Store, Write};
 
 use crate::error::Error;
 use crate::guard::Limits;
@@ -25,12 +25,26 @@ pub struct Outcome {
     pub rounds: usize,
     /// etcd's revision after the last write (0 when nothing was written).
     pub revision: i64,
+    /// Every write that landed, for the audit trail.
+    pub written: Vec<AuditEntry>,
 }
 
 impl Outcome {
     /// Whether any write landed.
     pub fn wrote_something(&self) -> bool {
-        self.created + self.deleted + self.services > 0 || self.meta
+        !self.written.is_empty()
+    }
+
+    /// `err`, or, if something was written already, [`Error::Stopped`] carrying what was.
+    fn stop(self, err: Error) -> Error {
+        if self.wrote_something() {
+            Error::Stopped {
+                done: Box::new(self),
+                cause: Box::new(err),
+            }
+        } else {
+            err
+        }
     }
 }
 
@@ -62,45 +76,53 @@ pub async fn apply(
     let mut current = first;
     for round in 1..=MAX_ROUNDS {
         outcome.rounds = round;
+        // A refusal means "bad input, nothing written" only while nothing has been; after
+        // concurrent changes a later round can be refused with writes landed (then the
+        // error is Stopped, exit 1).
         if let Err(refused) = current.guard(limits) {
-            // A refusal means "bad input, nothing written" only while nothing has been;
-            // after concurrent changes, a later round can be refused with writes landed.
-            if outcome.wrote_something() {
-                return Err(conftool_core::Error::Conflict(format!(
-                    "after concurrent changes the rest of the sync was refused ({refused}); \
-                     already applied: {} created, {} deleted, {} service definitions",
-                    outcome.created, outcome.deleted, outcome.services
-                ))
-                .into());
-            }
-            return Err(refused);
+            return Err(outcome.stop(refused));
         }
         if current.writes_nothing() {
             return Ok(outcome);
         }
-        let writes = current.writes(&ks);
-        let report = store.commit(&writes).await?;
+        let writes = current.writes_with_before(&ks);
+        let plain: Vec<Write> = writes.iter().map(|(w, _)| w.clone()).collect();
+        let report = store.commit_partial(&plain).await;
         for &(i, rev) in &report.applied {
+            let (write, before) = &writes[i];
             outcome.revision = outcome.revision.max(rev);
-            let key = writes[i].key();
+            let key = write.key();
+            let after = match write {
+                Write::Put { value, .. } => Some(value.as_str()),
+                Write::Delete { .. } => None,
+            };
             if ks.parse_object_key(key).is_some() {
-                match writes[i] {
-                    conftool_core::Write::Put { .. } => outcome.created += 1,
-                    conftool_core::Write::Delete { .. } => outcome.deleted += 1,
+                match after {
+                    Some(_) => outcome.created += 1,
+                    None => outcome.deleted += 1,
                 }
             } else if ks.parse_service_key(key).is_some() {
                 outcome.services += 1;
             } else {
                 outcome.meta = true;
             }
+            outcome
+                .written
+                .push(AuditEntry::from_text(key.to_string(), *before, after, rev));
+        }
+        if let Some(err) = report.error {
+            return Err(outcome.stop(err.into()));
         }
         if report.conflicted.is_empty() {
             return Ok(outcome);
         }
-        current = plan_against(store, desired).await?;
+        current = match plan_against(store, desired).await {
+            Ok(p) => p,
+            Err(e) => return Err(outcome.stop(e)),
+        };
     }
-    Err(conftool_core::Error::Conflict(format!(
+    let err = conftool_core::Error::Conflict(format!(
         "keys kept changing under the sync for {MAX_ROUNDS} rounds; re-run it"
-    ))
-    .into())
+    ));
+    Err(outcome.stop(err.into()))
 }

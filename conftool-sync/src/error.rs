@@ -44,6 +44,15 @@ pub enum Error {
     /// etcd failed (or a value stored in it is malformed).
     #[error(transparent)]
     Store(#[from] conftool_core::Error),
+    /// The sync stopped after some of its writes had landed (they stay; re-running
+    /// converges). `done` says what landed, for the audit trail and the report.
+    #[error("{cause}")]
+    Stopped {
+        /// What had been written.
+        done: Box<crate::apply::Outcome>,
+        /// Why it stopped.
+        cause: Box<Error>,
+    },
 }
 
 impl Error {
@@ -54,6 +63,8 @@ impl Error {
             Error::Yaml { .. } | Error::Layout { .. } | Error::Io { .. } | Error::Git(_) => true,
             Error::Refused(_) => true,
             Error::Store(e) => e.is_bad_input(),
+            // Something was written: never "bad input, nothing written".
+            Error::Stopped { .. } => false,
         }
     }
 }

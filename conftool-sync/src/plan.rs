@@ -227,6 +227,15 @@ impl Plan {
 
     /// The guarded writes that carry out the plan, creates and service writes first.
     pub fn writes(&self, ks: &Keyspace) -> Vec<Write> {
+        self.writes_with_before(ks)
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect()
+    }
+
+    /// [`Plan::writes`], each with the value it replaces (`None` for a create and for the
+    /// sync record), for the audit trail.
+    pub fn writes_with_before(&self, ks: &Keyspace) -> Vec<(Write, Option<&str>)> {
         let mut w =
             Vec::with_capacity(self.create.len() + self.delete.len() + self.services.len() + 1);
         for s in &self.services {
@@ -235,34 +244,38 @@ impl Plan {
                 .old
                 .as_ref()
                 .map_or(Guard::Absent, |(rev, _)| Guard::Unchanged(*rev));
-            w.push(match &s.new {
+            let write = match &s.new {
                 Some(def) => Write::Put {
                     key,
                     value: serde_json::to_string(def).unwrap_or_default(),
                     guard,
                 },
                 None => Write::Delete { key, guard },
-            });
+            };
+            w.push((write, s.old.as_ref().map(|(_, v)| v.as_str())));
         }
         for (key, state) in &self.create {
-            w.push(Write::Put {
+            let write = Write::Put {
                 key: ks.object_key(key),
                 value: state.to_json(),
                 guard: Guard::Absent,
-            });
+            };
+            w.push((write, None));
         }
         for d in &self.delete {
-            w.push(Write::Delete {
+            let write = Write::Delete {
                 key: ks.object_key(&d.key),
                 guard: Guard::Unchanged(d.mod_revision),
-            });
+            };
+            w.push((write, Some(d.old.as_str())));
         }
         if let Some((value, guard)) = &self.meta {
-            w.push(Write::Put {
+            let write = Write::Put {
                 key: ks.sync_meta_key(),
                 value: value.clone(),
                 guard: *guard,
-            });
+            };
+            w.push((write, None));
         }
         w
     }

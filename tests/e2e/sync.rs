@@ -414,3 +414,64 @@ fn keys_outside_the_managed_shape_are_left_alone() {
     expected.extend(foreign.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     assert_keyspace(&ctx.dump(), &expected);
 }
+
+#[test]
+fn sync_writes_are_audited() {
+    let ctx = Ctx::new();
+    let conf = ctx.copy_example("conf");
+    let log = ctx.path("audit.jsonl");
+    let cfg = ctx.write("config.yaml", &format!("audit_log: {}\n", log.display()));
+    let sync = |extra: &[&str]| {
+        let mut args = vec!["--config", cfg.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        ctx.sync(&conf, &args)
+    };
+    let lines = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    sync(&[]).expect_code(0);
+    let first = lines();
+    // 53 objects, 9 services, the sync record; all created, at one revision.
+    assert_eq!(first.len(), 53 + 9 + 1);
+    let mw1018 = first
+        .iter()
+        .find(|r| r["key"] == MW1018)
+        .expect("mw1018 audited");
+    assert_eq!(mw1018["tool"], "conftool-sync");
+    assert_eq!(mw1018["before"], serde_json::Value::Null);
+    assert_eq!(
+        mw1018["after"],
+        serde_json::json!({"pooled": "yes", "weight": 1})
+    );
+    assert_eq!(mw1018["revision"], ctx.revision());
+    // A no-op writes nothing, so audits nothing.
+    sync(&[]).expect_code(0);
+    assert_eq!(lines().len(), first.len());
+    // A deletion records the value it removed.
+    ctx.put(MW1018, r#"{"pooled":"no","weight":7}"#);
+    let pools = std::fs::read_to_string(conf.join("eqiad/pools.yaml")).unwrap();
+    std::fs::write(
+        conf.join("eqiad/pools.yaml"),
+        pools.replace("  mw1018: {services: [apache, nginx]}\n", ""),
+    )
+    .unwrap();
+    sync(&["--allow-delete-pooled"]).expect_code(0);
+    let all = lines();
+    let deleted: Vec<&serde_json::Value> = all[first.len()..]
+        .iter()
+        .filter(|r| r["after"].is_null())
+        .collect();
+    assert_eq!(deleted.len(), 2, "{all:?}");
+    let rec = deleted
+        .iter()
+        .find(|r| r["key"] == MW1018)
+        .expect("mw1018 deletion");
+    assert_eq!(
+        rec["before"],
+        serde_json::json!({"pooled": "no", "weight": 7})
+    );
+}

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Parser;
+use conftool_core::{Actor, AuditLog};
 use conftool_sync::{apply, load, read_dir, read_git, Limits};
 
 use crate::connection::ConnArgs;
@@ -79,7 +81,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         max_delete_share: args.max_delete_share,
         allow_delete_pooled: args.allow_delete_pooled,
     };
-    let (_cfg, store) = args.conn.connect().await?;
+    let (cfg, store) = args.conn.connect().await?;
     let plan = apply::plan_against(&store, &desired).await?;
 
     let source = match &desired.git_rev {
@@ -105,17 +107,29 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         return Ok(if args.check { PENDING } else { OK });
     }
     // apply() checks the safety limits before every write round.
-    let done = apply::apply(&store, &desired, plan, &limits)
-        .await
-        .map_err(|e| {
-            let bad_input = e.is_bad_input();
-            let err = anyhow::Error::new(e);
-            if bad_input {
-                err // refused before anything was written
-            } else {
-                err.context("the sync stopped part-way (what was written stays; re-run to finish)")
-            }
-        })?;
+    let actor = Actor::from_env("conftool-sync", cfg.username.clone());
+    let audit = AuditLog::from_config(cfg.audit_log.as_deref());
+    let done = match apply::apply(&store, &desired, plan, &limits).await {
+        Ok(done) => done,
+        Err(conftool_sync::Error::Stopped { done, cause }) => {
+            // What landed is real: audit it, say it, then fail.
+            let logged = audit.record_entries(&actor, &done.written);
+            out.info(format!(
+                "Stopped part-way: created {} objects, deleted {}, wrote {} service \
+                 definitions before the failure; they stay, and re-running converges.",
+                done.created, done.deleted, done.services
+            ));
+            let err = anyhow::Error::new(*cause).context("the sync stopped part-way");
+            return Err(match logged {
+                Ok(()) => err,
+                Err(e) => err.context(format!("and the audit log failed: {e}")),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    audit
+        .record_entries(&actor, &done.written)
+        .context("the sync was written, but recording it in the audit log failed")?;
     out.info(format!(
         "Synced {source}: created {} objects, deleted {}, wrote {} service definitions; \
          etcd revision {} ({} round{}).",

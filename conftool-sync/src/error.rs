@@ -46,7 +46,13 @@ pub enum Error {
     Store(#[from] conftool_core::Error),
     /// The sync stopped after some of its writes had landed (they stay; re-running
     /// converges). `done` says what landed, for the audit trail and the report.
-    #[error("{cause}")]
+    #[error(
+        "{cause} (already written, and kept: {} created, {} deleted, {} service definitions; \
+         re-running converges)",
+        done.created,
+        done.deleted,
+        done.services
+    )]
     Stopped {
         /// What had been written.
         done: Box<crate::apply::Outcome>,

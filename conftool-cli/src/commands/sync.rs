@@ -112,17 +112,13 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
     let done = match apply::apply(&store, &desired, plan, &limits).await {
         Ok(done) => done,
         Err(conftool_sync::Error::Stopped { done, cause }) => {
-            // What landed is real: audit it, say it, then fail.
+            // What landed is real: audit it, then fail (the error says what was kept).
             let logged = audit.record_entries(&actor, &done.written);
-            out.info(format!(
-                "Stopped part-way: created {} objects, deleted {}, wrote {} service \
-                 definitions before the failure; they stay, and re-running converges.",
-                done.created, done.deleted, done.services
-            ));
-            let err = anyhow::Error::new(*cause).context("the sync stopped part-way");
+            let stopped = conftool_sync::Error::Stopped { done, cause };
+            let err = anyhow::Error::new(stopped).context("the sync stopped part-way");
             return Err(match logged {
                 Ok(()) => err,
-                Err(e) => err.context(format!("and the audit log failed: {e}")),
+                Err(log) => err.context(format!("and the audit log failed: {log}")),
             });
         }
         Err(e) => return Err(e.into()),

@@ -26,7 +26,34 @@ pub struct Outcome {
     /// etcd's revision after the last write (0 when nothing was written).
     pub revision: i64,
     /// Every write that landed, for the audit trail.
-    pub written: Vec<AuditEntry>,
+    pub written: Vec<Written>,
+}
+
+/// One write that landed: the key, its stored text before and after (`None`: absent), and
+/// the revision. Kept as text; [`Written::audit_entry`] parses it only when an audit log
+/// wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The key.
+    pub key: String,
+    /// The value it replaced.
+    pub before: Option<String>,
+    /// The value written (`None`: deleted).
+    pub after: Option<String>,
+    /// The revision of the write.
+    pub revision: i64,
+}
+
+impl Written {
+    /// The audit trail's view of this write.
+    pub fn audit_entry(&self) -> AuditEntry {
+        AuditEntry::from_text(
+            self.key.clone(),
+            self.before.as_deref(),
+            self.after.as_deref(),
+            self.revision,
+        )
+    }
 }
 
 impl Outcome {
@@ -106,9 +133,12 @@ pub async fn apply(
             } else {
                 outcome.meta = true;
             }
-            outcome
-                .written
-                .push(AuditEntry::from_text(key.to_string(), *before, after, rev));
+            outcome.written.push(Written {
+                key: key.to_string(),
+                before: before.map(str::to_string),
+                after: after.map(str::to_string),
+                revision: rev,
+            });
         }
         if let Some(err) = report.error {
             return Err(outcome.stop(err.into()));

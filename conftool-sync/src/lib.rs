@@ -30,7 +30,7 @@ mod render;
 pub mod source;
 mod yaml;
 
-pub use apply::Outcome;
+pub use apply::{Outcome, Written};
 pub use error::Error;
 pub use guard::Limits;
 pub use load::{load, Desired};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use conftool_core::{Actor, AuditLog};
-use conftool_sync::{apply, load, read_dir, read_git, Limits};
+use conftool_sync::{apply, load, read_dir, read_git, Limits, Written};
 
 use crate::connection::ConnArgs;
 use crate::exit::{OK, PENDING};
@@ -113,7 +113,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         Ok(done) => done,
         Err(conftool_sync::Error::Stopped { done, cause }) => {
             // What landed is real: audit it, then fail (the error says what was kept).
-            let logged = audit.record_entries(&actor, &done.written);
+            let logged = record(&audit, &actor, &done.written);
             let stopped = conftool_sync::Error::Stopped { done, cause };
             let err = anyhow::Error::new(stopped).context("the sync stopped part-way");
             return Err(match logged {
@@ -123,8 +123,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e.into()),
     };
-    audit
-        .record_entries(&actor, &done.written)
+    record(&audit, &actor, &done.written)
         .context("the sync was written, but recording it in the audit log failed")?;
     out.info(format!(
         "Synced {source}: created {} objects, deleted {}, wrote {} service definitions; \
@@ -137,4 +136,17 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         if done.rounds == 1 { "" } else { "s" }
     ));
     Ok(OK)
+}
+
+/// Audit a sync's writes (parsing their values only when an audit log is configured).
+fn record(
+    audit: &AuditLog,
+    actor: &Actor,
+    written: &[Written],
+) -> Result<(), conftool_core::Error> {
+    if !audit.is_enabled() {
+        return Ok(());
+    }
+    let entries: Vec<_> = written.iter().map(Written::audit_entry).collect();
+    audit.record_entries(actor, &entries)
 }

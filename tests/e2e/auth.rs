@@ -77,11 +77,7 @@ impl Secure {
             .args(args)
             .output()
             .expect("run");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     }
 
     fn dump(&self) -> std::collections::BTreeMap<String, String> {

@@ -12,13 +12,15 @@ use crate::exit::BadInput;
 /// How to reach etcd. Flags win over the configuration file.
 #[derive(Debug, Clone, Args)]
 pub struct ConnArgs {
-    /// etcd client URLs, comma-separated (overrides the config file's `endpoints`).
-    #[arg(long, env = "CONFTOOL_ENDPOINTS", value_delimiter = ',', global = true)]
+    /// etcd client URLs, comma-separated (overrides the config file's `endpoints`)
+    /// [env: CONFTOOL_ENDPOINTS].
+    #[arg(long, value_delimiter = ',', global = true, value_name = "URLS")]
     pub endpoints: Vec<String>,
 
     /// Configuration file (endpoints, namespace, TLS, auth, timeout, audit log).
-    /// A missing default file is fine; a missing file given explicitly is an error.
-    #[arg(long, env = "CONFTOOL_CONFIG", global = true, value_name = "FILE")]
+    /// A missing default file is fine; a missing file given explicitly is an error
+    /// [env: CONFTOOL_CONFIG].
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// Key namespace in front of /v1 (overrides the config file's `namespace`).
@@ -31,9 +33,29 @@ pub struct ConnArgs {
 }
 
 impl ConnArgs {
-    /// The effective configuration: the file (if any), then the flags on top.
+    /// The effective configuration: the file (if any), then the flags (or their
+    /// environment variables) on top.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut cfg = match &self.config {
+        // The variables are read here rather than by clap, so that usage messages do not
+        // show a flag as given when only its variable is set.
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let config = self
+            .config
+            .clone()
+            .or_else(|| env("CONFTOOL_CONFIG").map(PathBuf::from));
+        let endpoints: Vec<String> = if self.endpoints.is_empty() {
+            env("CONFTOOL_ENDPOINTS")
+                .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+                .unwrap_or_default()
+        } else {
+            self.endpoints.clone()
+        };
+        if endpoints.iter().any(String::is_empty) {
+            return Err(BadInput::msg(
+                "--endpoints (or CONFTOOL_ENDPOINTS) has an empty URL",
+            ));
+        }
+        let mut cfg = match &config {
             Some(path) => Config::load(path).map_err(BadInput::wrap)?,
             None => {
                 let default = PathBuf::from(DEFAULT_CONFIG_PATH);
@@ -44,8 +66,8 @@ impl ConnArgs {
                 }
             }
         };
-        if !self.endpoints.is_empty() {
-            cfg.endpoints = self.endpoints.clone();
+        if !endpoints.is_empty() {
+            cfg.endpoints = endpoints;
         }
         if let Some(ns) = &self.namespace {
             cfg.namespace = ns.clone();

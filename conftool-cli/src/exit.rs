@@ -53,8 +53,39 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
     }
 }
 
+/// A binary's `main`: generate completions or man pages if asked, parse the arguments,
+/// run the async body, print the error chain on failure, and pick the exit code (see
+/// [`crate::output::finish`] for what a failed stdout does to it).
+pub fn main<A, F, Fut>(prog: &str, body: F) -> ExitCode
+where
+    A: clap::Parser,
+    F: FnOnce(A) -> Fut,
+    Fut: Future<Output = anyhow::Result<u8>>,
+{
+    let code = match crate::docs::maybe_generate::<A>() {
+        Some(code) => code,
+        None => match A::try_parse() {
+            Ok(args) => run(prog, body(args)),
+            Err(e) => clap_exit(e),
+        },
+    };
+    ExitCode::from(crate::output::finish(prog, code))
+}
+
+/// Show a clap error (usage: stderr, exit 2) or its help/version text (stdout, exit 0),
+/// without clap's own printing, which ignores a failed stdout.
+fn clap_exit(e: clap::Error) -> u8 {
+    if e.use_stderr() {
+        let _ = e.print();
+        return BAD_INPUT;
+    }
+    let text = e.render().to_string();
+    crate::output::Printer::new(false).text(&text);
+    u8::try_from(e.exit_code()).unwrap_or(FAILURE)
+}
+
 /// Run a binary's async body: print the error chain on failure and pick the exit code.
-pub fn run(prog: &str, body: impl Future<Output = anyhow::Result<u8>>) -> ExitCode {
+pub fn run(prog: &str, body: impl Future<Output = anyhow::Result<u8>>) -> u8 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -62,15 +93,15 @@ pub fn run(prog: &str, body: impl Future<Output = anyhow::Result<u8>>) -> ExitCo
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("{prog}: cannot start runtime: {e}");
-            return ExitCode::from(FAILURE);
+            crate::output::stderr_line(&format!("{prog}: cannot start runtime: {e}"));
+            return FAILURE;
         }
     };
     match rt.block_on(body) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(err) => {
-            eprintln!("{prog}: error: {err:#}");
-            ExitCode::from(code_for(&err))
+            crate::output::stderr_line(&format!("{prog}: error: {err:#}"));
+            code_for(&err)
         }
     }
 }

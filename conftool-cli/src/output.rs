@@ -1,12 +1,109 @@
-//! The one place the CLIs write to stdout: knows about `--json`, `--quiet`, whether stdout is
-//! a terminal (colour), and treats a closed pipe (`confctl ... | head`) as a normal end.
+//! The one place the CLIs write output: stdout through [`Printer`] (which knows about
+//! `--quiet` and whether stdout is a terminal) and stderr through [`warn`]/[`note`].
+//!
+//! A closed or failing stdout never stops a command half-way and never decides its exit
+//! code on its own: a write that fails marks stdout as gone (further output is dropped) and
+//! the command carries on, so what it writes to etcd does not depend on who reads its
+//! output. At the end [`finish`] turns the command's own exit code into the final one: a
+//! reader that went away (`confctl ... | head -1`, EPIPE) leaves it as it is; any other
+//! output error (a full disk: ENOSPC) turns a success into a failure (exit 1), because
+//! output the user asked for was lost. Writes to stderr never panic (a closed stderr pipe
+//! would otherwise turn into exit 101).
 
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+/// What happened to stdout so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdoutState {
+    /// Every write succeeded.
+    Open,
+    /// The reader went away (EPIPE): output ends there, which is not a failure.
+    Closed,
+    /// A write failed otherwise (e.g. ENOSPC): output was lost.
+    Failed(std::io::ErrorKind),
+}
+
+struct Stdout {
+    state: StdoutState,
+    error: Option<String>,
+}
+
+static STDOUT: Mutex<Stdout> = Mutex::new(Stdout {
+    state: StdoutState::Open,
+    error: None,
+});
+
+/// Write bytes to stdout unless it is already gone; record the first failure.
+fn write_stdout(bytes: &[u8]) {
+    let mut st = STDOUT.lock().unwrap_or_else(|p| p.into_inner());
+    if st.state != StdoutState::Open {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        st.state = if e.kind() == std::io::ErrorKind::BrokenPipe {
+            StdoutState::Closed
+        } else {
+            StdoutState::Failed(e.kind())
+        };
+        st.error = Some(e.to_string());
+    }
+}
+
+/// What happened to stdout so far.
+pub fn stdout_state() -> StdoutState {
+    STDOUT.lock().unwrap_or_else(|p| p.into_inner()).state
+}
+
+/// The final exit code of a command that chose `code`, given what happened to stdout: a
+/// lost output (other than a reader that went away) makes a success a failure, and says so.
+pub fn finish(prog: &str, code: u8) -> u8 {
+    let st = STDOUT.lock().unwrap_or_else(|p| p.into_inner());
+    match st.state {
+        StdoutState::Open | StdoutState::Closed => code,
+        StdoutState::Failed(_) => {
+            let why = st.error.as_deref().unwrap_or("unknown error");
+            stderr_line(&format!("{prog}: error: cannot write output: {why}"));
+            if code == crate::exit::OK {
+                crate::exit::FAILURE
+            } else {
+                code
+            }
+        }
+    }
+}
+
+/// Write one line to stderr; errors are ignored (there is nowhere left to report them).
+pub fn stderr_line(s: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(format!("{s}\n").as_bytes());
+}
+
+/// Write text to stderr as is (a prompt); errors are ignored.
+pub fn stderr_text(s: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(s.as_bytes()).and_then(|()| err.flush());
+}
+
+/// `PROG: warning: MESSAGE` on stderr, shown even with `--quiet`.
+pub fn warn(prog: &str, msg: impl AsRef<str>) {
+    stderr_line(&format!("{prog}: warning: {}", msg.as_ref()));
+}
+
+/// `-q/--quiet`, the same in every binary.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct QuietArg {
+    /// Print no informational messages on stderr; command output on stdout, warnings and
+    /// errors are still shown.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
 
 /// Writes command output.
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
-    /// Suppress informational lines.
+    /// Suppress informational lines on stderr.
     pub quiet: bool,
     /// Colour diffs and highlights (only on a terminal, and not with `NO_COLOR`).
     pub color: bool,
@@ -21,22 +118,22 @@ impl Printer {
 
     /// Write a line of command output (always shown).
     pub fn line(&self, s: impl AsRef<str>) {
-        let mut out = std::io::stdout().lock();
-        let r = writeln!(out, "{}", s.as_ref());
-        Self::check(r);
+        let s = s.as_ref();
+        let mut buf = String::with_capacity(s.len() + 1);
+        buf.push_str(s);
+        buf.push('\n');
+        write_stdout(buf.as_bytes());
     }
 
     /// Write text as is (always shown).
     pub fn text(&self, s: &str) {
-        let mut out = std::io::stdout().lock();
-        let r = out.write_all(s.as_bytes()).and_then(|_| out.flush());
-        Self::check(r);
+        write_stdout(s.as_bytes());
     }
 
     /// An informational line to stderr, unless quiet.
     pub fn info(&self, s: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", s.as_ref());
+            stderr_line(s.as_ref());
         }
     }
 
@@ -66,17 +163,6 @@ impl Printer {
             buf.push('\n');
         }
         self.text(&buf);
-    }
-
-    fn check(r: std::io::Result<()>) {
-        if let Err(e) = r {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                // The reader went away (`| head`): that is how output ends, not a failure.
-                std::process::exit(0);
-            }
-            eprintln!("error writing output: {e}");
-            std::process::exit(1);
-        }
     }
 }
 

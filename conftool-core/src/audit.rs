@@ -1,8 +1,23 @@
-//! The audit trail: one JSON line per write, saying who changed which key from what to
-//! what, from which host, when, and at which etcd revision.
+//! The audit trail: JSON lines saying who changed which key from what to what, from which
+//! host, when, and at which etcd revision.
 //!
-//! Sinks: a file (appended with one `write` per record, so concurrent writers do not
-//! interleave lines) and/or syslog (`/dev/log`, facility `authpriv`). Reads are never logged.
+//! Every write is recorded twice, around its commit, under one operation id (`op`):
+//! - `"event": "intent"` before the commit: the key, the value expected before and the value
+//!   to write. A process killed between commit and record leaves this line behind, so a gap
+//!   in the trail is visible and can be resolved by reading the keys it names.
+//! - `"event": "applied"` after the commit, with the `revision` of the transaction that
+//!   wrote it.
+//! - one `"event": "end"` line closes the operation: how many writes landed, the error that
+//!   stopped it (`null` if none) and, after a transaction whose outcome is unknown (a lost
+//!   answer), the keys that may or may not have been written.
+//!
+//! An intent without an applied line under an ended operation was not written (it lost a
+//! compare-and-swap race and was re-planned, or its transaction failed). Reads are never
+//! logged.
+//!
+//! Sinks: a file, opened (and so checked) before anything is written, appended with one
+//! `write` per batch of lines so that concurrent writers do not interleave lines; and/or
+//! syslog (`/dev/log`, facility `authpriv`, best effort).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,12 +27,13 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::keys::Keyspace;
-use crate::select::Applied;
+use crate::select::{Applied, Change};
 
 /// Who is acting, from where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Actor {
-    /// The person: `SUDO_USER`, else `USER`.
+    /// The person: the account that ran `sudo` (`SUDO_USER`, when running as root), else
+    /// the account of the process's user id.
     pub user: String,
     /// The etcd user the tool authenticated as, if any.
     pub etcd_user: Option<String>,
@@ -28,14 +44,27 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// The actor of this process, from the environment.
+    /// The actor of this process: `SUDO_USER` when the process runs as root (as sudo leaves
+    /// it), else the account name of the real user id (from the system's user database, so
+    /// cron jobs, systemd units and `env -i` are named too), else `USER`/`LOGNAME`, else
+    /// `uid <n>`.
     pub fn from_env(tool: &str, etcd_user: Option<String>) -> Actor {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let uid = nix::unistd::getuid();
+        let sudo = var("SUDO_USER").filter(|_| uid.is_root());
+        let account = || {
+            nix::unistd::User::from_uid(uid)
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+                .filter(|n| !n.is_empty())
+        };
         Actor {
-            user: var("SUDO_USER")
+            user: sudo
+                .or_else(account)
                 .or_else(|| var("USER"))
                 .or_else(|| var("LOGNAME"))
-                .unwrap_or_else(|| "unknown".into()),
+                .unwrap_or_else(|| format!("uid {uid}")),
             etcd_user,
             host: hostname(),
             tool: tool.to_string(),
@@ -53,26 +82,50 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// One audited write.
+/// What an audit line records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Event {
+    /// About to be written.
+    Intent,
+    /// Written, at a revision.
+    Applied,
+    /// The operation is over.
+    End,
+}
+
+/// One audit line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuditRecord<'a> {
-    /// UTC time, RFC 3339.
-    pub time: String,
-    /// Who, from where.
+struct Record<'a> {
+    time: &'a str,
     #[serde(flatten)]
-    pub actor: &'a Actor,
-    /// The etcd key.
-    pub key: String,
-    /// The value before (`null` if created).
-    pub before: Option<serde_json::Value>,
-    /// The value after (`null` if deleted).
-    pub after: Option<serde_json::Value>,
-    /// The etcd revision of the write.
-    pub revision: i64,
+    actor: &'a Actor,
+    op: &'a str,
+    event: Event,
+    #[serde(flatten)]
+    body: Body<'a>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+enum Body<'a> {
+    Write {
+        key: &'a str,
+        before: &'a Option<serde_json::Value>,
+        after: &'a Option<serde_json::Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        revision: Option<i64>,
+    },
+    End {
+        applied: usize,
+        error: Option<&'a str>,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        unknown: &'a [String],
+    },
 }
 
 /// One write to audit: the key, its value before and after (`None`: absent), and the
-/// revision of the write.
+/// revision of the write (`None` before it is made).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     /// The etcd key.
@@ -81,8 +134,8 @@ pub struct AuditEntry {
     pub before: Option<serde_json::Value>,
     /// The value after (`None` if the key was deleted).
     pub after: Option<serde_json::Value>,
-    /// The etcd revision of the write.
-    pub revision: i64,
+    /// The etcd revision of the write (`None` for an intent).
+    pub revision: Option<i64>,
 }
 
 impl AuditEntry {
@@ -91,7 +144,7 @@ impl AuditEntry {
         key: String,
         before: Option<&str>,
         after: Option<&str>,
-        revision: i64,
+        revision: Option<i64>,
     ) -> Self {
         let value = |t: &str| {
             serde_json::from_str(t).unwrap_or_else(|_| serde_json::Value::String(t.to_string()))
@@ -103,9 +156,23 @@ impl AuditEntry {
             revision,
         }
     }
+
+    /// The entry of a pool-state change (`revision` once it is written).
+    pub fn for_change(ks: &Keyspace, change: &Change, revision: Option<i64>) -> Self {
+        AuditEntry {
+            key: ks.object_key(&change.key),
+            before: serde_json::to_value(&change.before).ok(),
+            after: change
+                .after
+                .as_ref()
+                .and_then(|s| serde_json::to_value(s).ok()),
+            revision,
+        }
+    }
 }
 
-/// Where audit records go.
+/// Where audit records go, as configured (`audit_log`); [`AuditLog::open`] checks it and
+/// returns the sink writes are recorded through.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditLog {
     file: Option<PathBuf>,
@@ -133,26 +200,145 @@ impl AuditLog {
         self.file.is_some() || self.syslog
     }
 
-    /// Record applied changes.
-    pub fn record(&self, ks: &Keyspace, actor: &Actor, applied: &[Applied]) -> Result<(), Error> {
-        let entries: Vec<AuditEntry> = applied
-            .iter()
-            .map(|a| AuditEntry {
-                key: ks.object_key(&a.change.key),
-                before: serde_json::to_value(&a.change.before).ok(),
-                after: a
-                    .change
-                    .after
-                    .as_ref()
-                    .and_then(|s| serde_json::to_value(s).ok()),
-                revision: a.revision,
-            })
-            .collect();
-        self.record_entries(actor, &entries)
+    /// Open the log for one operation by `actor`. The file is opened (created `0640` if
+    /// missing) now, so an audit log that cannot be written stops a change before anything
+    /// is written, not after.
+    pub fn open(&self, actor: &Actor) -> Result<AuditSink, Error> {
+        let file = match &self.file {
+            None => None,
+            Some(path) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o640)
+                    .open(path)
+                    .map_err(|source| Error::Audit {
+                        path: path.clone(),
+                        source,
+                    })?;
+                Some((path.clone(), f))
+            }
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(AuditSink {
+            file,
+            syslog: self.syslog,
+            actor: actor.clone(),
+            op: format!(
+                "{}-{}-{}",
+                actor.host,
+                std::process::id(),
+                now.as_millis()
+            ),
+            applied: 0,
+        })
+    }
+}
+
+/// An open audit log for one operation: intents before each commit, what was applied after
+/// it, and an end line.
+#[derive(Debug)]
+pub struct AuditSink {
+    file: Option<(PathBuf, std::fs::File)>,
+    syslog: bool,
+    actor: Actor,
+    op: String,
+    applied: usize,
+}
+
+impl AuditSink {
+    /// A sink that records nothing.
+    pub fn disabled(actor: &Actor) -> AuditSink {
+        AuditSink {
+            file: None,
+            syslog: false,
+            actor: actor.clone(),
+            op: String::new(),
+            applied: 0,
+        }
     }
 
-    /// Record writes of any key.
-    pub fn record_entries(&self, actor: &Actor, entries: &[AuditEntry]) -> Result<(), Error> {
+    /// Whether records go anywhere.
+    pub fn is_enabled(&self) -> bool {
+        self.file.is_some() || self.syslog
+    }
+
+    /// The operation id shared by this operation's lines.
+    pub fn op(&self) -> &str {
+        &self.op
+    }
+
+    /// Record writes about to be committed.
+    pub fn intent(&mut self, entries: &[AuditEntry]) -> Result<(), Error> {
+        self.write_entries(Event::Intent, entries)
+    }
+
+    /// Record writes that landed (each with its revision).
+    pub fn applied(&mut self, entries: &[AuditEntry]) -> Result<(), Error> {
+        self.applied += entries.len();
+        self.write_entries(Event::Applied, entries)
+    }
+
+    /// Record pool-state changes about to be committed.
+    pub fn intent_changes(&mut self, ks: &Keyspace, changes: &[Change]) -> Result<(), Error> {
+        if !self.is_enabled() {
+            return Ok(());
+        }
+        let entries: Vec<AuditEntry> = changes
+            .iter()
+            .map(|c| AuditEntry::for_change(ks, c, None))
+            .collect();
+        self.intent(&entries)
+    }
+
+    /// Record pool-state changes that landed.
+    pub fn applied_changes(&mut self, ks: &Keyspace, applied: &[Applied]) -> Result<(), Error> {
+        if !self.is_enabled() {
+            self.applied += applied.len();
+            return Ok(());
+        }
+        let entries: Vec<AuditEntry> = applied
+            .iter()
+            .map(|a| AuditEntry::for_change(ks, &a.change, Some(a.revision)))
+            .collect();
+        self.applied(&entries)
+    }
+
+    /// Close the operation: the error that stopped it, if any, and keys whose write may or
+    /// may not have landed.
+    pub fn end(&mut self, error: Option<&str>, unknown: &[String]) -> Result<(), Error> {
+        if !self.is_enabled() {
+            return Ok(());
+        }
+        let time = rfc3339(SystemTime::now());
+        let line = self.line(
+            &time,
+            Event::End,
+            Body::End {
+                applied: self.applied,
+                error,
+                unknown,
+            },
+        );
+        self.emit(&[line])
+    }
+
+    fn line(&self, time: &str, event: Event, body: Body<'_>) -> String {
+        let rec = Record {
+            time,
+            actor: &self.actor,
+            op: &self.op,
+            event,
+            body,
+        };
+        // Strings, numbers and JSON values only: serializing cannot fail.
+        serde_json::to_string(&rec).unwrap_or_default()
+    }
+
+    fn write_entries(&mut self, event: Event, entries: &[AuditEntry]) -> Result<(), Error> {
         if !self.is_enabled() || entries.is_empty() {
             return Ok(());
         }
@@ -160,37 +346,55 @@ impl AuditLog {
         let lines: Vec<String> = entries
             .iter()
             .map(|e| {
-                let rec = AuditRecord {
-                    time: time.clone(),
-                    actor,
-                    key: e.key.clone(),
-                    before: e.before.clone(),
-                    after: e.after.clone(),
-                    revision: e.revision,
-                };
-                serde_json::to_string(&rec).unwrap_or_default()
+                self.line(
+                    &time,
+                    event,
+                    Body::Write {
+                        key: &e.key,
+                        before: &e.before,
+                        after: &e.after,
+                        revision: e.revision,
+                    },
+                )
             })
             .collect();
-        if let Some(path) = &self.file {
-            let fail = |e: std::io::Error| Error::Config {
-                path: path.clone(),
-                reason: format!("cannot write audit log: {e}"),
-            };
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(fail)?;
-            for line in &lines {
-                // One write per line: O_APPEND keeps concurrent writers' lines whole.
-                f.write_all(format!("{line}\n").as_bytes()).map_err(fail)?;
+        self.emit(&lines)
+    }
+
+    fn emit(&mut self, lines: &[String]) -> Result<(), Error> {
+        if let Some((path, f)) = &mut self.file {
+            let mut buf = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+            for l in lines {
+                buf.push_str(l);
+                buf.push('\n');
             }
+            // One write for the batch: O_APPEND keeps concurrent writers' lines whole.
+            f.write_all(buf.as_bytes())
+                .map_err(|source| Error::Audit {
+                    path: path.clone(),
+                    source,
+                })?;
         }
         if self.syslog {
-            send_syslog(&actor.tool, &lines);
+            send_syslog(&self.actor.tool, lines);
         }
         Ok(())
     }
+}
+
+/// An error and its causes, `: `-separated (what an `end` line records).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let msg = s.to_string();
+        if !text.contains(&msg) {
+            text.push_str(": ");
+            text.push_str(&msg);
+        }
+        src = s.source();
+    }
+    text
 }
 
 /// Best effort: a missing syslog daemon must not fail a change that already landed.

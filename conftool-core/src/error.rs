@@ -92,6 +92,19 @@ pub enum Error {
     /// A compare-and-swap write lost against concurrent changes, even after retrying.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The audit log cannot be opened or written. Displays the path; the cause is the
+    /// [`source`](std::error::Error::source), so an error chain shows it once.
+    #[error("audit log {}", path.display())]
+    Audit {
+        /// The log file.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A change refused by a rule ([`crate::rules`]); nothing was written.
+    #[error("refusing to write: {0}")]
+    Refused(#[from] crate::rules::Refusal),
 }
 
 impl Error {
@@ -177,6 +190,7 @@ impl Error {
                 | Error::Selector { .. }
                 | Error::Action { .. }
                 | Error::Config { .. }
+                | Error::Refused(_)
         )
     }
 }

@@ -14,6 +14,8 @@
 //!   changes, re-applied to fresh data after a lost race).
 //! - [`Store::find_node`]: one node's objects by point reads (sync record + services), not
 //!   a whole-fleet read.
+//! - [`rules`]: the depool threshold and the reactivation rule, judged on a list of
+//!   changes; [`Store::pool_members`] reads the pools they judge by.
 //! - [`audit`]: one JSON line per write to a file and/or syslog.
 //!
 //! Everything but [`store`], [`select`]'s store methods and [`audit`]'s sinks is pure and
@@ -36,17 +38,19 @@ mod error;
 pub mod keys;
 pub mod model;
 pub mod names;
+mod members;
 mod node;
+pub mod rules;
 pub mod select;
 pub mod selector;
 pub mod store;
 
 pub use action::{Action, Edit, SetFields};
-pub use audit::{Actor, AuditEntry, AuditLog};
+pub use audit::{Actor, AuditEntry, AuditLog, AuditSink};
 pub use config::{Config, TlsConfig};
 pub use error::{Error, NameError, Result};
 pub use keys::Keyspace;
-pub use model::{Defaults, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, SyncRecord, Weight};
+pub use model::{Defaults, DepoolThreshold, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, SyncRecord, Weight};
 pub use names::{Cluster, Datacenter, NodeName, Service};
 pub use select::{Applied, ApplyError, Atomicity, Change, Selected, Selection};
 pub use selector::Selector;

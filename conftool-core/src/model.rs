@@ -174,6 +174,65 @@ pub struct ServiceDef {
     pub port: u16,
     /// The state a node gets when it is first added to the service's pool.
     pub default_values: Defaults,
+    /// The least share of the pool's nodes that must stay pooled (as PyBal has it); when
+    /// absent, [`DepoolThreshold::DEFAULT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depool_threshold: Option<DepoolThreshold>,
+}
+
+/// The least share (0.0..=1.0) of a pool's nodes (those not `inactive`) that must stay
+/// `pooled: yes`. Writes that lower a pool's pooled count below it are refused unless
+/// explicitly overridden; the load-balancer agent keeps servers in rotation rather than go
+/// below it.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+pub struct DepoolThreshold(f64);
+
+impl Eq for DepoolThreshold {}
+
+impl DepoolThreshold {
+    /// PyBal's default: half of a pool must stay pooled.
+    pub const DEFAULT: DepoolThreshold = DepoolThreshold(0.5);
+
+    /// A threshold from a share; `None` unless it is a number from 0 to 1.
+    pub fn new(share: f64) -> Option<DepoolThreshold> {
+        (0.0..=1.0).contains(&share).then_some(DepoolThreshold(share))
+    }
+
+    /// The share.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+
+    /// How many of `nodes` must stay pooled: the share, rounded up.
+    pub fn required(self, nodes: usize) -> usize {
+        // Shares are at most 1 and node counts small, so the product is exact enough; the
+        // epsilon keeps 0.3 * 10 from rounding up to 4.
+        let exact = self.0 * nodes as f64;
+        (exact - 1e-9).ceil().max(0.0) as usize
+    }
+}
+
+impl Default for DepoolThreshold {
+    fn default() -> Self {
+        DepoolThreshold::DEFAULT
+    }
+}
+
+impl fmt::Display for DepoolThreshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for DepoolThreshold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let share = f64::deserialize(d)?;
+        DepoolThreshold::new(share).ok_or_else(|| {
+            de::Error::custom(format!(
+                "depool_threshold {share} is not a share from 0.0 to 1.0"
+            ))
+        })
+    }
 }
 
 /// Default state for new objects.
@@ -305,6 +364,39 @@ mod tests {
             assert!(serde_json::from_str::<Weight>(bad).is_err(), "{bad}");
         }
         assert!("65536".parse::<Weight>().is_err());
+    }
+
+    #[test]
+    fn depool_threshold_is_a_share_and_rounds_up() {
+        let t = |s: f64| DepoolThreshold::new(s).unwrap();
+        assert_eq!(t(0.5).required(4), 2);
+        assert_eq!(t(0.5).required(5), 3);
+        assert_eq!(t(0.3).required(10), 3);
+        assert_eq!(t(0.0).required(10), 0);
+        assert_eq!(t(1.0).required(7), 7);
+        assert_eq!(t(0.5).required(0), 0);
+        assert_eq!(DepoolThreshold::default(), t(0.5));
+        for bad in [-0.1, 1.01, f64::NAN, f64::INFINITY] {
+            assert!(DepoolThreshold::new(bad).is_none(), "{bad}");
+        }
+        let def: ServiceDef = serde_json::from_str(
+            r#"{"port":80,"default_values":{"pooled":"no","weight":1},"depool_threshold":0.75}"#,
+        )
+        .unwrap();
+        assert_eq!(def.depool_threshold, Some(t(0.75)));
+        let err = serde_json::from_str::<ServiceDef>(
+            r#"{"port":80,"default_values":{"pooled":"no","weight":1},"depool_threshold":2}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("depool_threshold 2 is not a share"), "{err}");
+        // Absent stays absent when written back (stored values are unchanged by this field).
+        let plain: ServiceDef =
+            serde_json::from_str(r#"{"port":80,"default_values":{"pooled":"no","weight":1}}"#)
+                .unwrap();
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            r#"{"port":80,"default_values":{"pooled":"no","weight":1}}"#
+        );
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl Store {
     }
 
     /// Run a transaction of gets; returns its revision and each get's keys.
-    async fn txn_gets(&self, txn: Txn) -> Result<(i64, Vec<Vec<Kv>>), Error> {
+    pub(crate) async fn txn_gets(&self, txn: Txn) -> Result<(i64, Vec<Vec<Kv>>), Error> {
         let resp = self.run_txn(txn).await?;
         let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
         let gets = resp

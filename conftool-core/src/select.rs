@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use crate::action::{Edit, Outcome};
+use crate::audit::AuditSink;
 use crate::error::Error;
 use crate::keys::Keyspace;
 use crate::model::{ObjectKey, PoolState};
@@ -152,18 +153,50 @@ impl Store {
     /// that changed concurrently are re-read and `edit` is applied to their fresh state, up
     /// to [`MAX_ROUNDS`] times; then the change fails with [`Error::Conflict`]. On failure the
     /// [`ApplyError`] still lists the changes that had landed.
+    ///
+    /// Every round is recorded in `audit`: intents before its commit (a failure to record
+    /// them stops the change before that commit), what landed after it, and one end line.
     pub async fn apply(
+        &self,
+        sel: &Selector,
+        changes: Vec<Change>,
+        edit: impl Fn(&Selected) -> Option<Edit>,
+        atomicity: Atomicity,
+        audit: &mut AuditSink,
+    ) -> Result<Vec<Applied>, ApplyError> {
+        let mut unknown = Vec::new();
+        let result = self
+            .apply_rounds(sel, changes, edit, atomicity, audit, &mut unknown)
+            .await;
+        let error = result
+            .as_ref()
+            .err()
+            .map(|e| crate::audit::error_chain(&e.error));
+        let ended = audit.end(error.as_deref(), &unknown);
+        match (result, ended) {
+            (Ok(applied), Ok(())) => Ok(applied),
+            (Ok(applied), Err(error)) => Err(ApplyError { applied, error }),
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    async fn apply_rounds(
         &self,
         sel: &Selector,
         mut changes: Vec<Change>,
         edit: impl Fn(&Selected) -> Option<Edit>,
         atomicity: Atomicity,
+        audit: &mut AuditSink,
+        unknown: &mut Vec<String>,
     ) -> Result<Vec<Applied>, ApplyError> {
         let ks = self.keyspace().clone();
         let mut applied = Vec::new();
         for _round in 0..MAX_ROUNDS {
             if changes.is_empty() {
                 return Ok(applied);
+            }
+            if let Err(error) = audit.intent_changes(&ks, &changes) {
+                return Err(ApplyError { applied, error });
             }
             let writes: Vec<Write> = changes.iter().map(|c| c.write(&ks)).collect();
             let report = match atomicity {
@@ -172,12 +205,18 @@ impl Store {
             };
             let mut lost = BTreeSet::new();
             let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
+            let first_new = applied.len();
             for (i, revision) in report.applied {
                 if let Some(change) = slots[i].take() {
                     applied.push(Applied { change, revision });
                 }
             }
+            let logged = audit.applied_changes(&ks, &applied[first_new..]);
             if let Some(error) = report.error {
+                unknown.extend(report.failed.iter().map(|&i| writes[i].key().to_string()));
+                return Err(ApplyError { applied, error });
+            }
+            if let Err(error) = logged {
                 return Err(ApplyError { applied, error });
             }
             for i in report.conflicted {

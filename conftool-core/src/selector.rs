@@ -125,6 +125,33 @@ impl Selector {
             && self.matches_tag(Tag::Name, key.node.as_str())
     }
 
+    /// The one node name the `name` term spells out, if it is written as a plain host name
+    /// (`name=mw1018.eqiad.wmnet`, or with `\.` escapes): letters, digits, `.`, `_`, `-`
+    /// and escaped punctuation only. An unescaped `.` is taken as the dot people mean in a
+    /// host name; [`Selector::names_exactly`] checks that an object's name really is this.
+    pub fn exact_name(&self) -> Option<String> {
+        let term = self.term(Tag::Name)?;
+        let mut out = String::new();
+        let mut chars = term.source.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some(e) if e.is_ascii_punctuation() => out.push(e),
+                    _ => return None,
+                },
+                c if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') => out.push(c),
+                _ => return None,
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// Whether this selector names `node` exactly (see [`Selector::exact_name`]) rather
+    /// than matching it by a pattern.
+    pub fn names_exactly(&self, node: &str) -> bool {
+        self.exact_name().is_some_and(|n| n == node)
+    }
+
     /// Whether a node name matches the `name` term (true if there is none).
     pub fn matches_name(&self, name: &str) -> bool {
         self.matches_tag(Tag::Name, name)
@@ -221,6 +248,24 @@ impl fmt::Display for Selector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_name_is_a_plain_host_name_only() {
+        let exact = |s: &str| s.parse::<Selector>().unwrap().exact_name();
+        assert_eq!(
+            exact("name=mw1018.eqiad.wmnet").as_deref(),
+            Some("mw1018.eqiad.wmnet")
+        );
+        assert_eq!(exact("dc=eqiad,name=mw1018\\.eqiad").as_deref(), Some("mw1018.eqiad"));
+        assert_eq!(exact("name=cp-1_2").as_deref(), Some("cp-1_2"));
+        for pattern in ["name=mw10.*", "name=mw1018|mw1019", "name=mw10[12]8", "name=mw\\d+"] {
+            assert_eq!(exact(pattern), None, "{pattern}");
+        }
+        assert_eq!(exact("dc=eqiad"), None);
+        let sel: Selector = "name=mw101.".parse().unwrap();
+        assert!(sel.names_exactly("mw101."));
+        assert!(!sel.names_exactly("mw1018"), "a dot that matched a digit is not exact");
+    }
 
     fn key(dc: &str, cluster: &str, service: &str, node: &str) -> ObjectKey {
         ObjectKey::new(

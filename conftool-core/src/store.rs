@@ -386,7 +386,7 @@ fn tls_options(tls: &crate::config::TlsConfig) -> Result<TlsOptions, Error> {
 }
 
 /// The first key after every key starting with `prefix` (etcd's range end for a prefix).
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xff {

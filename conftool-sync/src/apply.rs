@@ -1,6 +1,6 @@
 //! Carrying out a plan against etcd, re-planning on conflicts until it converges.
 
-use conftool_core::{AuditEntry, Snapshot, Store, Write};
+use conftool_core::{AuditEntry, AuditSink, Snapshot, Store, Write};
 
 use crate::error::Error;
 use crate::guard::Limits;
@@ -51,7 +51,7 @@ impl Written {
             self.key.clone(),
             self.before.as_deref(),
             self.after.as_deref(),
-            self.revision,
+            Some(self.revision),
         )
     }
 }
@@ -75,6 +75,14 @@ impl Outcome {
     }
 }
 
+/// The value a write puts (`None` for a delete).
+fn after_text(w: &Write) -> Option<&str> {
+    match w {
+        Write::Put { value, .. } => Some(value.as_str()),
+        Write::Delete { .. } => None,
+    }
+}
+
 /// Read everything this tool manages in one (paginated) range read.
 pub async fn snapshot(store: &Store) -> Result<Snapshot, Error> {
     Ok(store.read_prefix(&store.keyspace().root_prefix()).await?)
@@ -92,11 +100,38 @@ pub async fn plan_against(store: &Store, desired: &Desired) -> Result<Plan, Erro
 /// Apply `first` (a plan computed against the store), then, for writes that lost a
 /// compare-and-swap race, re-read, re-plan, re-check the limits and apply again, up to
 /// [`MAX_ROUNDS`] rounds. Writes that landed stay; a crashed run is finished by the next.
+///
+/// Every round is recorded in `audit` (see [`conftool_core::audit`]): intents before its
+/// commit (a failure to record them stops the sync before that commit), what landed after
+/// it, and one end line.
 pub async fn apply(
     store: &Store,
     desired: &Desired,
     first: Plan,
     limits: &Limits,
+    audit: &mut AuditSink,
+) -> Result<Outcome, Error> {
+    let mut unknown = Vec::new();
+    let result = apply_rounds(store, desired, first, limits, audit, &mut unknown).await;
+    let error = result
+        .as_ref()
+        .err()
+        .map(|e| conftool_core::audit::error_chain(e));
+    let ended = audit.end(error.as_deref(), &unknown);
+    match (result, ended) {
+        (Ok(outcome), Ok(())) => Ok(outcome),
+        (Ok(outcome), Err(e)) => Err(outcome.stop(e.into())),
+        (Err(e), _) => Err(e),
+    }
+}
+
+async fn apply_rounds(
+    store: &Store,
+    desired: &Desired,
+    first: Plan,
+    limits: &Limits,
+    audit: &mut AuditSink,
+    unknown: &mut Vec<String>,
 ) -> Result<Outcome, Error> {
     let ks = store.keyspace().clone();
     let mut outcome = Outcome::default();
@@ -113,16 +148,23 @@ pub async fn apply(
             return Ok(outcome);
         }
         let writes = current.writes_with_before(&ks);
+        if audit.is_enabled() {
+            let intents: Vec<AuditEntry> = writes
+                .iter()
+                .map(|(w, before)| AuditEntry::from_text(w.key().to_string(), *before, after_text(w), None))
+                .collect();
+            if let Err(e) = audit.intent(&intents) {
+                return Err(outcome.stop(e.into()));
+            }
+        }
         let plain: Vec<Write> = writes.iter().map(|(w, _)| w.clone()).collect();
         let report = store.commit_partial(&plain).await;
+        let first_new = outcome.written.len();
         for &(i, rev) in &report.applied {
             let (write, before) = &writes[i];
             outcome.revision = outcome.revision.max(rev);
             let key = write.key();
-            let after = match write {
-                Write::Put { value, .. } => Some(value.as_str()),
-                Write::Delete { .. } => None,
-            };
+            let after = after_text(write);
             if ks.parse_object_key(key).is_some() {
                 match after {
                     Some(_) => outcome.created += 1,
@@ -140,8 +182,21 @@ pub async fn apply(
                 revision: rev,
             });
         }
+        let logged = if audit.is_enabled() {
+            let entries: Vec<AuditEntry> = outcome.written[first_new..]
+                .iter()
+                .map(Written::audit_entry)
+                .collect();
+            audit.applied(&entries)
+        } else {
+            Ok(())
+        };
         if let Some(err) = report.error {
+            unknown.extend(report.failed.iter().map(|&i| plain[i].key().to_string()));
             return Err(outcome.stop(err.into()));
+        }
+        if let Err(e) = logged {
+            return Err(outcome.stop(e.into()));
         }
         if report.conflicted.is_empty() {
             return Ok(outcome);

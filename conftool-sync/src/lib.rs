@@ -12,12 +12,15 @@
 //!
 //! ```no_run
 //! # async fn demo(store: &conftool_core::Store) -> Result<(), conftool_sync::Error> {
+//! use conftool_core::{Actor, AuditLog};
 //! use conftool_sync::{apply, load, read_dir, Limits};
 //! let desired = load(&read_dir("conf".as_ref())?)?;
 //! let plan = apply::plan_against(store, &desired).await?;
 //! print!("{}", plan.render_diff(store.keyspace(), "etcd", "conf"));
 //! plan.guard(&Limits::default())?;
-//! let outcome = apply::apply(store, &desired, plan, &Limits::default()).await?;
+//! let actor = Actor::from_env("my-tool", None);
+//! let mut audit = AuditLog::from_config(Some("/var/log/conftool/audit.jsonl".as_ref())).open(&actor)?;
+//! let outcome = apply::apply(store, &desired, plan, &Limits::default(), &mut audit).await?;
 //! # Ok(()) }
 //! ```
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use clap::Parser;
 use conftool_core::{Atomicity, Edit, NodeName, Pooled, Selected, Selector, SetFields};
 
-use crate::commands::changes::apply_audited;
+use crate::commands::changes::{apply_audited, check_rules, Overrides};
 use crate::connection::ConnArgs;
 use crate::exit::{BadInput, OK};
 use crate::output::Printer;
@@ -18,11 +18,12 @@ use crate::output::Printer;
     name = "conftool",
     version,
     after_help = "Examples:\n  \
-  conftool --datacenter eqiad --cluster cache_text --service varnish-fe \"cp1052 pool=no; cp1053 pool=yes:weight=20000\"\n  \
+  conftool --datacenter eqiad --cluster cache_text --service varnish-fe \\\n      \"cp1052 pool=no; cp1053 pool=yes:weight=20000\"\n  \
   conftool -d eqiad -c appservers -s apache 'mw1018 pool=inactive'\n\n\
 Each command is `NODE field=value[:field=value]` with fields pool (or pooled) = yes|no|inactive\n\
 and weight = 0..65535; commands are separated by ';'. Either every change is written, in one\n\
-transaction, or none is.\n\n\
+transaction, or none is. A change that would leave the pool with fewer pooled nodes than its\n\
+depool_threshold allows is refused unless --allow-below-threshold is given.\n\n\
 Exit codes: 0 done, 1 runtime failure, 2 bad input (nothing written).\n\
 Shell completions and a man page: conftool --completions bash|zsh|fish, conftool --man."
 )]
@@ -39,9 +40,13 @@ pub struct ConftoolArgs {
     /// Commands: "NODE pool=no; NODE pool=yes:weight=20000" (several arguments are joined with ';').
     #[arg(required = true, value_name = "COMMANDS")]
     pub commands: Vec<String>,
-    /// Print nothing but errors.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    /// Write even if it leaves the pool with fewer pooled nodes than its service's
+    /// depool_threshold allows (default 0.5 of the pool's nodes that are not inactive).
+    #[arg(long)]
+    pub allow_below_threshold: bool,
+    /// Quiet output.
+    #[command(flatten)]
+    pub quiet: crate::output::QuietArg,
     /// Connection settings.
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -70,25 +75,32 @@ pub fn parse_commands(text: &str) -> Result<Vec<(NodeName, SetFields)>, anyhow::
     Ok(out)
 }
 
-/// The seed document's message for a node after its change.
-fn message(
+/// The seed document's message for a node after its change; `changed` says whether
+/// anything was written for it (if not, the node already was in that state, and the
+/// message says so).
+pub fn message(
     node: &NodeName,
     service: &str,
     fields: &SetFields,
     state: &conftool_core::PoolState,
+    changed: bool,
 ) -> String {
+    let already = if changed { "" } else { "already " };
     match fields.pooled {
         Some(Pooled::Yes) => format!(
-            "Node {node} pooled in service {service} with weight {}",
+            "Node {node} {already}pooled in service {service} with weight {}",
             state.weight
         ),
         Some(Pooled::No) => match fields.weight {
-            Some(w) => format!("Node {node} depooled from service {service} with weight {w}"),
-            None => format!("Node {node} depooled from service {service}"),
+            Some(w) => {
+                format!("Node {node} {already}depooled from service {service} with weight {w}")
+            }
+            None => format!("Node {node} {already}depooled from service {service}"),
         },
-        Some(Pooled::Inactive) => format!("Node {node} set inactive in service {service}"),
+        Some(Pooled::Inactive) if changed => format!("Node {node} set inactive in service {service}"),
+        Some(Pooled::Inactive) => format!("Node {node} already inactive in service {service}"),
         None => format!(
-            "Node {node} weight set to {} in service {service}",
+            "Node {node} weight {already}set to {} in service {service}",
             state.weight
         ),
     }
@@ -96,7 +108,7 @@ fn message(
 
 /// Run `conftool`.
 pub async fn run(args: ConftoolArgs) -> anyhow::Result<u8> {
-    let out = Printer::new(args.quiet);
+    let out = Printer::new(args.quiet.quiet);
     let commands = parse_commands(&args.commands.join(";"))?;
     for (what, name) in [
         ("datacenter", &args.datacenter),
@@ -124,6 +136,12 @@ pub async fn run(args: ConftoolArgs) -> anyhow::Result<u8> {
     }
     let edit = |o: &Selected| wanted.get(&o.key.node).map(|f| Edit::Set(*f));
     let changes = selection.changes(edit);
+    // Every node is named exactly: only the depool threshold can refuse.
+    let overrides = Overrides {
+        include_inactive: true,
+        allow_below_threshold: args.allow_below_threshold,
+    };
+    check_rules(&store, &sel, &changes, overrides).await?;
     let landed = apply_audited(
         "conftool",
         &cfg,
@@ -153,7 +171,8 @@ pub async fn run(args: ConftoolArgs) -> anyhow::Result<u8> {
     }
     for (node, fields) in &commands {
         if let Some(state) = finals.get(node) {
-            out.line(message(node, &args.service, fields, state));
+            let changed = applied.iter().any(|a| &a.change.key.node == node);
+            out.line(message(node, &args.service, fields, state, changed));
         }
     }
     // Written, but e.g. the audit log could not record it.

@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
-use conftool_core::{Actor, AuditLog};
-use conftool_sync::{apply, load, read_dir, read_git, Limits, Written};
+use conftool_sync::{apply, load, read_dir, read_git, Limits};
 
+use crate::commands::changes::open_audit;
 use crate::connection::ConnArgs;
 use crate::exit::{OK, PENDING};
 use crate::output::Printer;
@@ -26,7 +25,8 @@ use crate::output::Printer;
   conftool-sync --directory conf --git-rev HEAD     # sync conf/ as committed at HEAD\n  \
   conftool-sync --directory conf --endpoints http://127.0.0.1:2379\n\n\
 Exit codes: 0 done (or nothing to do), 1 runtime failure, 2 bad input or refused by a\n\
-safety limit (nothing written), 3 changes pending (--check)."
+safety limit (nothing written), 3 changes pending (--check).\n\
+Shell completions and a man page: conftool-sync --completions bash|zsh|fish, conftool-sync --man."
 )]
 pub struct SyncArgs {
     /// The data directory (services.yaml and <dc>/pools.yaml, or the Python tool's node/).
@@ -53,9 +53,9 @@ pub struct SyncArgs {
     #[arg(long)]
     pub allow_delete_pooled: bool,
 
-    /// Do not print the diff or progress; errors still go to stderr.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    /// Quiet output.
+    #[command(flatten)]
+    pub quiet: crate::output::QuietArg,
 
     /// Connection settings.
     #[command(flatten)]
@@ -71,7 +71,7 @@ fn parse_share(s: &str) -> Result<f64, String> {
 
 /// Run `conftool-sync`.
 pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
-    let out = Printer::new(args.quiet);
+    let out = Printer::new(args.quiet.quiet);
     let files = match &args.git_rev {
         Some(rev) => read_git(&args.directory, rev)?,
         None => read_dir(&args.directory)?,
@@ -88,10 +88,8 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         Some(rev) => format!("{} at {rev}", args.directory.display()),
         None => args.directory.display().to_string(),
     };
-    if !args.quiet {
-        let etcd = format!("etcd {} (revision {})", store.endpoints(), plan.revision);
-        out.diff(&plan.render_diff(store.keyspace(), &etcd, &source));
-    }
+    let etcd = format!("etcd {} (revision {})", store.endpoints(), plan.revision);
+    out.diff(&plan.render_diff(store.keyspace(), &etcd, &source));
     if plan.writes_nothing() {
         out.info(format!(
             "Nothing to do: etcd matches {source} (revision {}).",
@@ -106,25 +104,17 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         out.info("Dry run: nothing written.");
         return Ok(if args.check { PENDING } else { OK });
     }
-    // apply() checks the safety limits before every write round.
-    let actor = Actor::from_env("conftool-sync", cfg.username.clone());
-    let audit = AuditLog::from_config(cfg.audit_log.as_deref());
-    let done = match apply::apply(&store, &desired, plan, &limits).await {
+    // apply() checks the safety limits before every write round, and records intents in
+    // the audit log before every commit; a log that cannot be opened stops it here.
+    let mut audit = open_audit("conftool-sync", &cfg)?;
+    let done = match apply::apply(&store, &desired, plan, &limits, &mut audit).await {
         Ok(done) => done,
-        Err(conftool_sync::Error::Stopped { done, cause }) => {
-            // What landed is real: audit it, then fail (the error says what was kept).
-            let logged = record(&audit, &actor, &done.written);
-            let stopped = conftool_sync::Error::Stopped { done, cause };
-            let err = anyhow::Error::new(stopped).context("the sync stopped part-way");
-            return Err(match logged {
-                Ok(()) => err,
-                Err(log) => err.context(format!("and the audit log failed: {log}")),
-            });
+        Err(e @ conftool_sync::Error::Stopped { .. }) => {
+            // What landed is real, and audited; the error says what was kept.
+            return Err(anyhow::Error::new(e).context("the sync stopped part-way"));
         }
         Err(e) => return Err(e.into()),
     };
-    record(&audit, &actor, &done.written)
-        .context("the sync was written, but recording it in the audit log failed")?;
     out.info(format!(
         "Synced {source}: created {} objects, deleted {}, wrote {} service definitions; \
          etcd revision {} ({} round{}).",
@@ -136,17 +126,4 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         if done.rounds == 1 { "" } else { "s" }
     ));
     Ok(OK)
-}
-
-/// Audit a sync's writes (parsing their values only when an audit log is configured).
-fn record(
-    audit: &AuditLog,
-    actor: &Actor,
-    written: &[Written],
-) -> Result<(), conftool_core::Error> {
-    if !audit.is_enabled() {
-        return Ok(());
-    }
-    let entries: Vec<_> = written.iter().map(Written::audit_entry).collect();
-    audit.record_entries(actor, &entries)
 }

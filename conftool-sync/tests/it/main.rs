@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use conftool_core::{BatchLimits, Config, Store};
+use conftool_core::{Actor, AuditSink, BatchLimits, Config, Store};
 use conftool_sync::{apply, load, Desired, Files, Limits};
 use conftool_testkit::Etcd;
 
@@ -12,6 +12,11 @@ const SERVICES: &str =
 const NO10: &str = r#"{"pooled":"no","weight":10}"#;
 const SERVICE: &str = "/v1/services/cache_text/nginx";
 const SERVICE_DEF: &str = r#"{"port":443,"default_values":{"pooled":"no","weight":10}}"#;
+
+/// No audit log (these tests look at etcd; the CLI tests look at the trail).
+fn no_audit() -> AuditSink {
+    AuditSink::disabled(&Actor::from_env("test", None))
+}
 
 fn key(node: &str) -> String {
     format!("/v1/pools/eqiad/cache_text/nginx/{node}")
@@ -64,7 +69,7 @@ async fn sync(etcd: &Etcd, nodes: &[&str]) -> BTreeMap<String, String> {
     let s = store(etcd, "", 128).await;
     let d = desired(nodes);
     let plan = apply::plan_against(&s, &d).await.expect("plan");
-    apply::apply(&s, &d, plan, &Limits::default())
+    apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
         .await
         .expect("apply");
     etcd.dump().await
@@ -81,7 +86,7 @@ async fn a_concurrent_create_is_kept_and_the_rest_replanned() {
     let theirs = r#"{"pooled":"yes","weight":99}"#;
     put(&etcd, &key("n3"), theirs).await;
 
-    let outcome = apply::apply(&s, &d, plan, &Limits::default())
+    let outcome = apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
         .await
         .unwrap();
     assert_eq!(outcome.rounds, 2, "{outcome:?}");
@@ -110,7 +115,7 @@ async fn a_concurrently_changed_object_is_still_deleted_if_undeclared() {
     // Depooled further meanwhile (still not serving): the stale delete is refused by its
     // guard, the re-plan deletes it.
     put(&etcd, &key("n9"), r#"{"pooled":"inactive","weight":0}"#).await;
-    let outcome = apply::apply(&s, &d, plan, &Limits::default())
+    let outcome = apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
         .await
         .unwrap();
     assert_eq!((outcome.rounds, outcome.deleted), (2, 1), "{outcome:?}");
@@ -135,7 +140,7 @@ async fn an_object_pooled_meanwhile_is_not_deleted() {
     assert_eq!((plan.create.len(), plan.delete.len()), (1, 1));
     put(&etcd, &key("n9"), r#"{"pooled":"yes","weight":10}"#).await;
     let before = (etcd.dump().await, etcd.revision().await);
-    let err = apply::apply(&s, &d, plan, &Limits::default())
+    let err = apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
         .await
         .unwrap_err();
     // Nothing landed (the transaction failed whole): a refusal, "bad input, nothing written".
@@ -149,7 +154,7 @@ async fn an_object_pooled_meanwhile_is_not_deleted() {
     let s = store(&etcd, "", 1).await;
     let plan = apply::plan_against(&s, &d).await.unwrap();
     put(&etcd, &key("n9"), r#"{"pooled":"yes","weight":10}"#).await;
-    let err = apply::apply(&s, &d, plan, &Limits::default())
+    let err = apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
         .await
         .unwrap_err();
     assert!(!err.is_bad_input(), "{err}");
@@ -173,7 +178,7 @@ async fn unreadable_values_are_not_deleted_without_permission() {
     let d = desired(&names[..9]);
     let plan = apply::plan_against(&s, &d).await.unwrap();
     assert!(plan.guard(&Limits::default()).is_err());
-    assert!(apply::apply(&s, &d, plan, &Limits::default())
+    assert!(apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
         .await
         .is_err());
     assert_eq!(etcd.dump().await, before);
@@ -182,7 +187,7 @@ async fn unreadable_values_are_not_deleted_without_permission() {
         ..Limits::default()
     };
     let plan = apply::plan_against(&s, &d).await.unwrap();
-    apply::apply(&s, &d, plan, &allow).await.unwrap();
+    apply::apply(&s, &d, plan, &allow, &mut no_audit()).await.unwrap();
     assert!(!etcd.dump().await.contains_key(&key("n9")));
 }
 
@@ -204,7 +209,7 @@ async fn a_namespace_confines_the_sync() {
     let d = desired(&["n1"]);
     let plan = apply::plan_against(&s, &d).await.unwrap();
     assert_eq!((plan.create.len(), plan.delete.len()), (1, 0));
-    apply::apply(&s, &d, plan, &Limits::default())
+    apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
         .await
         .unwrap();
     let mut want: BTreeMap<String, String> = others.into_iter().collect();
@@ -227,7 +232,7 @@ async fn sync_record_is_written_only_when_it_changes() {
     let mut d = desired(&["n1"]);
     d.git_rev = Some("0123abcd".into());
     let plan = apply::plan_against(&s, &d).await.unwrap();
-    let outcome = apply::apply(&s, &d, plan, &Limits::default())
+    let outcome = apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
         .await
         .unwrap();
     assert!(outcome.meta);
@@ -242,7 +247,7 @@ async fn sync_record_is_written_only_when_it_changes() {
     let plan = apply::plan_against(&s, &d).await.unwrap();
     assert!(plan.is_empty() && plan.meta.is_some(), "{plan:?}");
     let rev = etcd.revision().await;
-    apply::apply(&s, &d, plan, &Limits::default())
+    apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
         .await
         .unwrap();
     assert_eq!(etcd.revision().await, rev + 1);

@@ -5,7 +5,7 @@ use clap::Args;
 use conftool_core::{Atomicity, Edit, NodeName, Pooled, Selected, Service, SetFields, Weight};
 
 use super::Opts;
-use crate::commands::changes::{apply_audited, Landed};
+use crate::commands::changes::{apply_audited, check_rules, Landed, Overrides};
 use crate::connection::ConnArgs;
 use crate::exit::BadInput;
 
@@ -18,10 +18,42 @@ pub struct HostArgs {
     /// Only this service (default: every service the host is in).
     #[arg(long, value_name = "SERVICE")]
     pub service: Option<String>,
-    /// With `pool`: also pool objects that are pooled=inactive.
+}
+
+/// `confctl pool`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct PoolArgs {
+    /// Which host, which service.
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Also pool objects that are pooled=inactive (out of rotation on purpose).
     #[arg(long)]
     pub include_inactive: bool,
 }
+
+/// Arguments of the verbs that lower pooled counts (`depool`, `decommission`).
+#[derive(Debug, Clone, Args)]
+pub struct GuardedArgs {
+    /// Which host, which service.
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Write even if it leaves a pool with fewer pooled nodes than its service's
+    /// depool_threshold allows (default 0.5 of the pool's nodes that are not inactive).
+    #[arg(long)]
+    pub allow_below_threshold: bool,
+}
+
+impl GuardedArgs {
+    pub(super) fn guard(&self) -> Guard {
+        Guard {
+            include_inactive: false,
+            allow_below_threshold: self.allow_below_threshold,
+        }
+    }
+}
+
+/// The rules a verb's caller lifted.
+pub(super) type Guard = Overrides;
 
 /// The shortcut being run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +106,7 @@ pub(super) async fn run(
     opts: &Opts,
     verb: Verb,
     args: &HostArgs,
+    guard: Guard,
 ) -> anyhow::Result<u8> {
     let explicit = args.hostname.is_some();
     let host = args.hostname.clone().unwrap_or_else(this_host);
@@ -105,7 +138,7 @@ pub(super) async fn run(
             candidates.join(" (or ") + if candidates.len() > 1 { ")" } else { "" }
         )));
     };
-    let include_inactive = args.include_inactive;
+    let include_inactive = guard.include_inactive;
     let edit = move |o: &Selected| verb.edit(o, include_inactive);
     let skipped: Vec<String> = selection
         .objects
@@ -126,6 +159,8 @@ pub(super) async fn run(
         };
         return nothing.report(&opts.out, json);
     }
+    // The host is named exactly: only the depool threshold can refuse.
+    check_rules(&store, &sel, &changes, Guard { include_inactive: true, ..guard }).await?;
     apply_audited("confctl", &cfg, &store, &sel, changes, edit, Atomicity::All)
         .await
         .report(&opts.out, json)

@@ -7,6 +7,7 @@ mod select;
 use clap::{Parser, Subcommand};
 
 use crate::connection::ConnArgs;
+use crate::exit::BadInput;
 
 /// Change pool state in etcd: select objects, show them, change them safely.
 #[derive(Debug, Parser)]
@@ -29,13 +30,14 @@ pub struct ConfctlArgs {
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// Do not ask for confirmation when a write matches more than one object.
+    /// With `select`: do not ask for confirmation when a write matches more than one
+    /// object (the other subcommands never ask).
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
 
-    /// Print less (no informational lines on stderr).
-    #[arg(long, short = 'q', global = true)]
-    pub quiet: bool,
+    /// Quiet output.
+    #[command(flatten)]
+    pub quiet: crate::output::QuietArg,
 
     /// Connection settings.
     #[command(flatten)]
@@ -56,48 +58,59 @@ pub enum Command {
   confctl select 'dc=eqiad,cluster=appservers,name=mw10.*' get\n  \
   confctl select 'name=mw1018,service=apache' set/pooled=no:weight=5\n  \
   confctl select 'dc=codfw,name=mw2003' delete --yes")]
-    Select {
-        /// The selector, e.g. 'dc=eqiad,cluster=appservers,name=mw10.*'.
-        selector: String,
-        /// The action: get | set/pooled=yes|no|inactive[:weight=N] | delete.
-        action: String,
-    },
+    Select(select::SelectArgs),
     /// Set pooled=yes for a host in every pool it is in (or one service). Objects that are
     /// pooled=inactive stay inactive unless --include-inactive is given.
     #[command(
         after_help = "Examples:\n  confctl pool\n  confctl pool --hostname mw1018 --service apache"
     )]
-    Pool(host::HostArgs),
+    Pool(host::PoolArgs),
     /// Set pooled=no for a host in every pool it is in (or one service); inactive objects
-    /// are left alone.
+    /// are left alone. Refused if it would leave a pool below its depool threshold.
     #[command(
         after_help = "Examples:\n  confctl depool\n  confctl depool --hostname cp1052 --service varnish-fe"
     )]
-    Depool(host::HostArgs),
+    Depool(host::GuardedArgs),
     /// Set weight=0 for a host in every pool it is in (or one service).
     #[command(after_help = "Examples:\n  confctl drain --hostname mw1018")]
     Drain(host::HostArgs),
-    /// Set pooled=inactive for a host in every pool it is in (or one service).
+    /// Set pooled=inactive for a host in every pool it is in (or one service). Refused if it
+    /// would leave a pool below its depool threshold.
     #[command(after_help = "Examples:\n  confctl decommission --hostname mw1018")]
-    Decommission(host::HostArgs),
+    Decommission(host::GuardedArgs),
 }
 
 /// Run `confctl`.
 pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
-    let out = crate::output::Printer::new(args.quiet);
+    let out = crate::output::Printer::new(args.quiet.quiet);
+    if args.yes && !matches!(args.command, Command::Select(_)) {
+        return Err(BadInput::msg(
+            "--yes only applies to `select` (pool, depool, drain and decommission never ask); \
+             nothing written",
+        ));
+    }
     let opts = Opts {
         json: args.json,
         yes: args.yes,
         out,
     };
+    use host::{Guard, Verb};
     match &args.command {
-        Command::Select { selector, action } => {
-            select::run(&args.conn, &opts, selector, action).await
+        Command::Select(s) => select::run(&args.conn, &opts, s).await,
+        Command::Pool(p) => {
+            let guard = Guard {
+                include_inactive: p.include_inactive,
+                allow_below_threshold: false,
+            };
+            host::run(&args.conn, &opts, Verb::Pool, &p.host, guard).await
         }
-        Command::Pool(h) => host::run(&args.conn, &opts, host::Verb::Pool, h).await,
-        Command::Depool(h) => host::run(&args.conn, &opts, host::Verb::Depool, h).await,
-        Command::Drain(h) => host::run(&args.conn, &opts, host::Verb::Drain, h).await,
-        Command::Decommission(h) => host::run(&args.conn, &opts, host::Verb::Decommission, h).await,
+        Command::Depool(g) => {
+            host::run(&args.conn, &opts, Verb::Depool, &g.host, g.guard()).await
+        }
+        Command::Drain(h) => host::run(&args.conn, &opts, Verb::Drain, h, Guard::default()).await,
+        Command::Decommission(g) => {
+            host::run(&args.conn, &opts, Verb::Decommission, &g.host, g.guard()).await
+        }
     }
 }
 

@@ -1,28 +1,41 @@
 //! `confctl select SELECTOR ACTION`.
 
+use clap::Args;
 use conftool_core::{Action, Atomicity, Edit, Selector};
 use serde_json::json;
 
 use super::Opts;
-use crate::commands::changes::{apply_audited, change_lines, confirm};
+use crate::commands::changes::{apply_audited, change_lines, check_rules, confirm, Overrides};
 use crate::connection::ConnArgs;
 use crate::exit::{BadInput, FAILURE, OK};
-use crate::output::{get_line, object_json};
+use crate::output::{get_line, object_json, stderr_line, warn};
+
+/// `confctl select SELECTOR ACTION`.
+#[derive(Debug, Clone, Args)]
+pub struct SelectArgs {
+    /// The selector, e.g. 'dc=eqiad,cluster=appservers,name=mw10.*'.
+    pub selector: String,
+    /// The action: get | set/pooled=yes|no|inactive[:weight=N] | delete.
+    pub action: String,
+    /// Let a selection by pattern (or without a name) put pooled=inactive objects back into
+    /// service (pooled=yes). Not needed when the selector names one host exactly.
+    #[arg(long)]
+    pub include_inactive: bool,
+    /// Write even if the change leaves a pool with fewer pooled nodes than its service's
+    /// depool_threshold allows (default 0.5 of the pool's nodes that are not inactive).
+    #[arg(long)]
+    pub allow_below_threshold: bool,
+}
 
 /// Run `confctl select`.
-pub(super) async fn run(
-    conn: &ConnArgs,
-    opts: &Opts,
-    selector: &str,
-    action: &str,
-) -> anyhow::Result<u8> {
+pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &SelectArgs) -> anyhow::Result<u8> {
     // Parse everything before touching etcd: bad input never reaches the store.
-    let sel: Selector = selector.parse().map_err(BadInput::wrap)?;
-    let action: Action = action.parse().map_err(BadInput::wrap)?;
+    let sel: Selector = args.selector.parse().map_err(BadInput::wrap)?;
+    let action: Action = args.action.parse().map_err(BadInput::wrap)?;
     let (cfg, store) = conn.connect().await?;
     let selection = store.select(&sel).await?;
     for (key, why) in &selection.malformed {
-        eprintln!("confctl: warning: {key}: {why}");
+        warn("confctl", format!("{key}: {why}"));
     }
     let edit = match action {
         Action::Get => {
@@ -63,6 +76,11 @@ pub(super) async fn run(
     }
     let changes = selection.changes(|_| Some(edit));
     let unchanged = selection.objects.len() - changes.len();
+    let overrides = Overrides {
+        include_inactive: args.include_inactive,
+        allow_below_threshold: args.allow_below_threshold,
+    };
+    check_rules(&store, &sel, &changes, overrides).await?;
     if changes.is_empty() {
         opts.out.info(format!(
             "All {} selected objects are already in the requested state; nothing written.",
@@ -76,17 +94,17 @@ pub(super) async fn run(
         return Ok(OK);
     }
     if selection.objects.len() > 1 && !opts.yes {
-        eprintln!(
+        stderr_line(&format!(
             "{} objects selected by {sel}; {action} changes:",
             selection.objects.len()
-        );
+        ));
         for c in &changes {
             for l in change_lines(c) {
-                eprintln!("  {l}");
+                stderr_line(&format!("  {l}"));
             }
         }
         if !confirm("Ok to continue?") {
-            eprintln!("confctl: aborted; nothing written.");
+            stderr_line("confctl: aborted; nothing written.");
             return Ok(FAILURE);
         }
     }

@@ -1,0 +1,81 @@
+//! Reading whole pools, for the rules that judge a change by the pool it leaves behind
+//! ([`crate::rules`]): each pool's objects and its service's depool threshold, in one
+//! transaction of range reads (batched only past etcd's operations-per-transaction limit).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use etcd_client::{GetOptions, Txn, TxnOp};
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use crate::error::Error;
+use crate::model::{PoolKey, PoolState, ServiceDef};
+use crate::rules::PoolMembers;
+use crate::store::{prefix_end, Kv, Store};
+
+impl Store {
+    /// Every object of each pool, with the pool's depool threshold (the service
+    /// definition's, else the default). Malformed values are left out.
+    pub async fn pool_members(
+        &self,
+        pools: &BTreeSet<PoolKey>,
+    ) -> Result<BTreeMap<PoolKey, PoolMembers>, Error> {
+        let ks = self.keyspace().clone();
+        let pools: Vec<&PoolKey> = pools.iter().collect();
+        // Two reads per pool: its objects, and its service definition.
+        let per_txn = (self.limits().max_txn_ops / 2).max(1);
+        let txns: Vec<(Vec<&PoolKey>, Txn)> = pools
+            .chunks(per_txn)
+            .map(|chunk| {
+                let ops: Vec<TxnOp> = chunk
+                    .iter()
+                    .flat_map(|p| {
+                        let prefix = ks.pools_prefix_for(
+                            Some(&p.dc),
+                            Some(&p.cluster),
+                            Some(&p.service),
+                        );
+                        let end = prefix_end(prefix.as_bytes());
+                        [
+                            TxnOp::get(prefix, Some(GetOptions::new().with_range(end))),
+                            TxnOp::get(ks.service_key(&p.cluster, &p.service), None),
+                        ]
+                    })
+                    .collect();
+                (chunk.to_vec(), Txn::new().and_then(ops))
+            })
+            .collect();
+        let results: Vec<(Vec<&PoolKey>, Vec<Vec<Kv>>)> = stream::iter(txns)
+            .map(|(chunk, txn)| async move {
+                let (_, gets) = self.txn_gets(txn).await?;
+                Ok::<_, Error>((chunk, gets))
+            })
+            .buffer_unordered(self.limits().in_flight.max(1))
+            .try_collect()
+            .await?;
+        let mut out = BTreeMap::new();
+        for (chunk, gets) in results {
+            let mut gets = gets.into_iter();
+            for pool in chunk {
+                let (objects, service) = (gets.next(), gets.next());
+                let mut members = PoolMembers::default();
+                if let Some(def) = service
+                    .and_then(|kvs| kvs.into_iter().next())
+                    .and_then(|kv| serde_json::from_slice::<ServiceDef>(&kv.value).ok())
+                {
+                    members.threshold = def.depool_threshold.unwrap_or_default();
+                }
+                for kv in objects.into_iter().flatten() {
+                    let (Some(key), Ok(state)) = (
+                        ks.parse_object_key(&kv.key),
+                        PoolState::from_json(&kv.key, &kv.value),
+                    ) else {
+                        continue;
+                    };
+                    members.members.insert(key.node, state.pooled);
+                }
+                out.insert(pool.clone(), members);
+            }
+        }
+        Ok(out)
+    }
+}

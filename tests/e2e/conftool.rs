@@ -49,6 +49,34 @@ fn seed_syntax_and_messages() {
 }
 
 #[test]
+fn a_node_already_in_the_state_is_said_to_be_so_and_not_rewritten() {
+    let ctx = fleet();
+    let rev = ctx.revision();
+    // cp1052 starts depooled (the service's default).
+    let run = conftool(&ctx, "cp1052 pool=no; cp1053 pool=yes").expect_code(0);
+    assert_eq!(
+        run.stdout,
+        "Node cp1052 already depooled from service varnish-fe\n\
+         Node cp1053 pooled in service varnish-fe with weight 10\n"
+    );
+    assert_eq!(ctx.revision(), rev + 1, "only cp1053 was written");
+    let run = conftool(&ctx, "cp1053 pool=yes; cp1054 pool=inactive").expect_code(0);
+    assert_eq!(
+        run.stdout,
+        "Node cp1053 already pooled in service varnish-fe with weight 10\n\
+         Node cp1054 set inactive in service varnish-fe\n"
+    );
+    let rev = ctx.revision();
+    let run = conftool(&ctx, "cp1054 pool=inactive; cp1052 weight=10").expect_code(0);
+    assert_eq!(
+        run.stdout,
+        "Node cp1054 already inactive in service varnish-fe\n\
+         Node cp1052 weight already set to 10 in service varnish-fe\n"
+    );
+    assert_eq!(ctx.revision(), rev, "nothing to write, nothing written");
+}
+
+#[test]
 fn all_changes_land_in_one_transaction() {
     let ctx = fleet();
     let rev = ctx.revision();

@@ -2,10 +2,13 @@
 
 mod util;
 
+mod audit;
 mod auth;
 mod confctl;
 mod conftool;
 mod fuzz;
+mod guards;
+mod output;
 mod reliability;
 mod sync;
 mod sync_bad_input;

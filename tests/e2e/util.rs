@@ -130,6 +130,51 @@ impl Ctx {
     }
 }
 
+/// Where a binary's output goes, for the tests of closed and failing outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// stdout is a socket whose reader is already gone (every write: EPIPE); stderr is captured.
+    ClosedStdout,
+    /// stdout and stderr are both that closed socket (`2>&1 | head -0`).
+    ClosedBoth,
+    /// stdout is `/dev/full` (every write: ENOSPC); stderr is captured.
+    FullStdout,
+}
+
+impl Ctx {
+    /// Run a binary with its output going to `sink`; the returned stdout is empty (it went
+    /// nowhere), stderr is what could be captured.
+    pub fn run_to(&self, sink: Sink, name: &str, args: &[&str]) -> Run {
+        use std::os::fd::OwnedFd;
+        use std::os::unix::net::UnixStream;
+        let closed = || -> OwnedFd {
+            let (keep, reader) = UnixStream::pair().expect("socket pair");
+            drop(reader);
+            OwnedFd::from(keep)
+        };
+        let mut cmd = self.cmd(name);
+        cmd.args(args);
+        match sink {
+            Sink::ClosedStdout => {
+                cmd.stdout(Stdio::from(closed())).stderr(Stdio::piped());
+            }
+            Sink::ClosedBoth => {
+                let fd = closed();
+                let dup = fd.try_clone().expect("dup");
+                cmd.stdout(Stdio::from(fd)).stderr(Stdio::from(dup));
+            }
+            Sink::FullStdout => {
+                let full = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/full")
+                    .expect("/dev/full");
+                cmd.stdout(Stdio::from(full)).stderr(Stdio::piped());
+            }
+        }
+        Run::from(cmd.output().expect("run binary"))
+    }
+}
+
 /// Run a future on a fresh current-thread runtime.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

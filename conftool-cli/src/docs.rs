@@ -82,7 +82,9 @@ pub fn maybe_generate<T: CommandFactory>() -> Option<u8> {
             let Some(dir) = dir else {
                 return fail("--man-dir needs a directory".into());
             };
-            match clap_mangen::generate_to(T::command(), &dir) {
+            let written = std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(T::command(), &dir));
+            match written {
                 Ok(()) => Some(OK),
                 Err(e) => {
                     stderr_line(&format!("{name}: cannot write man pages to {dir}: {e}"));

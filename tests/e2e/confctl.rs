@@ -443,6 +443,54 @@ fn help_has_examples_and_docs_generate() {
     }
     let man = ctx.run("confctl", &["--man"]).expect_code(0);
     assert!(man.stdout.contains(".TH confctl 1"));
+    // Every page the main page refers to can be generated, in either spelling.
+    let referred: Vec<String> = man
+        .stdout
+        .replace("\\-", "-")
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("confctl-"))
+        .filter_map(|w| w.split_once("(1)").map(|(sub, _)| sub.to_string()))
+        .collect();
+    assert!(referred.contains(&"select".to_string()), "{}", man.stdout);
+    assert!(referred.len() >= 5, "{referred:?}");
+    for sub in &referred {
+        let page = ctx.run("confctl", &["--man", sub]).expect_code(0);
+        assert!(
+            page.stdout.contains(&format!(".TH confctl-{sub} 1")),
+            "{sub}: {}",
+            page.stdout
+        );
+        let other = ctx.run("confctl", &[sub.as_str(), "--man"]).expect_code(0);
+        assert_eq!(other.stdout, page.stdout);
+    }
+    let run = ctx.run("confctl", &["--man", "nosuch"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("select"), "{}", run.stderr);
+    let dir = ctx.path("man");
+    ctx.run("confctl", &["--man-dir", dir.to_str().expect("utf-8")])
+        .expect_code(0);
+    assert!(dir.join("confctl.1").exists() && dir.join("confctl-select.1").exists());
+    // Every binary's help says how to get completions and man pages.
+    for bin in ["confctl", "conftool", "conftool-sync"] {
+        let help = ctx.run(bin, &["--help"]).expect_code(0);
+        assert!(
+            help.stdout.contains("--completions") && help.stdout.contains("--man"),
+            "{bin}: {}",
+            help.stdout
+        );
+    }
+    // conftool's example keeps its quoted commands whole on one line.
+    let help = ctx.run("conftool", &["--help"]).expect_code(0);
+    let line = help
+        .stdout
+        .lines()
+        .find(|l| l.contains("\"cp1052"))
+        .expect("the example");
+    assert_eq!(line.matches('"').count(), 2, "{line}");
+    // A usage error does not show --endpoints as given when only its variable is set.
+    let run = ctx.run("confctl", &["select"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("Usage: confctl select <SELECTOR> <ACTION>"), "{}", run.stderr);
     let comp = ctx
         .run("conftool-sync", &["--completions", "bash"])
         .expect_code(0);

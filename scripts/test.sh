@@ -1,7 +1,22 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, doctests and the integration tests, which start their own
 # throwaway etcd members on loopback (free ports, temp dirs; stopped by PID).
+#
+# Interrupted (Ctrl-C, SIGTERM), the signal is passed on to the test processes, which stop
+# their etcd members and remove their files before exiting; a run killed outright leaves files
+# that the next run sweeps (tests/support/src/cleanup.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-cargo test --workspace --locked "$@"
+set -m   # the tests run in a process group of their own, to be signalled as one
+cargo test --workspace --locked "$@" &
+tests=$!
+forward() {
+  kill -"$1" -- "-$tests" 2>/dev/null || true
+  wait "$tests" 2>/dev/null || true
+  exit "$2"
+}
+trap 'forward INT 130' INT
+trap 'forward TERM 143' TERM
+trap 'forward HUP 129' HUP
+wait "$tests"

@@ -61,11 +61,15 @@ pub fn maybe_generate<T: CommandFactory>() -> Option<u8> {
                 Some(s) => match cmd.find_subcommand(s) {
                     Some(c) => c.clone(),
                     None => {
-                        let known: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+                        let known: Vec<&str> =
+                            cmd.get_subcommands().map(|c| c.get_name()).collect();
                         return fail(if known.is_empty() {
                             format!("--man takes no subcommand ({name} has none), not {s:?}")
                         } else {
-                            format!("no subcommand {s:?}; man pages exist for: {}", known.join(", "))
+                            format!(
+                                "no subcommand {s:?}; man pages exist for: {}",
+                                known.join(", ")
+                            )
                         });
                     }
                 },

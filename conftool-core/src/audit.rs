@@ -227,12 +227,7 @@ impl AuditLog {
             file,
             syslog: self.syslog,
             actor: actor.clone(),
-            op: format!(
-                "{}-{}-{}",
-                actor.host,
-                std::process::id(),
-                now.as_millis()
-            ),
+            op: format!("{}-{}-{}", actor.host, std::process::id(), now.as_millis()),
             applied: 0,
         })
     }
@@ -369,11 +364,10 @@ impl AuditSink {
                 buf.push('\n');
             }
             // One write for the batch: O_APPEND keeps concurrent writers' lines whole.
-            f.write_all(buf.as_bytes())
-                .map_err(|source| Error::Audit {
-                    path: path.clone(),
-                    source,
-                })?;
+            f.write_all(buf.as_bytes()).map_err(|source| Error::Audit {
+                path: path.clone(),
+                source,
+            })?;
         }
         if self.syslog {
             send_syslog(&self.actor.tool, lines);
@@ -441,6 +435,102 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    fn actor() -> Actor {
+        Actor {
+            user: "alice".into(),
+            etcd_user: Some("conftool".into()),
+            host: "cumin1001".into(),
+            tool: "confctl".into(),
+        }
+    }
+
+    #[test]
+    fn an_operation_is_intents_applied_and_an_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::from_config(Some(&path));
+        let mut sink = log.open(&actor()).unwrap();
+        assert!(path.exists(), "opening creates the file");
+        let entry =
+            |rev| AuditEntry::from_text("/v1/k".into(), Some(r#"{"a":1}"#), Some("plain"), rev);
+        sink.intent(&[entry(None)]).unwrap();
+        sink.applied(&[entry(Some(7))]).unwrap();
+        sink.end(Some("boom"), &["/v1/other".to_string()]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        for l in &lines {
+            assert_eq!(l["op"], sink.op());
+            assert_eq!(l["user"], "alice");
+            assert_eq!(l["etcd_user"], "conftool");
+            assert_eq!(l["host"], "cumin1001");
+            assert_eq!(l["tool"], "confctl");
+        }
+        assert!(sink.op().starts_with("cumin1001-"), "{}", sink.op());
+        assert_eq!(lines[0]["event"], "intent");
+        assert_eq!(lines[0]["before"], serde_json::json!({"a": 1}));
+        assert_eq!(lines[0]["after"], "plain");
+        assert!(lines[0].get("revision").is_none(), "{text}");
+        assert_eq!(lines[1]["event"], "applied");
+        assert_eq!(lines[1]["revision"], 7);
+        assert_eq!(lines[2]["event"], "end");
+        assert_eq!(lines[2]["applied"], 1);
+        assert_eq!(lines[2]["error"], "boom");
+        assert_eq!(lines[2]["unknown"], serde_json::json!(["/v1/other"]));
+        assert!(lines[2].get("key").is_none(), "{text}");
+        // A clean end has no unknown keys and a null error.
+        let mut sink = log.open(&actor()).unwrap();
+        sink.end(None, &[]).unwrap();
+        let last: serde_json::Value = serde_json::from_str(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .lines()
+                .last()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            last["error"].is_null() && last.get("unknown").is_none(),
+            "{last}"
+        );
+        assert_eq!(last["applied"], 0);
+    }
+
+    #[test]
+    fn an_audit_log_that_cannot_be_opened_fails_at_open_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        let path = dir.path().join("file/audit.jsonl");
+        let err = AuditLog::from_config(Some(&path))
+            .open(&actor())
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Audit { path: p, .. } if *p == path),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), format!("audit log {}", path.display()));
+        assert!(!err.is_bad_input());
+        assert!(
+            error_chain(&err).ends_with("Not a directory (os error 20)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_disabled_log_records_nothing_and_opens_nothing() {
+        let log = AuditLog::from_config(None);
+        assert!(!log.is_enabled());
+        let mut sink = log.open(&actor()).unwrap();
+        assert!(!sink.is_enabled());
+        sink.intent(&[AuditEntry::from_text("k".into(), None, None, None)])
+            .unwrap();
+        sink.end(Some("x"), &[]).unwrap();
+        assert!(AuditLog::from_config(Some(Path::new("syslog"))).is_enabled());
+    }
 
     #[test]
     fn formats_utc_times() {

@@ -36,9 +36,9 @@ pub mod config;
 mod endpoints;
 mod error;
 pub mod keys;
+mod members;
 pub mod model;
 pub mod names;
-mod members;
 mod node;
 pub mod rules;
 pub mod select;
@@ -50,7 +50,10 @@ pub use audit::{Actor, AuditEntry, AuditLog, AuditSink};
 pub use config::{Config, TlsConfig};
 pub use error::{Error, NameError, Result};
 pub use keys::Keyspace;
-pub use model::{Defaults, DepoolThreshold, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, SyncRecord, Weight};
+pub use model::{
+    Defaults, DepoolThreshold, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, SyncRecord,
+    Weight,
+};
 pub use names::{Cluster, Datacenter, NodeName, Service};
 pub use select::{Applied, ApplyError, Atomicity, Change, Selected, Selection};
 pub use selector::Selector;

@@ -29,11 +29,8 @@ impl Store {
                 let ops: Vec<TxnOp> = chunk
                     .iter()
                     .flat_map(|p| {
-                        let prefix = ks.pools_prefix_for(
-                            Some(&p.dc),
-                            Some(&p.cluster),
-                            Some(&p.service),
-                        );
+                        let prefix =
+                            ks.pools_prefix_for(Some(&p.dc), Some(&p.cluster), Some(&p.service));
                         let end = prefix_end(prefix.as_bytes());
                         [
                             TxnOp::get(prefix, Some(GetOptions::new().with_range(end))),

@@ -195,7 +195,9 @@ impl DepoolThreshold {
 
     /// A threshold from a share; `None` unless it is a number from 0 to 1.
     pub fn new(share: f64) -> Option<DepoolThreshold> {
-        (0.0..=1.0).contains(&share).then_some(DepoolThreshold(share))
+        (0.0..=1.0)
+            .contains(&share)
+            .then_some(DepoolThreshold(share))
     }
 
     /// The share.
@@ -388,7 +390,11 @@ mod tests {
             r#"{"port":80,"default_values":{"pooled":"no","weight":1},"depool_threshold":2}"#,
         )
         .unwrap_err();
-        assert!(err.to_string().contains("depool_threshold 2 is not a share"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("depool_threshold 2 is not a share"),
+            "{err}"
+        );
         // Absent stays absent when written back (stored values are unchanged by this field).
         let plain: ServiceDef =
             serde_json::from_str(r#"{"port":80,"default_values":{"pooled":"no","weight":1}}"#)

@@ -75,7 +75,12 @@ impl fmt::Display for BelowThreshold {
 #[non_exhaustive]
 pub enum Refusal {
     /// It would leave pools below their depool threshold.
-    #[error("it would leave {} below its depool threshold: {}", plural(.0.len(), "pool"), list(.0))]
+    #[error(
+        "it would leave {} below {} depool threshold: {}",
+        plural(.0.len(), "pool"),
+        if .0.len() == 1 { "its" } else { "their" },
+        list(.0)
+    )]
     BelowThreshold(Vec<BelowThreshold>),
     /// It would put `inactive` objects back into service without naming their hosts.
     #[error(
@@ -107,7 +112,10 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
 /// Whether a change can lower a pool's pooled count (only those need the pool read).
 pub fn lowers_pooled(change: &Change) -> bool {
     change.before.pooled == Pooled::Yes
-        && change.after.as_ref().is_none_or(|a| a.pooled != Pooled::Yes)
+        && change
+            .after
+            .as_ref()
+            .is_none_or(|a| a.pooled != Pooled::Yes)
 }
 
 /// The pools that `changes` would leave below their depool threshold, given what each
@@ -210,8 +218,22 @@ mod tests {
     #[test]
     fn refuses_only_what_lowers_a_pool_below_its_share() {
         let pools: BTreeMap<_, _> = [
-            pool("apache", 0.5, &[("a", Yes), ("b", Yes), ("c", Yes), ("d", Yes), ("e", Inactive)]),
-            pool("nginx", 0.75, &[("a", Yes), ("b", Yes), ("c", Yes), ("d", Yes)]),
+            pool(
+                "apache",
+                0.5,
+                &[
+                    ("a", Yes),
+                    ("b", Yes),
+                    ("c", Yes),
+                    ("d", Yes),
+                    ("e", Inactive),
+                ],
+            ),
+            pool(
+                "nginx",
+                0.75,
+                &[("a", Yes), ("b", Yes), ("c", Yes), ("d", Yes)],
+            ),
         ]
         .into_iter()
         .collect();
@@ -252,10 +274,13 @@ mod tests {
 
     #[test]
     fn a_pool_already_below_accepts_what_does_not_lower_it() {
-        let pools: BTreeMap<_, _> =
-            [pool("apache", 0.5, &[("a", Yes), ("b", No), ("c", No), ("d", No)])]
-                .into_iter()
-                .collect();
+        let pools: BTreeMap<_, _> = [pool(
+            "apache",
+            0.5,
+            &[("a", Yes), ("b", No), ("c", No), ("d", No)],
+        )]
+        .into_iter()
+        .collect();
         // Repooling, weights, and depooled nodes going inactive are all fine.
         let fine = [
             change("apache", "b", No, Some(Yes)),
@@ -291,6 +316,38 @@ mod tests {
         assert_eq!(
             below_threshold(&zero, &[change("apache", "a", Yes, Some(No))]),
             []
+        );
+    }
+
+    #[test]
+    fn refusals_say_how_many_and_list_ten() {
+        let below = |n: usize| BelowThreshold {
+            pool: key(&format!("s{n}"), "x").pool,
+            threshold: DepoolThreshold::DEFAULT,
+            nodes: 2,
+            before: 2,
+            after: 0,
+            required: 1,
+        };
+        let one = Refusal::BelowThreshold(vec![below(1)]).to_string();
+        assert!(
+            one.starts_with(
+                "it would leave 1 pool below its depool threshold: eqiad/appservers/s1: 0 of 2"
+            ),
+            "{one}"
+        );
+        let many = Refusal::BelowThreshold((0..12).map(below).collect()).to_string();
+        assert!(
+            many.starts_with("it would leave 12 pools below their depool threshold: "),
+            "{many}"
+        );
+        assert!(many.ends_with("; and 2 more"), "{many}");
+        assert!(many.contains("/s9: ") && !many.contains("/s10: "), "{many}");
+        let keys = vec![key("a", "n1"), key("a", "n2")];
+        assert_eq!(
+            Refusal::Reactivation(keys).to_string(),
+            "it would put 2 inactive objects back into service (pooled=yes) by a pattern: \
+             eqiad/appservers/a/n1; eqiad/appservers/a/n2"
         );
     }
 

@@ -256,15 +256,26 @@ mod tests {
             exact("name=mw1018.eqiad.wmnet").as_deref(),
             Some("mw1018.eqiad.wmnet")
         );
-        assert_eq!(exact("dc=eqiad,name=mw1018\\.eqiad").as_deref(), Some("mw1018.eqiad"));
+        assert_eq!(
+            exact("dc=eqiad,name=mw1018\\.eqiad").as_deref(),
+            Some("mw1018.eqiad")
+        );
         assert_eq!(exact("name=cp-1_2").as_deref(), Some("cp-1_2"));
-        for pattern in ["name=mw10.*", "name=mw1018|mw1019", "name=mw10[12]8", "name=mw\\d+"] {
+        for pattern in [
+            "name=mw10.*",
+            "name=mw1018|mw1019",
+            "name=mw10[12]8",
+            "name=mw\\d+",
+        ] {
             assert_eq!(exact(pattern), None, "{pattern}");
         }
         assert_eq!(exact("dc=eqiad"), None);
         let sel: Selector = "name=mw101.".parse().unwrap();
         assert!(sel.names_exactly("mw101."));
-        assert!(!sel.names_exactly("mw1018"), "a dot that matched a digit is not exact");
+        assert!(
+            !sel.names_exactly("mw1018"),
+            "a dot that matched a digit is not exact"
+        );
     }
 
     fn key(dc: &str, cluster: &str, service: &str, node: &str) -> ObjectKey {

@@ -151,7 +151,9 @@ async fn apply_rounds(
         if audit.is_enabled() {
             let intents: Vec<AuditEntry> = writes
                 .iter()
-                .map(|(w, before)| AuditEntry::from_text(w.key().to_string(), *before, after_text(w), None))
+                .map(|(w, before)| {
+                    AuditEntry::from_text(w.key().to_string(), *before, after_text(w), None)
+                })
                 .collect();
             if let Err(e) = audit.intent(&intents) {
                 return Err(outcome.stop(e.into()));

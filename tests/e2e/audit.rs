@@ -35,12 +35,24 @@ fn an_unwritable_audit_log_refuses_every_write_before_it_is_made() {
         ("conftool-sync", vec!["--directory", dir]),
         (
             "confctl",
-            vec!["select", "dc=eqiad,service=apache,name=mw1018", "set/pooled=no"],
+            vec![
+                "select",
+                "dc=eqiad,service=apache,name=mw1018",
+                "set/pooled=no",
+            ],
         ),
         ("confctl", vec!["depool", "--hostname", "mw1019"]),
         (
             "conftool",
-            vec!["-d", "eqiad", "-c", "appservers", "-s", "apache", "mw1020 pool=no"],
+            vec![
+                "-d",
+                "eqiad",
+                "-c",
+                "appservers",
+                "-s",
+                "apache",
+                "mw1020 pool=no",
+            ],
         ),
         ("confctl", vec!["drain", "--hostname", "mw1021"]),
     ];
@@ -67,8 +79,11 @@ fn an_unwritable_audit_log_refuses_every_write_before_it_is_made() {
     // Reads and dry runs never open the log.
     ctx.run("confctl", &["--config", &cfg, "select", "name=.*", "get"])
         .expect_code(0);
-    ctx.run("conftool-sync", &["--config", &cfg, "--directory", dir, "--check"])
-        .expect_code(3);
+    ctx.run(
+        "conftool-sync",
+        &["--config", &cfg, "--directory", dir, "--check"],
+    )
+    .expect_code(3);
 }
 
 #[test]
@@ -76,7 +91,7 @@ fn intents_are_recorded_before_a_commit_that_fails() {
     // etcd refuses transactions of more than 4 operations; the sync sends up to 128.
     let ctx = Ctx {
         etcd: Etcd::start_with(1, &["--max-txn-ops", "4"]),
-        dir: tempfile::tempdir().expect("temp dir"),
+        dir: conftool_testkit::temp_dir("test-"),
     };
     let conf = ctx.copy_example("conf");
     let log = ctx.path("audit.jsonl");

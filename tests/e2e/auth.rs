@@ -15,12 +15,12 @@ use crate::util::*;
 struct Secure {
     etcd: EtcdCluster,
     tls: TlsFiles,
-    dir: tempfile::TempDir,
+    dir: conftool_testkit::TestDir,
 }
 
 /// TLS-only etcd with users: root, `reader` (read /v1/), `writer` (read-write /v1/).
 fn secure_etcd() -> Secure {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = conftool_testkit::temp_dir("test-");
     let tls = tls::generate(&dir.path().join("tls"));
     let etcd = EtcdCluster::start_tls(&tls, &[]);
     block_on(async {

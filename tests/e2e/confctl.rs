@@ -366,7 +366,10 @@ fn writes_are_audited_and_reads_are_not() {
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
     // The intent before the commit, the write after it, and the end of the operation.
-    let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().expect("event")).collect();
+    let events: Vec<&str> = lines
+        .iter()
+        .map(|l| l["event"].as_str().expect("event"))
+        .collect();
     assert_eq!(events, ["intent", "applied", "end"], "{text}");
     assert!(lines.iter().all(|l| l["op"] == lines[0]["op"]), "{text}");
     assert_eq!(lines[0]["key"], lines[1]["key"]);
@@ -490,7 +493,12 @@ fn help_has_examples_and_docs_generate() {
     // A usage error does not show --endpoints as given when only its variable is set.
     let run = ctx.run("confctl", &["select"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("Usage: confctl select <SELECTOR> <ACTION>"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Usage: confctl select <SELECTOR> <ACTION>"),
+        "{}",
+        run.stderr
+    );
     let comp = ctx
         .run("conftool-sync", &["--completions", "bash"])
         .expect_code(0);

@@ -631,7 +631,7 @@ fn load_errors_quote_bounded_input() {
 
 /// Run a command, killing it (by PID) if it is still running after `limit`.
 fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
-    let out = tempfile::tempdir().expect("temp dir");
+    let out = conftool_testkit::temp_dir("test-");
     let (o, e) = (out.path().join("out"), out.path().join("err"));
     let mut child = cmd
         .stdout(std::fs::File::create(&o).expect("out file"))

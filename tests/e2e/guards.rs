@@ -57,7 +57,11 @@ fn a_fleet_wide_depool_is_refused_naming_the_pools_and_numbers() {
         ] {
             assert!(run.stderr.contains(pool), "{pool}\n{}", run.stderr);
         }
-        assert!(run.stderr.contains("--allow-below-threshold"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("--allow-below-threshold"),
+            "{}",
+            run.stderr
+        );
         assert!(run.stderr.contains("nothing written"), "{}", run.stderr);
         assert_eq!(ctx.state(), before);
     }
@@ -67,7 +71,13 @@ fn a_fleet_wide_depool_is_refused_naming_the_pools_and_numbers() {
     // Explicitly overridden, it is written.
     ctx.run(
         "confctl",
-        &["--yes", "select", "--allow-below-threshold", "name=.*", "set/pooled=no"],
+        &[
+            "--yes",
+            "select",
+            "--allow-below-threshold",
+            "name=.*",
+            "set/pooled=no",
+        ],
     )
     .expect_code(0);
     assert_eq!(pooled(&ctx, "eqiad/appservers/apache/mw1022"), "no");
@@ -106,11 +116,25 @@ fn depools_are_allowed_down_to_the_threshold_and_repairs_always() {
         ),
         ctx.run(
             "confctl",
-            &["decommission", "--hostname", "mw1020", "--service", "apache"],
+            &[
+                "decommission",
+                "--hostname",
+                "mw1020",
+                "--service",
+                "apache",
+            ],
         ),
         ctx.run(
             "conftool",
-            &["-d", "eqiad", "-c", "appservers", "-s", "apache", "mw1020 pool=no"],
+            &[
+                "-d",
+                "eqiad",
+                "-c",
+                "appservers",
+                "-s",
+                "apache",
+                "mw1020 pool=no",
+            ],
         ),
     ];
     for run in refused {
@@ -142,7 +166,15 @@ fn depools_are_allowed_down_to_the_threshold_and_repairs_always() {
     assert_eq!(pooled(&ctx, &apache("mw1020")), "no");
     ctx.run(
         "conftool",
-        &["-d", "eqiad", "-c", "appservers", "-s", "apache", "mw1018 pool=yes"],
+        &[
+            "-d",
+            "eqiad",
+            "-c",
+            "appservers",
+            "-s",
+            "apache",
+            "mw1018 pool=yes",
+        ],
     )
     .expect_code(0);
     assert_eq!(pooled(&ctx, &apache("mw1018")), "yes");
@@ -168,17 +200,27 @@ fn the_threshold_comes_from_the_synced_service_definition() {
     assert!(ctx.dump()["/v1/services/appservers/apache"].contains("\"depool_threshold\":1.0"));
     let run = ctx.run(
         "confctl",
-        &["select", "dc=eqiad,service=apache,name=mw1018", "set/pooled=no"],
+        &[
+            "select",
+            "dc=eqiad,service=apache,name=mw1018",
+            "set/pooled=no",
+        ],
     );
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        run.stderr.contains("below its depool threshold 1 (at least 5)"),
+        run.stderr
+            .contains("below its depool threshold 1 (at least 5)"),
         "{}",
         run.stderr
     );
     ctx.run(
         "confctl",
-        &["--yes", "select", "dc=eqiad,cluster=appservers,service=nginx", "set/pooled=no"],
+        &[
+            "--yes",
+            "select",
+            "dc=eqiad,cluster=appservers,service=nginx",
+            "set/pooled=no",
+        ],
     )
     .expect_code(0);
     // A threshold that is not a share is bad input, with its place.
@@ -215,8 +257,11 @@ fn inactive_objects_return_to_service_only_by_name_or_on_request() {
         assert_eq!(ctx.state(), before);
     }
     // Depooling them (still out of service) and weights are not reactivation.
-    ctx.run("confctl", &["--yes", "select", "cluster=jobrunner", "set/weight=5"])
-        .expect_code(0);
+    ctx.run(
+        "confctl",
+        &["--yes", "select", "cluster=jobrunner", "set/weight=5"],
+    )
+    .expect_code(0);
     // One host named exactly: as people pool a new host.
     ctx.run(
         "confctl",
@@ -258,7 +303,16 @@ fn flags_are_offered_only_where_they_act() {
     let run = ctx
         .run(
             "conftool",
-            &["-q", "-d", "eqiad", "-c", "appservers", "-s", "apache", "mw1018 weight=3"],
+            &[
+                "-q",
+                "-d",
+                "eqiad",
+                "-c",
+                "appservers",
+                "-s",
+                "apache",
+                "mw1018 weight=3",
+            ],
         )
         .expect_code(0);
     assert_eq!(
@@ -268,13 +322,23 @@ fn flags_are_offered_only_where_they_act() {
     let run = ctx
         .run(
             "confctl",
-            &["-q", "select", "dc=eqiad,service=apache,name=mw1018", "set/weight=3"],
+            &[
+                "-q",
+                "select",
+                "dc=eqiad,service=apache,name=mw1018",
+                "set/weight=3",
+            ],
         )
         .expect_code(0);
     assert_eq!(run.stderr, "", "nothing to change, and quiet");
     ctx.delete("/v1/pools/eqiad/appservers/apache/mw1018");
     let conf = ctx.path("conf");
     let run = ctx.sync(&conf, &["-q"]).expect_code(0);
-    assert!(run.stdout.contains("+/v1/pools/eqiad/appservers/apache/mw1018 "), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("+/v1/pools/eqiad/appservers/apache/mw1018 "),
+        "{}",
+        run.stdout
+    );
     assert_eq!(run.stderr, "");
 }

@@ -8,6 +8,7 @@ mod confctl;
 mod conftool;
 mod fuzz;
 mod guards;
+mod harness;
 mod output;
 mod reliability;
 mod sync;

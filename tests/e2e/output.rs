@@ -198,7 +198,10 @@ fn help_and_docs_report_a_full_stdout() {
             assert_eq!(run.code, 0, "{bin} {args:?} into a closed pipe: {run:?}");
             let run = ctx.run_to(Sink::FullStdout, bin, args);
             assert_eq!(run.code, 1, "{bin} {args:?} into /dev/full: {run:?}");
-            assert!(run.stderr.contains("No space left"), "{bin} {args:?}: {run:?}");
+            assert!(
+                run.stderr.contains("No space left"),
+                "{bin} {args:?}: {run:?}"
+            );
         }
     }
 }

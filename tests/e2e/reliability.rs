@@ -297,7 +297,7 @@ fn names(prefix: &str, n: usize, width: usize) -> impl Iterator<Item = String> +
 fn leader_killed_during_large_sync_then_rerun_converges() {
     let t0 = Instant::now();
     let mut etcd = EtcdCluster::start_with(3, CLUSTER_FLAGS);
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = conftool_testkit::temp_dir("test-");
     let conf = dir.path().join("conf");
     let all = etcd.endpoints_arg();
 
@@ -455,7 +455,7 @@ fn leader_killed_during_large_sync_then_rerun_converges() {
 fn majority_down_fails_fast_and_clearly_and_writes_nothing() {
     let t0 = Instant::now();
     let mut etcd = EtcdCluster::start_with(3, CLUSTER_FLAGS);
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = conftool_testkit::temp_dir("test-");
     let conf = dir.path().join("conf");
     let conf2 = dir.path().join("conf2");
     let all = etcd.endpoints_arg();
@@ -617,7 +617,7 @@ fn majority_down_fails_fast_and_clearly_and_writes_nothing() {
 fn one_member_down_tools_given_all_endpoints_still_work() {
     let t0 = Instant::now();
     let mut etcd = EtcdCluster::start_with(3, CLUSTER_FLAGS);
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = conftool_testkit::temp_dir("test-");
     let conf = dir.path().join("conf");
     let all = etcd.endpoints_arg();
     let layout = Layout::default().service("web", "a", "yes", 1).nodes(
@@ -680,7 +680,7 @@ fn one_member_down_tools_given_all_endpoints_still_work() {
 fn restarted_member_alone_serves_a_converging_sync() {
     let t0 = Instant::now();
     let mut etcd = EtcdCluster::start_with(3, CLUSTER_FLAGS);
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = conftool_testkit::temp_dir("test-");
     let conf = dir.path().join("conf");
     let all = etcd.endpoints_arg();
     let base = Layout::default()
@@ -802,7 +802,7 @@ fn concurrent_writers(selectors: &'static [&'static str]) {
     const ROUNDS: usize = 6;
     let t0 = Instant::now();
     let etcd = EtcdCluster::start_with(3, CLUSTER_FLAGS);
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = conftool_testkit::temp_dir("test-");
     let conf = dir.path().join("conf");
     let audit = dir.path().join("audit.jsonl");
     let config = dir.path().join("config.yaml");
@@ -856,7 +856,14 @@ fn concurrent_writers(selectors: &'static [&'static str]) {
                 c.arg("--config")
                     .arg(&config)
                     // Depool thresholds are not what this test is about.
-                    .args(["--json", "--yes", "select", "--allow-below-threshold", sel, &action])
+                    .args([
+                        "--json",
+                        "--yes",
+                        "select",
+                        "--allow-below-threshold",
+                        sel,
+                        &action,
+                    ])
                     .env_remove("CONFTOOL_ENDPOINTS")
                     .env_remove("CONFTOOL_CONFIG")
                     .env("USER", format!("writer{w}"))
@@ -955,7 +962,10 @@ fn concurrent_writers(selectors: &'static [&'static str]) {
         let op = rec["op"].as_str().expect("op").to_string();
         match rec["event"].as_str() {
             Some("intent") => {
-                assert!(rec["revision"].is_null(), "an intent has no revision: {line}");
+                assert!(
+                    rec["revision"].is_null(),
+                    "an intent has no revision: {line}"
+                );
                 intents.insert((op, rec["key"].as_str().expect("key").to_string()));
                 continue;
             }
@@ -997,7 +1007,11 @@ fn concurrent_writers(selectors: &'static [&'static str]) {
         "audit lines vs changes the writers reported"
     );
     for (op, (applied, end)) in &ops {
-        assert_eq!(Some(*applied), *end, "operation {op}: applied lines vs its end line");
+        assert_eq!(
+            Some(*applied),
+            *end,
+            "operation {op}: applied lines vs its end line"
+        );
     }
 
     // The final state: exactly the synced keys, every value well-formed, and per key an

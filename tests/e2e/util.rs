@@ -26,7 +26,7 @@ pub fn example_conf() -> PathBuf {
 /// One test's world: its own etcd and temp dir.
 pub struct Ctx {
     pub etcd: Etcd,
-    pub dir: tempfile::TempDir,
+    pub dir: conftool_testkit::TestDir,
 }
 
 /// What a binary did.
@@ -63,7 +63,7 @@ impl Ctx {
     pub fn new() -> Ctx {
         Ctx {
             etcd: Etcd::start(),
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir: conftool_testkit::temp_dir("test-"),
         }
     }
 

@@ -97,7 +97,9 @@ pub fn message(
             }
             None => format!("Node {node} {already}depooled from service {service}"),
         },
-        Some(Pooled::Inactive) if changed => format!("Node {node} set inactive in service {service}"),
+        Some(Pooled::Inactive) if changed => {
+            format!("Node {node} set inactive in service {service}")
+        }
         Some(Pooled::Inactive) => format!("Node {node} already inactive in service {service}"),
         None => format!(
             "Node {node} weight {already}set to {} in service {service}",

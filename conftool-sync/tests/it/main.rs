@@ -178,16 +178,20 @@ async fn unreadable_values_are_not_deleted_without_permission() {
     let d = desired(&names[..9]);
     let plan = apply::plan_against(&s, &d).await.unwrap();
     assert!(plan.guard(&Limits::default()).is_err());
-    assert!(apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
-        .await
-        .is_err());
+    assert!(
+        apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
+            .await
+            .is_err()
+    );
     assert_eq!(etcd.dump().await, before);
     let allow = Limits {
         allow_delete_pooled: true,
         ..Limits::default()
     };
     let plan = apply::plan_against(&s, &d).await.unwrap();
-    apply::apply(&s, &d, plan, &allow, &mut no_audit()).await.unwrap();
+    apply::apply(&s, &d, plan, &allow, &mut no_audit())
+        .await
+        .unwrap();
     assert!(!etcd.dump().await.contains_key(&key("n9")));
 }
 

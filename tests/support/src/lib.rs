@@ -4,7 +4,9 @@
 //! `etcd-server` package: loopback only, free ports, a temp data dir, fast election timings.
 //! Members are stopped by PID with SIGKILL when dropped, and carry a parent-death signal so a
 //! killed test binary leaves nothing behind. Nothing here ever signals a process it did not
-//! start.
+//! start. Their data dirs (and the tests' own, from [`temp_dir`]) live in one run directory
+//! that is removed even when the run is interrupted, or swept by the next run if it was
+//! killed ([`cleanup`]).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -24,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, TlsOptions};
 
+pub mod cleanup;
 pub mod tls;
+pub use cleanup::{run_dir, temp_dir, TestDir};
 pub use tls::TlsFiles;
 
 /// The etcd binary: `$CONFTOOL_TEST_ETCD`, else Debian's `/usr/bin/etcd`, else `etcd` on PATH.
@@ -103,6 +107,7 @@ impl Member {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", etcd_binary().display()));
+        cleanup::register(child.id());
         self.child = Some(child);
     }
 
@@ -111,6 +116,7 @@ impl Member {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            cleanup::unregister(child.id());
         }
     }
 
@@ -148,7 +154,7 @@ pub struct EtcdCluster {
     tls: Option<TlsFiles>,
     extra: Vec<String>,
     initial_cluster: String,
-    _dir: tempfile::TempDir,
+    _dir: TestDir,
 }
 
 /// A single-member throwaway etcd; see [`EtcdCluster`].
@@ -188,10 +194,7 @@ impl EtcdCluster {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let mut last_err = String::new();
         for _attempt in 0..5 {
-            let dir = tempfile::Builder::new()
-                .prefix("conftool-etcd-")
-                .tempdir()
-                .expect("temp dir");
+            let dir = cleanup::temp_dir("etcd-");
             let mut members: Vec<Member> = (0..n)
                 .map(|i| Member {
                     name: format!("m{i}"),

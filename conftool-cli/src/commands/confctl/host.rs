@@ -160,7 +160,16 @@ pub(super) async fn run(
         return nothing.report(&opts.out, json);
     }
     // The host is named exactly: only the depool threshold can refuse.
-    check_rules(&store, &sel, &changes, Guard { include_inactive: true, ..guard }).await?;
+    check_rules(
+        &store,
+        &sel,
+        &changes,
+        Guard {
+            include_inactive: true,
+            ..guard
+        },
+    )
+    .await?;
     apply_audited("confctl", &cfg, &store, &sel, changes, edit, Atomicity::All)
         .await
         .report(&opts.out, json)

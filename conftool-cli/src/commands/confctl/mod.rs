@@ -104,9 +104,7 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
             };
             host::run(&args.conn, &opts, Verb::Pool, &p.host, guard).await
         }
-        Command::Depool(g) => {
-            host::run(&args.conn, &opts, Verb::Depool, &g.host, g.guard()).await
-        }
+        Command::Depool(g) => host::run(&args.conn, &opts, Verb::Depool, &g.host, g.guard()).await,
         Command::Drain(h) => host::run(&args.conn, &opts, Verb::Drain, h, Guard::default()).await,
         Command::Decommission(g) => {
             host::run(&args.conn, &opts, Verb::Decommission, &g.host, g.guard()).await

@@ -49,15 +49,22 @@ fn start_holder() -> (std::process::Child, PathBuf, i32) {
     let mut line = String::new();
     loop {
         line.clear();
-        let n = out.read_line(&mut line).expect("read the holder's output");
-        assert!(
-            n > 0,
-            "the holder exited without saying where its files are"
-        );
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("the holder ended ({status:?}) without saying where its files are");
+        }
         // libtest prints `test NAME ... ` before the test's own output, on the same line.
         if let Some((_, rest)) = line.trim().split_once("RUN ") {
-            let (root, pid) = rest.split_once(" MEMBER ").expect("RUN .. MEMBER ..");
-            return (child, PathBuf::from(root), pid.parse().expect("pid"));
+            let parsed = rest
+                .split_once(" MEMBER ")
+                .and_then(|(root, pid)| Some((PathBuf::from(root), pid.parse().ok()?)));
+            let Some((root, pid)) = parsed else {
+                let _ = child.kill();
+                let status = child.wait();
+                panic!("the holder ({status:?}) said {line:?}");
+            };
+            return (child, root, pid);
         }
     }
 }

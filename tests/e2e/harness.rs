@@ -31,6 +31,8 @@ fn holds_an_etcd_until_interrupted() {
 }
 
 /// Start the holder; returns it with its run directory and its etcd member's PID.
+// The child is returned for the caller to wait on, and reaped on every failure path here.
+#[allow(clippy::zombie_processes)]
 fn start_holder() -> (std::process::Child, PathBuf, i32) {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args([

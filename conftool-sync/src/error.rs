@@ -46,13 +46,7 @@ pub enum Error {
     Store(#[from] conftool_core::Error),
     /// The sync stopped after some of its writes had landed (they stay; re-running
     /// converges). `done` says what landed, for the audit trail and the report.
-    #[error(
-        "{cause} (already written, and kept: {} created, {} deleted, {} service definitions; \
-         re-running converges)",
-        done.created,
-        done.deleted,
-        done.services
-    )]
+    #[error("{cause} (already written, and kept: {}; re-running converges)", done.summary())]
     Stopped {
         /// What had been written.
         done: Box<crate::apply::Outcome>,

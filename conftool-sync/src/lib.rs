@@ -34,5 +34,5 @@ pub use apply::{Outcome, Written};
 pub use error::Error;
 pub use guard::Limits;
 pub use load::{load, Desired};
-pub use plan::{plan, Current, Deletion, Plan, ServiceChange};
+pub use plan::{plan, Current, Deletion, MetaChange, Plan, ServiceChange};
 pub use source::{read_dir, read_git, Files};

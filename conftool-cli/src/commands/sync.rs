@@ -126,11 +126,8 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
     record(&audit, &actor, &done.written)
         .context("the sync was written, but recording it in the audit log failed")?;
     out.info(format!(
-        "Synced {source}: created {} objects, deleted {}, wrote {} service definitions; \
-         etcd revision {} ({} round{}).",
-        done.created,
-        done.deleted,
-        done.services,
+        "Synced {source}: {}; etcd revision {} ({} round{}).",
+        done.summary(),
         done.revision,
         done.rounds,
         if done.rounds == 1 { "" } else { "s" }

@@ -17,10 +17,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// The directory does not have the expected shape.
+    /// The directory does not have the expected shape: one entry of it (then `dir` is that
+    /// entry's path), or several (then `dir` is the data directory and `reason` lists them,
+    /// one per line).
     #[error("{dir}: {reason}")]
     Layout {
-        /// The data directory.
+        /// The data directory, or the entry of it that is wrong.
         dir: PathBuf,
         /// What is wrong.
         reason: String,

@@ -76,6 +76,10 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         Some(rev) => read_git(&args.directory, rev)?,
         None => read_dir(&args.directory)?,
     };
+    // Entries not read: said even with --quiet (they may be data someone meant to sync).
+    for w in &files.warnings {
+        eprintln!("conftool-sync: warning: {}: {}", w.path.display(), w.reason);
+    }
     let desired = load(&files)?;
     let limits = Limits {
         max_delete_share: args.max_delete_share,

@@ -457,7 +457,14 @@ mod tests {
     /// line a prefix of the actual one).
     #[test]
     fn every_entry_is_read_or_reported() {
-        let cases: Vec<(&str, Vec<(&str, EntryKind)>, &[&str], Vec<&str>)> = vec![
+        // (name, entries added, entries removed, verdicts)
+        type Case<'a> = (
+            &'a str,
+            Vec<(&'a str, EntryKind)>,
+            &'a [&'a str],
+            Vec<&'a str>,
+        );
+        let cases: Vec<Case> = vec![
             ("the example layout", vec![], &[], READ_RS.to_vec()),
             (
                 "a typo of pools.yaml",

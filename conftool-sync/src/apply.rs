@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::guard::Limits;
 use crate::load::Desired;
 use crate::plan::{plan, Current, Plan};
+use crate::render::counted;
 
 /// How many times a sync re-reads and re-plans after losing compare-and-swap races.
 pub const MAX_ROUNDS: usize = 5;
@@ -57,6 +58,22 @@ impl Written {
 }
 
 impl Outcome {
+    /// What was written, every write counted: `created 1 object, deleted 0 objects, wrote 2
+    /// service definitions and the sync record`.
+    pub fn summary(&self) -> String {
+        format!(
+            "created {}, deleted {}, wrote {}{}",
+            counted(self.created, "object", "objects"),
+            counted(self.deleted, "object", "objects"),
+            counted(self.services, "service definition", "service definitions"),
+            if self.meta {
+                " and the sync record"
+            } else {
+                " (the sync record unchanged)"
+            }
+        )
+    }
+
     /// Whether any write landed.
     pub fn wrote_something(&self) -> bool {
         !self.written.is_empty()

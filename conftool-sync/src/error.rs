@@ -17,10 +17,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// The directory does not have the expected shape.
+    /// The directory does not have the expected shape: one entry of it (then `dir` is that
+    /// entry's path), or several (then `dir` is the data directory and `reason` lists them,
+    /// one per line).
     #[error("{dir}: {reason}")]
     Layout {
-        /// The data directory.
+        /// The data directory, or the entry of it that is wrong.
         dir: PathBuf,
         /// What is wrong.
         reason: String,
@@ -46,13 +48,7 @@ pub enum Error {
     Store(#[from] conftool_core::Error),
     /// The sync stopped after some of its writes had landed (they stay; re-running
     /// converges). `done` says what landed, for the audit trail and the report.
-    #[error(
-        "{cause} (already written, and kept: {} created, {} deleted, {} service definitions; \
-         re-running converges)",
-        done.created,
-        done.deleted,
-        done.services
-    )]
+    #[error("{cause} (already written, and kept: {}; re-running converges)", done.summary())]
     Stopped {
         /// What had been written.
         done: Box<crate::apply::Outcome>,

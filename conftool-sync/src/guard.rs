@@ -6,6 +6,7 @@
 
 use crate::error::Error;
 use crate::plan::Plan;
+use crate::render::counted;
 
 /// What a sync may do without being told explicitly.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,9 +34,9 @@ impl Plan {
             let share = deleting as f64 / self.existing as f64;
             if share > limits.max_delete_share {
                 return Err(Error::Refused(format!(
-                    "it would delete {deleting} of {} objects ({:.0}%), more than the allowed {:.0}%; \
+                    "it would delete {deleting} of {} ({:.0}%), more than the allowed {:.0}%; \
                      check the directory, or raise --max-delete-share if this is intended",
-                    self.existing,
+                    counted(self.existing, "object", "objects"),
                     share * 100.0,
                     limits.max_delete_share * 100.0
                 )));
@@ -48,9 +49,14 @@ impl Plan {
             if pooled.len() > 10 {
                 names.push(format!("and {} more", pooled.len() - 10));
             }
+            let (them, are) = if pooled.len() == 1 {
+                ("it", "object that is")
+            } else {
+                ("them", "objects that are")
+            };
             return Err(Error::Refused(format!(
-                "it would delete {} objects that are pooled=yes (serving traffic): {}; \
-                 depool them first, or pass --allow-delete-pooled",
+                "it would delete {} {are} pooled=yes (serving traffic): {}; \
+                 depool {them} first, or pass --allow-delete-pooled",
                 pooled.len(),
                 names.join(", ")
             )));
@@ -129,6 +135,13 @@ mod tests {
             ..Limits::default()
         };
         assert!(plan.guard(&lenient).is_ok());
+        let last = Plan {
+            delete: vec![deletion("n0", "no")],
+            existing: 1,
+            ..Plan::default()
+        };
+        let err = last.guard(&Limits::default()).unwrap_err().to_string();
+        assert!(err.contains("delete 1 of 1 object (100%)"), "{err}");
     }
 
     #[test]
@@ -140,6 +153,20 @@ mod tests {
         };
         let err = plan.guard(&Limits::default()).unwrap_err().to_string();
         assert!(err.contains("eqiad/c/s/n1") && !err.contains("n2"), "{err}");
+        assert!(
+            err.contains("delete 1 object that is pooled=yes") && err.contains("depool it first"),
+            "{err}"
+        );
+        let two = Plan {
+            delete: vec![deletion("n1", "yes"), deletion("n2", "yes")],
+            ..plan.clone()
+        };
+        let err = two.guard(&Limits::default()).unwrap_err().to_string();
+        assert!(
+            err.contains("delete 2 objects that are pooled=yes")
+                && err.contains("depool them first"),
+            "{err}"
+        );
         let allow = Limits {
             allow_delete_pooled: true,
             ..Limits::default()

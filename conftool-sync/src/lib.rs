@@ -1,8 +1,10 @@
 //! conftool-sync: make etcd's set of pool objects match a data directory.
 //!
 //! # Layout
-//! - [`source`] (I/O): read a directory's data files from the working tree or a git commit
-//!   into [`Files`].
+//! - [`source`] (I/O): list a directory's entries in the working tree or a git commit and
+//!   read its data files into [`Files`].
+//! - [`layout`] (pure): which entries are read, which are errors (they look like data but
+//!   would not be read) and which are warnings; [`Files::warnings`] carries the latter.
 //! - [`load`] (pure): parse and validate [`Files`] into [`Desired`] state; every error names
 //!   its file and line.
 //! - [`plan`] (pure): [`Desired`] + [`Current`] (decoded from one etcd snapshot) -> [`Plan`];
@@ -27,6 +29,7 @@
 pub mod apply;
 mod error;
 mod guard;
+pub mod layout;
 pub mod load;
 pub mod plan;
 mod render;
@@ -36,6 +39,7 @@ mod yaml;
 pub use apply::{Outcome, Written};
 pub use error::Error;
 pub use guard::Limits;
+pub use layout::Notice;
 pub use load::{load, Desired};
-pub use plan::{plan, Current, Deletion, Plan, ServiceChange};
+pub use plan::{plan, Current, Deletion, MetaChange, Plan, ServiceChange};
 pub use source::{read_dir, read_git, Files};

@@ -14,6 +14,7 @@ use conftool_core::{Cluster, Datacenter, Defaults, NodeName, ObjectKey, Service,
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
 use crate::error::Error;
+use crate::layout::{classify, listing_of, problems, Notice};
 use crate::source::Files;
 use crate::yaml::{any, parse, plain, FieldSeed, MapSeed, NameListSeed};
 
@@ -35,6 +36,21 @@ type ServicesFile = BTreeMap<Cluster, BTreeMap<Service, ServiceDef>>;
 
 /// Parse and validate a directory's files.
 pub fn load(files: &Files) -> Result<Desired, Error> {
+    // The sources hand over only what the layout reads; files given in memory are judged by
+    // the same rules, so that none is ignored without a word.
+    let judged = classify(&listing_of(files.files.keys()));
+    let unread: Vec<Notice> = judged
+        .errors
+        .into_iter()
+        .chain(judged.warnings)
+        .map(|n| Notice {
+            path: files.display_path(&n.path),
+            reason: n.reason,
+        })
+        .collect();
+    if !unread.is_empty() {
+        return Err(problems(&files.dir, unread));
+    }
     let layout_err = |reason: String| Error::Layout {
         dir: files.dir.clone(),
         reason,

@@ -73,6 +73,25 @@ pub struct Deletion {
     pub old: String,
 }
 
+/// A new sync record to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaChange {
+    /// The record to write.
+    pub new: String,
+    /// The stored record and its mod revision, if any (the write is guarded on it: created
+    /// only if absent, replaced only if unchanged since read).
+    pub old: Option<(i64, String)>,
+}
+
+impl MetaChange {
+    /// The compare-and-swap guard of the write.
+    pub fn guard(&self) -> Guard {
+        self.old
+            .as_ref()
+            .map_or(Guard::Absent, |(rev, _)| Guard::Unchanged(*rev))
+    }
+}
+
 /// The changes that make etcd match the directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -82,8 +101,8 @@ pub struct Plan {
     pub delete: Vec<Deletion>,
     /// Service definitions to write or delete.
     pub services: Vec<ServiceChange>,
-    /// New sync record (and the guard for writing it), if it changes.
-    pub meta: Option<(String, Guard)>,
+    /// The sync record, if it changes.
+    pub meta: Option<MetaChange>,
     /// How many objects exist now (for the mass-deletion guard).
     pub existing: usize,
     /// The revision the plan was computed against.
@@ -159,7 +178,7 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
 /// fleet). After a sync from a working tree that changed something, `git_rev` is `null`
 /// (what is live no longer matches a commit); a working-tree sync that changes nothing
 /// keeps the stored revision. Written only when it differs from what is stored.
-fn meta_change(desired: &Desired, current: &Current, changes: bool) -> Option<(String, Guard)> {
+fn meta_change(desired: &Desired, current: &Current, changes: bool) -> Option<MetaChange> {
     let stored: Option<serde_json::Value> = current
         .meta
         .as_ref()
@@ -184,11 +203,13 @@ fn meta_change(desired: &Desired, current: &Current, changes: bool) -> Option<(S
     if stored.as_ref() == Some(&want) {
         return None;
     }
-    let guard = match &current.meta {
-        Some((rev, _)) => Guard::Unchanged(*rev),
-        None => Guard::Absent,
-    };
-    Some((want.to_string(), guard))
+    Some(MetaChange {
+        new: want.to_string(),
+        old: current
+            .meta
+            .as_ref()
+            .map(|(rev, raw)| (*rev, String::from_utf8_lossy(raw).into_owned())),
+    })
 }
 
 impl Plan {
@@ -215,16 +236,6 @@ impl Plan {
             .collect()
     }
 
-    /// One line: `3 objects to create, 1 to delete, 2 service definitions to write`.
-    pub fn summary(&self) -> String {
-        format!(
-            "{} objects to create, {} to delete, {} service definitions to write or delete",
-            self.create.len(),
-            self.delete.len(),
-            self.services.len()
-        )
-    }
-
     /// The guarded writes that carry out the plan, creates and service writes first.
     pub fn writes(&self, ks: &Keyspace) -> Vec<Write> {
         self.writes_with_before(ks)
@@ -233,8 +244,8 @@ impl Plan {
             .collect()
     }
 
-    /// [`Plan::writes`], each with the value it replaces (`None` for a create and for the
-    /// sync record), for the audit trail.
+    /// [`Plan::writes`], each with the value it replaces (`None` for a create), for the
+    /// audit trail.
     pub fn writes_with_before(&self, ks: &Keyspace) -> Vec<(Write, Option<&str>)> {
         let mut w =
             Vec::with_capacity(self.create.len() + self.delete.len() + self.services.len() + 1);
@@ -269,13 +280,13 @@ impl Plan {
             };
             w.push((write, Some(d.old.as_str())));
         }
-        if let Some((value, guard)) = &self.meta {
+        if let Some(meta) = &self.meta {
             let write = Write::Put {
                 key: ks.sync_meta_key(),
-                value: value.clone(),
-                guard: *guard,
+                value: meta.new.clone(),
+                guard: meta.guard(),
             };
-            w.push((write, None));
+            w.push((write, meta.old.as_ref().map(|(_, v)| v.as_str())));
         }
         w
     }

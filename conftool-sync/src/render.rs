@@ -1,5 +1,6 @@
-//! Rendering a [`Plan`] as a unified diff of the keyspace: `-` lines are keys as stored
-//! now, `+` lines as they will be stored. Only keys the plan touches appear.
+//! Rendering a [`Plan`] for people: a unified diff of the keyspace (`-` lines are keys as
+//! stored now, `+` lines as they will be stored; only keys the plan touches appear) and a
+//! one-line summary that counts every write, the sync record's included.
 
 use conftool_core::Keyspace;
 use similar::TextDiff;
@@ -7,6 +8,30 @@ use similar::TextDiff;
 use crate::plan::Plan;
 
 impl Plan {
+    /// One line that counts every write of the plan, e.g. `1 object to create, 0 objects to
+    /// delete, 2 service definitions to write or delete, the sync record to update (4
+    /// writes)`.
+    pub fn summary(&self) -> String {
+        let meta = match &self.meta {
+            Some(m) if m.old.is_some() => "the sync record to update",
+            Some(_) => "the sync record to create",
+            None => "the sync record unchanged",
+        };
+        let writes =
+            self.create.len() + self.delete.len() + self.services.len() + self.meta.iter().count();
+        format!(
+            "{} to create, {} to delete, {} to write or delete, {meta} ({})",
+            counted(self.create.len(), "object", "objects"),
+            counted(self.delete.len(), "object", "objects"),
+            counted(
+                self.services.len(),
+                "service definition",
+                "service definitions"
+            ),
+            counted(writes, "write", "writes"),
+        )
+    }
+
     /// The plan as a unified diff between etcd (`old_label`) and the directory
     /// (`new_label`). Empty when there is nothing to write.
     pub fn render_diff(&self, ks: &Keyspace, old_label: &str, new_label: &str) -> String {
@@ -27,8 +52,13 @@ impl Plan {
         for d in &self.delete {
             old.push((ks.object_key(&d.key), d.old.clone()));
         }
-        if let Some((value, _)) = &self.meta {
-            new.push((ks.sync_meta_key(), value.clone()));
+        if let Some(meta) = &self.meta {
+            // Old and new both: a changed record shown as an addition alone would read, beside
+            // a deletion, like a rename.
+            if let Some((_, v)) = &meta.old {
+                old.push((ks.sync_meta_key(), v.clone()));
+            }
+            new.push((ks.sync_meta_key(), meta.new.clone()));
         }
         if old.is_empty() && new.is_empty() {
             return String::new();
@@ -45,5 +75,193 @@ impl Plan {
             .context_radius(0)
             .header(old_label, new_label)
             .to_string()
+    }
+}
+
+/// `n` and the noun that goes with it: `0 objects`, `1 object`, `2 objects`.
+pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::Desired;
+    use crate::plan::{plan, Current, Deletion, MetaChange, ServiceChange};
+    use conftool_core::{Defaults, Kv, ObjectKey, Snapshot};
+
+    fn key(node: &str) -> ObjectKey {
+        ObjectKey::new(
+            "eqiad".parse().unwrap(),
+            "c".parse().unwrap(),
+            "s".parse().unwrap(),
+            node.parse().unwrap(),
+        )
+    }
+
+    const OLD_RECORD: &str = r#"{"datacenters":["eqiad"],"git_rev":"aaaa"}"#;
+    const NEW_RECORD: &str = r#"{"datacenters":["eqiad"],"git_rev":"bbbb"}"#;
+
+    /// etcd holding objects `n1`, `n2` and the record of commit `aaaa`.
+    fn current(ks: &Keyspace) -> Current {
+        let obj = |n: &str, rev| Kv {
+            key: ks.object_key(&key(n)),
+            value: br#"{"pooled":"no","weight":1}"#.to_vec(),
+            mod_revision: rev,
+        };
+        let snap = Snapshot {
+            revision: 9,
+            kvs: vec![
+                obj("n1", 3),
+                obj("n2", 4),
+                Kv {
+                    key: ks.sync_meta_key(),
+                    value: OLD_RECORD.as_bytes().to_vec(),
+                    mod_revision: 5,
+                },
+            ],
+        };
+        Current::from_snapshot(ks, snap)
+    }
+
+    fn desired(nodes: &[&str], rev: &str) -> Desired {
+        Desired {
+            objects: nodes.iter().map(|n| (key(n), Defaults::LEGACY)).collect(),
+            git_rev: Some(rev.into()),
+            ..Desired::default()
+        }
+    }
+
+    #[test]
+    fn a_changed_sync_record_shows_its_old_and_new_value() {
+        let ks = Keyspace::default();
+        // Commit bbbb drops n2: one deletion and a new record.
+        let p = plan(&desired(&["n1"], "bbbb"), &current(&ks));
+        assert_eq!(
+            p.meta,
+            Some(MetaChange {
+                new: NEW_RECORD.into(),
+                old: Some((5, OLD_RECORD.into())),
+            })
+        );
+        assert_eq!(
+            p.meta.as_ref().unwrap().guard(),
+            conftool_core::Guard::Unchanged(5)
+        );
+        let diff = p.render_diff(&ks, "etcd", "conf");
+        let want = format!(
+            "--- etcd\n+++ conf\n@@ -1,2 +1 @@\n\
+             -/v1/meta/sync {OLD_RECORD}\n\
+             -/v1/pools/eqiad/c/s/n2 {{\"pooled\":\"no\",\"weight\":1}}\n\
+             +/v1/meta/sync {NEW_RECORD}\n"
+        );
+        assert_eq!(diff, want);
+        // The audit trail gets the replaced record too.
+        let writes = p.writes_with_before(&ks);
+        let (_, before) = writes
+            .iter()
+            .find(|(w, _)| w.key() == ks.sync_meta_key())
+            .unwrap();
+        assert_eq!(*before, Some(OLD_RECORD));
+
+        // Only the record changes (same content, another commit): the diff is its two lines.
+        let p = plan(&desired(&["n1", "n2"], "bbbb"), &current(&ks));
+        assert!(p.is_empty());
+        let diff = p.render_diff(&ks, "etcd", "conf");
+        assert_eq!(
+            diff,
+            format!(
+                "--- etcd\n+++ conf\n@@ -1 +1 @@\n-/v1/meta/sync {OLD_RECORD}\n+/v1/meta/sync {NEW_RECORD}\n"
+            )
+        );
+        assert_eq!(
+            p.summary(),
+            "0 objects to create, 0 objects to delete, 0 service definitions to write or \
+             delete, the sync record to update (1 write)"
+        );
+    }
+
+    #[test]
+    fn summary_counts_every_write_with_the_right_plurals() {
+        let deletion = |n: &str| Deletion {
+            key: key(n),
+            mod_revision: 1,
+            old: "{}".into(),
+        };
+        let service = ServiceChange {
+            key: ("c".parse().unwrap(), "s".parse().unwrap()),
+            new: None,
+            old: Some((1, "{}".into())),
+        };
+        let state = || Defaults::LEGACY.state();
+        let record = |old: Option<(i64, String)>| MetaChange {
+            new: NEW_RECORD.into(),
+            old,
+        };
+        let cases = [
+            (
+                Plan::default(),
+                "0 objects to create, 0 objects to delete, 0 service definitions to write or \
+                 delete, the sync record unchanged (0 writes)",
+            ),
+            (
+                Plan {
+                    create: vec![(key("n1"), state())],
+                    delete: vec![deletion("n2")],
+                    services: vec![service.clone()],
+                    meta: Some(record(None)),
+                    ..Plan::default()
+                },
+                "1 object to create, 1 object to delete, 1 service definition to write or \
+                 delete, the sync record to create (4 writes)",
+            ),
+            (
+                Plan {
+                    create: vec![(key("n1"), state()), (key("n3"), state())],
+                    delete: vec![deletion("n2"), deletion("n4")],
+                    services: vec![service.clone(), service],
+                    meta: Some(record(Some((3, OLD_RECORD.into())))),
+                    ..Plan::default()
+                },
+                "2 objects to create, 2 objects to delete, 2 service definitions to write or \
+                 delete, the sync record to update (7 writes)",
+            ),
+            (
+                Plan {
+                    create: vec![(key("n1"), state())],
+                    ..Plan::default()
+                },
+                "1 object to create, 0 objects to delete, 0 service definitions to write or \
+                 delete, the sync record unchanged (1 write)",
+            ),
+        ];
+        for (p, want) in cases {
+            assert_eq!(p.summary(), want);
+        }
+    }
+
+    #[test]
+    fn outcome_summary_counts_every_write_with_the_right_plurals() {
+        use crate::apply::Outcome;
+        let o = |created, deleted, services, meta| Outcome {
+            created,
+            deleted,
+            services,
+            meta,
+            ..Outcome::default()
+        };
+        assert_eq!(
+            o(0, 0, 0, true).summary(),
+            "created 0 objects, deleted 0 objects, wrote 0 service definitions and the sync record"
+        );
+        assert_eq!(
+            o(1, 1, 1, false).summary(),
+            "created 1 object, deleted 1 object, wrote 1 service definition \
+             (the sync record unchanged)"
+        );
+        assert_eq!(
+            o(2, 3, 9, true).summary(),
+            "created 2 objects, deleted 3 objects, wrote 9 service definitions and the sync record"
+        );
     }
 }

@@ -15,3 +15,4 @@ mod sync;
 mod sync_bad_input;
 mod sync_crash;
 mod sync_git;
+mod sync_layout;

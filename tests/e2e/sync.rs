@@ -41,7 +41,7 @@ fn example_conf_gives_exactly_the_reviewed_keyspace() {
     );
     assert!(
         run.stderr
-            .contains("created 53 objects, deleted 0, wrote 9 service definitions"),
+            .contains("created 53 objects, deleted 0 objects, wrote 9 service definitions and the sync record"),
         "{}",
         run.stderr
     );

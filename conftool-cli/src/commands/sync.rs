@@ -76,6 +76,10 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         Some(rev) => read_git(&args.directory, rev)?,
         None => read_dir(&args.directory)?,
     };
+    // Entries not read: said even with --quiet (they may be data someone meant to sync).
+    for w in &files.warnings {
+        eprintln!("conftool-sync: warning: {}: {}", w.path.display(), w.reason);
+    }
     let desired = load(&files)?;
     let limits = Limits {
         max_delete_share: args.max_delete_share,
@@ -116,11 +120,8 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         Err(e) => return Err(e.into()),
     };
     out.info(format!(
-        "Synced {source}: created {} objects, deleted {}, wrote {} service definitions; \
-         etcd revision {} ({} round{}).",
-        done.created,
-        done.deleted,
-        done.services,
+        "Synced {source}: {}; etcd revision {} ({} round{}).",
+        done.summary(),
         done.revision,
         done.rounds,
         if done.rounds == 1 { "" } else { "s" }

@@ -158,7 +158,11 @@ async fn an_object_pooled_meanwhile_is_not_deleted() {
         .await
         .unwrap_err();
     assert!(!err.is_bad_input(), "{err}");
-    assert!(err.to_string().contains("1 created"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("kept: created 1 object, deleted 0 objects"),
+        "{err}"
+    );
     let dump = etcd.dump().await;
     assert_eq!(dump[&key("n10")], NO10);
     assert_eq!(dump[&key("n9")], r#"{"pooled":"yes","weight":10}"#);

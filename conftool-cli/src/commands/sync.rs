@@ -8,7 +8,7 @@ use conftool_sync::{apply, load, read_dir, read_git, Limits};
 use crate::commands::changes::open_audit;
 use crate::connection::ConnArgs;
 use crate::exit::{OK, PENDING};
-use crate::output::Printer;
+use crate::output::{warn, Printer};
 
 /// Sync the static pool configuration of a data directory into etcd.
 ///
@@ -78,7 +78,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
     };
     // Entries not read: said even with --quiet (they may be data someone meant to sync).
     for w in &files.warnings {
-        eprintln!("conftool-sync: warning: {}: {}", w.path.display(), w.reason);
+        warn("conftool-sync", format!("{}: {}", w.path.display(), w.reason));
     }
     let desired = load(&files)?;
     let limits = Limits {

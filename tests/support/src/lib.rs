@@ -6,6 +6,10 @@
 //! killed test binary leaves nothing behind. Nothing here ever signals a process it did not
 //! start.
 //!
+//! Misbehaving members, for failover tests: [`EtcdCluster::pause_member`] freezes a member with
+//! SIGSTOP until its guard is dropped (a stalled disk, a hung process), and [`BlackHole`] is a
+//! listener that accepts connections and never answers (a black-holed host).
+//!
 //! ```no_run
 //! # async fn demo() {
 //! let etcd = conftool_testkit::Etcd::start();
@@ -24,7 +28,9 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, TlsOptions};
 
+mod stall;
 pub mod tls;
+pub use stall::{BlackHole, Paused};
 pub use tls::TlsFiles;
 
 /// The etcd binary: `$CONFTOOL_TEST_ETCD`, else Debian's `/usr/bin/etcd`, else `etcd` on PATH.

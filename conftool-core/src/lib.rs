@@ -44,7 +44,7 @@ pub mod store;
 pub use action::{Action, Edit, SetFields};
 pub use audit::{Actor, AuditEntry, AuditLog};
 pub use config::{Config, TlsConfig};
-pub use error::{Error, NameError, Result};
+pub use error::{Error, MemberFailure, NameError, Result};
 pub use keys::Keyspace;
 pub use model::{Defaults, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, SyncRecord, Weight};
 pub use names::{Cluster, Datacenter, NodeName, Service};

@@ -7,6 +7,7 @@ mod confctl;
 mod conftool;
 mod fuzz;
 mod reliability;
+mod stall;
 mod sync;
 mod sync_bad_input;
 mod sync_crash;

@@ -195,7 +195,11 @@ pub(crate) fn describe(endpoint: &str, e: &etcd_client::Error, first_contact: bo
             } else {
                 format!("{kind}: {msg}: {root}")
             };
-            let dropped = detail.contains("broken pipe") || detail.contains("connection closed");
+            // A TLS server answering a plain-text client closes the connection; which of these
+            // the client sees first depends on timing.
+            let dropped = ["broken pipe", "connection closed", "connection reset"]
+                .iter()
+                .any(|w| detail.contains(w));
             let hint =
                 if detail.contains("BadCertificate") || detail.contains("CertificateRequired") {
                     " (the server refused the client certificate: check tls.cert and tls.key)"
@@ -279,6 +283,11 @@ mod tests {
             plain.starts_with("etcd at http://etcd1:2379: unreachable"),
             "{plain}"
         );
+        assert!(plain.contains("does it need https://"), "{plain}");
+        let reset = etcd_client::Error::GRpcStatus(tonic::Status::unknown(
+            "transport error: connection reset",
+        ));
+        let plain = describe("http://etcd1:2379", &reset, true);
         assert!(plain.contains("does it need https://"), "{plain}");
         let tls = describe("https://etcd1:2379", &closed, true);
         assert!(tls.contains("client certificate"), "{tls}");

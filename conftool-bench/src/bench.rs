@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{ensure, Context};
+use anyhow::Context;
 
 use crate::report::{self, Machine, Report, SizeResult};
 use crate::rows;
@@ -19,25 +19,13 @@ pub(crate) struct Options {
 
 /// Run the benchmark.
 pub(crate) fn main(opts: Options) -> anyhow::Result<()> {
-    let bench = std::env::current_exe().context("cannot find this binary's path")?;
-    let exe_dir = bench
+    let tools = Tools::locate(opts.bin_dir.clone())?;
+    let exe_dir = tools
+        .bench
         .parent()
         .context("this binary has no directory")?
         .to_path_buf();
     let bin_dir = opts.bin_dir.clone().unwrap_or_else(|| exe_dir.clone());
-    let tools = Tools {
-        bench: bench.clone(),
-        sync: bin_dir.join("conftool-sync"),
-        confctl: bin_dir.join("confctl"),
-    };
-    for t in [&tools.sync, &tools.confctl] {
-        ensure!(
-            t.is_file(),
-            "{} not found; build the binaries first (scripts/bench.sh runs \
-             `cargo build --release --locked --bins`)",
-            t.display()
-        );
-    }
     let profile = bin_dir
         .file_name()
         .map_or_else(|| "unknown".into(), |n| n.to_string_lossy().into_owned());

@@ -8,7 +8,8 @@
 //! - [`suite`]: one size, one run: floor on a fresh etcd, tools on another, results checked;
 //! - [`rows`]: what is measured, what each row is compared with, medians over runs;
 //! - [`report`]: tables, scaling, the targets, machine facts, JSON;
-//! - [`bench`]: the driver over sizes and runs.
+//! - [`bench`]: the driver over sizes and runs;
+//! - [`stall`]: what a member that accepts connections and never answers costs the tools.
 
 mod bench;
 mod fleet;
@@ -16,6 +17,7 @@ mod floor;
 mod process;
 mod report;
 mod rows;
+mod stall;
 mod suite;
 
 use std::path::PathBuf;
@@ -71,6 +73,22 @@ enum Internal {
         /// The directory to write into (created if missing).
         dir: PathBuf,
     },
+    /// Measure what a stalled etcd member (SIGSTOPped, or a black hole) costs `confctl
+    /// depool` and `conftool-sync`, on a 3-member cluster (`scripts/bench.sh stall`).
+    Stall {
+        /// Objects in the fleet synced.
+        #[arg(long, value_parser = parse_size, default_value = "10000")]
+        objects: usize,
+        /// Runs per scenario; the table shows the median and the slowest.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: u32,
+        /// `--timeout` for the tools [default: theirs, 5s].
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+        /// Where conftool-sync and confctl are [default: next to this binary].
+        #[arg(long, value_name = "DIR")]
+        bin_dir: Option<PathBuf>,
+    },
     /// Run a command and report its wall time and peak RSS (the bench's launcher).
     #[command(hide = true)]
     Measure(process::MeasureArgs),
@@ -116,6 +134,21 @@ fn main() -> ExitCode {
             churned,
             dir,
         }) => write_fleet(*objects, *churned, dir),
+        Some(Internal::Stall {
+            objects,
+            runs,
+            timeout,
+            bin_dir,
+        }) => suite::Tools::locate(bin_dir.clone()).and_then(|tools| {
+            stall::main(
+                &tools,
+                &stall::Options {
+                    objects: *objects,
+                    runs: *runs as usize,
+                    timeout: timeout.clone(),
+                },
+            )
+        }),
         None => bench::main(bench::Options {
             sizes: cli.sizes,
             runs: cli.runs as usize,

@@ -22,6 +22,34 @@ pub(crate) struct Tools {
     pub confctl: PathBuf,
 }
 
+impl Tools {
+    /// The binaries in `bin_dir` (default: beside this one), which must exist.
+    pub(crate) fn locate(bin_dir: Option<PathBuf>) -> anyhow::Result<Tools> {
+        let bench = std::env::current_exe().context("cannot find this binary's path")?;
+        let bin_dir = match bin_dir {
+            Some(d) => d,
+            None => bench
+                .parent()
+                .context("this binary has no directory")?
+                .to_path_buf(),
+        };
+        let tools = Tools {
+            bench,
+            sync: bin_dir.join("conftool-sync"),
+            confctl: bin_dir.join("confctl"),
+        };
+        for t in [&tools.sync, &tools.confctl] {
+            ensure!(
+                t.is_file(),
+                "{} not found; build the binaries first (scripts/bench.sh runs \
+                 `cargo build --release --locked --bins`)",
+                t.display()
+            );
+        }
+        Ok(tools)
+    }
+}
+
 /// One fleet size, prepared: both data directories and what etcd must hold after each.
 pub(crate) struct Prepared {
     pub objects: usize,
@@ -263,7 +291,10 @@ pub(crate) fn run_once(
 
 /// The sync must have written the same keys with the same JSON values as the floor (field
 /// order aside), plus its sync record (one small key the floor does not write).
-fn check_sync_result(got: &[(String, String)], want: &[(String, String)]) -> anyhow::Result<()> {
+pub(crate) fn check_sync_result(
+    got: &[(String, String)],
+    want: &[(String, String)],
+) -> anyhow::Result<()> {
     const RECORD: &str = "/v1/meta/sync";
     ensure!(
         got.iter().any(|(k, _)| k == RECORD),

@@ -1,36 +1,118 @@
-//! The etcd members a store talks to, with failover.
+//! The etcd members a store talks to, with failover that survives members that stop
+//! answering.
 //!
 //! etcd-client's balanced channel keeps sending some requests to a member that is down, so
 //! listing several endpoints gave no failover. Here requests go to one member at a time; when
-//! it is unreachable, times out or reports a leader change, the request is retried on the
-//! next member (each member at most once per request), so a tool keeps working while a
-//! minority of the cluster is down. Writes are compare-and-swap guarded, so retrying one
-//! whose answer was lost is safe: it fails its guard instead of applying twice.
+//! it fails, the request is retried on another member. Writes are compare-and-swap guarded,
+//! so retrying one whose answer was lost is safe: it fails its guard instead of applying twice.
+//!
+//! A refused connection is the easy failure. The hard one is a member that accepts TCP
+//! connections and then says nothing: a SIGSTOPped process, a stalled disk, a black-holed
+//! host. `Client::connect` returns before the server has said anything (the channel connects
+//! lazily), so it proves nothing. What bounds the cost of such a member (see [`Budget`]):
+//!
+//! - **Proof of life.** A member is used only after it has answered a cheap linearizable read
+//!   (and the authentication, when a user is configured). Members are tried in a staggered
+//!   race: the first one alone; if it has not answered after a short head start, the next one
+//!   too, and so on; the first to answer is used and the others are dropped. A member that
+//!   fails fast (refused) starts the next at once. Normally only one member is contacted.
+//! - **HTTP/2 keep-alive pings** while requests are in flight: a member that stops answering
+//!   them (a stopped process) fails every request on its connection with a transport error
+//!   after the ping interval and timeout, and they fail over.
+//! - **A per-attempt deadline** of half the timeout (when there is another member to try):
+//!   a member that answers pings but not requests (a stalled disk) is left for the next.
+//!
+//! Every request, failovers included, ends within the timeout. When no member could serve
+//! it, the error lists each member that was tried and what happened to it, and no other.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions, KvClient};
+use etcd_client::{Client, ConnectOptions, GetOptions, KvClient};
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::error::Error;
+use crate::error::{describe, human, Error, MemberFailure};
+
+/// The key read to prove a member alive (any answer from the server will do, even a
+/// permission error: it came from a live member that has a quorum behind it).
+const PROBE_KEY: &str = "health";
+/// How long to wait before asking again during a leader election.
+const ELECTION_PAUSE: Duration = Duration::from_millis(50);
+
+/// Time limits derived from the configured timeout and the number of members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// One request, failovers included.
+    pub(crate) timeout: Duration,
+    /// The head start each member gets over the next one when connecting.
+    pub(crate) stagger: Duration,
+    /// The most one member may take on one request while there is another one to try.
+    pub(crate) attempt: Duration,
+    /// Silence on a connection with requests in flight after which a ping is sent.
+    pub(crate) keep_alive_interval: Duration,
+    /// How long a ping may go unanswered before the connection is given up.
+    pub(crate) keep_alive_timeout: Duration,
+}
+
+impl Budget {
+    /// The limits for `members` members and a `timeout` per request.
+    ///
+    /// - stagger: at most 300 ms (a healthy member answers in a few milliseconds, even over a
+    ///   WAN with a TLS handshake), and small enough that every member has started within
+    ///   the first half of the timeout.
+    /// - attempt: half the timeout with two members or more, so that a member that never
+    ///   answers leaves the other half to the next; a big legitimate read (100,000 keys,
+    ///   ~0.3 s) has ample room within 2.5 s, the default. With one member, all of it.
+    /// - keep-alive: a ping after a quarter of the timeout of silence. etcd answers a client
+    ///   that pings more often than every 5 s (`--grpc-keepalive-min-time`) with GOAWAY once
+    ///   four pings in a row got no data in between, so an interval of a quarter of the
+    ///   timeout can only cut off a request that has already been silent for the whole
+    ///   timeout. Pings are sent only while requests are in flight: an idle connection (a
+    ///   prompt waiting for a person) is never pinged, so never cut off. A live member
+    ///   answers a ping at once, even while it streams a big answer; the ping timeout allows
+    ///   for a loaded machine.
+    pub(crate) fn new(timeout: Duration, members: usize) -> Budget {
+        let members = u32::try_from(members.max(1)).unwrap_or(u32::MAX);
+        Budget {
+            timeout,
+            stagger: (timeout / members.saturating_mul(2)).min(Duration::from_millis(300)),
+            attempt: if members > 1 { timeout / 2 } else { timeout },
+            keep_alive_interval: (timeout / 4)
+                .clamp(Duration::from_millis(100), Duration::from_secs(5)),
+            keep_alive_timeout: (timeout / 8)
+                .clamp(Duration::from_millis(250), Duration::from_secs(1)),
+        }
+    }
+}
 
 /// One cluster's client URLs and the member in use.
 pub(crate) struct Endpoints {
     urls: Vec<String>,
     opts: ConnectOptions,
-    timeout: Duration,
+    budget: Budget,
     active: Mutex<Active>,
-    /// Whether any request has succeeded (to tell "cannot talk to it at all" from failures
+    /// Whether any member has answered (to tell "cannot talk to it at all" from failures
     /// later on, for hints in messages).
     contacted: AtomicBool,
 }
 
 struct Active {
+    /// The member in use, or the first to try when there is none.
     idx: usize,
     kv: Option<KvClient>,
+    /// Counts the connections made, so that a request that failed on an old one does not
+    /// drop a new one to the same member.
+    epoch: u64,
+}
+
+/// The member a request runs on.
+struct InUse {
+    idx: usize,
+    epoch: u64,
+    kv: KvClient,
 }
 
 /// Whether an error says the cluster is electing a leader.
@@ -39,12 +121,15 @@ fn leader_changed(e: &etcd_client::Error) -> bool {
         if s.message().contains("leader changed") || s.message().contains("no leader"))
 }
 
-/// Whether an error means "try another member".
+/// Whether an error means "try another member": the connection failed (a status carrying a
+/// transport error as its source was made on this side, not sent by the server), the member
+/// is unavailable or timed out, or the cluster is electing a leader.
 fn retryable(e: &etcd_client::Error) -> bool {
     match e {
         etcd_client::Error::TransportError(_) => true,
         etcd_client::Error::GRpcStatus(s) => {
             leader_changed(e)
+                || std::error::Error::source(s).is_some()
                 || matches!(
                     s.code(),
                     tonic::Code::Unavailable
@@ -56,138 +141,251 @@ fn retryable(e: &etcd_client::Error) -> bool {
     }
 }
 
+/// Whether an error is a connection given up because its keep-alive pings went unanswered.
+fn pings_unanswered(e: &etcd_client::Error) -> bool {
+    // hyper's error says "http2 error"; its source, "keep-alive timed out".
+    let mut src: Option<&dyn std::error::Error> = match e {
+        etcd_client::Error::GRpcStatus(s) => Some(s),
+        etcd_client::Error::TransportError(t) => Some(t),
+        _ => None,
+    };
+    while let Some(s) = src {
+        if s.to_string().contains("keep-alive timed out") {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
+/// What to say about a member that said nothing for `waited`.
+fn silent(waited: Duration, why: &str) -> String {
+    format!("no answer within {} ({why})", human(waited))
+}
+
+/// The members that failed one request, in the order they first failed, each with the last
+/// thing that happened to it.
+#[derive(Debug, Default)]
+struct Tried(Vec<MemberFailure>);
+
+impl Tried {
+    fn record(&mut self, endpoint: &str, what: String) {
+        match self.0.iter_mut().find(|m| m.endpoint == endpoint) {
+            Some(m) => m.what = what,
+            None => self.0.push(MemberFailure {
+                endpoint: endpoint.to_string(),
+                what,
+            }),
+        }
+    }
+
+    fn into_error(self) -> Error {
+        Error::Unavailable { members: self.0 }
+    }
+}
+
+/// Connect to one member and wait for it to answer a read: its client once it has.
+async fn prove(
+    idx: usize,
+    url: String,
+    opts: ConnectOptions,
+) -> (usize, Result<KvClient, etcd_client::Error>) {
+    let proof = async {
+        // Authenticates when a user is configured (itself a proof of life).
+        let client = Client::connect([url.as_str()], Some(opts)).await?;
+        let mut kv = client
+            .kv_client()
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(8 << 20);
+        let probe = GetOptions::new().with_count_only();
+        loop {
+            match kv.get(PROBE_KEY, Some(probe.clone())).await {
+                Ok(_) => return Ok(kv),
+                Err(e) if leader_changed(&e) => tokio::time::sleep(ELECTION_PAUSE).await,
+                Err(e) if retryable(&e) => return Err(e),
+                // A definite answer (permission denied, ...): the member is alive; the
+                // request itself will meet the same answer and report it.
+                Err(_) => return Ok(kv),
+            }
+        }
+    };
+    (idx, proof.await)
+}
+
 impl Endpoints {
-    /// Prepare to talk to `urls`; connects (and authenticates) to the first member now so
-    /// that bad credentials fail at once.
+    /// Prepare to talk to `urls` and find a member that answers (authenticating, when a user
+    /// is configured), within `timeout`.
     pub(crate) async fn connect(
         urls: Vec<String>,
         opts: ConnectOptions,
         timeout: Duration,
     ) -> Result<Endpoints, Error> {
+        let budget = Budget::new(timeout, urls.len());
+        let opts = opts
+            .with_keep_alive(budget.keep_alive_interval, budget.keep_alive_timeout)
+            .with_keep_alive_while_idle(false);
         let eps = Endpoints {
             urls,
             opts,
-            timeout,
-            active: Mutex::new(Active { idx: 0, kv: None }),
+            budget,
+            active: Mutex::new(Active {
+                idx: 0,
+                kv: None,
+                epoch: 0,
+            }),
             contacted: AtomicBool::new(false),
         };
-        // Authentication (when configured) happens here; an unreachable first member is
-        // not fatal yet: requests fail over.
-        match eps.client(Instant::now() + timeout).await {
-            Ok(_) => Ok(eps),
-            Err((idx, e)) if retryable(&e) => {
-                eps.advance(idx).await;
-                Ok(eps)
-            }
-            Err((_, e)) => Err(eps.describe(&e)),
-        }
+        let mut tried = Tried::default();
+        eps.client(Instant::now() + timeout, &mut tried).await?;
+        Ok(eps)
     }
 
-    /// All URLs, comma-separated, for messages.
-    pub(crate) fn joined(&self) -> String {
-        self.urls.join(",")
-    }
-
-    /// The client of the member in use, connecting to it if needed (by `deadline`).
-    async fn client(
-        &self,
-        deadline: Instant,
-    ) -> Result<(usize, KvClient), (usize, etcd_client::Error)> {
-        let mut active = self.active.lock().await;
-        let idx = active.idx;
-        if let Some(kv) = &active.kv {
-            return Ok((idx, kv.clone()));
-        }
-        let url = [self.urls[idx].as_str()];
-        let connect = Client::connect(url, Some(self.opts.clone()));
-        let client = match tokio::time::timeout_at(deadline, connect).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err((idx, e)),
-            Err(_) => {
-                return Err((
-                    idx,
-                    etcd_client::Error::GRpcStatus(tonic::Status::deadline_exceeded(
-                        "Timeout expired",
-                    )),
-                ))
-            }
+    /// The client of the member in use, finding one that answers if there is none (by
+    /// `deadline`); members that fail on the way are recorded in `tried`.
+    async fn client(&self, deadline: Instant, tried: &mut Tried) -> Result<InUse, Error> {
+        let Ok(mut active) = tokio::time::timeout_at(deadline, self.active.lock()).await else {
+            return Err(std::mem::take(tried).into_error());
         };
-        let kv = client
-            .kv_client()
-            .max_decoding_message_size(256 << 20)
-            .max_encoding_message_size(8 << 20);
+        if let Some(kv) = &active.kv {
+            return Ok(InUse {
+                idx: active.idx,
+                epoch: active.epoch,
+                kv: kv.clone(),
+            });
+        }
+        let (idx, kv) = self.race(active.idx, deadline, tried).await?;
+        self.contacted.store(true, Ordering::Relaxed);
+        active.idx = idx;
         active.kv = Some(kv.clone());
-        Ok((idx, kv))
+        active.epoch += 1;
+        Ok(InUse {
+            idx,
+            epoch: active.epoch,
+            kv,
+        })
     }
 
-    /// Move on from member `idx` (unless another request already did).
-    async fn advance(&self, idx: usize) {
+    /// The staggered race (see the module header), starting with member `first`: the first
+    /// member to answer, with its client. Fails when every member failed or `deadline`
+    /// passed (with what happened to each member started), or when a member gave a definite
+    /// answer that another would give too (authentication failed).
+    async fn race(
+        &self,
+        first: usize,
+        deadline: Instant,
+        tried: &mut Tried,
+    ) -> Result<(usize, KvClient), Error> {
+        let n = self.urls.len();
+        let mut queue = (0..n).map(|k| (first + k) % n);
+        let mut pending = FuturesUnordered::new();
+        // The members started and not finished, with when they were started.
+        let mut started: Vec<(usize, Instant)> = Vec::new();
+        let mut next_at = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            if now >= next_at || pending.is_empty() {
+                match queue.next() {
+                    Some(i) => {
+                        started.push((i, now));
+                        pending.push(prove(i, self.urls[i].clone(), self.opts.clone()));
+                        next_at = now + self.budget.stagger;
+                        continue;
+                    }
+                    None if pending.is_empty() => return Err(std::mem::take(tried).into_error()),
+                    None => next_at = deadline,
+                }
+            }
+            tokio::select! {
+                Some((i, res)) = pending.next() => {
+                    let since = started.iter().find(|s| s.0 == i).map_or(now, |s| s.1);
+                    started.retain(|s| s.0 != i);
+                    match res {
+                        Ok(kv) => return Ok((i, kv)),
+                        Err(e) if retryable(&e) => {
+                            tried.record(&self.urls[i], self.failure(i, &e, since.elapsed()));
+                            // Failed fast: no need to give it a head start.
+                            next_at = Instant::now();
+                        }
+                        Err(e) => return Err(self.answer(i, &e)),
+                    }
+                }
+                () = tokio::time::sleep_until(next_at.min(deadline)) => {}
+            }
+        }
+        for (i, since) in started {
+            let what = silent(
+                deadline.saturating_duration_since(since),
+                "stalled, or no quorum",
+            );
+            tried.record(&self.urls[i], what);
+        }
+        Err(std::mem::take(tried).into_error())
+    }
+
+    /// Move on from the member `failed` ran on (unless another request already did).
+    async fn advance(&self, failed: &InUse) {
         let mut active = self.active.lock().await;
-        if active.idx == idx {
-            active.idx = (idx + 1) % self.urls.len();
+        if active.epoch == failed.epoch {
+            active.idx = (failed.idx + 1) % self.urls.len();
             active.kv = None;
         }
     }
 
-    fn describe(&self, e: &etcd_client::Error) -> Error {
-        Error::etcd(&self.joined(), e, !self.contacted.load(Ordering::Relaxed))
+    /// A definite answer from member `idx`.
+    fn answer(&self, idx: usize, e: &etcd_client::Error) -> Error {
+        Error::etcd(&self.urls[idx], e, !self.contacted.load(Ordering::Relaxed))
     }
 
-    /// Run one request on the member in use, failing over to the next member on connection
-    /// errors and leader changes. The whole request, failovers included, ends within the
-    /// timeout: a member that does not answer in time is reported, not waited out twice.
+    /// What happened to member `idx`, which failed with `e` after `waited`.
+    fn failure(&self, idx: usize, e: &etcd_client::Error, waited: Duration) -> String {
+        if pings_unanswered(e) {
+            return silent(waited, "keep-alive pings unanswered: stopped, or cut off");
+        }
+        describe(&self.urls[idx], e, !self.contacted.load(Ordering::Relaxed))
+    }
+
+    /// Run one request on the member in use, failing over to another member when it fails,
+    /// stops answering or reports a leader change. The whole request, failovers included,
+    /// ends within the timeout.
     pub(crate) async fn run<T, F, Fut>(&self, f: F) -> Result<T, Error>
     where
         F: Fn(KvClient) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
-        let deadline = Instant::now() + self.timeout;
-        let attempts = self.urls.len().max(2);
-        let mut last: Option<Error> = None;
-        let mut election = false;
-        for _ in 0..attempts {
-            if election {
-                // Give an election a moment; a dead member is skipped at once.
-                let pause = Instant::now() + Duration::from_millis(50);
-                if pause >= deadline {
-                    break;
-                }
-                tokio::time::sleep_until(pause).await;
-            }
-            let (idx, kv) = match self.client(deadline).await {
-                Ok(c) => c,
-                Err((idx, e)) if retryable(&e) => {
-                    last = Some(self.describe(&e));
-                    self.advance(idx).await;
-                    continue;
-                }
-                Err((_, e)) => return Err(self.describe(&e)),
-            };
-            match tokio::time::timeout_at(deadline, f(kv)).await {
-                Ok(Ok(v)) => {
-                    self.contacted.store(true, Ordering::Relaxed);
-                    return Ok(v);
-                }
+        let deadline = Instant::now() + self.budget.timeout;
+        let mut tried = Tried::default();
+        // Each member twice at most (once more after an election, say).
+        for _ in 0..2 * self.urls.len() {
+            let used = self.client(deadline, &mut tried).await?;
+            let idx = used.idx;
+            let start = Instant::now();
+            let until = (start + self.budget.attempt).min(deadline);
+            match tokio::time::timeout_at(until, f(used.kv.clone())).await {
+                Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e)) if retryable(&e) => {
-                    election = leader_changed(&e);
-                    last = Some(self.describe(&e));
+                    tried.record(&self.urls[idx], self.failure(idx, &e, start.elapsed()));
+                    self.advance(&used).await;
+                    if leader_changed(&e) {
+                        // Give an election a moment.
+                        tokio::time::sleep_until((Instant::now() + ELECTION_PAUSE).min(deadline))
+                            .await;
+                    }
                 }
-                Ok(Err(e)) => return Err(self.describe(&e)),
+                Ok(Err(e)) => return Err(self.answer(idx, &e)),
                 Err(_) => {
-                    // Out of time: report it; the next request starts on the next member.
-                    self.advance(idx).await;
-                    return Err(Error::Timeout {
-                        endpoints: self.joined(),
-                        timeout: self.timeout,
-                    });
+                    let what = silent(start.elapsed(), "stalled, or no quorum");
+                    tried.record(&self.urls[idx], what);
+                    self.advance(&used).await;
                 }
             }
-            self.advance(idx).await;
+            if Instant::now() >= deadline {
+                break;
+            }
         }
-        Err(last.unwrap_or_else(|| Error::Timeout {
-            endpoints: self.joined(),
-            timeout: self.timeout,
-        }))
+        Err(tried.into_error())
     }
 }
 
@@ -205,6 +403,10 @@ mod tests {
         assert!(retryable(&election) && leader_changed(&election));
         let down = status(tonic::Code::Unavailable, "tcp connect error");
         assert!(retryable(&down) && !leader_changed(&down));
+        let cut = etcd_client::Error::GRpcStatus(tonic::Status::from_error(Box::new(
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream closed"),
+        )));
+        assert!(retryable(&cut), "a status made from a local error: {cut}");
         for final_error in [
             status(
                 tonic::Code::PermissionDenied,
@@ -221,5 +423,105 @@ mod tests {
         ] {
             assert!(!retryable(&final_error), "{final_error}");
         }
+    }
+
+    #[test]
+    fn budget_for_the_default_timeout() {
+        let b = Budget::new(Duration::from_secs(5), 3);
+        assert_eq!(b.timeout, Duration::from_secs(5));
+        assert_eq!(b.stagger, Duration::from_millis(300));
+        assert_eq!(b.attempt, Duration::from_millis(2500));
+        assert_eq!(b.keep_alive_interval, Duration::from_millis(1250));
+        assert_eq!(b.keep_alive_timeout, Duration::from_millis(625));
+    }
+
+    #[test]
+    fn budget_clamps() {
+        // Long timeouts: pings no more often than etcd allows, stall detection within 6 s.
+        let b = Budget::new(Duration::from_secs(60), 2);
+        assert_eq!(b.stagger, Duration::from_millis(300));
+        assert_eq!(b.attempt, Duration::from_secs(30));
+        assert_eq!(b.keep_alive_interval, Duration::from_secs(5));
+        assert_eq!(b.keep_alive_timeout, Duration::from_secs(1));
+        // Short ones: every member starts within the first half; sane floors.
+        let b = Budget::new(Duration::from_millis(600), 3);
+        assert_eq!(b.stagger, Duration::from_millis(100));
+        assert_eq!(b.attempt, Duration::from_millis(300));
+        assert_eq!(b.keep_alive_interval, Duration::from_millis(150));
+        assert_eq!(b.keep_alive_timeout, Duration::from_millis(250));
+        let b = Budget::new(Duration::from_millis(200), 1);
+        assert_eq!(
+            b.attempt,
+            Duration::from_millis(200),
+            "one member: all of it"
+        );
+        assert_eq!(b.keep_alive_interval, Duration::from_millis(100));
+        // No members at all is a configuration error elsewhere; no division by zero here.
+        assert_eq!(
+            Budget::new(Duration::from_secs(1), 0).stagger,
+            Duration::from_millis(300)
+        );
+    }
+
+    #[test]
+    fn every_member_starts_within_the_first_half_of_the_timeout() {
+        for ms in [100, 500, 1000, 2000, 5000, 20_000] {
+            for n in 1..=7u32 {
+                let t = Duration::from_millis(ms);
+                let b = Budget::new(t, n as usize);
+                assert!(b.stagger * n <= t / 2, "{t:?} {n}: {b:?}");
+                // Pings cannot cut off a request before it has been silent for the timeout.
+                assert!(
+                    b.keep_alive_interval * 4 >= t
+                        || b.keep_alive_interval >= Duration::from_secs(5)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tried_members_keep_their_order_and_last_outcome() {
+        let mut t = Tried::default();
+        t.record("http://a", "unreachable: refused".into());
+        t.record(
+            "http://b",
+            "no answer within 2.5s (stalled, or no quorum)".into(),
+        );
+        t.record("http://a", "no stable leader".into());
+        assert_eq!(
+            t.into_error().to_string(),
+            "etcd unavailable: http://a: no stable leader; \
+             http://b: no answer within 2.5s (stalled, or no quorum)"
+        );
+        assert_eq!(
+            Tried::default().into_error().to_string(),
+            "etcd unavailable: no member could be tried in time"
+        );
+    }
+
+    #[test]
+    fn unanswered_pings_are_told_from_other_failures() {
+        #[derive(Debug)]
+        struct Pings;
+        impl std::fmt::Display for Pings {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("keep-alive timed out")
+            }
+        }
+        impl std::error::Error for Pings {}
+        let mut cut = tonic::Status::unavailable("http2 error");
+        cut.set_source(std::sync::Arc::new(Pings));
+        let cut = etcd_client::Error::GRpcStatus(cut);
+        assert!(pings_unanswered(&cut) && retryable(&cut));
+        let down = status(tonic::Code::Unavailable, "tcp connect error");
+        assert!(!pings_unanswered(&down));
+    }
+
+    #[test]
+    fn silence_is_reported_with_its_length() {
+        assert_eq!(
+            silent(Duration::from_millis(1234), "stalled, or no quorum"),
+            "no answer within 1.2s (stalled, or no quorum)"
+        );
     }
 }

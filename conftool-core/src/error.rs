@@ -16,6 +16,45 @@ pub struct NameError {
     pub reason: &'static str,
 }
 
+/// What happened to one etcd member that a request tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberFailure {
+    /// The member's client URL.
+    pub endpoint: String,
+    /// What happened, in words (`no answer within 2.5s ...`, `unreachable: ...`).
+    pub what: String,
+}
+
+impl std::fmt::Display for MemberFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.endpoint, self.what)
+    }
+}
+
+/// Members and what happened to each, for a message.
+fn list(members: &[MemberFailure]) -> String {
+    if members.is_empty() {
+        // Only when a request ran out of time waiting for another one's connection attempt.
+        return "no member could be tried in time".to_string();
+    }
+    let each: Vec<String> = members.iter().map(MemberFailure::to_string).collect();
+    each.join("; ")
+}
+
+/// A duration for a message: `300ms`, `1.2s`, `20s`.
+pub(crate) fn human(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let tenths = (ms + 50) / 100;
+    if tenths % 10 == 0 {
+        format!("{}s", tenths / 10)
+    } else {
+        format!("{}.{}s", tenths / 10, tenths % 10)
+    }
+}
+
 /// A name quoted for a message, cut short if it is huge.
 fn shown(name: &str) -> String {
     if name.chars().count() <= 80 {
@@ -73,21 +112,22 @@ pub enum Error {
         /// What is wrong with the value.
         reason: String,
     },
-    /// etcd could not be reached or refused a request.
-    #[error("etcd at {endpoints}: {message}")]
+    /// An etcd member answered a request with an error (permission denied, authentication
+    /// failed, a request it refuses), or the request could not be made at all (a bad URL):
+    /// a definite outcome, which asking another member would not change.
+    #[error("etcd at {endpoint}: {message}")]
     Etcd {
-        /// The endpoints that were tried.
-        endpoints: String,
-        /// What went wrong, in words (unreachable, permission denied, ...).
+        /// The member that answered.
+        endpoint: String,
+        /// What went wrong, in words.
         message: String,
     },
-    /// A request did not finish within the configured timeout.
-    #[error("etcd at {endpoints}: no answer within {timeout:?} (unreachable, or no quorum)")]
-    Timeout {
-        /// The endpoints that were tried.
-        endpoints: String,
-        /// The configured timeout.
-        timeout: std::time::Duration,
+    /// No member could serve a request within the timeout: each member that was tried, in
+    /// the order they failed, with what happened to it. Members never tried are not listed.
+    #[error("etcd unavailable: {}", list(members))]
+    Unavailable {
+        /// The members tried.
+        members: Vec<MemberFailure>,
     },
     /// A compare-and-swap write lost against concurrent changes, even after retrying.
     #[error("conflict: {0}")]
@@ -108,75 +148,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// Describe an etcd client error for a person: what kind of failure, and its root cause.
-    /// `first_contact` says no request has succeeded yet, which makes set-up mistakes
-    /// (TLS, scheme) the likely cause of a dropped connection.
-    pub fn etcd(endpoints: &str, e: &etcd_client::Error, first_contact: bool) -> Error {
-        let message = match e {
-            etcd_client::Error::GRpcStatus(status) => {
-                let mut root = String::new();
-                let mut src = std::error::Error::source(status);
-                while let Some(s) = src {
-                    root = s.to_string();
-                    src = s.source();
-                }
-                let msg = status.message();
-                let kind = match status.code() {
-                    _ if msg.contains("leader changed") || msg.contains("no leader") => {
-                        "no stable leader (election in progress, or no quorum)"
-                    }
-                    tonic_code::Unavailable => "unreachable",
-                    tonic_code::PermissionDenied => "permission denied",
-                    tonic_code::Unauthenticated => "not authenticated",
-                    tonic_code::DeadlineExceeded => "timed out (unreachable, or no quorum)",
-                    _ if msg.contains("Timeout expired") => "timed out (unreachable, or no quorum)",
-                    _ if msg.contains("authentication failed") => "authentication failed",
-                    _ if msg.contains("user name is empty") => {
-                        "authentication required (no user configured)"
-                    }
-                    _ => "request failed",
-                };
-                let detail = if kind.starts_with("timed out") && msg == "Timeout expired" {
-                    kind.to_string()
-                } else if root.is_empty() || msg.contains(&root) {
-                    format!("{kind}: {msg}")
-                } else {
-                    format!("{kind}: {msg}: {root}")
-                };
-                let dropped =
-                    detail.contains("broken pipe") || detail.contains("connection closed");
-                let hint = if detail.contains("BadCertificate")
-                    || detail.contains("CertificateRequired")
-                {
-                    " (the server refused the client certificate: check tls.cert and tls.key)"
-                } else if detail.contains("UnknownIssuer")
-                    || detail.contains("invalid peer certificate")
-                {
-                    " (the server's certificate is not trusted: check tls.ca)"
-                } else if first_contact && dropped && endpoints.contains("http://") {
-                    " (the server closed the connection: does it need https:// and TLS settings?)"
-                } else if first_contact && dropped {
-                    " (the server closed the connection during set-up: does it require a client \
-                     certificate (tls.cert and tls.key)?)"
-                } else {
-                    ""
-                };
-                format!("{detail}{hint}")
-            }
-            etcd_client::Error::TransportError(t) => {
-                let mut root = t.to_string();
-                let mut src = std::error::Error::source(t);
-                while let Some(s) = src {
-                    root = s.to_string();
-                    src = s.source();
-                }
-                format!("unreachable: {root}")
-            }
-            other => other.to_string(),
-        };
+    /// An etcd client error from the member at `endpoint`, described for a person: what kind
+    /// of failure, its root cause, and a hint for set-up mistakes (TLS, scheme), which are the
+    /// likely cause of a dropped connection on `first_contact` (no request has succeeded yet).
+    pub fn etcd(endpoint: &str, e: &etcd_client::Error, first_contact: bool) -> Error {
         Error::Etcd {
-            endpoints: endpoints.to_string(),
-            message,
+            endpoint: endpoint.to_string(),
+            message: describe(endpoint, e, first_contact),
         }
     }
 
@@ -195,5 +173,138 @@ impl Error {
     }
 }
 
+/// Describe an etcd client error from the member at `endpoint` for a person: what kind of
+/// failure, its root cause, and a hint for set-up mistakes. `first_contact` says no request
+/// has succeeded yet, which makes set-up mistakes (TLS, scheme) the likely cause of a dropped
+/// connection.
+pub(crate) fn describe(endpoint: &str, e: &etcd_client::Error, first_contact: bool) -> String {
+    match e {
+        etcd_client::Error::GRpcStatus(status) => {
+            let mut root = String::new();
+            let mut src = std::error::Error::source(status);
+            while let Some(s) = src {
+                root = s.to_string();
+                src = s.source();
+            }
+            let msg = status.message();
+            let kind = match status.code() {
+                _ if msg.contains("leader changed") || msg.contains("no leader") => {
+                    "no stable leader (election in progress, or no quorum)"
+                }
+                tonic_code::Unavailable => "unreachable",
+                tonic_code::PermissionDenied => "permission denied",
+                tonic_code::Unauthenticated => "not authenticated",
+                tonic_code::DeadlineExceeded => "timed out (unreachable, or no quorum)",
+                _ if msg.contains("Timeout expired") => "timed out (unreachable, or no quorum)",
+                _ if msg.contains("authentication failed") => "authentication failed",
+                _ if msg.contains("user name is empty") => {
+                    "authentication required (no user configured)"
+                }
+                _ => "request failed",
+            };
+            let detail = if kind.starts_with("timed out") && msg == "Timeout expired" {
+                kind.to_string()
+            } else if root.is_empty() || msg.contains(&root) {
+                format!("{kind}: {msg}")
+            } else {
+                format!("{kind}: {msg}: {root}")
+            };
+            // A TLS server answering a plain-text client closes the connection; which of these
+            // the client sees first depends on timing.
+            let dropped = ["broken pipe", "connection closed", "connection reset"]
+                .iter()
+                .any(|w| detail.contains(w));
+            let hint =
+                if detail.contains("BadCertificate") || detail.contains("CertificateRequired") {
+                    " (the server refused the client certificate: check tls.cert and tls.key)"
+                } else if detail.contains("UnknownIssuer")
+                    || detail.contains("invalid peer certificate")
+                {
+                    " (the server's certificate is not trusted: check tls.ca)"
+                } else if first_contact && dropped && endpoint.starts_with("http://") {
+                    " (the server closed the connection: does it need https:// and TLS settings?)"
+                } else if first_contact && dropped {
+                    " (the server closed the connection during set-up: does it require a client \
+                     certificate (tls.cert and tls.key)?)"
+                } else {
+                    ""
+                };
+            format!("{detail}{hint}")
+        }
+        etcd_client::Error::TransportError(t) => {
+            let mut root = t.to_string();
+            let mut src = std::error::Error::source(t);
+            while let Some(s) = src {
+                root = s.to_string();
+                src = s.source();
+            }
+            format!("unreachable: {root}")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Result with conftool-core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        let ms = Duration::from_millis;
+        assert_eq!(human(ms(0)), "0ms");
+        assert_eq!(human(ms(300)), "300ms");
+        assert_eq!(human(ms(999)), "999ms");
+        assert_eq!(human(ms(1000)), "1s");
+        assert_eq!(human(ms(1234)), "1.2s");
+        assert_eq!(human(ms(2460)), "2.5s");
+        assert_eq!(human(ms(19_960)), "20s");
+    }
+
+    #[test]
+    fn unavailable_lists_each_member_tried() {
+        let e = Error::Unavailable {
+            members: vec![
+                MemberFailure {
+                    endpoint: "http://127.0.0.1:1234".into(),
+                    what: "no answer within 1.2s (stalled, or no quorum)".into(),
+                },
+                MemberFailure {
+                    endpoint: "http://127.0.0.1:5678".into(),
+                    what: "unreachable: Connection refused (os error 111)".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "etcd unavailable: http://127.0.0.1:1234: no answer within 1.2s (stalled, or no \
+             quorum); http://127.0.0.1:5678: unreachable: Connection refused (os error 111)"
+        );
+        assert!(!e.is_bad_input());
+    }
+
+    #[test]
+    fn hints_for_set_up_mistakes_are_per_member() {
+        let closed = etcd_client::Error::GRpcStatus(tonic::Status::unavailable(
+            "error trying to connect: connection closed",
+        ));
+        let plain = Error::etcd("http://etcd1:2379", &closed, true).to_string();
+        assert!(
+            plain.starts_with("etcd at http://etcd1:2379: unreachable"),
+            "{plain}"
+        );
+        assert!(plain.contains("does it need https://"), "{plain}");
+        let reset = etcd_client::Error::GRpcStatus(tonic::Status::unknown(
+            "transport error: connection reset",
+        ));
+        let plain = describe("http://etcd1:2379", &reset, true);
+        assert!(plain.contains("does it need https://"), "{plain}");
+        let tls = describe("https://etcd1:2379", &closed, true);
+        assert!(tls.contains("client certificate"), "{tls}");
+        assert!(!describe("http://etcd1:2379", &closed, false).contains('('));
+    }
+}

@@ -48,7 +48,7 @@ pub mod store;
 pub use action::{Action, Edit, SetFields};
 pub use audit::{Actor, AuditEntry, AuditLog, AuditSink};
 pub use config::{Config, TlsConfig};
-pub use error::{Error, NameError, Result};
+pub use error::{Error, MemberFailure, NameError, Result};
 pub use keys::Keyspace;
 pub use model::{
     Defaults, DepoolThreshold, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, SyncRecord,

@@ -166,7 +166,10 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Connect (and authenticate, if the configuration has a user) within the timeout.
+    /// Connect to a member that answers (and authenticate, if the configuration has a user)
+    /// within the timeout. Members that do not answer are skipped, with a short head start
+    /// each (see the README's failover section); fails with [`Error::Unavailable`] when none
+    /// answers.
     pub async fn connect(cfg: &Config) -> Result<Store, Error> {
         let endpoints = cfg.endpoints.join(",");
         let mut opts = ConnectOptions::new()

@@ -11,6 +11,7 @@ mod guards;
 mod harness;
 mod output;
 mod reliability;
+mod stall;
 mod sync;
 mod sync_bad_input;
 mod sync_crash;

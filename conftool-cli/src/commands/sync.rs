@@ -78,7 +78,10 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
     };
     // Entries not read: said even with --quiet (they may be data someone meant to sync).
     for w in &files.warnings {
-        warn("conftool-sync", format!("{}: {}", w.path.display(), w.reason));
+        warn(
+            "conftool-sync",
+            format!("{}: {}", w.path.display(), w.reason),
+        );
     }
     let desired = load(&files)?;
     let limits = Limits {

@@ -8,6 +8,10 @@
 //! that is removed even when the run is interrupted, or swept by the next run if it was
 //! killed ([`cleanup`]).
 //!
+//! Misbehaving members, for failover tests: [`EtcdCluster::pause_member`] freezes a member with
+//! SIGSTOP until its guard is dropped (a stalled disk, a hung process), and [`BlackHole`] is a
+//! listener that accepts connections and never answers (a black-holed host).
+//!
 //! ```no_run
 //! # async fn demo() {
 //! let etcd = conftool_testkit::Etcd::start();
@@ -27,8 +31,10 @@ use std::time::{Duration, Instant};
 use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, TlsOptions};
 
 pub mod cleanup;
+mod stall;
 pub mod tls;
 pub use cleanup::{run_dir, temp_dir, TestDir};
+pub use stall::{BlackHole, Paused};
 pub use tls::TlsFiles;
 
 /// The etcd binary: `$CONFTOOL_TEST_ETCD`, else Debian's `/usr/bin/etcd`, else `etcd` on PATH.

@@ -1,10 +1,11 @@
 //! Connection flags shared by every binary: `--endpoints`, `CONFTOOL_ENDPOINTS`, `--config`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use conftool_core::config::{parse_duration, DEFAULT_CONFIG_PATH};
+use conftool_core::config::{parse_duration, CallerSettings, DEFAULT_CONFIG_PATH};
+use conftool_core::trust::Privilege;
 use conftool_core::{Config, Store};
 
 use crate::exit::BadInput;
@@ -34,7 +35,8 @@ pub struct ConnArgs {
 
 impl ConnArgs {
     /// The effective configuration: the file (if any), then the flags (or their
-    /// environment variables) on top.
+    /// environment variables) on top, under the trust rules of
+    /// [`conftool_core::trust`] when running through sudo.
     pub fn config(&self) -> anyhow::Result<Config> {
         // The variables are read here rather than by clap, so that usage messages do not
         // show a flag as given when only its variable is set.
@@ -55,27 +57,17 @@ impl ConnArgs {
                 "--endpoints (or CONFTOOL_ENDPOINTS) has an empty URL",
             ));
         }
-        let mut cfg = match &config {
-            Some(path) => Config::load(path).map_err(BadInput::wrap)?,
-            None => {
-                let default = PathBuf::from(DEFAULT_CONFIG_PATH);
-                if default.exists() {
-                    Config::load(&default).map_err(BadInput::wrap)?
-                } else {
-                    Config::default()
-                }
-            }
+        let caller = CallerSettings {
+            config,
+            endpoints,
+            namespace: self.namespace.clone(),
+            timeout: self.timeout,
         };
-        if !endpoints.is_empty() {
-            cfg.endpoints = endpoints;
-        }
-        if let Some(ns) = &self.namespace {
-            cfg.namespace = ns.clone();
-        }
-        if let Some(t) = self.timeout {
-            cfg.timeout = t;
-        }
-        Ok(cfg)
+        Ok(Config::resolve(
+            &caller,
+            Path::new(DEFAULT_CONFIG_PATH),
+            &Privilege::current(),
+        )?)
     }
 
     /// Connect to etcd with the effective configuration.

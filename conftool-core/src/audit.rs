@@ -200,25 +200,16 @@ impl AuditLog {
         self.file.is_some() || self.syslog
     }
 
-    /// Open the log for one operation by `actor`. The file is opened (created `0640` if
-    /// missing) now, so an audit log that cannot be written stops a change before anything
-    /// is written, not after.
+    /// Open the log for one operation by `actor`. The file is opened now, so an audit log
+    /// that cannot be written stops a change before anything is written, not after. It is
+    /// opened without following a symbolic link (one planted in a log directory others can
+    /// write to cannot redirect root's lines), without blocking, and must be a regular file
+    /// with one name, owned by the user writing it, writable by no one else; created `0640`
+    /// whatever the umask.
     pub fn open(&self, actor: &Actor) -> Result<AuditSink, Error> {
         let file = match &self.file {
             None => None,
-            Some(path) => {
-                use std::os::unix::fs::OpenOptionsExt;
-                let f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o640)
-                    .open(path)
-                    .map_err(|source| Error::Audit {
-                        path: path.clone(),
-                        source,
-                    })?;
-                Some((path.clone(), f))
-            }
+            Some(path) => Some((path.clone(), open_log(path)?)),
         };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -231,6 +222,56 @@ impl AuditLog {
             applied: 0,
         })
     }
+}
+
+/// Open (creating if needed) an audit log file; see [`AuditLog::open`].
+fn open_log(path: &Path) -> Result<std::fs::File, Error> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let fail = |source: std::io::Error| Error::Audit {
+        path: path.to_path_buf(),
+        source,
+    };
+    let refuse = |why: String| fail(std::io::Error::other(why));
+    let flags = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .custom_flags(flags.bits())
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(nix::errno::Errno::ELOOP as i32) {
+                refuse("it is a symbolic link, which is not followed".into())
+            } else {
+                fail(e)
+            }
+        })?;
+    let meta = file.metadata().map_err(fail)?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    if meta.nlink() > 1 {
+        return Err(refuse(format!("it has {} names (hard links)", meta.nlink())));
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != euid {
+        return Err(refuse(format!(
+            "owned by uid {}, not by the user writing it (uid {euid})",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(refuse(format!(
+            "writable by group or others (mode {:o}): anyone could forge lines",
+            meta.mode() & 0o7777
+        )));
+    }
+    if meta.len() == 0 && meta.mode() & 0o7777 != 0o640 {
+        // Just created (or empty): the documented mode, whatever the umask made of it.
+        file.set_permissions(std::fs::Permissions::from_mode(0o640))
+            .map_err(fail)?;
+    }
+    Ok(file)
 }
 
 /// An open audit log for one operation: intents before each commit, what was applied after
@@ -518,6 +559,36 @@ mod tests {
             error_chain(&err).ends_with("Not a directory (os error 20)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_log_is_never_reached_through_a_link_or_opened_for_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "keep\n").unwrap();
+        let open = |p: &Path| AuditLog::from_config(Some(p)).open(&actor()).map(|_| ());
+        let why = |p: &Path| error_chain(&open(p).unwrap_err());
+        // A planted symbolic link is refused, and the file it points to is untouched.
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(why(&link).contains("symbolic link"), "{}", why(&link));
+        // So is a second name for another file.
+        let hard = dir.path().join("hard.jsonl");
+        std::fs::hard_link(&target, &hard).unwrap();
+        assert!(why(&hard).contains("2 names"), "{}", why(&hard));
+        // And a log anyone may write to.
+        let shared = dir.path().join("shared.jsonl");
+        std::fs::write(&shared, "").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(why(&shared).contains("writable by group or others"), "{}", why(&shared));
+        assert!(why(dir.path()).contains("Is a directory"), "{}", why(dir.path()));
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+        // A new log is 0640.
+        let fresh = dir.path().join("fresh.jsonl");
+        open(&fresh).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o640);
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct Config {
     /// Where to append one JSON line per write (audit trail); `syslog` for the system log.
     #[serde(default)]
     pub audit_log: Option<PathBuf>,
+    /// Send the etcd password over plain `http://` (refused unless this is set).
+    #[serde(default)]
+    pub allow_insecure_auth: bool,
 }
 
 /// TLS files.
@@ -78,18 +81,64 @@ impl Default for Config {
             tls: None,
             timeout: default_timeout(),
             audit_log: None,
+            allow_insecure_auth: false,
         }
     }
 }
 
+/// The largest configuration file read.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// The largest password file read.
+pub const MAX_PASSWORD_BYTES: u64 = 4 << 10;
+/// The largest TLS file (certificate, key, CA bundle) read.
+pub const MAX_TLS_BYTES: u64 = 1 << 20;
+
+/// Whether errors about a file may quote what is in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quote {
+    /// Yes: whoever reads the error could read the file.
+    Content,
+    /// No: say where the problem is, never what the file holds (a file root read on behalf
+    /// of a caller who could not).
+    PlaceOnly,
+}
+
 impl Config {
-    /// Read a configuration file.
+    /// Read a configuration file (at most [`MAX_CONFIG_BYTES`], a regular file).
     pub fn load(path: &Path) -> Result<Config, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        Config::from_yaml(path, &text)
+        Config::load_quoting(path, Quote::Content)
+    }
+
+    /// Read a configuration file, quoting its content in errors only if `quote` allows.
+    pub fn load_quoting(path: &Path, quote: Quote) -> Result<Config, Error> {
+        let bytes = crate::trust::read_bounded(path, MAX_CONFIG_BYTES, "configuration file")
+            .map_err(|e| Error::Config {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                reason: "not valid UTF-8".into(),
+            });
+        };
+        match Config::from_yaml(path, &text) {
+            Err(Error::Config { path, .. }) if quote == Quote::PlaceOnly => {
+                let place = yaml_serde::from_str::<Config>(&text)
+                    .err()
+                    .and_then(|e| e.location())
+                    .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
+                    .unwrap_or_default();
+                Err(Error::Config {
+                    path,
+                    reason: format!(
+                        "not a valid configuration{place} (its content is not shown: the \
+                         user who ran this could not read the file)"
+                    ),
+                })
+            }
+            other => other,
+        }
     }
 
     /// Parse configuration text; `path` is only used in error messages.
@@ -110,22 +159,225 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Check what must hold before the first request: every endpoint a plain
+    /// `http(s)://host[:port]` URL, all with one scheme, TLS settings only with `https`, a
+    /// `username` only with a `password_file`, and the password sent over `https` only
+    /// (unless `allow_insecure_auth`). `path` names the configuration in errors.
+    pub fn validate(&self, path: &Path) -> Result<(), Error> {
+        let fail = |reason: String| Error::Config {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if self.endpoints.is_empty() {
+            return Err(fail("no endpoints".into()));
+        }
+        let mut schemes = std::collections::BTreeSet::new();
+        for (i, url) in self.endpoints.iter().enumerate() {
+            let scheme = endpoint_scheme(url)
+                .map_err(|why| fail(format!("endpoint {} {why}", i + 1)))?;
+            schemes.insert(scheme);
+        }
+        if schemes.len() > 1 {
+            return Err(fail(
+                "endpoints mix http:// and https://; use one scheme for every member".into(),
+            ));
+        }
+        let https = schemes.contains("https");
+        if self.tls.is_some() && !https {
+            return Err(fail(
+                "tls settings need https:// endpoints (they are http://)".into(),
+            ));
+        }
+        if self.username.is_some() && self.password_file.is_none() {
+            return Err(fail("username is set but password_file is not".into()));
+        }
+        if self.username.is_some() && !https && !self.allow_insecure_auth {
+            return Err(fail(
+                "refusing to send the etcd password over plain http://; use https:// \
+                 endpoints (or set allow_insecure_auth: true in the configuration)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The keyspace under this configuration's namespace.
     pub fn keyspace(&self) -> Keyspace {
         Keyspace::new(&self.namespace)
     }
 
-    /// The etcd password, read from `password_file`.
+    /// The etcd password: the first line of `password_file` (a regular file of at most
+    /// [`MAX_PASSWORD_BYTES`]). Errors never quote the file.
     pub fn password(&self) -> Result<Option<String>, Error> {
         let Some(path) = &self.password_file else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+        let fail = |reason: String| Error::Config {
             path: path.clone(),
-            reason: format!("cannot read password file: {e}"),
-        })?;
-        Ok(Some(text.lines().next().unwrap_or_default().to_string()))
+            reason,
+        };
+        let bytes = crate::trust::read_bounded(path, MAX_PASSWORD_BYTES, "password file")
+            .map_err(|e| fail(format!("cannot read password file: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| fail("password file is not valid UTF-8".into()))?;
+        match text.lines().next() {
+            Some(line) if !line.is_empty() => Ok(Some(line.to_string())),
+            _ => Err(fail("password file has no password on its first line".into())),
+        }
     }
+}
+
+/// What the caller asks for on top of the configuration file (flags, environment).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerSettings {
+    /// A configuration file instead of the default one.
+    pub config: Option<PathBuf>,
+    /// Endpoints instead of the file's.
+    pub endpoints: Vec<String>,
+    /// A namespace instead of the file's.
+    pub namespace: Option<String>,
+    /// A timeout instead of the file's.
+    pub timeout: Option<Duration>,
+}
+
+impl Config {
+    /// The effective configuration: the file (`caller.config`, else `default_path` if it
+    /// exists, else the defaults), then the caller's settings on top, then [`Config::validate`].
+    ///
+    /// Running as root through sudo ([`Privilege::Sudo`]), the caller may narrow but never
+    /// redirect: the file must be a system file ([`crate::trust::system_file`]), one the
+    /// caller names must be readable by the caller, errors quote no file the caller could not
+    /// read, endpoints may only be some of the file's, and the namespace is the file's.
+    pub fn resolve(
+        caller: &CallerSettings,
+        default_path: &Path,
+        privilege: &crate::trust::Privilege,
+    ) -> Result<Config, Error> {
+        use crate::trust::{caller_can_read, system_file, Privilege};
+        let untrusted = |s: String| Error::Untrusted(s);
+        let path = caller.config.as_deref().or_else(|| {
+            // A missing default file means the defaults; a missing explicit one is an error.
+            default_path.exists().then_some(default_path)
+        });
+        let (mut cfg, label) = match path {
+            None => (Config::default(), PathBuf::from("--endpoints")),
+            Some(path) => {
+                let quote = match privilege {
+                    Privilege::Sudo { uid, gid } => {
+                        system_file(path).map_err(|why| {
+                            untrusted(format!(
+                                "the configuration must be a system file (owned by root and \
+                                 changeable by root only): {}: {why}",
+                                path.display()
+                            ))
+                        })?;
+                        let readable = caller_can_read(path, *uid, *gid);
+                        if caller.config.is_some() && !readable {
+                            return Err(untrusted(format!(
+                                "--config may only name a file the caller can read: {}",
+                                path.display()
+                            )));
+                        }
+                        if readable {
+                            Quote::Content
+                        } else {
+                            Quote::PlaceOnly
+                        }
+                    }
+                    _ => Quote::Content,
+                };
+                (Config::load_quoting(path, quote)?, path.to_path_buf())
+            }
+        };
+        if !caller.endpoints.is_empty() {
+            if privilege.is_sudo() && path.is_some() {
+                let allowed: std::collections::BTreeSet<String> =
+                    cfg.endpoints.iter().map(|u| normalized_endpoint(u)).collect();
+                if let Some(i) = caller
+                    .endpoints
+                    .iter()
+                    .position(|u| !allowed.contains(&normalized_endpoint(u)))
+                {
+                    return Err(untrusted(format!(
+                        "--endpoints may only name endpoints of {} (to narrow them), and \
+                         endpoint {} is not one of them",
+                        label.display(),
+                        i + 1
+                    )));
+                }
+            }
+            cfg.endpoints = caller.endpoints.clone();
+        }
+        if let Some(ns) = &caller.namespace {
+            if privilege.is_sudo() && path.is_some() && *ns != cfg.namespace {
+                return Err(untrusted(format!(
+                    "--namespace may not change the namespace of {}",
+                    label.display()
+                )));
+            }
+            cfg.namespace = ns.clone();
+        }
+        if let Some(t) = caller.timeout {
+            cfg.timeout = t;
+        }
+        cfg.validate(&label)?;
+        Ok(cfg)
+    }
+}
+
+/// The scheme of an endpoint URL (`http` or `https`), or why it is not a plain
+/// `http(s)://host[:port]`. Never quotes the URL (it might hold a password).
+pub fn endpoint_scheme(url: &str) -> Result<&'static str, String> {
+    if url.chars().any(char::is_control) {
+        return Err("has control characters in it".into());
+    }
+    let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
+        ("https", r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        ("http", r)
+    } else {
+        return Err("is not an http:// or https:// URL".into());
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains('@') {
+        return Err(
+            "has a user name or password in it; put credentials in the configuration \
+             file (username, password_file)"
+                .into(),
+        );
+    }
+    if authority.contains(['/', '?', '#']) {
+        return Err("has a path, query or fragment; give scheme://host[:port] only".into());
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        // `[::1]` has colons but no port.
+        Some(_) if authority.ends_with(']') => (authority, None),
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    if let Some(p) = port {
+        if !p.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err("has an invalid port".into());
+        }
+    }
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        }
+    };
+    if !host_ok {
+        return Err("has an invalid host".into());
+    }
+    Ok(scheme)
+}
+
+/// The form endpoints are compared in: scheme and host in lower case, no trailing `/`.
+pub fn normalized_endpoint(url: &str) -> String {
+    url.trim_end_matches('/').to_ascii_lowercase()
 }
 
 /// Parse `500ms`, `5s`, `2m` or a bare number of seconds.
@@ -199,5 +451,173 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn endpoints_are_plain_urls_and_never_quoted() {
+        for ok in [
+            "http://127.0.0.1:2379",
+            "https://etcd1.example:2379/",
+            "http://[::1]:2379",
+            "http://[::1]",
+            "https://etcd_1.example",
+        ] {
+            assert!(endpoint_scheme(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("etcd1:2379", "is not an http:// or https:// URL"),
+            ("http://user:s3cret@etcd1:2379", "has a user name or password"),
+            ("http://etcd1:2379/v3/kv", "has a path"),
+            ("http://etcd1:99999", "has an invalid port"),
+            ("http://etcd1:0", "has an invalid port"),
+            ("http://", "has an invalid host"),
+            ("http://etc d1", "has an invalid host"),
+            ("http://etcd1\x1b]0;x\x07", "has control characters"),
+        ] {
+            let err = endpoint_scheme(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+        assert_eq!(
+            normalized_endpoint("HTTP://Etcd1:2379/"),
+            "http://etcd1:2379"
+        );
+    }
+
+    #[test]
+    fn validation_refuses_mixed_schemes_and_plaintext_passwords() {
+        let p = Path::new("c.yaml");
+        let cfg = |text: &str| Config::from_yaml(p, text).unwrap();
+        let err = |c: Config| c.validate(p).unwrap_err().to_string();
+        assert!(cfg("endpoints: [http://a:1]\n").validate(p).is_ok());
+        assert!(err(cfg("endpoints: [http://a:1, https://b:1]\n")).contains("mix http"));
+        assert!(err(cfg("endpoints: [http://a:1]\ntls: {ca: /x}\n")).contains("need https"));
+        assert!(err(cfg("endpoints: [https://a:1]\nusername: u\n"))
+            .contains("username is set but password_file is not"));
+        assert!(
+            err(cfg("endpoints: [http://a:1]\nusername: u\npassword_file: /p\n"))
+                .contains("over plain http://")
+        );
+        assert!(cfg(
+            "endpoints: [http://a:1]\nusername: u\npassword_file: /p\nallow_insecure_auth: true\n"
+        )
+        .validate(p)
+        .is_ok());
+        assert!(
+            cfg("endpoints: [https://a:1]\nusername: u\npassword_file: /p\n")
+                .validate(p)
+                .is_ok()
+        );
+        assert!(err(cfg("endpoints: ['http://u:pw@a:1']\n")).contains("endpoint 1 has a user"));
+    }
+
+    /// A root-owned directory under sticky /tmp, with a file in it of `mode`.
+    fn file(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn under_sudo_the_caller_narrows_but_never_redirects() {
+        use crate::trust::Privilege;
+        use std::os::unix::fs::PermissionsExt;
+        if !nix::unistd::geteuid().is_root() {
+            return; // ownership cannot be arranged without root
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let system = file(
+            dir.path(),
+            "config.yaml",
+            "endpoints: [http://10.0.0.1:2379, http://10.0.0.2:2379]\nnamespace: /conftool\n",
+            0o644,
+        );
+        let sudo = Privilege::Sudo { uid: 65534, gid: Some(65534) };
+        let caller = |f: fn(&mut CallerSettings)| {
+            let mut c = CallerSettings::default();
+            f(&mut c);
+            c
+        };
+        let resolve = |c: &CallerSettings, p: &Privilege| Config::resolve(c, &system, p);
+        // Narrowing is fine, and so is a timeout.
+        let c = caller(|c| {
+            c.endpoints = vec!["http://10.0.0.2:2379/".into()];
+            c.timeout = Some(Duration::from_secs(9));
+        });
+        let cfg = resolve(&c, &sudo).unwrap();
+        assert_eq!(cfg.endpoints, ["http://10.0.0.2:2379/"]);
+        assert_eq!(cfg.timeout, Duration::from_secs(9));
+        // Redirecting is not, nor is another namespace; as a plain user both are.
+        let away = caller(|c| c.endpoints = vec!["http://10.0.0.1:2379".into(), "http://6.6.6.6:1".into()]);
+        let e = resolve(&away, &sudo).unwrap_err();
+        assert!(matches!(e, Error::Untrusted(_)) && e.is_bad_input(), "{e}");
+        assert!(e.to_string().contains("endpoint 2 is not one of them"), "{e}");
+        assert!(resolve(&away, &Privilege::User).is_ok());
+        assert!(resolve(&away, &Privilege::Root).is_ok());
+        let ns = caller(|c| c.namespace = Some("/other".into()));
+        assert!(resolve(&ns, &sudo).unwrap_err().to_string().contains("--namespace"));
+        let same_ns = caller(|c| c.namespace = Some("/conftool".into()));
+        assert!(resolve(&same_ns, &sudo).is_ok());
+        // A configuration the caller owns is not a system file.
+        let mine = file(dir.path(), "mine.yaml", "endpoints: [http://6.6.6.6:1]\n", 0o644);
+        nix::unistd::chown(&mine, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        let c = CallerSettings {
+            config: Some(mine.clone()),
+            ..CallerSettings::default()
+        };
+        let e = resolve(&c, &sudo).unwrap_err().to_string();
+        assert!(e.contains("must be a system file") && e.contains("owned by uid 65534"), "{e}");
+        assert!(resolve(&c, &Privilege::User).is_ok());
+        // A root-only file the caller names is refused without a word of its content.
+        let secret = file(dir.path(), "shadow", "root:$6$secrethash:1::::::\n", 0o600);
+        let c = CallerSettings {
+            config: Some(secret.clone()),
+            ..CallerSettings::default()
+        };
+        let e = resolve(&c, &sudo).unwrap_err().to_string();
+        assert!(e.contains("--config may only name a file the caller can read"), "{e}");
+        assert!(!e.contains("secrethash"), "{e}");
+        // The system's own file, unreadable to the caller and broken: its place, not its text.
+        std::fs::write(&system, "endpoints: [http://10.0.0.1:2379]\npassword_fle: /x/secretname\n").unwrap();
+        std::fs::set_permissions(&system, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = resolve(&CallerSettings::default(), &sudo).unwrap_err().to_string();
+        assert!(e.contains("line 2") && !e.contains("secretname") && !e.contains("password_fle"), "{e}");
+        let e = resolve(&CallerSettings::default(), &Privilege::Root).unwrap_err().to_string();
+        assert!(e.contains("password_fle"), "root may see its own file: {e}");
+        // No configuration file at all: nothing to protect, the caller's endpoints are used.
+        let none = CallerSettings {
+            endpoints: vec!["http://6.6.6.6:1".into()],
+            ..CallerSettings::default()
+        };
+        let cfg = Config::resolve(&none, &dir.path().join("absent.yaml"), &sudo).unwrap();
+        assert_eq!(cfg.endpoints, ["http://6.6.6.6:1"]);
+    }
+
+    #[test]
+    fn errors_about_unreadable_files_quote_no_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("shadow");
+        std::fs::write(&f, "root:$6$secrethash:19000:0:99999:7:::\n").unwrap();
+        let quoted = Config::load(&f).unwrap_err().to_string();
+        assert!(quoted.contains("secrethash"), "{quoted}");
+        let placed = Config::load_quoting(&f, Quote::PlaceOnly)
+            .unwrap_err()
+            .to_string();
+        assert!(!placed.contains("secrethash") && !placed.contains("root:"), "{placed}");
+        assert!(placed.contains("line 1, column"), "{placed}");
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "\nsecond").unwrap();
+        let c = Config {
+            password_file: Some(pw.clone()),
+            ..Config::default()
+        };
+        let e = c.password().unwrap_err().to_string();
+        assert!(e.contains("no password on its first line") && !e.contains("second"), "{e}");
+        std::fs::write(&pw, "x".repeat(5000)).unwrap();
+        let e = c.password().unwrap_err().to_string();
+        assert!(e.contains("bigger than the 4 KiB a password file may be"), "{e}");
     }
 }

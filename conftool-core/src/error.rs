@@ -142,6 +142,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A setting the caller may not choose when running as root through sudo
+    /// ([`crate::trust`]); nothing was done.
+    #[error("running as root through sudo, {0}")]
+    Untrusted(String),
     /// A change refused by a rule ([`crate::rules`]); nothing was written.
     #[error("refusing to write: {0}")]
     Refused(#[from] crate::rules::Refusal),
@@ -169,6 +173,7 @@ impl Error {
                 | Error::Action { .. }
                 | Error::Config { .. }
                 | Error::Refused(_)
+                | Error::Untrusted(_)
         )
     }
 }

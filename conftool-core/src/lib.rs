@@ -16,6 +16,8 @@
 //!   a whole-fleet read.
 //! - [`rules`]: the depool threshold and the reactivation rule, judged on a list of
 //!   changes; [`Store::pool_members`] reads the pools they judge by.
+//! - [`trust`]: who may choose which settings (root through sudo vs its caller), and
+//!   bounded reads of the files settings point to.
 //! - [`audit`]: one JSON line per write to a file and/or syslog.
 //!
 //! Everything but [`store`], [`select`]'s store methods and [`audit`]'s sinks is pure and
@@ -44,6 +46,7 @@ pub mod rules;
 pub mod select;
 pub mod selector;
 pub mod store;
+pub mod trust;
 
 pub use action::{Action, Edit, SetFields};
 pub use audit::{Actor, AuditEntry, AuditLog, AuditSink};

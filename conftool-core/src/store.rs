@@ -171,13 +171,18 @@ impl Store {
     /// each (see the README's failover section); fails with [`Error::Unavailable`] when none
     /// answers.
     pub async fn connect(cfg: &Config) -> Result<Store, Error> {
+        // Every URL checked before the first request (and the password never sent in clear).
+        cfg.validate(std::path::Path::new("configuration"))?;
         let endpoints = cfg.endpoints.join(",");
         let mut opts = ConnectOptions::new()
             .with_timeout(cfg.timeout)
             .with_connect_timeout(cfg.timeout)
             .with_auto_token_refresh(true);
         if let Some(user) = &cfg.username {
-            opts = opts.with_user(user.clone(), cfg.password()?.unwrap_or_default());
+            // validate() saw to it that a user comes with a password file.
+            if let Some(password) = cfg.password()? {
+                opts = opts.with_user(user.clone(), password);
+            }
         }
         if let Some(tls) = &cfg.tls {
             opts = opts.with_tls(tls_options(tls)?);
@@ -364,9 +369,11 @@ impl Store {
 
 fn tls_options(tls: &crate::config::TlsConfig) -> Result<TlsOptions, Error> {
     let read = |p: &std::path::PathBuf| {
-        std::fs::read(p).map_err(|e| Error::Config {
-            path: p.clone(),
-            reason: format!("cannot read TLS file: {e}"),
+        crate::trust::read_bounded(p, crate::config::MAX_TLS_BYTES, "TLS file").map_err(|e| {
+            Error::Config {
+                path: p.clone(),
+                reason: format!("cannot read TLS file: {e}"),
+            }
         })
     };
     let mut opts = TlsOptions::new();

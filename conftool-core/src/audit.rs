@@ -251,7 +251,10 @@ fn open_log(path: &Path) -> Result<std::fs::File, Error> {
         return Err(refuse("not a regular file".into()));
     }
     if meta.nlink() > 1 {
-        return Err(refuse(format!("it has {} names (hard links)", meta.nlink())));
+        return Err(refuse(format!(
+            "it has {} names (hard links)",
+            meta.nlink()
+        )));
     }
     let euid = nix::unistd::geteuid().as_raw();
     if meta.uid() != euid {
@@ -581,8 +584,16 @@ mod tests {
         let shared = dir.path().join("shared.jsonl");
         std::fs::write(&shared, "").unwrap();
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o666)).unwrap();
-        assert!(why(&shared).contains("writable by group or others"), "{}", why(&shared));
-        assert!(why(dir.path()).contains("Is a directory"), "{}", why(dir.path()));
+        assert!(
+            why(&shared).contains("writable by group or others"),
+            "{}",
+            why(&shared)
+        );
+        assert!(
+            why(dir.path()).contains("Is a directory"),
+            "{}",
+            why(dir.path())
+        );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
         // A new log is 0640.
         let fresh = dir.path().join("fresh.jsonl");

@@ -173,8 +173,8 @@ impl Config {
         }
         let mut schemes = std::collections::BTreeSet::new();
         for (i, url) in self.endpoints.iter().enumerate() {
-            let scheme = endpoint_scheme(url)
-                .map_err(|why| fail(format!("endpoint {} {why}", i + 1)))?;
+            let scheme =
+                endpoint_scheme(url).map_err(|why| fail(format!("endpoint {} {why}", i + 1)))?;
             schemes.insert(scheme);
         }
         if schemes.len() > 1 {
@@ -222,7 +222,9 @@ impl Config {
             .map_err(|_| fail("password file is not valid UTF-8".into()))?;
         match text.lines().next() {
             Some(line) if !line.is_empty() => Ok(Some(line.to_string())),
-            _ => Err(fail("password file has no password on its first line".into())),
+            _ => Err(fail(
+                "password file has no password on its first line".into(),
+            )),
         }
     }
 }
@@ -291,8 +293,11 @@ impl Config {
         };
         if !caller.endpoints.is_empty() {
             if privilege.is_sudo() && path.is_some() {
-                let allowed: std::collections::BTreeSet<String> =
-                    cfg.endpoints.iter().map(|u| normalized_endpoint(u)).collect();
+                let allowed: std::collections::BTreeSet<String> = cfg
+                    .endpoints
+                    .iter()
+                    .map(|u| normalized_endpoint(u))
+                    .collect();
                 if let Some(i) = caller
                     .endpoints
                     .iter()
@@ -466,7 +471,10 @@ mod tests {
         }
         for (bad, why) in [
             ("etcd1:2379", "is not an http:// or https:// URL"),
-            ("http://user:s3cret@etcd1:2379", "has a user name or password"),
+            (
+                "http://user:s3cret@etcd1:2379",
+                "has a user name or password",
+            ),
             ("http://etcd1:2379/v3/kv", "has a path"),
             ("http://etcd1:99999", "has an invalid port"),
             ("http://etcd1:0", "has an invalid port"),
@@ -494,10 +502,10 @@ mod tests {
         assert!(err(cfg("endpoints: [http://a:1]\ntls: {ca: /x}\n")).contains("need https"));
         assert!(err(cfg("endpoints: [https://a:1]\nusername: u\n"))
             .contains("username is set but password_file is not"));
-        assert!(
-            err(cfg("endpoints: [http://a:1]\nusername: u\npassword_file: /p\n"))
-                .contains("over plain http://")
-        );
+        assert!(err(cfg(
+            "endpoints: [http://a:1]\nusername: u\npassword_file: /p\n"
+        ))
+        .contains("over plain http://"));
         assert!(cfg(
             "endpoints: [http://a:1]\nusername: u\npassword_file: /p\nallow_insecure_auth: true\n"
         )
@@ -535,7 +543,10 @@ mod tests {
             "endpoints: [http://10.0.0.1:2379, http://10.0.0.2:2379]\nnamespace: /conftool\n",
             0o644,
         );
-        let sudo = Privilege::Sudo { uid: 65534, gid: Some(65534) };
+        let sudo = Privilege::Sudo {
+            uid: 65534,
+            gid: Some(65534),
+        };
         let caller = |f: fn(&mut CallerSettings)| {
             let mut c = CallerSettings::default();
             f(&mut c);
@@ -551,25 +562,41 @@ mod tests {
         assert_eq!(cfg.endpoints, ["http://10.0.0.2:2379/"]);
         assert_eq!(cfg.timeout, Duration::from_secs(9));
         // Redirecting is not, nor is another namespace; as a plain user both are.
-        let away = caller(|c| c.endpoints = vec!["http://10.0.0.1:2379".into(), "http://6.6.6.6:1".into()]);
+        let away = caller(|c| {
+            c.endpoints = vec!["http://10.0.0.1:2379".into(), "http://6.6.6.6:1".into()]
+        });
         let e = resolve(&away, &sudo).unwrap_err();
         assert!(matches!(e, Error::Untrusted(_)) && e.is_bad_input(), "{e}");
-        assert!(e.to_string().contains("endpoint 2 is not one of them"), "{e}");
+        assert!(
+            e.to_string().contains("endpoint 2 is not one of them"),
+            "{e}"
+        );
         assert!(resolve(&away, &Privilege::User).is_ok());
         assert!(resolve(&away, &Privilege::Root).is_ok());
         let ns = caller(|c| c.namespace = Some("/other".into()));
-        assert!(resolve(&ns, &sudo).unwrap_err().to_string().contains("--namespace"));
+        assert!(resolve(&ns, &sudo)
+            .unwrap_err()
+            .to_string()
+            .contains("--namespace"));
         let same_ns = caller(|c| c.namespace = Some("/conftool".into()));
         assert!(resolve(&same_ns, &sudo).is_ok());
         // A configuration the caller owns is not a system file.
-        let mine = file(dir.path(), "mine.yaml", "endpoints: [http://6.6.6.6:1]\n", 0o644);
+        let mine = file(
+            dir.path(),
+            "mine.yaml",
+            "endpoints: [http://6.6.6.6:1]\n",
+            0o644,
+        );
         nix::unistd::chown(&mine, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
         let c = CallerSettings {
             config: Some(mine.clone()),
             ..CallerSettings::default()
         };
         let e = resolve(&c, &sudo).unwrap_err().to_string();
-        assert!(e.contains("must be a system file") && e.contains("owned by uid 65534"), "{e}");
+        assert!(
+            e.contains("must be a system file") && e.contains("owned by uid 65534"),
+            "{e}"
+        );
         assert!(resolve(&c, &Privilege::User).is_ok());
         // A root-only file the caller names is refused without a word of its content.
         let secret = file(dir.path(), "shadow", "root:$6$secrethash:1::::::\n", 0o600);
@@ -578,14 +605,28 @@ mod tests {
             ..CallerSettings::default()
         };
         let e = resolve(&c, &sudo).unwrap_err().to_string();
-        assert!(e.contains("--config may only name a file the caller can read"), "{e}");
+        assert!(
+            e.contains("--config may only name a file the caller can read"),
+            "{e}"
+        );
         assert!(!e.contains("secrethash"), "{e}");
         // The system's own file, unreadable to the caller and broken: its place, not its text.
-        std::fs::write(&system, "endpoints: [http://10.0.0.1:2379]\npassword_fle: /x/secretname\n").unwrap();
+        std::fs::write(
+            &system,
+            "endpoints: [http://10.0.0.1:2379]\npassword_fle: /x/secretname\n",
+        )
+        .unwrap();
         std::fs::set_permissions(&system, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let e = resolve(&CallerSettings::default(), &sudo).unwrap_err().to_string();
-        assert!(e.contains("line 2") && !e.contains("secretname") && !e.contains("password_fle"), "{e}");
-        let e = resolve(&CallerSettings::default(), &Privilege::Root).unwrap_err().to_string();
+        let e = resolve(&CallerSettings::default(), &sudo)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2") && !e.contains("secretname") && !e.contains("password_fle"),
+            "{e}"
+        );
+        let e = resolve(&CallerSettings::default(), &Privilege::Root)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("password_fle"), "root may see its own file: {e}");
         // No configuration file at all: nothing to protect, the caller's endpoints are used.
         let none = CallerSettings {
@@ -606,7 +647,10 @@ mod tests {
         let placed = Config::load_quoting(&f, Quote::PlaceOnly)
             .unwrap_err()
             .to_string();
-        assert!(!placed.contains("secrethash") && !placed.contains("root:"), "{placed}");
+        assert!(
+            !placed.contains("secrethash") && !placed.contains("root:"),
+            "{placed}"
+        );
         assert!(placed.contains("line 1, column"), "{placed}");
         let pw = dir.path().join("pw");
         std::fs::write(&pw, "\nsecond").unwrap();
@@ -615,9 +659,15 @@ mod tests {
             ..Config::default()
         };
         let e = c.password().unwrap_err().to_string();
-        assert!(e.contains("no password on its first line") && !e.contains("second"), "{e}");
+        assert!(
+            e.contains("no password on its first line") && !e.contains("second"),
+            "{e}"
+        );
         std::fs::write(&pw, "x".repeat(5000)).unwrap();
         let e = c.password().unwrap_err().to_string();
-        assert!(e.contains("bigger than the 4 KiB a password file may be"), "{e}");
+        assert!(
+            e.contains("bigger than the 4 KiB a password file may be"),
+            "{e}"
+        );
     }
 }

@@ -42,7 +42,11 @@ impl Privilege {
     /// sudo's `SUDO_UID` names another user (only root can set that for a root process,
     /// so it cannot be forged to gain anything).
     pub fn current() -> Privilege {
-        let num = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<u32>().ok());
+        let num = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.trim().parse::<u32>().ok())
+        };
         if !nix::unistd::geteuid().is_root() {
             return Privilege::User;
         }
@@ -134,9 +138,10 @@ pub fn caller_can_read(path: &Path, uid: u32, gid: Option<u32>) -> bool {
         return false;
     };
     allowed(&meta, 0o4)
-        && canonical.ancestors().skip(1).all(|dir| {
-            std::fs::metadata(dir).is_ok_and(|m| allowed(&m, 0o1))
-        })
+        && canonical
+            .ancestors()
+            .skip(1)
+            .all(|dir| std::fs::metadata(dir).is_ok_and(|m| allowed(&m, 0o1)))
 }
 
 /// Why a bounded read failed.
@@ -236,14 +241,18 @@ mod tests {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(system_file(&f), Ok(()));
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
-        assert!(system_file(&f).unwrap_err().contains("writable by group or others"));
+        assert!(system_file(&f)
+            .unwrap_err()
+            .contains("writable by group or others"));
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         nix::unistd::chown(&f, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
         assert!(system_file(&f).unwrap_err().contains("owned by uid 65534"));
         nix::unistd::chown(&f, Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
         // A directory others may write to (not sticky) above it.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(system_file(&f).unwrap_err().contains("writable by group or others"));
+        assert!(system_file(&f)
+            .unwrap_err()
+            .contains("writable by group or others"));
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         // Readable by the caller: by the bits that apply to them.
         assert!(caller_can_read(&f, 65534, None));

@@ -12,6 +12,7 @@ mod harness;
 mod output;
 mod reliability;
 mod stall;
+mod sudo;
 mod sync;
 mod sync_bad_input;
 mod sync_crash;

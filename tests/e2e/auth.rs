@@ -244,3 +244,60 @@ fn unreachable_and_silent_servers_fail_within_the_timeout() {
         );
     }
 }
+
+/// What held up when attacked, kept: the server's certificate is verified (there is no
+/// option to skip it), and the password appears in no output and no audit line.
+#[test]
+fn a_server_with_another_ca_is_refused_and_the_password_stays_secret() {
+    let s = secure_etcd();
+    let other = tls::generate(&s.dir.path().join("other-ca"));
+    let cfg = s.dir.path().join("other-ca.yaml");
+    let pw = s.dir.path().join("writer.password");
+    std::fs::write(&pw, "writepw\n").expect("pw");
+    std::fs::write(
+        &cfg,
+        format!(
+            "endpoints: [{}]\nusername: writer\npassword_file: {}\ntimeout: 3s\n\
+             tls: {{ca: {}, cert: {}, key: {}}}\n",
+            s.etcd.endpoint(),
+            pw.display(),
+            other.ca.display(),
+            s.tls.client_cert.display(),
+            s.tls.client_key.display()
+        ),
+    )
+    .expect("config");
+    let run = s.run("confctl", &cfg, &["select", "name=.*", "get"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("not trusted"), "{}", run.stderr);
+    assert!(!run.stderr.contains("writepw"), "{}", run.stderr);
+
+    // A write with an audit log: the password is nowhere in what the tools print or log.
+    let writer = s.config("writer", "writepw");
+    let log = s.dir.path().join("audit.jsonl");
+    let text = std::fs::read_to_string(&writer).expect("read");
+    std::fs::write(&writer, format!("{text}audit_log: {}\n", log.display())).expect("write");
+    let conf = example_conf();
+    for (bin_name, args) in [
+        (
+            "conftool-sync",
+            vec!["--directory", conf.to_str().expect("utf-8")],
+        ),
+        (
+            "confctl",
+            vec![
+                "--json",
+                "select",
+                "dc=eqiad,name=mw1018,service=apache",
+                "set/weight=2",
+            ],
+        ),
+    ] {
+        let run = s.run(bin_name, &writer, &args).expect_code(0);
+        assert!(!run.stdout.contains("writepw") && !run.stderr.contains("writepw"));
+    }
+    let audit = std::fs::read_to_string(&log).expect("audit log");
+    assert!(audit.lines().count() > 60, "{audit}");
+    assert!(!audit.contains("writepw"));
+    assert!(audit.contains("\"etcd_user\":\"writer\""));
+}

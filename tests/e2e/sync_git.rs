@@ -145,3 +145,22 @@ fn git_rev_errors_name_the_file_and_line() {
     ctx.sync(&conf, &["--check"]).expect_code(0);
     assert_eq!(ctx.state(), synced);
 }
+
+/// What held up when attacked, kept: libgit2 refuses a repository owned by another user,
+/// as git does (a merge request's checkout cannot configure what root runs).
+#[test]
+fn a_repository_owned_by_another_user_is_refused() {
+    let ctx = Ctx::new();
+    let repo = repo(&ctx);
+    let before = ctx.state();
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "nobody"])
+        .arg(&repo)
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let run = ctx.sync(&repo.join("conf"), &["--git-rev", "HEAD"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("not owned by current user"), "{run:?}");
+    assert_eq!(ctx.state(), before);
+}

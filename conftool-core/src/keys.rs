@@ -171,6 +171,36 @@ mod tests {
     }
 
     #[test]
+    fn every_prefix_under_a_namespace() {
+        let ks = Keyspace::new("/conftool");
+        assert_eq!(ks.root_prefix(), "/conftool/v1/");
+        assert_eq!(ks.pools_prefix(), "/conftool/v1/pools/");
+        assert_eq!(ks.services_prefix(), "/conftool/v1/services/");
+        assert_eq!(ks.sync_meta_key(), "/conftool/v1/meta/sync");
+        assert_eq!(Keyspace::default().root_prefix(), "/v1/");
+        let k = ObjectKey::new(
+            "eqiad".parse().unwrap(),
+            "cache_text".parse().unwrap(),
+            "varnish-fe".parse().unwrap(),
+            "cp1052".parse().unwrap(),
+        );
+        assert_eq!(
+            ks.object_key(&k),
+            "/conftool/v1/pools/eqiad/cache_text/varnish-fe/cp1052"
+        );
+        // Another namespace's keys are not this one's.
+        assert!(Keyspace::default()
+            .parse_object_key(&ks.object_key(&k))
+            .is_none());
+        assert!(ks
+            .parse_service_key("/conftool/v1/services/appservers")
+            .is_none());
+        assert!(ks
+            .parse_service_key("/conftool/v1/services/app servers/apache")
+            .is_none());
+    }
+
+    #[test]
     fn prefix_narrows_only_on_leading_literals() {
         let ks = Keyspace::new("");
         let dc: Datacenter = "eqiad".parse().unwrap();
@@ -180,5 +210,11 @@ mod tests {
             "/v1/pools/eqiad/"
         );
         assert_eq!(ks.pools_prefix_for(None, None, Some(&svc)), "/v1/pools/");
+        let cluster: Cluster = "appservers".parse().unwrap();
+        assert_eq!(
+            ks.pools_prefix_for(Some(&dc), Some(&cluster), Some(&svc)),
+            "/v1/pools/eqiad/appservers/apache/"
+        );
+        assert_eq!(ks.pools_prefix_for(None, None, None), "/v1/pools/");
     }
 }

@@ -406,6 +406,70 @@ mod tests {
     }
 
     #[test]
+    fn keys_print_as_messages_and_the_python_tags() {
+        let k = ObjectKey::new(
+            "eqiad".parse().unwrap(),
+            "appservers".parse().unwrap(),
+            "apache".parse().unwrap(),
+            "mw1018".parse().unwrap(),
+        );
+        assert_eq!(k.to_string(), "eqiad/appservers/apache/mw1018");
+        assert_eq!(k.pool.to_string(), "eqiad/appservers/apache");
+        assert_eq!(k.tags(), "dc=eqiad,cluster=appservers,service=apache");
+    }
+
+    #[test]
+    fn errors_say_what_was_wrong() {
+        assert_eq!(
+            "maybe".parse::<Pooled>().unwrap_err().to_string(),
+            "invalid pooled value \"maybe\": expected yes, no or inactive"
+        );
+        assert_eq!(
+            "70000".parse::<Weight>().unwrap_err().to_string(),
+            "invalid weight \"70000\": expected an integer from 0 to 65535"
+        );
+        let e = serde_json::from_str::<Weight>("70000")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("weight 70000 is out of range 0..=65535"), "{e}");
+        let e = serde_json::from_str::<Weight>("-3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("weight -3 is out of range 0..=65535"), "{e}");
+        let e = PoolState::from_json("/v1/k", b"[]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("etcd key /v1/k: malformed value: "), "{e}");
+        assert_eq!(Weight(7).get(), 7);
+        assert_eq!(Weight(7).to_string(), "7");
+        assert_eq!("42".parse::<Weight>().unwrap(), Weight(42));
+    }
+
+    #[test]
+    fn defaults_make_the_state_new_objects_get() {
+        assert_eq!(
+            Defaults::LEGACY.state(),
+            PoolState::new(Pooled::Inactive, Weight(0))
+        );
+        let d = Defaults {
+            pooled: Pooled::Yes,
+            weight: Weight(10),
+        };
+        assert_eq!(d.state().to_json(), r#"{"pooled":"yes","weight":10}"#);
+        let rec = SyncRecord {
+            datacenters: vec!["codfw".parse().unwrap(), "eqiad".parse().unwrap()],
+            git_rev: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&rec).unwrap(),
+            r#"{"datacenters":["codfw","eqiad"],"git_rev":null}"#
+        );
+        let back: SyncRecord = serde_json::from_str(r#"{"git_rev":"abc","new":1}"#).unwrap();
+        assert_eq!(back.git_rev.as_deref(), Some("abc"));
+        assert!(back.datacenters.is_empty());
+    }
+
+    #[test]
     fn state_keeps_unknown_fields_and_python_shape() {
         let raw = br#"{"pooled":"no","weight":3,"comment":"disk"}"#;
         let st = PoolState::from_json("k", raw).unwrap();

@@ -329,6 +329,53 @@ mod tests {
     }
 
     #[test]
+    fn the_literal_prefix_stops_at_any_regex_meaning() {
+        let ks = Keyspace::default();
+        let prefix = |s: &str| s.parse::<Selector>().unwrap().prefix(&ks);
+        // Literal dc, cluster and service narrow the read, in that order only.
+        assert_eq!(
+            prefix("dc=eqiad,cluster=appservers,service=apache"),
+            "/v1/pools/eqiad/appservers/apache/"
+        );
+        assert_eq!(prefix("service=apache,dc=eqiad"), "/v1/pools/eqiad/");
+        assert_eq!(prefix("cluster=appservers"), "/v1/pools/");
+        // `.` is a name character but a regex wildcard: `eqia.` matches `eqiax` too.
+        assert_eq!(prefix("dc=eqia.,cluster=appservers"), "/v1/pools/");
+        // An escape that is not punctuation is a class (`\d`), not a literal.
+        assert_eq!(prefix("dc=eqia\\d"), "/v1/pools/");
+        // An escaped dot is a literal dot.
+        assert_eq!(prefix("dc=eq\\.iad"), "/v1/pools/eq.iad/");
+        assert_eq!(prefix("dc=eqiad|codfw"), "/v1/pools/");
+        assert_eq!(prefix("dc=eqiad,cluster=app.*"), "/v1/pools/eqiad/");
+        // A trailing backslash is no literal either.
+        assert!("dc=eqiad\\".parse::<Selector>().is_err());
+        assert_eq!(prefix("name=mw1018"), "/v1/pools/");
+    }
+
+    #[test]
+    fn matches_name_is_the_name_term_alone() {
+        let sel: Selector = "dc=codfw,name=mw10.8".parse().unwrap();
+        assert!(sel.matches_name("mw1018"));
+        assert!(!sel.matches_name("mw10188"));
+        assert!(!sel.matches_name("xmw1018"));
+        let no_name: Selector = "dc=codfw".parse().unwrap();
+        assert!(no_name.matches_name("anything"));
+    }
+
+    #[test]
+    fn a_comma_starts_a_term_only_before_a_tag_name() {
+        // `,2}` and `,x=...` where x is not alphabetic stay inside the regex.
+        let sel: Selector = "name=mw(1,2),service=apache".parse().unwrap();
+        assert_eq!(sel.terms.len(), 2);
+        let sel: Selector = "name=a,1=b".parse().unwrap();
+        assert_eq!(sel.terms.len(), 1, "{sel}");
+        assert!(sel.matches_name("a,1=b"));
+        let sel: Selector = "name=a,b,c".parse().unwrap();
+        assert_eq!(sel.terms.len(), 1);
+        assert!(sel.matches_name("a,b,c"));
+    }
+
+    #[test]
     fn node_selectors_escape_regex() {
         let sel = Selector::for_node("mw1018.eqiad.wmnet", Some("apache")).unwrap();
         assert!(sel.matches(&key("eqiad", "a", "apache", "mw1018.eqiad.wmnet")));

@@ -26,10 +26,16 @@ pub(crate) fn too_deep(text: &str) -> Option<(usize, usize)> {
     let (mut line, mut col, mut depth) = (1, 0, 0usize);
     let mut prev = '\n';
     let mut escaped = false;
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         col += 1;
         match state {
             In::Comment => {}
+            // `''` is a quote inside a single-quoted scalar, not its end.
+            In::Single if c == '\'' && chars.peek() == Some(&'\'') => {
+                chars.next();
+                col += 1;
+            }
             In::Single if c == '\'' => state = In::Code,
             In::Double if escaped => escaped = false,
             In::Double if c == '\\' => escaped = true,
@@ -187,5 +193,93 @@ impl<'de> Visitor<'de> for UniqueKey<'_> {
     }
     fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
         NoDuplicates.visit_enum(data).map(|()| None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nest(depth: usize) -> String {
+        format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn depth_is_counted_where_brackets_mean_nesting_only() {
+        assert_eq!(too_deep(&nest(MAX_FLOW_DEPTH)), None);
+        assert_eq!(
+            too_deep(&nest(MAX_FLOW_DEPTH + 1)),
+            Some((1, MAX_FLOW_DEPTH + 1))
+        );
+        // The place is the first bracket over the limit, on its own line and column.
+        let text = format!("a: 1\n  b: {}", nest(MAX_FLOW_DEPTH + 3));
+        assert_eq!(
+            too_deep(&text),
+            Some((2, "  b: ".len() + MAX_FLOW_DEPTH + 1))
+        );
+        // Closing brackets bring the depth down again.
+        let siblings = format!("{}\n{}", nest(MAX_FLOW_DEPTH), nest(MAX_FLOW_DEPTH));
+        assert_eq!(too_deep(&siblings), None);
+        let deep = "[".repeat(MAX_FLOW_DEPTH + 1);
+        // Inside comments and quoted scalars, brackets are text.
+        for quiet in [
+            format!("# {deep}\nx: 1\n"),
+            format!("x: 1 # {deep}\n"),
+            format!("x: '{deep}'\n"),
+            format!("x: \"{deep}\"\n"),
+            format!("x: \"a\\\"{deep}\"\n"),
+            format!("x: 'it''s {deep}'\n"),
+        ] {
+            assert_eq!(too_deep(&quiet), None, "{quiet}");
+        }
+        // A comment ends at its line; a `#` inside a word starts none; a quote inside a
+        // word starts no string; an escaped backslash ends the escape.
+        assert!(too_deep(&format!("# c\n{deep}")).is_some());
+        assert!(too_deep(&format!("x#{deep}")).is_some());
+        assert!(too_deep(&format!("it's {deep}")).is_some());
+        assert!(too_deep(&format!("x: \"a\\\\\" {deep}")).is_some());
+        // After a closed quote the scan counts again.
+        assert!(too_deep(&format!("x: \"q\" {deep}")).is_some());
+        assert!(too_deep(&format!("x: 'q' {deep}")).is_some());
+    }
+
+    fn dup(text: &str) -> Option<String> {
+        NoDuplicates
+            .deserialize(yaml_serde::Deserializer::from_str(text))
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    #[test]
+    fn repeated_keys_of_any_kind_are_found_at_their_line() {
+        assert_eq!(dup("a: 1\nb: 2\nc: {d: 1, e: 2}\n"), None);
+        let e = dup("a: 1\nb: 2\na: 3\n").expect("duplicate");
+        assert!(e.starts_with("duplicate key a at line 3"), "{e}");
+        for (text, key) in [
+            ("1: x\n1: y\n", "1"),
+            ("-1: x\n-1: y\n", "-1"),
+            ("1.5: x\n1.5: y\n", "1.5"),
+            ("true: x\ntrue: y\n", "true"),
+            ("~: x\n~: y\n", "null"),
+            ("? \n: x\n? \n: y\n", "null"),
+        ] {
+            let e = dup(text).unwrap_or_else(|| panic!("{text:?}: no duplicate found"));
+            assert!(
+                e.starts_with(&format!("duplicate key {key} ")),
+                "{text:?}: {e}"
+            );
+        }
+        // Inside sequences, nested maps and tagged values, too.
+        assert!(dup("- a: 1\n  a: 2\n").is_some());
+        assert!(dup("x:\n  y:\n    z: 1\n    z: 2\n").is_some());
+        assert!(dup("x: !tag\n  a: 1\n  a: 2\n").is_some());
+        assert!(dup("x: !tag [1, 2]\n").is_none());
+        // Complex keys are looked into, not compared.
+        assert!(dup("? [a, b]\n: 1\n? [a, b]\n: 2\n").is_none());
+        assert!(dup("? {k: 1, k: 2}\n: 1\n").is_some());
+        // The same key in two different maps is fine.
+        assert!(dup("a: {k: 1}\nb: {k: 1}\n").is_none());
+        // Aliases are walked like what they point to.
+        assert!(dup("base: &b {k: 1}\nuse: *b\n").is_none());
     }
 }

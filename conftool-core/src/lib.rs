@@ -17,6 +17,8 @@
 //! - [`rules`]: the depool threshold and the reactivation rule, judged on a list of
 //!   changes; [`Store::pool_members`] reads the pools they judge by.
 //! - [`audit`]: one JSON line per write to a file and/or syslog.
+//! - [`text`]: [`escape_controls`], for untrusted text (stored values, file names) shown to
+//!   a person.
 //!
 //! Everything but [`store`], [`select`]'s store methods and [`audit`]'s sinks is pure and
 //! unit-tested without etcd.
@@ -44,6 +46,7 @@ pub mod rules;
 pub mod select;
 pub mod selector;
 pub mod store;
+pub mod text;
 
 pub use action::{Action, Edit, SetFields};
 pub use audit::{Actor, AuditEntry, AuditLog, AuditSink};
@@ -58,3 +61,4 @@ pub use names::{Cluster, Datacenter, NodeName, Service};
 pub use select::{Applied, ApplyError, Atomicity, Change, Selected, Selection};
 pub use selector::Selector;
 pub use store::{BatchLimits, CommitReport, Guard, Kv, Snapshot, Store, Write};
+pub use text::escape_controls;

@@ -13,7 +13,7 @@ use std::path::Path;
 use conftool_core::{Cluster, Datacenter, Defaults, NodeName, ObjectKey, Service, ServiceDef};
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
-use crate::error::Error;
+use crate::error::{shown, Error};
 use crate::layout::{classify, listing_of, problems, Notice};
 use crate::source::Files;
 use crate::yaml::{any, parse, plain, FieldSeed, MapSeed, NameListSeed};
@@ -90,8 +90,8 @@ pub fn load(files: &Files) -> Result<Desired, Error> {
     if let (Some((_, p, _)), Some((_, l, _))) = (pools.first(), legacy.first()) {
         return Err(layout_err(format!(
             "has both {} (conftool-rs layout) and {} (Python conftool layout); use one",
-            p.display(),
-            l.display()
+            shown(p),
+            shown(l)
         )));
     }
     let is_legacy = !legacy.is_empty();

@@ -40,6 +40,6 @@ pub use apply::{Outcome, Written};
 pub use error::Error;
 pub use guard::Limits;
 pub use layout::Notice;
-pub use load::{load, Desired};
+pub use load::{load, Desired, ServiceDefs};
 pub use plan::{plan, Current, Deletion, MetaChange, Plan, ServiceChange};
-pub use source::{read_dir, read_git, Files};
+pub use source::{read_dir, read_git, Files, MAX_FILE_SIZE};

@@ -456,3 +456,82 @@ fn stored_values_and_file_names_are_shown_with_control_characters_escaped() {
     assert!(!raw_controls(&run), "{run:?}");
     assert_eq!(ctx.state(), before);
 }
+
+/// Keys that are not well-formed object or service keys (a `..` or empty segment, a
+/// lookalike letter, a control character, one segment too many) are never touched, shown or
+/// counted, even by a run that deletes every object.
+#[test]
+fn malformed_keys_are_never_touched_even_when_everything_else_goes() {
+    let ctx = Ctx::new();
+    let (conf, _) = synced(&ctx);
+    let foreign = [
+        "/v1/pools/eqiad/appservers/apache/..",
+        "/v1/pools/eqiad/appservers/../mw1018",
+        "/v1/pools/eqiad//apache/mw1018",
+        "/v1/pools/eqiad/appservers/apache/",
+        "/v1/pools/eqiad/appservers/apache/mw1\u{41e}18",
+        "/v1/pools/eqiad/appservers/apache/mw1018\u{1b}]0;x\u{7}",
+        "/v1/pools/eqiad/appservers/apache/mw1018/extra",
+        "/v1/services/appservers/..",
+        "/v1/services/appservers/",
+        "/v1/services/appservers/apache/extra",
+        "/v1/services/appservers/ap\u{430}che",
+    ];
+    for k in foreign {
+        ctx.put(k, "{\"pooled\":\"yes\",\"weight\":1}\n+forged\u{1b}[2J");
+    }
+    ctx.write("conf/eqiad/pools.yaml", "{}\n");
+    ctx.write("conf/codfw/pools.yaml", "{}\n");
+    let run = ctx.sync(&conf, NO_LIMITS).expect_code(0);
+    assert!(
+        run.stderr
+            .contains("Plan: 0 objects to create, 53 objects to delete, 0 service definitions"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("forged") && !run.stderr.contains("forged"),
+        "{run:?}"
+    );
+    let left = ctx.dump();
+    for k in foreign {
+        assert!(left.contains_key(k), "{k:?} was deleted");
+    }
+    assert_eq!(ctx.count("/v1/pools/"), 7);
+    assert_eq!(ctx.count("/v1/services/"), 9 + 4);
+}
+
+/// libgit2 refuses a repository owned by another user (as git does): a checkout someone
+/// else prepared is not read as root. Needs root to give the repository away.
+#[test]
+fn git_rev_refuses_a_repository_owned_by_another_user() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: cannot give a repository to another user; nothing tested");
+        return;
+    }
+    let ctx = Ctx::new();
+    let repo = repo(&ctx);
+    let conf = repo.join("conf");
+    fn give_away(p: &Path) {
+        std::os::unix::fs::lchown(p, Some(65534), Some(65534)).expect("chown");
+        if p.is_dir() && !p.is_symlink() {
+            for e in std::fs::read_dir(p).expect("read_dir") {
+                give_away(&e.expect("entry").path());
+            }
+        }
+    }
+    give_away(&repo);
+    let before = ctx.state();
+    let run = ctx.sync(&conf, &["--git-rev", "HEAD"]).expect_code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "error: git: {}: no git repository: repository path '{}' is not owned by current \
+             user",
+            conf.display(),
+            repo.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ctx.state(), before);
+}

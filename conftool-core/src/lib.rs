@@ -19,6 +19,8 @@
 //! - [`trust`]: who may choose which settings (root through sudo vs its caller), and
 //!   bounded reads of the files settings point to.
 //! - [`audit`]: one JSON line per write to a file and/or syslog.
+//! - [`text`]: [`escape_controls`], for untrusted text (stored values, file names) shown to
+//!   a person.
 //!
 //! Everything but [`store`], [`select`]'s store methods and [`audit`]'s sinks is pure and
 //! unit-tested without etcd.
@@ -46,6 +48,7 @@ pub mod rules;
 pub mod select;
 pub mod selector;
 pub mod store;
+pub mod text;
 pub mod trust;
 
 pub use action::{Action, Edit, SetFields};
@@ -61,3 +64,4 @@ pub use names::{Cluster, Datacenter, NodeName, Service};
 pub use select::{Applied, ApplyError, Atomicity, Change, Selected, Selection};
 pub use selector::Selector;
 pub use store::{BatchLimits, CommitReport, Guard, Kv, Snapshot, Store, Write};
+pub use text::escape_controls;

@@ -1,14 +1,21 @@
 //! The error type of conftool-sync.
+//!
+//! File names come from a checkout that anyone who can open a merge request controls: every
+//! path and quoted text in a message is shown through [`escape_controls`], so an error cannot
+//! forge lines or send escape sequences to the terminal (or CI log) that shows it.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use conftool_core::escape_controls;
 
 /// Everything that can go wrong while loading, planning or applying a sync.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A YAML file that does not parse or validate. Displays as `file:line:column: message`.
-    #[error("{}: {message}", Place(file, *line))]
+    #[error("{}: {}", Place(file, *line), escape_controls(message))]
     Yaml {
         /// The file, as given (directory-relative for git sources).
         file: PathBuf,
@@ -20,7 +27,7 @@ pub enum Error {
     /// The directory does not have the expected shape: one entry of it (then `dir` is that
     /// entry's path), or several (then `dir` is the data directory and `reason` lists them,
     /// one per line).
-    #[error("{dir}: {reason}")]
+    #[error("{}: {reason}", shown(dir))]
     Layout {
         /// The data directory, or the entry of it that is wrong.
         dir: PathBuf,
@@ -29,7 +36,7 @@ pub enum Error {
     },
     /// A file or directory that cannot be read. Displays the path; the cause is the
     /// [`source`](std::error::Error::source), so an error chain shows it once.
-    #[error("{}", path.display())]
+    #[error("{}", shown(path))]
     Io {
         /// The path.
         path: PathBuf,
@@ -37,8 +44,21 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A data file larger than the limit ([`crate::source::MAX_FILE_SIZE`]); it was not read
+    /// (or not beyond the limit). Displays as `conf/eqiad/pools.yaml: 300 MiB (314572800
+    /// bytes) is more than the 64 MiB a data file may be`.
+    #[error("{}: {} a data file may be", shown(file), TooLarge(*size, *limit))]
+    TooLarge {
+        /// The file, as shown.
+        file: PathBuf,
+        /// Its size, where known before reading; `None` when it turned out larger than the
+        /// limit only while being read (it grew, or its size was misreported).
+        size: Option<u64>,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// A git repository or revision that cannot be read.
-    #[error("git: {0}")]
+    #[error("git: {}", escape_controls(.0))]
     Git(String),
     /// The plan breaks a safety limit; nothing was written.
     #[error("refusing to sync: {0}")]
@@ -62,7 +82,11 @@ impl Error {
     /// failure (exit code 1).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Yaml { .. } | Error::Layout { .. } | Error::Io { .. } | Error::Git(_) => true,
+            Error::Yaml { .. }
+            | Error::Layout { .. }
+            | Error::Io { .. }
+            | Error::TooLarge { .. }
+            | Error::Git(_) => true,
             Error::Refused(_) => true,
             Error::Store(e) => e.is_bad_input(),
             // Something was written: never "bad input, nothing written".
@@ -77,13 +101,123 @@ impl From<git2::Error> for Error {
     }
 }
 
+/// A path as shown in a message: control characters escaped.
+pub(crate) fn shown(path: &Path) -> Cow<'_, str> {
+    match path.to_string_lossy() {
+        Cow::Borrowed(s) => escape_controls(s),
+        Cow::Owned(s) => Cow::Owned(escape_controls(&s).into_owned()),
+    }
+}
+
 struct Place<'a>(&'a PathBuf, Option<(usize, usize)>);
 
 impl fmt::Display for Place<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.1 {
-            Some((line, col)) => write!(f, "{}:{line}:{col}", self.0.display()),
-            None => write!(f, "{}", self.0.display()),
+            Some((line, col)) => write!(f, "{}:{line}:{col}", shown(self.0)),
+            None => write!(f, "{}", shown(self.0)),
         }
+    }
+}
+
+struct TooLarge(Option<u64>, u64);
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let limit = Bytes(self.1);
+        match self.0 {
+            Some(size) => write!(f, "{} ({size} bytes) is more than the {limit}", Bytes(size)),
+            None => write!(
+                f,
+                "more than {limit} read (it grew while being read, or its size was \
+                 misreported), more than the {limit}"
+            ),
+        }
+    }
+}
+
+/// A byte count for people: `512 bytes`, `64 MiB`, `300.5 MiB`.
+struct Bytes(u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+        let n = self.0;
+        match UNITS.iter().find(|(unit, _)| n >= *unit) {
+            Some((unit, name)) if n % unit == 0 => write!(f, "{} {name}", n / unit),
+            Some((unit, name)) => write!(f, "{:.1} {name}", n as f64 / *unit as f64),
+            None if n == 1 => f.write_str("1 byte"),
+            None => write!(f, "{n} bytes"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_large_names_the_file_its_size_and_the_limit() {
+        let e = |size, limit| Error::TooLarge {
+            file: "conf/eqiad/pools.yaml".into(),
+            size,
+            limit,
+        };
+        let mib = 1 << 20;
+        assert_eq!(
+            e(Some(300 * mib), 64 * mib).to_string(),
+            "conf/eqiad/pools.yaml: 300 MiB (314572800 bytes) is more than the 64 MiB a data \
+             file may be"
+        );
+        assert_eq!(
+            e(Some(64 * mib + 1), 64 * mib).to_string(),
+            "conf/eqiad/pools.yaml: 64.0 MiB (67108865 bytes) is more than the 64 MiB a data \
+             file may be"
+        );
+        assert_eq!(
+            e(None, 10).to_string(),
+            "conf/eqiad/pools.yaml: more than 10 bytes read (it grew while being read, or its \
+             size was misreported), more than the 10 bytes a data file may be"
+        );
+        assert_eq!(Bytes(1).to_string(), "1 byte");
+        assert_eq!(Bytes(1536).to_string(), "1.5 KiB");
+        assert_eq!(Bytes(3 << 30).to_string(), "3 GiB");
+        assert!(e(None, 1).is_bad_input());
+    }
+
+    #[test]
+    fn paths_and_quoted_text_are_shown_escaped() {
+        let path = PathBuf::from("conf/\u{1b}]0;pwned\u{7}/pools.yaml");
+        let shown_as = r"conf/\x1b]0;pwned\x07/pools.yaml";
+        let cases = [
+            Error::Layout {
+                dir: path.clone(),
+                reason: "not read".into(),
+            }
+            .to_string(),
+            Error::Yaml {
+                file: path.clone(),
+                line: Some((1, 2)),
+                message: "bad\nforged".into(),
+            }
+            .to_string(),
+            Error::Io {
+                path: path.clone(),
+                source: std::io::Error::other("x"),
+            }
+            .to_string(),
+            Error::TooLarge {
+                file: path.clone(),
+                size: Some(11),
+                limit: 10,
+            }
+            .to_string(),
+            Error::Git(format!("{} is not a directory at HEAD", path.display())).to_string(),
+        ];
+        for c in &cases {
+            assert!(c.contains(shown_as), "{c}");
+            assert!(!c.chars().any(char::is_control), "{c:?}");
+        }
+        assert!(cases[1].ends_with(r"bad\nforged"), "{}", cases[1]);
     }
 }

@@ -1,8 +1,23 @@
 //! Safety limits checked before a plan is applied.
 //!
 //! The Python conftool deletes everything when handed an empty directory. Here a plan that
-//! would delete more than a share of the objects, or delete objects that are serving
-//! (`pooled: yes`), is refused unless explicitly allowed.
+//! would delete too much is refused (nothing written, exit 2) unless explicitly allowed. The
+//! guard covers every kind of key a sync deletes: objects and service definitions (the sync
+//! record is only ever written, never deleted).
+//!
+//! - **Objects**: more than [`Limits::max_delete_share`] of the existing objects
+//!   (`--max-delete-share`), or any object that is (or may be) `pooled: yes`
+//!   (`--allow-delete-pooled`).
+//! - **Service definitions**: more than the same share of the existing definitions
+//!   (`--max-delete-share`; one flag, because one mistake, an emptied or lost
+//!   `services.yaml`, is what both limits are for); and, with no override, any definition
+//!   that objects the directory declares still use (they would be left without a port and
+//!   defaults, and `confctl` could no longer find them by host).
+//! - A directory without `services.yaml` (the Python layout allows one) does not manage
+//!   service definitions at all ([`crate::ServiceDefs::Unmanaged`]): the plan neither writes
+//!   nor deletes them, so there is nothing to guard.
+//!
+//! Refusals name what they would delete: the first 10, then "and N more".
 
 use crate::error::Error;
 use crate::plan::Plan;
@@ -11,7 +26,8 @@ use crate::render::counted;
 /// What a sync may do without being told explicitly.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
-    /// Largest share (0.0..=1.0) of the existing objects one run may delete.
+    /// Largest share (0.0..=1.0) of the existing objects, and of the existing service
+    /// definitions, one run may delete.
     pub max_delete_share: f64,
     /// Whether objects that are `pooled: yes` may be deleted.
     pub allow_delete_pooled: bool,
@@ -26,29 +42,43 @@ impl Default for Limits {
     }
 }
 
+/// How many names a refusal lists before "and N more".
+const NAMED: usize = 10;
+
+/// `a, b, c`, or the first [`NAMED`] and `and N more`.
+fn listed(names: impl ExactSizeIterator<Item = String>) -> String {
+    let total = names.len();
+    let mut shown: Vec<String> = names.take(NAMED).collect();
+    if total > NAMED {
+        shown.push(format!("and {} more", total - NAMED));
+    }
+    shown.join(", ")
+}
+
+/// `deleting` of `existing` as a share, if it is more than `max`.
+fn over_share(deleting: usize, existing: usize, max: f64) -> Option<f64> {
+    if deleting == 0 || existing == 0 {
+        return None;
+    }
+    let share = deleting as f64 / existing as f64;
+    (share > max).then_some(share)
+}
+
 impl Plan {
     /// Refuse the plan if it breaks a limit. Nothing has been written when this fails.
     pub fn guard(&self, limits: &Limits) -> Result<(), Error> {
         let deleting = self.delete.len();
-        if deleting > 0 && self.existing > 0 {
-            let share = deleting as f64 / self.existing as f64;
-            if share > limits.max_delete_share {
-                return Err(Error::Refused(format!(
-                    "it would delete {deleting} of {} ({:.0}%), more than the allowed {:.0}%; \
-                     check the directory, or raise --max-delete-share if this is intended",
-                    counted(self.existing, "object", "objects"),
-                    share * 100.0,
-                    limits.max_delete_share * 100.0
-                )));
-            }
+        if let Some(share) = over_share(deleting, self.existing, limits.max_delete_share) {
+            return Err(Error::Refused(format!(
+                "it would delete {deleting} of {} ({:.0}%), more than the allowed {:.0}%; \
+                 check the directory, or raise --max-delete-share if this is intended",
+                counted(self.existing, "object", "objects"),
+                share * 100.0,
+                limits.max_delete_share * 100.0
+            )));
         }
         let pooled = self.pooled_deletions();
         if !pooled.is_empty() && !limits.allow_delete_pooled {
-            let mut names: Vec<String> =
-                pooled.iter().take(10).map(|d| d.key.to_string()).collect();
-            if pooled.len() > 10 {
-                names.push(format!("and {} more", pooled.len() - 10));
-            }
             let (them, are) = if pooled.len() == 1 {
                 ("it", "object that is")
             } else {
@@ -58,7 +88,32 @@ impl Plan {
                 "it would delete {} {are} pooled=yes (serving traffic): {}; \
                  depool {them} first, or pass --allow-delete-pooled",
                 pooled.len(),
-                names.join(", ")
+                listed(pooled.iter().map(|d| d.key.to_string()))
+            )));
+        }
+        if !self.deleted_in_use.is_empty() {
+            let n = self.deleted_in_use.len();
+            return Err(Error::Refused(format!(
+                "it would delete {} that objects declared in the directory still use: {}; \
+                 define {} in services.yaml, or remove those objects",
+                counted(n, "service definition", "service definitions"),
+                listed(self.deleted_in_use.iter().map(|((c, s), objects)| {
+                    format!("{c}/{s} ({})", counted(*objects, "object", "objects"))
+                })),
+                if n == 1 { "it" } else { "them" }
+            )));
+        }
+        let services = self.service_deletions();
+        let existing = self.existing_services;
+        if let Some(share) = over_share(services.len(), existing, limits.max_delete_share) {
+            return Err(Error::Refused(format!(
+                "it would delete {} of {} ({:.0}%), more than the allowed {:.0}%: {}; check \
+                 services.yaml, or raise --max-delete-share if this is intended",
+                services.len(),
+                counted(existing, "service definition", "service definitions"),
+                share * 100.0,
+                limits.max_delete_share * 100.0,
+                listed(services.iter().map(|(c, s)| format!("{c}/{s}")))
             )));
         }
         Ok(())
@@ -142,6 +197,84 @@ mod tests {
         };
         let err = last.guard(&Limits::default()).unwrap_err().to_string();
         assert!(err.contains("delete 1 of 1 object (100%)"), "{err}");
+    }
+
+    fn service(cluster: &str, service: &str) -> (conftool_core::Cluster, conftool_core::Service) {
+        (cluster.parse().unwrap(), service.parse().unwrap())
+    }
+
+    fn service_deletion(cluster: &str, name: &str) -> crate::ServiceChange {
+        crate::ServiceChange {
+            key: service(cluster, name),
+            new: None,
+            old: Some((1, r#"{"port":80}"#.into())),
+        }
+    }
+
+    #[test]
+    fn refuses_deleting_many_service_definitions_unless_the_share_is_raised() {
+        let plan = Plan {
+            services: (0..12)
+                .map(|i| service_deletion("c", &format!("s{i:02}")))
+                .collect(),
+            existing_services: 40,
+            existing: 100,
+            ..Plan::default()
+        };
+        let err = plan.guard(&Limits::default()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "refusing to sync: it would delete 12 of 40 service definitions (30%), more than \
+             the allowed 25%: c/s00, c/s01, c/s02, c/s03, c/s04, c/s05, c/s06, c/s07, c/s08, \
+             c/s09, and 2 more; check services.yaml, or raise --max-delete-share if this is \
+             intended"
+        );
+        let lenient = Limits {
+            max_delete_share: 0.3,
+            ..Limits::default()
+        };
+        assert!(plan.guard(&lenient).is_ok());
+        // --allow-delete-pooled is about objects: it does not lift this.
+        let pooled = Limits {
+            allow_delete_pooled: true,
+            ..Limits::default()
+        };
+        assert!(plan.guard(&pooled).is_err());
+        // Written definitions are not deletions.
+        let writes = Plan {
+            services: vec![crate::ServiceChange {
+                new: Some(conftool_core::ServiceDef {
+                    port: 80,
+                    default_values: conftool_core::Defaults::LEGACY,
+                    depool_threshold: None,
+                }),
+                old: None,
+                ..service_deletion("c", "new")
+            }],
+            existing_services: 1,
+            ..Plan::default()
+        };
+        assert!(writes.guard(&Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn refuses_deleting_service_definitions_still_in_use_whatever_the_limits() {
+        let plan = Plan {
+            services: vec![service_deletion("c", "a"), service_deletion("c", "b")],
+            deleted_in_use: [(service("c", "a"), 3)].into_iter().collect(),
+            existing_services: 2,
+            ..Plan::default()
+        };
+        let none = Limits {
+            max_delete_share: 1.0,
+            allow_delete_pooled: true,
+        };
+        assert_eq!(
+            plan.guard(&none).unwrap_err().to_string(),
+            "refusing to sync: it would delete 1 service definition that objects declared in \
+             the directory still use: c/a (3 objects); define it in services.yaml, or remove \
+             those objects"
+        );
     }
 
     #[test]

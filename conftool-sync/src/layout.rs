@@ -8,8 +8,9 @@
 //!
 //! | entry | verdict |
 //! |---|---|
-//! | `services.yaml`, `<dc>/pools.yaml`, `node/<dc>.yaml` (files or symlinks) | read |
-//! | one of those names on a directory, FIFO, socket or device | error |
+//! | `services.yaml`, `<dc>/pools.yaml`, `node/<dc>.yaml`, regular files (in git: blobs) | read |
+//! | one of those names on a symbolic link (in git: a blob of mode 120000) | error: links are not followed |
+//! | one of those names on a directory, FIFO, socket, device or git submodule | error |
 //! | any other `.yaml`/`.yml` file, anywhere (`codfw/pools.yml`, `services.yml`, `eqiad/notes.yaml`, `node/eqiad.yml`, `eqiad/old/pools.yaml`) | error, with a hint where one is obvious |
 //! | a top-level directory without `pools.yaml` that holds no files (empty, or only hidden files or empty directories) | error: as a datacenter, all of its objects would be deleted |
 //! | a top-level directory without `pools.yaml` that holds YAML files | each YAML file is an error (above) |
@@ -20,20 +21,37 @@
 //! | a hidden top-level directory holding a `pools.yaml` (`.eqiad/`) | error: it looks like a datacenter (and was read as one before) |
 //!
 //! A directory reported as a whole (a warning, or an error about the directory itself) covers
-//! its contents: they are not reported again. Symbolic links are never followed as
-//! directories; where a data file is expected, a link is read as before.
+//! its contents: they are not reported again.
+//!
+//! Symbolic links under the data directory are never followed, as directories or as files:
+//! the checkout is written by whoever opens a merge request, and CI syncs it as root, so a
+//! link (`eqiad/pools.yaml -> /etc/shadow`, `-> /dev/zero`) must not make the sync read
+//! outside it, nor a FIFO make it wait forever. Where a data file is expected, a link or a
+//! special file is an error that names it and never shows its target or content. (The data
+//! directory itself may be a link: that is the operator's choice, not the checkout's.)
+//! [`crate::source`] checks again on the opened file, so an entry swapped after listing is
+//! refused the same way.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
+use crate::error::{shown, Error};
 use crate::load::SERVICES_FILE;
 
 /// A datacenter's file in the conftool-rs layout.
 pub const POOLS_FILE: &str = "pools.yaml";
 /// The Python conftool layout's directory of `<dc>.yaml` files.
 pub const NODE_DIR: &str = "node";
+
+/// Why a symbolic link where a data file is expected is not read.
+pub(crate) const SYMLINK_REASON: &str =
+    "a symbolic link where a data file is expected: symbolic links are not followed; not read \
+     (make it a regular file)";
+/// Why a FIFO, socket, device or git submodule where a data file is expected is not read.
+pub(crate) const SPECIAL_REASON: &str =
+    "not a regular file (a FIFO, socket, device or git submodule) where a data file is \
+     expected; not read";
 
 /// What an entry is, as far as choosing what to read goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +194,8 @@ pub fn classify(listing: &Listing) -> Classified {
     out
 }
 
-/// `node/<name>.yaml`, a file or a link: a datacenter of the Python layout.
+/// `node/<name>.yaml`, a file or a link: a datacenter of the Python layout (a link is
+/// refused by its verdict, but still says which layout the directory is in).
 fn is_node_file(path: &Path, kind: EntryKind) -> bool {
     let mut parts = path.iter();
     matches!(kind, EntryKind::File | EntryKind::Symlink)
@@ -241,9 +260,10 @@ impl Ctx<'_> {
         };
         if data_file {
             return match kind {
-                File | Symlink => Verdict::Read,
+                File => Verdict::Read,
+                Symlink => Verdict::Error(SYMLINK_REASON.into()),
                 Dir => Verdict::Error("a directory where a data file is expected; not read".into()),
-                Other => Verdict::Error("not a regular file; not read".into()),
+                Other => Verdict::Error(SPECIAL_REASON.into()),
             };
         }
         if kind == Dir {
@@ -402,7 +422,7 @@ pub(crate) fn problems(dir: &Path, mut notices: Vec<Notice>) -> Error {
     }
     let list: String = notices
         .iter()
-        .map(|n| format!("\n  {}: {}", n.path.display(), n.reason))
+        .map(|n| format!("\n  {}: {}", shown(&n.path), n.reason))
         .collect();
     Error::Layout {
         dir: dir.to_path_buf(),
@@ -604,9 +624,19 @@ mod tests {
                 vec![("eqiad/pools.yaml", Dir), ("eqiad/pools.yaml/x", File), ("codfw/pools.yaml", Other), ("services.yaml", Symlink)],
                 &[],
                 vec![
-                    "R services.yaml",
-                    "E codfw/pools.yaml: not a regular file; not read",
+                    "E codfw/pools.yaml: not a regular file (a FIFO, socket, device or git submodule) where a data file is expected; not read",
                     "E eqiad/pools.yaml: a directory where a data file is expected; not read",
+                    "E services.yaml: a symbolic link where a data file is expected: symbolic links are not followed; not read (make it a regular file)",
+                ],
+            ),
+            (
+                "a datacenter's pools file as a link",
+                vec![("eqiad/pools.yaml", Symlink)],
+                &[],
+                vec![
+                    "R codfw/pools.yaml",
+                    "R services.yaml",
+                    "E eqiad/pools.yaml: a symbolic link where a data file is expected: symbolic links are not followed",
                 ],
             ),
             (
@@ -647,6 +677,7 @@ mod tests {
             ("node", Dir),
             ("node/eqiad.yaml", File),
             ("node/codfw.yaml", Symlink),
+            ("node/drmrs.yaml", Other),
             ("node/esams.yml", File),
             ("node/ulsfo.YAML", File),
             ("node/README", File),
@@ -663,11 +694,15 @@ mod tests {
         let skipped = "not read: another object type of the Python conftool layout (the types \
                        its schema defines are not supported yet)";
         let want = [
-            "R node/codfw.yaml".to_string(),
-            "R node/eqiad.yaml".into(),
+            "R node/eqiad.yaml".to_string(),
             "R services.yaml".into(),
             "E eqiad.yaml: YAML file not read: only services.yaml is read at the top of the \
              data directory (datacenters are in node/<dc>.yaml)"
+                .into(),
+            "E node/codfw.yaml: a symbolic link where a data file is expected: symbolic links \
+             are not followed"
+                .into(),
+            "E node/drmrs.yaml: not a regular file (a FIFO, socket, device or git submodule)"
                 .into(),
             "E node/esams.yml: YAML file not read: did you mean esams.yaml? (only \
              node/<dc>.yaml files are read)"

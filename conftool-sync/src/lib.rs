@@ -2,13 +2,15 @@
 //!
 //! # Layout
 //! - [`source`] (I/O): list a directory's entries in the working tree or a git commit and
-//!   read its data files into [`Files`].
+//!   read its data files into [`Files`]: regular files only (symbolic links and special
+//!   files are refused, never followed), at most [`MAX_FILE_SIZE`] each.
 //! - [`layout`] (pure): which entries are read, which are errors (they look like data but
 //!   would not be read) and which are warnings; [`Files::warnings`] carries the latter.
 //! - [`load`] (pure): parse and validate [`Files`] into [`Desired`] state; every error names
 //!   its file and line.
 //! - [`plan`] (pure): [`Desired`] + [`Current`] (decoded from one etcd snapshot) -> [`Plan`];
-//!   [`Plan::guard`] applies the safety [`Limits`]; [`Plan::render_diff`] shows it.
+//!   [`Plan::guard`] applies the safety [`Limits`] to objects and service definitions;
+//!   [`Plan::render_diff`] shows it, control characters in stored values escaped.
 //! - [`apply`] (I/O): carry a plan out in compare-and-swap transactions, re-planning on
 //!   conflicts.
 //!
@@ -40,6 +42,6 @@ pub use apply::{Outcome, Written};
 pub use error::Error;
 pub use guard::Limits;
 pub use layout::Notice;
-pub use load::{load, Desired};
+pub use load::{load, Desired, ServiceDefs};
 pub use plan::{plan, Current, Deletion, MetaChange, Plan, ServiceChange};
-pub use source::{read_dir, read_git, Files};
+pub use source::{read_dir, read_git, Files, MAX_FILE_SIZE};

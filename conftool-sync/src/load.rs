@@ -4,8 +4,10 @@
 //! - **conftool-rs** (the contract): `services.yaml` (`cluster -> service -> {port,
 //!   default_values}`) and `<dc>/pools.yaml` (`cluster -> node -> {services: [..]}`).
 //! - **Python conftool**: `node/<dc>.yaml` shaped `dc: {cluster: {node: [services]}}`, with an
-//!   optional `services.yaml`. Without one, any service name is accepted and new objects get
-//!   that tool's defaults (`pooled: inactive`, `weight: 0`).
+//!   optional `services.yaml`. Without one, any service name is accepted, new objects get
+//!   that tool's defaults (`pooled: inactive`, `weight: 0`), and the service definitions in
+//!   etcd are not the directory's to manage ([`ServiceDefs::Unmanaged`]): none is written,
+//!   none deleted. A missing file says nothing about them; it must not delete them all.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,7 +15,7 @@ use std::path::Path;
 use conftool_core::{Cluster, Datacenter, Defaults, NodeName, ObjectKey, Service, ServiceDef};
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
-use crate::error::Error;
+use crate::error::{shown, Error};
 use crate::layout::{classify, listing_of, problems, Notice};
 use crate::source::Files;
 use crate::yaml::{any, parse, plain, FieldSeed, MapSeed, NameListSeed};
@@ -21,11 +23,25 @@ use crate::yaml::{any, parse, plain, FieldSeed, MapSeed, NameListSeed};
 /// The services file name.
 pub const SERVICES_FILE: &str = "services.yaml";
 
+/// Whether a sync owns the service definitions (`/v1/services/...`) in etcd.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ServiceDefs {
+    /// `services.yaml` is the truth: definitions are written as declared, and those it does
+    /// not declare are deleted (within [`crate::Limits`]).
+    #[default]
+    Declared,
+    /// The directory has no `services.yaml` (the Python layout may omit it): the
+    /// definitions in etcd are left as they are, none written, none deleted.
+    Unmanaged,
+}
+
 /// What the directory declares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Desired {
     /// Service definitions, written to `/v1/services/<cluster>/<service>`.
     pub services: BTreeMap<(Cluster, Service), ServiceDef>,
+    /// Whether [`Desired::services`] is the whole truth about service definitions.
+    pub service_defs: ServiceDefs,
     /// Every declared object, with the state it gets when created.
     pub objects: BTreeMap<ObjectKey, Defaults>,
     /// The git commit the files came from, if any.
@@ -90,8 +106,8 @@ pub fn load(files: &Files) -> Result<Desired, Error> {
     if let (Some((_, p, _)), Some((_, l, _))) = (pools.first(), legacy.first()) {
         return Err(layout_err(format!(
             "has both {} (conftool-rs layout) and {} (Python conftool layout); use one",
-            p.display(),
-            l.display()
+            shown(p),
+            shown(l)
         )));
     }
     let is_legacy = !legacy.is_empty();
@@ -108,6 +124,11 @@ pub fn load(files: &Files) -> Result<Desired, Error> {
 
     let mut desired = Desired {
         git_rev: files.git_rev.clone(),
+        service_defs: if files.files.contains_key(services_path) {
+            ServiceDefs::Declared
+        } else {
+            ServiceDefs::Unmanaged
+        },
         ..Desired::default()
     };
     for (cluster, defs) in &services {
@@ -388,6 +409,7 @@ mod tests {
         );
         let d = load(&f).unwrap();
         assert!(d.services.is_empty());
+        assert_eq!(d.service_defs, ServiceDefs::Unmanaged);
         let want: BTreeMap<ObjectKey, Defaults> = [
             (
                 key("eqiad", "cache_text", "nginx", "cp1052"),
@@ -408,6 +430,7 @@ mod tests {
             "eqiad:\n  cache_text:\n    cp1052: [nginx]\n",
         )]);
         let d = load(&with).unwrap();
+        assert_eq!(d.service_defs, ServiceDefs::Declared);
         assert_eq!(
             d.objects[&key("eqiad", "cache_text", "nginx", "cp1052")].weight,
             Weight(1)

@@ -2,8 +2,10 @@
 //!
 //! The sync semantics (a contract): new objects are created with their service's defaults;
 //! objects still declared are never touched; objects no longer declared are deleted; service
-//! definitions are written as declared. Every write is guarded by compare-and-swap on what
-//! was read, and a plan with nothing to do produces no writes at all.
+//! definitions are written as declared (those not declared are deleted, unless the
+//! directory does not manage them: [`ServiceDefs::Unmanaged`]). Every write is guarded by
+//! compare-and-swap on what was read, and a plan with nothing to do produces no writes at
+//! all.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +15,7 @@ use conftool_core::{
     Snapshot, SyncRecord, Write,
 };
 
-use crate::load::Desired;
+use crate::load::{Desired, ServiceDefs};
 
 /// What etcd holds now, decoded from one [`Snapshot`] of `<ns>/v1/`.
 #[derive(Debug, Clone, Default)]
@@ -105,6 +107,13 @@ pub struct Plan {
     pub meta: Option<MetaChange>,
     /// How many objects exist now (for the mass-deletion guard).
     pub existing: usize,
+    /// How many service definitions exist now (for the mass-deletion guard).
+    pub existing_services: usize,
+    /// Service definitions the plan deletes that objects declared in the directory (so
+    /// present after the plan) still use, with how many such objects: the guard refuses
+    /// them. A consistent directory has none; a Python-layout directory whose
+    /// `services.yaml` is empty (any service name accepted) can.
+    pub deleted_in_use: BTreeMap<(Cluster, Service), usize>,
     /// The revision the plan was computed against.
     pub revision: i64,
 }
@@ -113,6 +122,7 @@ pub struct Plan {
 pub fn plan(desired: &Desired, current: &Current) -> Plan {
     let mut p = Plan {
         existing: current.objects.len(),
+        existing_services: current.services.len(),
         revision: current.revision,
         ..Plan::default()
     };
@@ -147,6 +157,15 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
             }
         }
     }
+    if desired.service_defs == ServiceDefs::Declared {
+        plan_services(desired, current, &mut p);
+    }
+    p.meta = meta_change(desired, current, !p.is_empty());
+    p
+}
+
+/// The service definitions to write and to delete, and which deletions are still in use.
+fn plan_services(desired: &Desired, current: &Current, p: &mut Plan) {
     for (key, def) in &desired.services {
         let old = current.services.get(key);
         let same = old.is_some_and(|(_, raw)| {
@@ -160,8 +179,15 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
             });
         }
     }
+    let mut used: BTreeMap<(&Cluster, &Service), usize> = BTreeMap::new();
+    for k in desired.objects.keys() {
+        *used.entry((&k.pool.cluster, &k.pool.service)).or_default() += 1;
+    }
     for (key, (rev, raw)) in &current.services {
         if !desired.services.contains_key(key) {
+            if let Some(&n) = used.get(&(&key.0, &key.1)) {
+                p.deleted_in_use.insert(key.clone(), n);
+            }
             p.services.push(ServiceChange {
                 key: key.clone(),
                 new: None,
@@ -169,8 +195,6 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
             });
         }
     }
-    p.meta = meta_change(desired, current, !p.is_empty());
-    p
 }
 
 /// The sync record: `{"datacenters": [...], "git_rev": "<sha>"}`: what is live, and the
@@ -221,6 +245,15 @@ impl Plan {
     /// Nothing at all to write.
     pub fn writes_nothing(&self) -> bool {
         self.is_empty() && self.meta.is_none()
+    }
+
+    /// The service definitions the plan deletes.
+    pub fn service_deletions(&self) -> Vec<&(Cluster, Service)> {
+        self.services
+            .iter()
+            .filter(|s| s.new.is_none())
+            .map(|s| &s.key)
+            .collect()
     }
 
     /// Deletions of objects that are `pooled: yes` now, or may be: a value this version
@@ -355,5 +388,63 @@ mod tests {
         );
         assert_eq!((p.existing, p.revision), (5, 7));
         assert!(p.create.iter().all(|(_, s)| s.pooled == Pooled::Inactive));
+    }
+
+    /// etcd holding service definitions c/s (used by the directory's objects) and c/old;
+    /// the directory declares objects of c/s only.
+    fn with_services(service_defs: ServiceDefs, declared: &[&str]) -> Plan {
+        let ks = Keyspace::default();
+        let def = r#"{"port":80,"default_values":{"pooled":"no","weight":1}}"#;
+        let svc = |s: &str| Kv {
+            key: ks.service_key(&"c".parse().unwrap(), &s.parse().unwrap()),
+            value: def.as_bytes().to_vec(),
+            mod_revision: 2,
+        };
+        let snap = Snapshot {
+            revision: 7,
+            kvs: vec![svc("s"), svc("old")],
+        };
+        let parsed: ServiceDef = serde_json::from_str(def).unwrap();
+        let desired = Desired {
+            objects: ["n1", "n2"]
+                .into_iter()
+                .map(|n| (key("eqiad", n), Defaults::LEGACY))
+                .collect(),
+            services: declared
+                .iter()
+                .map(|s| (("c".parse().unwrap(), s.parse().unwrap()), parsed.clone()))
+                .collect(),
+            service_defs,
+            ..Desired::default()
+        };
+        plan(&desired, &Current::from_snapshot(&ks, snap))
+    }
+
+    #[test]
+    fn service_definitions_are_deleted_only_when_declared_and_in_use_is_told() {
+        let names = |p: &Plan| -> Vec<String> {
+            p.service_deletions()
+                .iter()
+                .map(|(c, s)| format!("{c}/{s}"))
+                .collect()
+        };
+        // Declared: c/old is not in services.yaml, so it goes; c/s stays as it is.
+        let p = with_services(ServiceDefs::Declared, &["s"]);
+        assert_eq!(names(&p), ["c/old"]);
+        assert!(p.deleted_in_use.is_empty());
+        assert_eq!(p.existing_services, 2);
+        // Declared but empty (a Python-layout services.yaml of `{}`): both would go, and
+        // c/s is still used by the two objects.
+        let p = with_services(ServiceDefs::Declared, &[]);
+        assert_eq!(names(&p), ["c/old", "c/s"]);
+        let in_use: Vec<(String, usize)> = p
+            .deleted_in_use
+            .iter()
+            .map(|((c, s), n)| (format!("{c}/{s}"), *n))
+            .collect();
+        assert_eq!(in_use, [("c/s".to_string(), 2)]);
+        // Unmanaged (no services.yaml): nothing written or deleted.
+        let p = with_services(ServiceDefs::Unmanaged, &[]);
+        assert!(p.services.is_empty() && p.deleted_in_use.is_empty());
     }
 }

@@ -1,8 +1,12 @@
 //! Rendering a [`Plan`] for people: a unified diff of the keyspace (`-` lines are keys as
 //! stored now, `+` lines as they will be stored; only keys the plan touches appear) and a
 //! one-line summary that counts every write, the sync record's included.
+//!
+//! Stored values are whatever someone put in etcd: a newline in one would forge diff lines,
+//! an escape sequence would reach the terminal. Every key, value and label is shown through
+//! [`escape_controls`], so each key is exactly one line and no control character is printed.
 
-use conftool_core::Keyspace;
+use conftool_core::{escape_controls, Keyspace};
 use similar::TextDiff;
 
 use crate::plan::Plan;
@@ -33,7 +37,8 @@ impl Plan {
     }
 
     /// The plan as a unified diff between etcd (`old_label`) and the directory
-    /// (`new_label`). Empty when there is nothing to write.
+    /// (`new_label`), one line per key, control characters escaped (`\n`, `\x1b`). Empty
+    /// when there is nothing to write.
     pub fn render_diff(&self, ks: &Keyspace, old_label: &str, new_label: &str) -> String {
         let mut old: Vec<(String, String)> = Vec::new();
         let mut new: Vec<(String, String)> = Vec::new();
@@ -66,14 +71,14 @@ impl Plan {
         let text = |mut v: Vec<(String, String)>| {
             v.sort();
             v.into_iter()
-                .map(|(k, v)| format!("{k} {v}\n"))
+                .map(|(k, v)| format!("{} {}\n", escape_controls(&k), escape_controls(&v)))
                 .collect::<String>()
         };
         let (old, new) = (text(old), text(new));
         TextDiff::from_lines(&old, &new)
             .unified_diff()
             .context_radius(0)
-            .header(old_label, new_label)
+            .header(&escape_controls(old_label), &escape_controls(new_label))
             .to_string()
     }
 }
@@ -179,6 +184,31 @@ mod tests {
             "0 objects to create, 0 objects to delete, 0 service definitions to write or \
              delete, the sync record to update (1 write)"
         );
+    }
+
+    /// A stored value with a newline and an escape sequence: shown escaped, on its key's
+    /// one line; nothing forged, no control character printed (the labels' neither).
+    #[test]
+    fn stored_values_cannot_forge_lines_or_reach_the_terminal() {
+        let ks = Keyspace::default();
+        let hostile = "{\"pooled\":\"no\",\"weight\":1}\n+forged line\u{1b}]0;title\u{7}\r\u{9b}2J";
+        let p = Plan {
+            delete: vec![Deletion {
+                key: key("n1"),
+                mod_revision: 3,
+                old: hostile.into(),
+            }],
+            ..Plan::default()
+        };
+        let diff = p.render_diff(&ks, "etcd", "conf\n+++ x\u{1b}[2J");
+        assert_eq!(
+            diff,
+            "--- etcd\n+++ conf\\n+++ x\\x1b[2J\n@@ -1 +0,0 @@\n\
+             -/v1/pools/eqiad/c/s/n1 {\"pooled\":\"no\",\"weight\":1}\\n+forged \
+             line\\x1b]0;title\\x07\\r\\u{9b}2J\n"
+        );
+        assert!(!diff.lines().any(|l| l.starts_with("+forged")));
+        assert!(!diff.chars().any(|c| c.is_control() && c != '\n'));
     }
 
     #[test]

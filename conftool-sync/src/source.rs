@@ -5,12 +5,39 @@
 //! stops the sync (something that looks like data but would not be read) and what is only
 //! worth a warning; both sources list the same way and are judged by the same function.
 //! Parsing is [`crate::load`]'s job; this module is the I/O half.
+//!
+//! The checkout may be hostile (CI syncs merge requests as root), so reading is careful:
+//! - Only regular files are read. In the work tree each data file is opened from a handle on
+//!   the data directory, one component at a time, without following symbolic links
+//!   (`O_NOFOLLOW`) and without blocking (`O_NONBLOCK`: a FIFO does not wait for a writer),
+//!   and the opened handle is checked to be a regular file (`fstat`), so an entry swapped for
+//!   a link or a FIFO after it was listed is refused like one that was there from the start.
+//!   In git, links (mode 120000) and submodules are refused when listed; their target text is
+//!   never parsed.
+//! - No data file may be larger than [`MAX_FILE_SIZE`]. The size is checked before reading
+//!   (the file's `fstat`, the git object's header), and the work tree is read through a
+//!   bound of the limit plus one byte, so a file that grows while it is read, or whose size
+//!   is misreported, cannot go beyond it either. (libgit2 allocates the size an object's
+//!   header declares and refuses a body longer than that, so the header check bounds it.)
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, openat, OFlag};
+use nix::sys::stat::Mode;
 
 use crate::error::Error;
-use crate::layout::{classify, walk, EntryKind, Listing, Notice, Walk, POOLS_FILE};
+use crate::layout::{
+    classify, walk, EntryKind, Listing, Notice, Walk, POOLS_FILE, SPECIAL_REASON, SYMLINK_REASON,
+};
+
+/// The largest data file (`services.yaml`, a `pools.yaml`, a `node/<dc>.yaml`) a sync reads:
+/// 64 MiB, about 1,000 times the largest real one (a fleet's biggest datacenter is tens of
+/// KiB), and small enough that parsing it stays within a CI runner's memory.
+pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
 /// The data files of one directory, keyed by path relative to it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,8 +84,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { path, source }
 }
 
-/// Read the data files of `dir` from the file system.
+/// Read the data files of `dir` from the file system. `dir` itself may be a symbolic link;
+/// nothing under it is followed (see the module's documentation).
 pub fn read_dir(dir: &Path) -> Result<Files, Error> {
+    read_dir_limited(dir, MAX_FILE_SIZE)
+}
+
+pub(crate) fn read_dir_limited(dir: &Path, limit: u64) -> Result<Files, Error> {
     let meta = std::fs::metadata(dir).map_err(io(dir))?;
     if !meta.is_dir() {
         return Err(Error::Layout {
@@ -67,6 +99,16 @@ pub fn read_dir(dir: &Path) -> Result<Files, Error> {
         });
     }
     let (read, warnings) = classify(&list_dir(dir)?).checked(dir)?;
+    // The handle every data file is opened from: what it names stays this directory even
+    // if the path is changed under the sync.
+    let root = File::from(
+        open(
+            dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io(dir)(e.into()))?,
+    );
     let mut files = Files {
         dir: dir.to_path_buf(),
         warnings,
@@ -74,7 +116,8 @@ pub fn read_dir(dir: &Path) -> Result<Files, Error> {
     };
     for rel in read {
         let full = dir.join(&rel);
-        let text = std::fs::read(&full).map_err(io(&full))?;
+        let file = open_data_file(&root, dir, &rel)?;
+        let text = read_bounded(file, &full, limit)?;
         let text = String::from_utf8(text).map_err(|_| Error::Yaml {
             file: full.clone(),
             line: None,
@@ -83,6 +126,109 @@ pub fn read_dir(dir: &Path) -> Result<Files, Error> {
         files.files.insert(rel, text);
     }
     Ok(files)
+}
+
+/// Open `rel` (relative to the directory `root`, shown as `dir`) for reading: each component
+/// without following links, the file without blocking, and only if it is a regular file.
+fn open_data_file(root: &File, dir: &Path, rel: &Path) -> Result<File, Error> {
+    let names: Vec<&std::ffi::OsStr> = rel
+        .components()
+        .map(|c| match c {
+            Component::Normal(name) => Ok(name),
+            _ => Err(Error::Layout {
+                dir: dir.join(rel),
+                reason: "not a plain relative path; not read".into(),
+            }),
+        })
+        .collect::<Result<_, _>>()?;
+    let Some((file_name, parents)) = names.split_last() else {
+        return Err(Error::Layout {
+            dir: dir.to_path_buf(),
+            reason: "an empty path; not read".into(),
+        });
+    };
+    let mut at = dir.to_path_buf();
+    let mut parent: Option<File> = None;
+    for name in parents {
+        at.push(name);
+        let base = parent.as_ref().unwrap_or(root);
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match openat(base, *name, flags, Mode::empty()) {
+            Ok(fd) => parent = Some(File::from(fd)),
+            // A link is ELOOP, or ENOTDIR with O_DIRECTORY: say which it is.
+            Err(Errno::ELOOP | Errno::ENOTDIR) => return Err(not_followed(&at)),
+            Err(e) => return Err(io(&at)(e.into())),
+        }
+    }
+    at.push(file_name);
+    let base = parent.as_ref().unwrap_or(root);
+    let flags = OFlag::O_RDONLY
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_NONBLOCK
+        | OFlag::O_NOCTTY
+        | OFlag::O_CLOEXEC;
+    let file = match openat(base, *file_name, flags, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(Errno::ELOOP) => {
+            return Err(Error::Layout {
+                dir: at,
+                reason: SYMLINK_REASON.into(),
+            })
+        }
+        Err(e) => return Err(io(&at)(e.into())),
+    };
+    // The handle, not the path: what was opened is what is judged.
+    let meta = file.metadata().map_err(io(&at))?;
+    if !meta.is_file() {
+        return Err(Error::Layout {
+            dir: at,
+            reason: SPECIAL_REASON.into(),
+        });
+    }
+    Ok(file)
+}
+
+/// The error for a directory component that could not be opened as one without following
+/// a link.
+fn not_followed(path: &Path) -> Error {
+    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    Error::Layout {
+        dir: path.to_path_buf(),
+        reason: if link {
+            "a symbolic link where a directory is expected: symbolic links are not followed; \
+             not read"
+                .into()
+        } else {
+            "not a directory; not read".into()
+        },
+    }
+}
+
+/// Read all of `file` (shown as `path`), refusing one larger than `limit` bytes: before
+/// reading, by its size, and while reading, by never reading more than `limit + 1` bytes.
+fn read_bounded(file: File, path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+    let size = file.metadata().map_err(io(path))?.len();
+    if size > limit {
+        return Err(Error::TooLarge {
+            file: path.to_path_buf(),
+            size: Some(size),
+            limit,
+        });
+    }
+    // The stated size is only a hint: never more than the limit plus the byte that tells.
+    let hint = usize::try_from(size.min(limit)).unwrap_or(0);
+    let mut buf = Vec::with_capacity(hint.saturating_add(1));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(io(path))?;
+    if buf.len() as u64 > limit {
+        return Err(Error::TooLarge {
+            file: path.to_path_buf(),
+            size: None,
+            limit,
+        });
+    }
+    Ok(buf)
 }
 
 /// Every entry under `dir`, without following symbolic links.
@@ -129,8 +275,13 @@ fn list_dir(dir: &Path) -> Result<Listing, Error> {
 }
 
 /// Read the data files of `dir` as committed at `rev` in the git repository containing
-/// `dir`, ignoring the working tree entirely.
+/// `dir`, ignoring the working tree entirely. Links and submodules where data files are
+/// expected are refused, and no blob larger than [`MAX_FILE_SIZE`] is read.
 pub fn read_git(dir: &Path, rev: &str) -> Result<Files, Error> {
+    read_git_limited(dir, rev, MAX_FILE_SIZE)
+}
+
+pub(crate) fn read_git_limited(dir: &Path, rev: &str, limit: u64) -> Result<Files, Error> {
     let repo = git2::Repository::discover(dir).map_err(|e| {
         Error::Git(format!(
             "{}: no git repository: {}",
@@ -185,7 +336,20 @@ pub fn read_git(dir: &Path, rev: &str) -> Result<Files, Error> {
         let id = ids
             .get(&path)
             .ok_or_else(|| Error::Git(format!("{} vanished from the listing", path.display())))?;
+        // The header first: the blob is not inflated if it is too large.
+        let too_large = |size: u64| Error::TooLarge {
+            file: dir.join(&path),
+            size: Some(size),
+            limit,
+        };
+        let (size, _) = repo.odb()?.read_header(*id)?;
+        if size as u64 > limit {
+            return Err(too_large(size as u64));
+        }
         let blob = repo.find_blob(*id)?;
+        if blob.size() as u64 > limit {
+            return Err(too_large(blob.size() as u64));
+        }
         let text = String::from_utf8(blob.content().to_vec()).map_err(|_| Error::Yaml {
             file: dir.join(&path),
             line: None,
@@ -261,7 +425,8 @@ mod tests {
         }
     }
 
-    /// Make `dir` a git repository with everything in it committed; returns the commit.
+    /// Make `dir` a git repository (if it is not one) with everything in it committed;
+    /// returns the commit.
     fn commit_all(dir: &Path) -> String {
         let repo = git2::Repository::init(dir).unwrap();
         let mut index = repo.index().unwrap();
@@ -271,7 +436,9 @@ mod tests {
         index.write().unwrap();
         let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
         let sig = git2::Signature::new("t", "t@example.invalid", &git2::Time::new(0, 0)).unwrap();
-        repo.commit(Some("HEAD"), &sig, &sig, "data", &tree, &[])
+        let head = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit<'_>> = head.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, "data", &tree, &parents)
             .unwrap()
             .to_string()
     }
@@ -369,6 +536,193 @@ mod tests {
         // Truly empty (git cannot hold it): the work tree says so just the same.
         std::fs::remove_file(dir.join("esams/.gitkeep")).unwrap();
         assert_eq!(read_dir(dir).unwrap_err().to_string(), want);
+    }
+
+    const SECRET: &str = "token-5f1c0ffee-do-not-print";
+
+    /// A secret outside the checkout, as a file the sync's user can read.
+    fn secret(tmp: &Path) -> PathBuf {
+        let p = tmp.join("secret");
+        std::fs::write(&p, format!("{SECRET}: [x]\n")).unwrap();
+        p
+    }
+
+    /// A data file that is a link, to a secret or to a device, from the work tree and from
+    /// git alike: an error naming the link, never its target or content.
+    #[test]
+    fn links_where_data_files_are_expected_are_refused_in_both_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let secret = secret(tmp.path());
+        let dir = tmp.path().join("conf");
+        write(
+            &dir,
+            &[("services.yaml", SERVICES), ("codfw/pools.yaml", "c: {}\n")],
+        );
+        std::fs::create_dir(dir.join("eqiad")).unwrap();
+        std::os::unix::fs::symlink(&secret, dir.join("eqiad/pools.yaml")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.join("services.yaml.tmp")).unwrap();
+        commit_all(&dir);
+        let want = format!(
+            "{}/eqiad/pools.yaml: a symbolic link where a data file is expected: symbolic \
+             links are not followed; not read (make it a regular file)",
+            dir.display()
+        );
+        for e in [
+            read_dir(&dir).unwrap_err(),
+            read_git(&dir, "HEAD").unwrap_err(),
+        ] {
+            assert!(e.is_bad_input());
+            assert_eq!(e.to_string(), want);
+            assert!(!format!("{e:?}").contains(SECRET));
+        }
+        // services.yaml itself a link to /dev/zero: refused without reading a byte.
+        std::fs::remove_file(dir.join("eqiad/pools.yaml")).unwrap();
+        write(&dir, &[("eqiad/pools.yaml", "c: {}\n")]);
+        std::fs::remove_file(dir.join("services.yaml")).unwrap();
+        std::fs::rename(dir.join("services.yaml.tmp"), dir.join("services.yaml")).unwrap();
+        commit_all(&dir);
+        let want = format!(
+            "{}/services.yaml: a symbolic link where a data file is expected",
+            dir.display()
+        );
+        for e in [
+            read_dir(&dir).unwrap_err(),
+            read_git(&dir, "HEAD").unwrap_err(),
+        ] {
+            assert!(e.to_string().starts_with(&want), "{e}");
+        }
+    }
+
+    /// A FIFO and a socket where data files are expected: refused when listed, without
+    /// waiting for a writer.
+    #[test]
+    fn special_files_where_data_files_are_expected_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        write(dir, &[("services.yaml", SERVICES), ("codfw/", "")]);
+        std::fs::create_dir(dir.join("eqiad")).unwrap();
+        nix::unistd::mkfifo(&dir.join("eqiad/pools.yaml"), Mode::S_IRWXU).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(dir.join("codfw/pools.yaml")).unwrap();
+        let e = read_dir(dir).unwrap_err();
+        let special = "not a regular file (a FIFO, socket, device or git submodule) where a \
+                       data file is expected; not read";
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{d}: 2 entries would not be read:\n  {d}/codfw/pools.yaml: {special}\n  \
+                 {d}/eqiad/pools.yaml: {special}",
+                d = dir.display()
+            )
+        );
+    }
+
+    /// Entries swapped after listing (for a link, a FIFO, or a directory for a link to one)
+    /// are refused when opened: the checks are made on what is opened.
+    #[test]
+    fn a_swap_after_listing_is_refused_when_opened() {
+        let tmp = tempfile::tempdir().unwrap();
+        let secret = secret(tmp.path());
+        let outside = tmp.path().join("outside");
+        write(&outside, &[("pools.yaml", "c: {}\n")]);
+        let dir = tmp.path().join("conf");
+        write(
+            &dir,
+            &[("services.yaml", SERVICES), ("eqiad/pools.yaml", "c: {}\n")],
+        );
+        std::os::unix::fs::symlink(&secret, dir.join("link.yaml")).unwrap();
+        nix::unistd::mkfifo(&dir.join("fifo.yaml"), Mode::S_IRWXU).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("codfw")).unwrap();
+        let root = File::open(&dir).unwrap();
+        let open = |rel: &str| open_data_file(&root, &dir, Path::new(rel)).map(|_| ());
+        let d = dir.display();
+        assert!(open("eqiad/pools.yaml").is_ok());
+        assert_eq!(
+            open("link.yaml").unwrap_err().to_string(),
+            format!("{d}/link.yaml: {SYMLINK_REASON}")
+        );
+        assert_eq!(
+            open("fifo.yaml").unwrap_err().to_string(),
+            format!("{d}/fifo.yaml: {SPECIAL_REASON}")
+        );
+        assert_eq!(
+            open("codfw/pools.yaml").unwrap_err().to_string(),
+            format!(
+                "{d}/codfw: a symbolic link where a directory is expected: symbolic links are \
+                 not followed; not read"
+            )
+        );
+        assert_eq!(
+            open("services.yaml/x").unwrap_err().to_string(),
+            format!("{d}/services.yaml: not a directory; not read")
+        );
+    }
+
+    /// The data directory itself may be a link (an operator's choice).
+    #[test]
+    fn the_data_directory_itself_may_be_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("conf-v2");
+        write(
+            &real,
+            &[("services.yaml", SERVICES), ("eqiad/pools.yaml", "c: {}\n")],
+        );
+        let link = tmp.path().join("conf");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let files = read_dir(&link).unwrap();
+        assert_eq!(files.files.len(), 2);
+        assert_eq!(files.dir, link);
+    }
+
+    /// Files larger than the limit are refused, by their size before reading (work tree and
+    /// git), and while reading when their size is misreported (`/proc` files say 0).
+    #[test]
+    fn data_files_larger_than_the_limit_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // 34 bytes and 7.
+        write(
+            dir,
+            &[("services.yaml", SERVICES), ("eqiad/pools.yaml", "c: {}\n")],
+        );
+        commit_all(dir);
+        let services = SERVICES.len() as u64;
+        assert!(read_dir_limited(dir, services).is_ok());
+        assert!(read_git_limited(dir, "HEAD", services).is_ok());
+        let want = format!(
+            "{}/services.yaml: {services} bytes ({services} bytes) is more than the {} bytes a \
+             data file may be",
+            dir.display(),
+            services - 1
+        );
+        for e in [
+            read_dir_limited(dir, services - 1).unwrap_err(),
+            read_git_limited(dir, "HEAD", services - 1).unwrap_err(),
+        ] {
+            assert!(e.is_bad_input());
+            assert_eq!(e.to_string(), want);
+        }
+        // A sparse file one byte over the real limit: refused by its size, nothing read.
+        let big = File::create(dir.join("eqiad/pools.yaml")).unwrap();
+        big.set_len(MAX_FILE_SIZE + 1).unwrap();
+        assert_eq!(
+            read_dir(dir).unwrap_err().to_string(),
+            format!(
+                "{}/eqiad/pools.yaml: 64.0 MiB (67108865 bytes) is more than the 64 MiB a data \
+                 file may be",
+                dir.display()
+            )
+        );
+        // A file whose stated size is 0 but that holds more: stopped at the limit.
+        let status = File::open("/proc/self/status").unwrap();
+        assert_eq!(status.metadata().unwrap().len(), 0);
+        let e = read_bounded(status, Path::new("/proc/self/status"), 100).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/proc/self/status: more than 100 bytes read (it grew while being read, or its size \
+             was misreported), more than the 100 bytes a data file may be"
+        );
+        let small = File::open("/proc/self/status").unwrap();
+        assert!(read_bounded(small, Path::new("/proc/self/status"), 1 << 20).is_ok());
     }
 
     #[test]

@@ -17,4 +17,5 @@ mod sync;
 mod sync_bad_input;
 mod sync_crash;
 mod sync_git;
+mod sync_hostile;
 mod sync_layout;

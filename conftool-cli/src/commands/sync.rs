@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use conftool_core::escape_controls;
 use conftool_sync::{apply, load, read_dir, read_git, Limits};
 
 use crate::commands::changes::open_audit;
@@ -45,7 +46,8 @@ pub struct SyncArgs {
     #[arg(long, value_name = "REV")]
     pub git_rev: Option<String>,
 
-    /// Refuse runs that delete more than this share (0..=1) of the existing objects.
+    /// Refuse runs that delete more than this share (0..=1) of the existing objects, or of
+    /// the existing service definitions.
     #[arg(long, default_value_t = Limits::default().max_delete_share, value_parser = parse_share, value_name = "SHARE")]
     pub max_delete_share: f64,
 
@@ -77,10 +79,15 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         None => read_dir(&args.directory)?,
     };
     // Entries not read: said even with --quiet (they may be data someone meant to sync).
+    // Their names come from the checkout: shown with control characters escaped.
     for w in &files.warnings {
         warn(
             "conftool-sync",
-            format!("{}: {}", w.path.display(), w.reason),
+            format!(
+                "{}: {}",
+                escape_controls(&w.path.to_string_lossy()),
+                w.reason
+            ),
         );
     }
     let desired = load(&files)?;
@@ -91,9 +98,10 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
     let (cfg, store) = args.conn.connect().await?;
     let plan = apply::plan_against(&store, &desired).await?;
 
+    let dir = escape_controls(&args.directory.to_string_lossy()).into_owned();
     let source = match &desired.git_rev {
-        Some(rev) => format!("{} at {rev}", args.directory.display()),
-        None => args.directory.display().to_string(),
+        Some(rev) => format!("{dir} at {rev}"),
+        None => dir,
     };
     let etcd = format!("etcd {} (revision {})", store.endpoints(), plan.revision);
     out.diff(&plan.render_diff(store.keyspace(), &etcd, &source));

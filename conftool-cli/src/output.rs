@@ -74,16 +74,29 @@ pub fn finish(prog: &str, code: u8) -> u8 {
     }
 }
 
-/// Write one line to stderr; errors are ignored (there is nowhere left to report them).
-pub fn stderr_line(s: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(format!("{s}\n").as_bytes());
+/// Text for a terminal: every control character but the line breaks a message is made of
+/// spelled out (`\x1b`), so nothing quoted in it (a stored value, a file name) can move the
+/// cursor, retitle the terminal or forge a line.
+pub fn for_terminal(s: &str) -> String {
+    s.split('\n')
+        .map(|line| conftool_core::escape_controls(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-/// Write text to stderr as is (a prompt); errors are ignored.
+/// Write one line to stderr (see [`for_terminal`]); errors are ignored (there is nowhere
+/// left to report them).
+pub fn stderr_line(s: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(format!("{}\n", for_terminal(s)).as_bytes());
+}
+
+/// Write text to stderr (a prompt; see [`for_terminal`]); errors are ignored.
 pub fn stderr_text(s: &str) {
     let mut err = std::io::stderr().lock();
-    let _ = err.write_all(s.as_bytes()).and_then(|()| err.flush());
+    let _ = err
+        .write_all(for_terminal(s).as_bytes())
+        .and_then(|()| err.flush());
 }
 
 /// `PROG: warning: MESSAGE` on stderr, shown even with `--quiet`.
@@ -229,6 +242,15 @@ pub fn object_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_text_keeps_line_breaks_and_spells_out_the_rest() {
+        assert_eq!(
+            for_terminal("a\x1b]0;title\x07\nb\tc\r"),
+            "a\\x1b]0;title\\x07\nb\\tc\\r"
+        );
+        assert_eq!(for_terminal("plain"), "plain");
+    }
     use conftool_core::{ObjectKey, PoolState, Pooled, Weight};
 
     #[test]

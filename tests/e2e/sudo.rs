@@ -479,3 +479,28 @@ fn big_configuration_and_password_files_are_refused_by_their_limit() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("not a regular file"), "{r:?}");
 }
+
+#[test]
+fn error_messages_spell_out_control_characters() {
+    let ctx = Ctx::new();
+    let r = ctx.run(
+        "confctl",
+        &["select", "name=a\u{1b}]0;pwned\u{7}", "set/pooled=no"],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        !r.stderr.contains('\u{1b}') && !r.stderr.contains('\u{7}'),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("\\x1b]0;pwned\\x07"), "{r:?}");
+    // A line break in the input cannot forge a line of the message.
+    let r = ctx.run(
+        "confctl",
+        &["select", "name=a\nconfctl: done, all fine", "set/pooled=no"],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        !r.stderr.lines().any(|l| l.starts_with("confctl: done")),
+        "{r:?}"
+    );
+}

@@ -1,7 +1,7 @@
 //! `confctl select SELECTOR ACTION`.
 
 use clap::Args;
-use conftool_core::{Action, Atomicity, Edit, Selector};
+use conftool_core::{escape_controls, Action, Atomicity, Edit, Selector};
 use serde_json::json;
 
 use super::Opts;
@@ -65,7 +65,8 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &SelectArgs) -> anyh
     };
     if selection.objects.is_empty() && selection.malformed.is_empty() {
         return Err(BadInput::msg(format!(
-            "selector {sel} matches no objects; nothing written"
+            "selector {} matches no objects; nothing written",
+            escape_controls(&sel.to_string())
         )));
     }
     if !selection.malformed.is_empty() {
@@ -95,8 +96,10 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &SelectArgs) -> anyh
     }
     if selection.objects.len() > 1 && !opts.yes {
         stderr_line(&format!(
-            "{} objects selected by {sel}; {action} changes:",
-            selection.objects.len()
+            "{} objects selected by {}; {} changes:",
+            selection.objects.len(),
+            escape_controls(&sel.to_string()),
+            escape_controls(&action.to_string())
         ));
         for c in &changes {
             for l in change_lines(c) {

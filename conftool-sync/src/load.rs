@@ -377,6 +377,19 @@ mod tests {
     }
 
     #[test]
+    fn the_commit_read_from_reaches_the_desired_state() {
+        let mut f = files(&[(
+            "eqiad/pools.yaml",
+            "appservers:\n  mw1018: {services: [apache]}\n",
+        )]);
+        f.git_rev = Some("0123abcd".into());
+        let d = load(&f).unwrap();
+        assert_eq!(d.git_rev.as_deref(), Some("0123abcd"));
+        assert_eq!(d.service_defs, ServiceDefs::Declared);
+        assert_eq!(d.objects.len(), 1);
+    }
+
+    #[test]
     fn pooled_spellings_mean_what_people_meant() {
         for (written, meant) in [
             ("yes", Pooled::Yes),

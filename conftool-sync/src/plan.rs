@@ -447,4 +447,242 @@ mod tests {
         let p = with_services(ServiceDefs::Unmanaged, &[]);
         assert!(p.services.is_empty() && p.deleted_in_use.is_empty());
     }
+
+    const META: &str = "/v1/meta/sync";
+
+    /// A snapshot of `kvs` (key, value, mod revision) at revision 10.
+    fn snap(kvs: &[(&str, &str, i64)]) -> Current {
+        let snap = Snapshot {
+            revision: 10,
+            kvs: kvs
+                .iter()
+                .map(|(k, v, r)| Kv {
+                    key: k.to_string(),
+                    value: v.as_bytes().to_vec(),
+                    mod_revision: *r,
+                })
+                .collect(),
+        };
+        Current::from_snapshot(&Keyspace::default(), snap)
+    }
+
+    fn desired(nodes: &[(&str, &str)], git_rev: Option<&str>) -> Desired {
+        Desired {
+            objects: nodes
+                .iter()
+                .map(|(dc, n)| (key(dc, n), Defaults::LEGACY))
+                .collect(),
+            git_rev: git_rev.map(str::to_string),
+            ..Desired::default()
+        }
+    }
+
+    const A1: &str = "/v1/pools/eqiad/c/s/a1";
+    const OBJ: &str = r#"{"pooled":"no","weight":1}"#;
+
+    #[test]
+    fn the_snapshot_is_sorted_into_objects_services_and_the_record() {
+        let cur = snap(&[
+            (A1, OBJ, 3),
+            ("/v1/services/c/s", "{}", 4),
+            (META, "{}", 5),
+            ("/v1/pools/eqiad/c/s", OBJ, 6),
+            ("/v1/pools/eqiad/c/s/a1/x", OBJ, 6),
+            ("/v1/other", "x", 7),
+            ("/v1/meta/other", "x", 8),
+        ]);
+        assert_eq!(cur.revision, 10);
+        assert_eq!(cur.objects.len(), 1);
+        assert_eq!(
+            cur.objects[&key("eqiad", "a1")],
+            (3, OBJ.as_bytes().to_vec())
+        );
+        assert_eq!(cur.services.len(), 1);
+        assert_eq!(cur.meta, Some((5, b"{}".to_vec())));
+    }
+
+    #[test]
+    fn the_sync_record_is_written_when_it_changes_only() {
+        // A first sync from a work tree: written, created only if absent, no commit.
+        let p = plan(
+            &desired(&[("eqiad", "a1"), ("codfw", "b1")], None),
+            &snap(&[]),
+        );
+        let meta = p.meta.clone().expect("a record");
+        assert_eq!(
+            meta.new,
+            r#"{"datacenters":["codfw","eqiad"],"git_rev":null}"#
+        );
+        assert_eq!((meta.guard(), meta.old), (Guard::Absent, None));
+        assert!(!p.writes_nothing() && !p.is_empty());
+
+        // Synced from a commit: the commit is recorded, replacing the stored record if
+        // unchanged since read.
+        let stored = r#"{"datacenters":["eqiad"],"git_rev":null}"#;
+        let cur = snap(&[(A1, OBJ, 3), (META, stored, 4)]);
+        let p = plan(&desired(&[("eqiad", "a1")], Some("abc")), &cur);
+        let meta = p.meta.clone().expect("a record");
+        assert_eq!(meta.new, r#"{"datacenters":["eqiad"],"git_rev":"abc"}"#);
+        assert_eq!(meta.old, Some((4, stored.to_string())));
+        assert_eq!(meta.guard(), Guard::Unchanged(4));
+        assert!(p.is_empty(), "only the record changes");
+        assert!(!p.writes_nothing());
+
+        // Nothing to do from a work tree: the recorded commit stands, nothing is written.
+        let at_abc = r#"{"datacenters":["eqiad"],"git_rev":"abc"}"#;
+        let cur = snap(&[(A1, OBJ, 3), (META, at_abc, 4)]);
+        let p = plan(&desired(&[("eqiad", "a1")], None), &cur);
+        assert_eq!(p.meta, None);
+        assert!(p.writes_nothing());
+        // The same commit again: nothing either.
+        assert_eq!(
+            plan(&desired(&[("eqiad", "a1")], Some("abc")), &cur).meta,
+            None
+        );
+
+        // A work-tree sync that changes something: what is live matches no commit.
+        let p = plan(&desired(&[("eqiad", "a1"), ("eqiad", "a2")], None), &cur);
+        assert_eq!(
+            p.meta.expect("a record").new,
+            r#"{"datacenters":["eqiad"],"git_rev":null}"#
+        );
+
+        // Nothing to do and nothing recorded: a no-op stays a no-op.
+        let cur = snap(&[(A1, OBJ, 3)]);
+        assert_eq!(plan(&desired(&[("eqiad", "a1")], None), &cur).meta, None);
+
+        // A record that lacks a datacenter is rewritten, keeping its commit.
+        let old = r#"{"datacenters":[],"git_rev":"abc","extra":1}"#;
+        let cur = snap(&[(A1, OBJ, 3), (META, old, 4)]);
+        let p = plan(&desired(&[("eqiad", "a1")], None), &cur);
+        assert_eq!(
+            p.meta.expect("a record").new,
+            r#"{"datacenters":["eqiad"],"git_rev":"abc"}"#
+        );
+    }
+
+    fn services(defs: &[(&str, &str)]) -> Desired {
+        Desired {
+            services: defs
+                .iter()
+                .map(|(s, json)| {
+                    (
+                        ("c".parse().unwrap(), s.parse().unwrap()),
+                        serde_json::from_str(json).unwrap(),
+                    )
+                })
+                .collect(),
+            service_defs: ServiceDefs::Declared,
+            ..Desired::default()
+        }
+    }
+
+    #[test]
+    fn service_definitions_are_written_when_they_differ_only() {
+        let def = r#"{"port":80,"default_values":{"pooled":"no","weight":1}}"#;
+        let spaced = r#"{ "default_values": {"weight": 1, "pooled": "no"}, "port": 80 }"#;
+        let other = r#"{"port":81,"default_values":{"pooled":"no","weight":1}}"#;
+        // The same value, however it is spelled, is not rewritten.
+        let cur = snap(&[
+            ("/v1/services/c/same", spaced, 3),
+            ("/v1/services/c/old", def, 4),
+        ]);
+        let p = plan(
+            &services(&[("same", def), ("changed", other), ("new", def)]),
+            &cur,
+        );
+        let keys: Vec<(String, bool, Option<i64>)> = p
+            .services
+            .iter()
+            .map(|s| {
+                (
+                    s.key.1.to_string(),
+                    s.new.is_some(),
+                    s.old.as_ref().map(|o| o.0),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("changed".to_string(), true, None),
+                ("new".to_string(), true, None),
+                ("old".to_string(), false, Some(4)),
+            ]
+        );
+        let cur = snap(&[("/v1/services/c/changed", def, 5)]);
+        let p = plan(&services(&[("changed", other)]), &cur);
+        assert_eq!(p.services[0].old, Some((5, def.to_string())));
+        assert_eq!(p.existing_services, 1);
+    }
+
+    #[test]
+    fn the_writes_come_in_order_with_their_guards_and_before_values() {
+        let ks = Keyspace::default();
+        let def = r#"{"port":80,"default_values":{"pooled":"no","weight":1}}"#;
+        let other = r#"{"port":81,"default_values":{"pooled":"no","weight":1}}"#;
+        let old_rec = r#"{"datacenters":["eqiad"],"git_rev":null}"#;
+        let cur = snap(&[
+            ("/v1/pools/eqiad/c/s/gone", OBJ, 3),
+            ("/v1/services/c/s", def, 4),
+            (META, old_rec, 5),
+        ]);
+        let mut d = services(&[("s", other)]);
+        d.objects = [(key("eqiad", "new"), Defaults::LEGACY)]
+            .into_iter()
+            .collect();
+        d.git_rev = Some("abc".into());
+        let p = plan(&d, &cur);
+        let got: Vec<(String, Option<String>, Guard, Option<&str>)> = p
+            .writes_with_before(&ks)
+            .into_iter()
+            .map(|(w, before)| {
+                let value = match &w {
+                    Write::Put { value, .. } => Some(value.clone()),
+                    Write::Delete { .. } => None,
+                };
+                let guard = match &w {
+                    Write::Put { guard, .. } | Write::Delete { guard, .. } => *guard,
+                };
+                (w.key().to_string(), value, guard, before)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "/v1/services/c/s".to_string(),
+                    Some(other.to_string()),
+                    Guard::Unchanged(4),
+                    Some(def)
+                ),
+                (
+                    "/v1/pools/eqiad/c/s/new".to_string(),
+                    Some(r#"{"pooled":"inactive","weight":0}"#.to_string()),
+                    Guard::Absent,
+                    None
+                ),
+                (
+                    "/v1/pools/eqiad/c/s/gone".to_string(),
+                    None,
+                    Guard::Unchanged(3),
+                    Some(OBJ)
+                ),
+                (
+                    META.to_string(),
+                    Some(r#"{"datacenters":["eqiad"],"git_rev":"abc"}"#.to_string()),
+                    Guard::Unchanged(5),
+                    Some(old_rec)
+                ),
+            ]
+        );
+        let plain: Vec<Write> = p
+            .writes_with_before(&ks)
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
+        assert_eq!(p.writes(&ks), plain);
+        assert_eq!(Plan::default().writes(&ks), []);
+        assert!(Plan::default().is_empty() && Plan::default().writes_nothing());
+    }
 }

@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::keys::Keyspace;
-use crate::select::{Applied, Change};
+use crate::selection::{Applied, Change};
 
 /// Who is acting, from where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

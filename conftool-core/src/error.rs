@@ -4,18 +4,6 @@ use std::path::PathBuf;
 
 use tonic::Code as tonic_code;
 
-/// An invalid datacenter, cluster, service or node name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {kind} name {}: {reason}", shown(name))]
-pub struct NameError {
-    /// What the name was for: "datacenter", "cluster", "service" or "node".
-    pub kind: &'static str,
-    /// The rejected input.
-    pub name: String,
-    /// Why it was rejected.
-    pub reason: &'static str,
-}
-
 /// What happened to one etcd member that a request tried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberFailure {
@@ -55,15 +43,6 @@ pub(crate) fn human(d: std::time::Duration) -> String {
     }
 }
 
-/// A name quoted for a message, cut short if it is huge.
-fn shown(name: &str) -> String {
-    if name.chars().count() <= 80 {
-        return format!("{name:?}");
-    }
-    let head: String = name.chars().take(60).collect();
-    format!("{head:?}… ({} characters)", name.chars().count())
-}
-
 /// Everything that can go wrong in conftool-core.
 ///
 /// [`Error::is_bad_input`] tells input errors (exit code 2, nothing was written) from runtime
@@ -71,45 +50,16 @@ fn shown(name: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An invalid name.
+    /// Bad input or a refusal from the model: a name, a state, a selector, an action, a
+    /// malformed stored value, a rule ([`conftool_model::Error`]).
     #[error(transparent)]
-    Name(#[from] NameError),
-    /// A `pooled` value other than yes/no/inactive.
-    #[error("invalid pooled value {0:?}: expected yes, no or inactive")]
-    Pooled(String),
-    /// A weight outside 0..=65535 or not a number.
-    #[error("invalid weight {0:?}: expected an integer from 0 to 65535")]
-    Weight(String),
-    /// A selector that does not parse.
-    #[error("invalid selector {input:?}: {reason}")]
-    Selector {
-        /// The selector as given.
-        input: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// An action that does not parse.
-    #[error("invalid action {input:?}: {reason}")]
-    Action {
-        /// The action as given.
-        input: String,
-        /// What is wrong with it.
-        reason: String,
-    },
+    Model(#[from] conftool_model::Error),
     /// A configuration file that cannot be read or parsed.
     #[error("configuration file {path}: {reason}")]
     Config {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
-        reason: String,
-    },
-    /// A value stored in etcd that is not what the schema says.
-    #[error("etcd key {key}: malformed value: {reason}")]
-    MalformedValue {
-        /// The key.
-        key: String,
-        /// What is wrong with the value.
         reason: String,
     },
     /// An etcd member answered a request with an error (permission denied, authentication
@@ -146,16 +96,33 @@ pub enum Error {
     /// ([`crate::trust`]); nothing was done.
     #[error("running as root through sudo, {0}")]
     Untrusted(String),
-    /// A change refused by a rule ([`crate::rules`]); nothing was written.
-    #[error("refusing to write: {0}")]
-    Refused(#[from] crate::rules::Refusal),
+    /// Writes that must land together but do not fit in one transaction.
+    #[error("{writes} changes are too many to apply atomically (at most {limit} per transaction)")]
+    TooLarge {
+        /// How many writes.
+        writes: usize,
+        /// The most one transaction takes.
+        limit: usize,
+    },
+}
+
+impl From<conftool_model::NameError> for Error {
+    fn from(e: conftool_model::NameError) -> Self {
+        Error::Model(e.into())
+    }
+}
+
+impl From<conftool_model::rules::Refusal> for Error {
+    fn from(e: conftool_model::rules::Refusal) -> Self {
+        Error::Model(e.into())
+    }
 }
 
 impl Error {
     /// An etcd client error from the member at `endpoint`, described for a person: what kind
     /// of failure, its root cause, and a hint for set-up mistakes (TLS, scheme), which are the
     /// likely cause of a dropped connection on `first_contact` (no request has succeeded yet).
-    pub fn etcd(endpoint: &str, e: &etcd_client::Error, first_contact: bool) -> Error {
+    pub(crate) fn etcd(endpoint: &str, e: &etcd_client::Error, first_contact: bool) -> Error {
         Error::Etcd {
             endpoint: endpoint.to_string(),
             message: describe(endpoint, e, first_contact),
@@ -164,17 +131,11 @@ impl Error {
 
     /// Whether this is bad input from the user (exit code 2) rather than a runtime failure.
     pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
-            Error::Name(_)
-                | Error::Pooled(_)
-                | Error::Weight(_)
-                | Error::Selector { .. }
-                | Error::Action { .. }
-                | Error::Config { .. }
-                | Error::Refused(_)
-                | Error::Untrusted(_)
-        )
+        match self {
+            Error::Model(e) => e.is_bad_input(),
+            Error::Config { .. } | Error::Untrusted(_) | Error::TooLarge { .. } => true,
+            _ => false,
+        }
     }
 }
 

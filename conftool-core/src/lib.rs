@@ -1,12 +1,9 @@
-//! conftool-core: the typed pool model of conftool-rs and its etcd v3 store.
+//! conftool-core: the etcd v3 store of conftool-rs, over the pure model of `conftool-model`
+//! (re-exported here whole: names, keys, states, selectors, actions, rules, write plans).
 //!
 //! # Layout
-//! - [`names`]: validated path-safe names ([`Datacenter`], [`Cluster`], [`Service`], [`NodeName`]).
-//! - [`model`]: [`Pooled`], [`Weight`], an object's [`PoolState`], a [`ServiceDef`], and the
-//!   typed keys [`PoolKey`] / [`ObjectKey`].
-//! - [`keys`]: the etcd keyspace contract ([`Keyspace`]): `<ns>/v1/pools/<dc>/<cluster>/<service>/<node>`.
-//! - [`selector`] and [`action`]: the `confctl select` grammar ([`Selector`], [`Action`],
-//!   [`Edit`]).
+//! - the model ([`conftool_model`]): [`names`], [`model`], [`keys`], [`selector`], [`action`],
+//!   [`selection`], [`rules`], [`write`], [`text`].
 //! - [`config`]: connection settings ([`Config`]) from `/etc/conftool/config.yaml`.
 //! - [`store`]: the only I/O: [`Store`] reads a prefix at one revision ([`Snapshot`]) and applies
 //!   guarded [`Write`]s in batched compare-and-swap transactions.
@@ -14,13 +11,10 @@
 //!   changes, re-applied to fresh data after a lost race).
 //! - [`Store::find_node`]: one node's objects by point reads (sync record + services), not
 //!   a whole-fleet read.
-//! - [`rules`]: the depool threshold and the reactivation rule, judged on a list of
-//!   changes; [`Store::pool_members`] reads the pools they judge by.
+//! - [`Store::pool_members`]: whole pools, read for the [`rules`].
 //! - [`trust`]: who may choose which settings (root through sudo vs its caller), and
 //!   bounded reads of the files settings point to.
 //! - [`audit`]: one JSON line per write to a file and/or syslog.
-//! - [`text`]: [`escape_controls`], for untrusted text (stored values, file names) shown to
-//!   a person.
 //!
 //! Everything but [`store`], [`select`]'s store methods and [`audit`]'s sinks is pure and
 //! unit-tested without etcd.
@@ -34,34 +28,28 @@
 //! # Ok(()) }
 //! ```
 
-pub mod action;
 pub mod audit;
 pub mod config;
 mod endpoints;
 mod error;
-pub mod keys;
 mod members;
-pub mod model;
-pub mod names;
 mod node;
-pub mod rules;
 pub mod select;
-pub mod selector;
 pub mod store;
-pub mod text;
 pub mod trust;
 
-pub use action::{Action, Edit, SetFields};
+// The pure model, re-exported whole: `conftool_core::model::PoolState` and
+// `conftool_model::model::PoolState` are one type.
+pub use conftool_model::{action, keys, model, names, rules, selection, selector, text, write};
+
 pub use audit::{Actor, AuditEntry, AuditLog, AuditSink};
 pub use config::{Config, TlsConfig};
-pub use error::{Error, MemberFailure, NameError, Result};
-pub use keys::Keyspace;
-pub use model::{
-    Defaults, DepoolThreshold, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, SyncRecord,
-    Weight,
+pub use conftool_model::{
+    escape_controls, Action, Applied, BatchLimits, Change, Cluster, Datacenter, Defaults,
+    DepoolThreshold, Edit, Guard, Keyspace, Kv, NameError, NodeName, ObjectKey, PoolKey, PoolState,
+    Pooled, Selected, Selection, Selector, Service, ServiceDef, SetFields, Snapshot, SyncRecord,
+    Weight, Write,
 };
-pub use names::{Cluster, Datacenter, NodeName, Service};
-pub use select::{Applied, ApplyError, Atomicity, Change, Selected, Selection};
-pub use selector::Selector;
-pub use store::{BatchLimits, CommitReport, Guard, Kv, Snapshot, Store, Write};
-pub use text::escape_controls;
+pub use error::{Error, MemberFailure, Result};
+pub use select::{ApplyError, Atomicity};
+pub use store::{CommitReport, Store};

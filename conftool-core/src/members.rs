@@ -10,7 +10,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::error::Error;
 use crate::model::{PoolKey, PoolState, ServiceDef};
 use crate::rules::PoolMembers;
-use crate::store::{prefix_end, Kv, Store};
+use crate::store::{prefix_end, Store};
+use crate::write::Kv;
 
 impl Store {
     /// Every object of each pool, with the pool's depool threshold (the service

@@ -14,9 +14,10 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::error::Error;
 use crate::model::{ObjectKey, PoolKey, SyncRecord};
 use crate::names::{NodeName, Service};
-use crate::select::{Selected, Selection};
+use crate::selection::{Selected, Selection};
 use crate::selector::Selector;
-use crate::store::{Kv, Snapshot, Store};
+use crate::store::Store;
+use crate::write::{Kv, Snapshot};
 
 impl Store {
     /// The objects of the first of `names` that is in any pool (or in `service`'s pools),

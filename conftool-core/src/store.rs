@@ -16,120 +16,7 @@ use crate::config::Config;
 use crate::endpoints::Endpoints;
 use crate::error::Error;
 use crate::keys::Keyspace;
-
-/// One key as read from etcd.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Kv {
-    /// The key.
-    pub key: String,
-    /// The raw value.
-    pub value: Vec<u8>,
-    /// The revision of the last change to this key (the compare-and-swap guard).
-    pub mod_revision: i64,
-}
-
-/// A consistent read of a key range at one etcd revision.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    /// The store revision the read was pinned to.
-    pub revision: i64,
-    /// The keys in the range, sorted by key.
-    pub kvs: Vec<Kv>,
-}
-
-/// The condition a write is guarded by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Guard {
-    /// The key must not exist (create).
-    Absent,
-    /// The key must be unchanged since it was read at this mod revision.
-    Unchanged(i64),
-}
-
-/// One guarded write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Write {
-    /// Put `value` at `key` if the guard holds.
-    Put {
-        /// The key.
-        key: String,
-        /// The new value.
-        value: String,
-        /// The condition.
-        guard: Guard,
-    },
-    /// Delete `key` if the guard holds.
-    Delete {
-        /// The key.
-        key: String,
-        /// The condition.
-        guard: Guard,
-    },
-}
-
-impl Write {
-    /// The key written.
-    pub fn key(&self) -> &str {
-        match self {
-            Write::Put { key, .. } | Write::Delete { key, .. } => key,
-        }
-    }
-
-    fn guard(&self) -> Guard {
-        match self {
-            Write::Put { guard, .. } | Write::Delete { guard, .. } => *guard,
-        }
-    }
-
-    /// Approximate bytes on the wire, for batching within etcd's request-size limit.
-    fn size(&self) -> usize {
-        match self {
-            Write::Put { key, value, .. } => 2 * key.len() + value.len() + 32,
-            Write::Delete { key, .. } => 2 * key.len() + 32,
-        }
-    }
-
-    fn compare(&self) -> Compare {
-        match self.guard() {
-            Guard::Absent => Compare::version(self.key(), CompareOp::Equal, 0),
-            Guard::Unchanged(rev) => Compare::mod_revision(self.key(), CompareOp::Equal, rev),
-        }
-    }
-
-    fn op(&self) -> TxnOp {
-        match self {
-            Write::Put { key, value, .. } => TxnOp::put(key.as_str(), value.as_str(), None),
-            Write::Delete { key, .. } => TxnOp::delete(key.as_str(), None),
-        }
-    }
-}
-
-/// How writes are batched. The defaults match etcd's defaults (`--max-txn-ops 128`,
-/// `--max-request-bytes` 1.5 MiB) with headroom.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchLimits {
-    /// Operations per transaction.
-    pub max_txn_ops: usize,
-    /// Approximate bytes per transaction.
-    pub max_txn_bytes: usize,
-    /// Transactions in flight at once.
-    pub in_flight: usize,
-    /// Keys per page of a range read.
-    pub page_size: i64,
-}
-
-impl Default for BatchLimits {
-    fn default() -> Self {
-        BatchLimits {
-            max_txn_ops: 128,
-            max_txn_bytes: 1 << 20,
-            in_flight: 8,
-            // etcd 3.4 visits the whole rest of the range for every page, so pages are big:
-            // 100,000 objects are ~12 MB, well within the 256 MiB the client accepts.
-            page_size: 100_000,
-        }
-    }
-}
+use crate::write::{batch, BatchLimits, Guard, Kv, Snapshot, Write};
 
 /// What happened to a list of writes handed to [`Store::commit`].
 #[derive(Debug, Default)]
@@ -300,8 +187,8 @@ impl Store {
         let results: Vec<TxnResult> = stream::iter(batches)
             .map(|idx| async move {
                 let txn = Txn::new()
-                    .when(idx.iter().map(|&i| writes[i].compare()).collect::<Vec<_>>())
-                    .and_then(idx.iter().map(|&i| writes[i].op()).collect::<Vec<_>>());
+                    .when(idx.iter().map(|&i| compare(&writes[i])).collect::<Vec<_>>())
+                    .and_then(idx.iter().map(|&i| op(&writes[i])).collect::<Vec<_>>());
                 let resp = self.run_txn(txn).await;
                 let outcome = resp.map(|r| {
                     let rev = r.header().map(|h| h.revision()).unwrap_or_default();
@@ -334,12 +221,9 @@ impl Store {
     pub async fn commit_atomic(&self, writes: &[Write]) -> Result<CommitReport, Error> {
         let bytes: usize = writes.iter().map(Write::size).sum();
         if writes.len() > self.limits.max_txn_ops || bytes > self.limits.max_txn_bytes {
-            return Err(Error::Action {
-                input: format!("{} changes", writes.len()),
-                reason: format!(
-                    "too many to apply atomically (at most {} per transaction)",
-                    self.limits.max_txn_ops
-                ),
+            return Err(Error::TooLarge {
+                writes: writes.len(),
+                limit: self.limits.max_txn_ops,
             });
         }
         let limits = BatchLimits {
@@ -364,6 +248,22 @@ impl Store {
                 ..CommitReport::default()
             },
         }
+    }
+}
+
+/// The etcd compare of a write's guard.
+fn compare(w: &Write) -> Compare {
+    match w.guard() {
+        Guard::Absent => Compare::version(w.key(), CompareOp::Equal, 0),
+        Guard::Unchanged(rev) => Compare::mod_revision(w.key(), CompareOp::Equal, rev),
+    }
+}
+
+/// The etcd operation of a write.
+fn op(w: &Write) -> TxnOp {
+    match w {
+        Write::Put { key, value, .. } => TxnOp::put(key.as_str(), value.as_str(), None),
+        Write::Delete { key, .. } => TxnOp::delete(key.as_str(), None),
     }
 }
 
@@ -407,57 +307,9 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0] // all keys
 }
 
-/// Split writes into transactions within the limits; returns input indexes per batch.
-fn batch(writes: &[Write], limits: &BatchLimits) -> Vec<Vec<usize>> {
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    let mut cur = Vec::new();
-    let mut bytes = 0;
-    for (i, w) in writes.iter().enumerate() {
-        let size = w.size();
-        if !cur.is_empty()
-            && (cur.len() >= limits.max_txn_ops || bytes + size > limits.max_txn_bytes)
-        {
-            out.push(std::mem::take(&mut cur));
-            bytes = 0;
-        }
-        cur.push(i);
-        bytes += size;
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn put(k: &str, n: usize) -> Write {
-        Write::Put {
-            key: k.to_string(),
-            value: "x".repeat(n),
-            guard: Guard::Absent,
-        }
-    }
-
-    #[test]
-    fn batches_respect_op_and_byte_limits() {
-        let limits = BatchLimits::default();
-        let writes: Vec<Write> = (0..300).map(|i| put(&format!("k{i}"), 10)).collect();
-        let b = batch(&writes, &limits);
-        assert_eq!(
-            b.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![128, 128, 44]
-        );
-        assert_eq!(b.concat(), (0..300).collect::<Vec<_>>());
-
-        let big: Vec<Write> = (0..10).map(|i| put(&format!("k{i}"), 300_000)).collect();
-        let b = batch(&big, &limits);
-        assert!(b.iter().all(|x| x.len() <= 3), "{b:?}");
-        assert_eq!(b.concat().len(), 10);
-        assert!(batch(&[], &limits).is_empty());
-    }
 
     #[test]
     fn prefix_end_increments_last_byte() {

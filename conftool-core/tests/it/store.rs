@@ -331,7 +331,20 @@ async fn commit_atomic_refuses_more_than_one_transaction() {
     let before = etcd.revision().await;
     let err = s.commit_atomic(&writes).await.unwrap_err();
     assert!(err.is_bad_input(), "{err}");
-    assert!(matches!(err, Error::Action { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                writes: 5,
+                limit: 4
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "5 changes are too many to apply atomically (at most 4 per transaction)"
+    );
     assert_eq!(etcd.revision().await, before);
     let report = s.commit_atomic(&writes[..4]).await.unwrap();
     assert_eq!(report.applied.len(), 4);

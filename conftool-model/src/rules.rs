@@ -15,7 +15,7 @@ use std::fmt;
 
 use crate::model::{DepoolThreshold, ObjectKey, PoolKey, Pooled};
 use crate::names::NodeName;
-use crate::select::Change;
+use crate::selection::Change;
 use crate::selector::Selector;
 
 /// What a pool holds now: its threshold and each node's `pooled` state.

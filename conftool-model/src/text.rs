@@ -16,7 +16,7 @@ use std::fmt::Write;
 /// control characters is returned borrowed.
 ///
 /// ```
-/// use conftool_core::escape_controls;
+/// use conftool_model::escape_controls;
 /// assert_eq!(escape_controls("mw1018"), "mw1018");
 /// assert_eq!(escape_controls("a\nb\u{1b}]0;t\u{7}\u{9b}"), r"a\nb\x1b]0;t\x07\u{9b}");
 /// ```

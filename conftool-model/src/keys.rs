@@ -12,7 +12,7 @@ use crate::names::{Cluster, Datacenter, NodeName, Service};
 /// Encodes and decodes keys under one namespace.
 ///
 /// ```
-/// use conftool_core::Keyspace;
+/// use conftool_model::Keyspace;
 /// let ks = Keyspace::new("/conftool");
 /// assert_eq!(ks.pools_prefix(), "/conftool/v1/pools/");
 /// let key = ks.parse_object_key("/conftool/v1/pools/eqiad/appservers/apache/mw1018").unwrap();

@@ -2,7 +2,7 @@
 //! that a write action makes to one object's state.
 //!
 //! ```
-//! use conftool_core::{Action, Pooled, Weight};
+//! use conftool_model::{Action, Pooled, Weight};
 //! let a: Action = "set/pooled=no:weight=5".parse().unwrap();
 //! assert_eq!(a.to_string(), "set/pooled=no:weight=5");
 //! assert!("set/color=red".parse::<Action>().is_err());

@@ -5,7 +5,7 @@
 //! regex may contain commas (`name=mw10{1,2}8`). Missing tags match everything.
 //!
 //! ```
-//! use conftool_core::Selector;
+//! use conftool_model::Selector;
 //! let sel: Selector = "dc=eqiad,cluster=appservers,name=mw10.*".parse().unwrap();
 //! assert_eq!(sel.to_string(), "dc=eqiad,cluster=appservers,name=mw10.*");
 //! assert!("name=mw101".parse::<Selector>().unwrap().matches_name("mw101"));
@@ -161,7 +161,7 @@ impl Selector {
     /// `service` values become path segments.
     ///
     /// ```
-    /// use conftool_core::{Keyspace, Selector};
+    /// use conftool_model::{Keyspace, Selector};
     /// let ks = Keyspace::default();
     /// let sel: Selector = "dc=eqiad,cluster=appservers,name=mw.*".parse().unwrap();
     /// assert_eq!(sel.prefix(&ks), "/v1/pools/eqiad/appservers/");

@@ -1,0 +1,78 @@
+//! The error type of conftool-model.
+
+/// An invalid datacenter, cluster, service or node name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind} name {}: {reason}", shown(name))]
+pub struct NameError {
+    /// What the name was for: "datacenter", "cluster", "service" or "node".
+    pub kind: &'static str,
+    /// The rejected input.
+    pub name: String,
+    /// Why it was rejected.
+    pub reason: &'static str,
+}
+
+/// A name quoted for a message, cut short if it is huge.
+fn shown(name: &str) -> String {
+    if name.chars().count() <= 80 {
+        return format!("{name:?}");
+    }
+    let head: String = name.chars().take(60).collect();
+    format!("{head:?}… ({} characters)", name.chars().count())
+}
+
+/// Everything the model refuses: bad input (a name, a state, a selector, an action), a
+/// stored value that does not fit the schema, or a change a rule refuses.
+///
+/// [`Error::is_bad_input`] tells input errors (exit code 2, nothing was written) from a
+/// malformed stored value (a runtime failure).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An invalid name.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// A `pooled` value other than yes/no/inactive.
+    #[error("invalid pooled value {0:?}: expected yes, no or inactive")]
+    Pooled(String),
+    /// A weight outside 0..=65535 or not a number.
+    #[error("invalid weight {0:?}: expected an integer from 0 to 65535")]
+    Weight(String),
+    /// A selector that does not parse.
+    #[error("invalid selector {input:?}: {reason}")]
+    Selector {
+        /// The selector as given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An action that does not parse.
+    #[error("invalid action {input:?}: {reason}")]
+    Action {
+        /// The action as given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A value stored in etcd that is not what the schema says.
+    #[error("etcd key {key}: malformed value: {reason}")]
+    MalformedValue {
+        /// The key.
+        key: String,
+        /// What is wrong with the value.
+        reason: String,
+    },
+    /// A change refused by a rule ([`crate::rules`]); nothing was written.
+    #[error("refusing to write: {0}")]
+    Refused(#[from] crate::rules::Refusal),
+}
+
+impl Error {
+    /// Whether this is bad input from the user (exit code 2) rather than a runtime failure.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, Error::MalformedValue { .. })
+    }
+}
+
+/// Result with conftool-model's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,60 @@
+//! conftool-model: the pure pool model of conftool-rs. No I/O and no network dependency
+//! (it builds without protoc): everything here is plain data and the rules over it, unit-tested
+//! exhaustively; `conftool-core` reads and writes it in etcd.
+//!
+//! ```
+//! use conftool_model::{Edit, Keyspace, Pooled, Selection, Selector, SetFields, Snapshot, Kv};
+//! let ks = Keyspace::new("/conftool");
+//! let sel: Selector = "dc=eqiad,cluster=appservers,name=mw10.*".parse()?;
+//! // What a range read of `sel.prefix(&ks)` returned:
+//! let snap = Snapshot {
+//!     revision: 7,
+//!     kvs: vec![Kv {
+//!         key: "/conftool/v1/pools/eqiad/appservers/apache/mw1018".into(),
+//!         value: br#"{"pooled":"yes","weight":10}"#.to_vec(),
+//!         mod_revision: 5,
+//!     }],
+//! };
+//! let selection = Selection::from_snapshot(&ks, &sel, &snap);
+//! let depool = Edit::Set(SetFields { pooled: Some(Pooled::No), weight: None });
+//! let changes = selection.changes(|_| Some(depool));
+//! assert_eq!(changes.len(), 1);
+//! assert_eq!(changes[0].write(&ks).key(), "/conftool/v1/pools/eqiad/appservers/apache/mw1018");
+//! # Ok::<(), conftool_model::Error>(())
+//! ```
+//!
+//! # Layout
+//! - [`names`]: validated path-safe names ([`Datacenter`], [`Cluster`], [`Service`], [`NodeName`]).
+//! - [`model`]: [`Pooled`], [`Weight`], an object's [`PoolState`], a [`ServiceDef`] with its
+//!   [`DepoolThreshold`], the typed keys [`PoolKey`] / [`ObjectKey`], the [`SyncRecord`].
+//! - [`keys`]: the etcd keyspace contract ([`Keyspace`]).
+//! - [`selector`] and [`action`]: the `confctl select` grammar ([`Selector`], [`Action`], [`Edit`]).
+//! - [`selection`]: what a selector selected from a [`Snapshot`], and the [`Change`]s an edit makes.
+//! - [`rules`]: the depool threshold and the reactivation rule, judged on a list of changes.
+//! - [`write`]: reads and guarded writes as data ([`Kv`], [`Snapshot`], [`Write`], [`Guard`],
+//!   [`BatchLimits`]).
+//! - [`text`]: control characters spelled out for people ([`escape_controls`]).
+
+pub mod action;
+mod error;
+pub mod keys;
+pub mod model;
+pub mod names;
+pub mod rules;
+pub mod selection;
+pub mod selector;
+pub mod text;
+pub mod write;
+
+pub use action::{Action, Edit, SetFields};
+pub use error::{Error, NameError, Result};
+pub use keys::Keyspace;
+pub use model::{
+    Defaults, DepoolThreshold, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, SyncRecord,
+    Weight,
+};
+pub use names::{Cluster, Datacenter, NodeName, Service};
+pub use selection::{Applied, Change, Selected, Selection};
+pub use selector::Selector;
+pub use text::escape_controls;
+pub use write::{batch, BatchLimits, Guard, Kv, Snapshot, Write};

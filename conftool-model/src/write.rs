@@ -1,0 +1,157 @@
+//! The plain data of reads and writes: a key as read ([`Kv`]), a read at one revision
+//! ([`Snapshot`]), and a guarded write ([`Write`], [`Guard`]) with how writes are split into
+//! transactions ([`BatchLimits`], [`batch`]). No I/O: the store carries them out.
+
+/// One key as read from etcd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kv {
+    /// The key.
+    pub key: String,
+    /// The raw value.
+    pub value: Vec<u8>,
+    /// The revision of the last change to this key (the compare-and-swap guard).
+    pub mod_revision: i64,
+}
+
+/// A consistent read of a key range at one etcd revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The store revision the read was pinned to.
+    pub revision: i64,
+    /// The keys in the range, sorted by key.
+    pub kvs: Vec<Kv>,
+}
+
+/// The condition a write is guarded by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// The key must not exist (create).
+    Absent,
+    /// The key must be unchanged since it was read at this mod revision.
+    Unchanged(i64),
+}
+
+/// One guarded write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Put `value` at `key` if the guard holds.
+    Put {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: String,
+        /// The condition.
+        guard: Guard,
+    },
+    /// Delete `key` if the guard holds.
+    Delete {
+        /// The key.
+        key: String,
+        /// The condition.
+        guard: Guard,
+    },
+}
+
+impl Write {
+    /// The key written.
+    pub fn key(&self) -> &str {
+        match self {
+            Write::Put { key, .. } | Write::Delete { key, .. } => key,
+        }
+    }
+
+    /// The condition the write is guarded by.
+    pub fn guard(&self) -> Guard {
+        match self {
+            Write::Put { guard, .. } | Write::Delete { guard, .. } => *guard,
+        }
+    }
+
+    /// Approximate bytes on the wire, for batching within etcd's request-size limit.
+    pub fn size(&self) -> usize {
+        match self {
+            Write::Put { key, value, .. } => 2 * key.len() + value.len() + 32,
+            Write::Delete { key, .. } => 2 * key.len() + 32,
+        }
+    }
+}
+
+/// How writes are batched. The defaults match etcd's defaults (`--max-txn-ops 128`,
+/// `--max-request-bytes` 1.5 MiB) with headroom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Operations per transaction.
+    pub max_txn_ops: usize,
+    /// Approximate bytes per transaction.
+    pub max_txn_bytes: usize,
+    /// Transactions in flight at once.
+    pub in_flight: usize,
+    /// Keys per page of a range read.
+    pub page_size: i64,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            max_txn_ops: 128,
+            max_txn_bytes: 1 << 20,
+            in_flight: 8,
+            // etcd 3.4 visits the whole rest of the range for every page, so pages are big:
+            // 100,000 objects are ~12 MB, well within the 256 MiB the client accepts.
+            page_size: 100_000,
+        }
+    }
+}
+
+/// Split writes into transactions within the limits; returns input indexes per batch.
+pub fn batch(writes: &[Write], limits: &BatchLimits) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut cur = Vec::new();
+    let mut bytes = 0;
+    for (i, w) in writes.iter().enumerate() {
+        let size = w.size();
+        if !cur.is_empty()
+            && (cur.len() >= limits.max_txn_ops || bytes + size > limits.max_txn_bytes)
+        {
+            out.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        cur.push(i);
+        bytes += size;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(k: &str, n: usize) -> Write {
+        Write::Put {
+            key: k.to_string(),
+            value: "x".repeat(n),
+            guard: Guard::Absent,
+        }
+    }
+
+    #[test]
+    fn batches_respect_op_and_byte_limits() {
+        let limits = BatchLimits::default();
+        let writes: Vec<Write> = (0..300).map(|i| put(&format!("k{i}"), 10)).collect();
+        let b = batch(&writes, &limits);
+        assert_eq!(
+            b.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![128, 128, 44]
+        );
+        assert_eq!(b.concat(), (0..300).collect::<Vec<_>>());
+
+        let big: Vec<Write> = (0..10).map(|i| put(&format!("k{i}"), 300_000)).collect();
+        let b = batch(&big, &limits);
+        assert!(b.iter().all(|x| x.len() <= 3), "{b:?}");
+        assert_eq!(b.concat().len(), 10);
+        assert!(batch(&[], &limits).is_empty());
+    }
+}

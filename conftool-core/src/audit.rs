@@ -127,7 +127,7 @@ enum Body<'a> {
 /// One write to audit: the key, its value before and after (`None`: absent), and the
 /// revision of the write (`None` before it is made).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
+pub(crate) struct AuditEntry {
     /// The etcd key.
     pub key: String,
     /// The value before (`None` if the key was created).
@@ -206,21 +206,21 @@ impl AuditLog {
     /// write to cannot redirect root's lines), without blocking, and must be a regular file
     /// with one name, owned by the user writing it, writable by no one else; created `0640`
     /// whatever the umask.
-    pub fn open(&self, actor: &Actor) -> Result<AuditSink, Error> {
+    pub(crate) fn open(&self, actor: &Actor) -> Result<AuditSink, Error> {
         let file = match &self.file {
             None => None,
             Some(path) => Some((path.clone(), open_log(path)?)),
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        Ok(AuditSink {
+        let mut sink = AuditSink {
             file,
             syslog: self.syslog,
             actor: actor.clone(),
-            op: format!("{}-{}-{}", actor.host, std::process::id(), now.as_millis()),
+            op: String::new(),
             applied: 0,
-        })
+            ops: 0,
+        };
+        sink.begin();
+        Ok(sink)
     }
 }
 
@@ -280,24 +280,31 @@ fn open_log(path: &Path) -> Result<std::fs::File, Error> {
 /// An open audit log for one operation: intents before each commit, what was applied after
 /// it, and an end line.
 #[derive(Debug)]
-pub struct AuditSink {
+pub(crate) struct AuditSink {
     file: Option<(PathBuf, std::fs::File)>,
     syslog: bool,
     actor: Actor,
     op: String,
     applied: usize,
+    /// Operations begun, so that each gets its own id.
+    ops: u64,
 }
 
 impl AuditSink {
-    /// A sink that records nothing.
-    pub fn disabled(actor: &Actor) -> AuditSink {
-        AuditSink {
-            file: None,
-            syslog: false,
-            actor: actor.clone(),
-            op: String::new(),
-            applied: 0,
-        }
+    /// Start a new operation: a fresh id (`<host>-<pid>-<unix ms>-<n>`) and count.
+    pub fn begin(&mut self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.ops += 1;
+        self.op = format!(
+            "{}-{}-{}-{}",
+            self.actor.host,
+            std::process::id(),
+            now.as_millis(),
+            self.ops
+        );
+        self.applied = 0;
     }
 
     /// Whether records go anywhere.
@@ -306,6 +313,7 @@ impl AuditSink {
     }
 
     /// The operation id shared by this operation's lines.
+    #[cfg(test)]
     pub fn op(&self) -> &str {
         &self.op
     }

@@ -96,6 +96,9 @@ pub enum Error {
     /// ([`crate::trust`]); nothing was done.
     #[error("running as root through sudo, {0}")]
     Untrusted(String),
+    /// What was asked for does not exist (a host in no pool); nothing was written.
+    #[error("{0}; nothing written")]
+    NotFound(String),
     /// Writes that must land together but do not fit in one transaction.
     #[error("{writes} changes are too many to apply atomically (at most {limit} per transaction)")]
     TooLarge {
@@ -133,7 +136,10 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Model(e) => e.is_bad_input(),
-            Error::Config { .. } | Error::Untrusted(_) | Error::TooLarge { .. } => true,
+            Error::Config { .. }
+            | Error::Untrusted(_)
+            | Error::TooLarge { .. }
+            | Error::NotFound(_) => true,
             _ => false,
         }
     }

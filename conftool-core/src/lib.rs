@@ -37,13 +37,16 @@ mod node;
 pub mod select;
 pub mod store;
 pub mod trust;
+mod writer;
 
 // The pure model, re-exported whole: `conftool_core::model::PoolState` and
 // `conftool_model::model::PoolState` are one type.
 pub use conftool_model::{action, keys, model, names, rules, selection, selector, text, write};
 
-pub use audit::{Actor, AuditEntry, AuditLog, AuditSink};
+pub use audit::{Actor, AuditLog};
 pub use config::{Config, TlsConfig};
+pub use conftool_model::rules::{HostVerb, Overrides, Refusal};
+pub use conftool_model::Error as ModelError;
 pub use conftool_model::{
     escape_controls, Action, Applied, BatchLimits, Change, Cluster, Datacenter, Defaults,
     DepoolThreshold, Edit, Guard, Keyspace, Kv, NameError, NodeName, ObjectKey, PoolKey, PoolState,
@@ -52,4 +55,5 @@ pub use conftool_model::{
 };
 pub use error::{Error, MemberFailure, Result};
 pub use select::{ApplyError, Atomicity};
-pub use store::{CommitReport, Store};
+pub use store::{CommitReport, Raw, Store};
+pub use writer::{HostChange, Operation, Writer};

@@ -51,7 +51,7 @@ impl Store {
     ///
     /// Every round is recorded in `audit`: intents before its commit (a failure to record
     /// them stops the change before that commit), what landed after it, and one end line.
-    pub async fn apply(
+    pub(crate) async fn apply(
         &self,
         sel: &Selector,
         changes: Vec<Change>,

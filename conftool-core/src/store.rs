@@ -170,7 +170,7 @@ impl Store {
     /// the caller decides whether to re-read and retry. Writes to the same key must not be
     /// repeated in one call. Fails if any transaction failed; [`Store::commit_partial`]
     /// says what landed even then.
-    pub async fn commit(&self, writes: &[Write]) -> Result<CommitReport, Error> {
+    pub(crate) async fn commit(&self, writes: &[Write]) -> Result<CommitReport, Error> {
         let mut report = self.commit_partial(writes).await;
         match report.error.take() {
             Some(e) => Err(e),
@@ -180,7 +180,7 @@ impl Store {
 
     /// Like [`Store::commit`], but a failed transaction does not hide the ones that landed:
     /// the report lists applied, conflicted and failed writes, and the first error.
-    pub async fn commit_partial(&self, writes: &[Write]) -> CommitReport {
+    pub(crate) async fn commit_partial(&self, writes: &[Write]) -> CommitReport {
         let batches = batch(writes, &self.limits);
         // Per transaction: the input indexes it carried, and its outcome.
         type TxnResult = (Vec<usize>, Result<Option<i64>, Error>);
@@ -218,7 +218,7 @@ impl Store {
 
     /// Apply all `writes` in one transaction: all or nothing. Fails with a bad-input error
     /// when they do not fit in one transaction.
-    pub async fn commit_atomic(&self, writes: &[Write]) -> Result<CommitReport, Error> {
+    pub(crate) async fn commit_atomic(&self, writes: &[Write]) -> Result<CommitReport, Error> {
         let bytes: usize = writes.iter().map(Write::size).sum();
         if writes.len() > self.limits.max_txn_ops || bytes > self.limits.max_txn_bytes {
             return Err(Error::TooLarge {
@@ -239,7 +239,7 @@ impl Store {
     }
 
     /// [`Store::commit_atomic`] with the partial report of [`Store::commit_partial`].
-    pub async fn commit_atomic_partial(&self, writes: &[Write]) -> CommitReport {
+    pub(crate) async fn commit_atomic_partial(&self, writes: &[Write]) -> CommitReport {
         match self.commit_atomic(writes).await {
             Ok(r) => r,
             Err(e) => CommitReport {
@@ -264,6 +264,38 @@ fn op(w: &Write) -> TxnOp {
     match w {
         Write::Put { key, value, .. } => TxnOp::put(key.as_str(), value.as_str(), None),
         Write::Delete { key, .. } => TxnOp::delete(key.as_str(), None),
+    }
+}
+
+/// Writes that bypass the audit trail and the rules, for tests, benchmarks and tools that
+/// must (a migration, a repair). Everything else writes through [`Store::writer`]. Each
+/// write is still compare-and-swap guarded.
+#[derive(Debug, Clone, Copy)]
+pub struct Raw<'s>(&'s Store);
+
+impl Store {
+    /// Unaudited writes; see [`Raw`].
+    pub fn raw(&self) -> Raw<'_> {
+        Raw(self)
+    }
+}
+
+impl Raw<'_> {
+    /// Apply guarded writes in transactions within the batch limits; a transaction whose
+    /// guards fail applies none of its writes (reported as conflicted). Fails if any
+    /// transaction failed.
+    pub async fn commit(&self, writes: &[Write]) -> Result<CommitReport, Error> {
+        self.0.commit(writes).await
+    }
+
+    /// Like [`Raw::commit`], but a failed transaction does not hide the ones that landed.
+    pub async fn commit_partial(&self, writes: &[Write]) -> CommitReport {
+        self.0.commit_partial(writes).await
+    }
+
+    /// All `writes` in one transaction, or none; [`Error::TooLarge`] if they do not fit.
+    pub async fn commit_atomic(&self, writes: &[Write]) -> Result<CommitReport, Error> {
+        self.0.commit_atomic(writes).await
     }
 }
 

@@ -70,6 +70,59 @@ impl fmt::Display for BelowThreshold {
     }
 }
 
+/// The rules a caller lifted for a write, explicitly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Let a selection by pattern turn `inactive` objects `yes`.
+    pub include_inactive: bool,
+    /// Let a change leave pools below their depool threshold.
+    pub allow_below_threshold: bool,
+}
+
+/// The verbs of restart scripts and reboot managers, for every pool a host is in (or one
+/// service), each with its rule about `inactive` objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostVerb {
+    /// `pooled: yes`; `inactive` objects stay inactive unless `include_inactive`.
+    Pool,
+    /// `pooled: no`; `inactive` objects are left alone (setting them `no` would put them
+    /// back in load-balancer configuration).
+    Depool,
+    /// `weight: 0` (no new traffic, still pooled).
+    Drain,
+    /// `pooled: inactive`.
+    Decommission,
+}
+
+impl HostVerb {
+    /// The edit for an object in `state`, or `None` to leave it alone.
+    pub fn edit(
+        self,
+        state: &crate::model::PoolState,
+        include_inactive: bool,
+    ) -> Option<crate::action::Edit> {
+        use crate::action::{Edit, SetFields};
+        use crate::model::Weight;
+        let pooled = |p| {
+            Edit::Set(SetFields {
+                pooled: Some(p),
+                weight: None,
+            })
+        };
+        match self {
+            HostVerb::Pool if state.pooled == Pooled::Inactive && !include_inactive => None,
+            HostVerb::Pool => Some(pooled(Pooled::Yes)),
+            HostVerb::Depool if state.pooled == Pooled::Inactive => None,
+            HostVerb::Depool => Some(pooled(Pooled::No)),
+            HostVerb::Drain => Some(Edit::Set(SetFields {
+                pooled: None,
+                weight: Some(Weight(0)),
+            })),
+            HostVerb::Decommission => Some(pooled(Pooled::Inactive)),
+        }
+    }
+}
+
 /// Why a change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -348,6 +401,41 @@ mod tests {
             Refusal::Reactivation(keys).to_string(),
             "it would put 2 inactive objects back into service (pooled=yes) by a pattern: \
              eqiad/appservers/a/n1; eqiad/appservers/a/n2"
+        );
+    }
+
+    #[test]
+    fn host_verbs_respect_inactive_objects() {
+        use crate::action::{Edit, SetFields};
+        let st = |p| PoolState::new(p, Weight(5));
+        let set = |p: Option<Pooled>, w: Option<u16>| {
+            Some(Edit::Set(SetFields {
+                pooled: p,
+                weight: w.map(Weight),
+            }))
+        };
+        assert_eq!(HostVerb::Pool.edit(&st(No), false), set(Some(Yes), None));
+        assert_eq!(HostVerb::Pool.edit(&st(Inactive), false), None);
+        assert_eq!(
+            HostVerb::Pool.edit(&st(Inactive), true),
+            set(Some(Yes), None)
+        );
+        assert_eq!(HostVerb::Depool.edit(&st(Yes), false), set(Some(No), None));
+        assert_eq!(HostVerb::Depool.edit(&st(Inactive), true), None);
+        assert_eq!(
+            HostVerb::Drain.edit(&st(Inactive), false),
+            set(None, Some(0))
+        );
+        assert_eq!(
+            HostVerb::Decommission.edit(&st(Yes), false),
+            set(Some(Inactive), None)
+        );
+        assert_eq!(
+            Overrides::default(),
+            Overrides {
+                include_inactive: false,
+                allow_below_threshold: false
+            }
         );
     }
 

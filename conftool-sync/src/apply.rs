@@ -1,6 +1,6 @@
 //! Carrying out a plan against etcd, re-planning on conflicts until it converges.
 
-use conftool_core::{AuditEntry, AuditSink, Snapshot, Store, Write};
+use conftool_core::{Operation, Snapshot, Store, Write, Writer};
 
 use crate::error::Error;
 use crate::guard::Limits;
@@ -26,13 +26,12 @@ pub struct Outcome {
     pub rounds: usize,
     /// etcd's revision after the last write (0 when nothing was written).
     pub revision: i64,
-    /// Every write that landed, for the audit trail.
+    /// Every write that landed (each is in the audit trail too).
     pub written: Vec<Written>,
 }
 
 /// One write that landed: the key, its stored text before and after (`None`: absent), and
-/// the revision. Kept as text; [`Written::audit_entry`] parses it only when an audit log
-/// wants it.
+/// the revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     /// The key.
@@ -43,18 +42,6 @@ pub struct Written {
     pub after: Option<String>,
     /// The revision of the write.
     pub revision: i64,
-}
-
-impl Written {
-    /// The audit trail's view of this write.
-    pub fn audit_entry(&self) -> AuditEntry {
-        AuditEntry::from_text(
-            self.key.clone(),
-            self.before.as_deref(),
-            self.after.as_deref(),
-            Some(self.revision),
-        )
-    }
 }
 
 impl Outcome {
@@ -118,23 +105,24 @@ pub async fn plan_against(store: &Store, desired: &Desired) -> Result<Plan, Erro
 /// compare-and-swap race, re-read, re-plan, re-check the limits and apply again, up to
 /// [`MAX_ROUNDS`] rounds. Writes that landed stay; a crashed run is finished by the next.
 ///
-/// Every round is recorded in `audit` (see [`conftool_core::audit`]): intents before its
-/// commit (a failure to record them stops the sync before that commit), what landed after
-/// it, and one end line.
+/// The whole sync is one audited operation of `writer` (see [`conftool_core::audit`]):
+/// intents before each commit (a failure to record them stops the sync before that commit),
+/// what landed after it, and one end line.
 pub async fn apply(
-    store: &Store,
+    writer: &mut Writer<'_>,
     desired: &Desired,
     first: Plan,
     limits: &Limits,
-    audit: &mut AuditSink,
 ) -> Result<Outcome, Error> {
+    let store = writer.store();
+    let mut op = writer.operation();
     let mut unknown = Vec::new();
-    let result = apply_rounds(store, desired, first, limits, audit, &mut unknown).await;
+    let result = apply_rounds(store, &mut op, desired, first, limits, &mut unknown).await;
     let error = result
         .as_ref()
         .err()
         .map(|e| conftool_core::audit::error_chain(e));
-    let ended = audit.end(error.as_deref(), &unknown);
+    let ended = op.finish(error.as_deref(), &unknown);
     match (result, ended) {
         (Ok(outcome), Ok(())) => Ok(outcome),
         (Ok(outcome), Err(e)) => Err(outcome.stop(e.into())),
@@ -144,10 +132,10 @@ pub async fn apply(
 
 async fn apply_rounds(
     store: &Store,
+    op: &mut Operation<'_, '_>,
     desired: &Desired,
     first: Plan,
     limits: &Limits,
-    audit: &mut AuditSink,
     unknown: &mut Vec<String>,
 ) -> Result<Outcome, Error> {
     let ks = store.keyspace().clone();
@@ -165,20 +153,7 @@ async fn apply_rounds(
             return Ok(outcome);
         }
         let writes = current.writes_with_before(&ks);
-        if audit.is_enabled() {
-            let intents: Vec<AuditEntry> = writes
-                .iter()
-                .map(|(w, before)| {
-                    AuditEntry::from_text(w.key().to_string(), *before, after_text(w), None)
-                })
-                .collect();
-            if let Err(e) = audit.intent(&intents) {
-                return Err(outcome.stop(e.into()));
-            }
-        }
-        let plain: Vec<Write> = writes.iter().map(|(w, _)| w.clone()).collect();
-        let report = store.commit_partial(&plain).await;
-        let first_new = outcome.written.len();
+        let report = op.commit(&writes).await;
         for &(i, rev) in &report.applied {
             let (write, before) = &writes[i];
             outcome.revision = outcome.revision.max(rev);
@@ -201,21 +176,9 @@ async fn apply_rounds(
                 revision: rev,
             });
         }
-        let logged = if audit.is_enabled() {
-            let entries: Vec<AuditEntry> = outcome.written[first_new..]
-                .iter()
-                .map(Written::audit_entry)
-                .collect();
-            audit.applied(&entries)
-        } else {
-            Ok(())
-        };
         if let Some(err) = report.error {
-            unknown.extend(report.failed.iter().map(|&i| plain[i].key().to_string()));
+            unknown.extend(report.failed.iter().map(|&i| writes[i].0.key().to_string()));
             return Err(outcome.stop(err.into()));
-        }
-        if let Err(e) = logged {
-            return Err(outcome.stop(e.into()));
         }
         if report.conflicted.is_empty() {
             return Ok(outcome);

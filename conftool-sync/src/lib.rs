@@ -23,8 +23,9 @@
 //! print!("{}", plan.render_diff(store.keyspace(), "etcd", "conf"));
 //! plan.guard(&Limits::default())?;
 //! let actor = Actor::from_env("my-tool", None);
-//! let mut audit = AuditLog::from_config(Some("/var/log/conftool/audit.jsonl".as_ref())).open(&actor)?;
-//! let outcome = apply::apply(store, &desired, plan, &Limits::default(), &mut audit).await?;
+//! let audit = AuditLog::from_config(Some("/var/log/conftool/audit.jsonl".as_ref()));
+//! let mut writer = store.writer(&actor, &audit)?; // checks the audit log before anything
+//! let outcome = apply::apply(&mut writer, &desired, plan, &Limits::default()).await?;
 //! # Ok(()) }
 //! ```
 

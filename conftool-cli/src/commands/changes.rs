@@ -1,13 +1,12 @@
 //! What confctl and conftool share once they know what to change: confirmation, applying
 //! with compare-and-swap, the audit trail, and the Python tool's change lines.
 
-use std::collections::BTreeSet;
 use std::io::BufRead;
 
 use anyhow::Context;
 use conftool_core::{
-    Actor, Applied, Atomicity, AuditLog, AuditSink, Change, Config, Edit, PoolKey, Selected,
-    Selector, Store,
+    Actor, Applied, ApplyError, Atomicity, AuditLog, Change, Config, Edit, Overrides, Selected,
+    Selector, Store, Writer,
 };
 
 use crate::exit::{BadInput, OK};
@@ -102,108 +101,83 @@ pub fn changed_json(applied: &[Applied]) -> serde_json::Value {
         .collect()
 }
 
-/// Open the audit log for a write by `tool` (before anything is written: a log that cannot
-/// be written refuses the change).
-pub fn open_audit(tool: &str, cfg: &Config) -> anyhow::Result<AuditSink> {
-    let actor = Actor::from_env(tool, cfg.username.clone());
-    AuditLog::from_config(cfg.audit_log.as_deref())
-        .open(&actor)
-        .context("nothing written")
-}
-
-/// Apply changes with compare-and-swap (re-applying `edit` to fresh data after a lost
-/// race), recording intents before each commit and every change that landed after it, even
-/// when the write stopped part-way.
-pub async fn apply_audited(
+/// A writer for `tool` (the library's one audited write path), with the rules the user
+/// lifted. Opening it checks the audit log: one that cannot be written refuses here, before
+/// anything is written.
+pub fn writer<'s>(
     tool: &str,
     cfg: &Config,
-    store: &Store,
+    store: &'s Store,
+    overrides: Overrides,
+) -> anyhow::Result<Writer<'s>> {
+    let actor = Actor::from_env(tool, cfg.username.clone());
+    let audit = AuditLog::from_config(cfg.audit_log.as_deref());
+    Ok(store
+        .writer(&actor, &audit)
+        .context("nothing written")?
+        .with_overrides(overrides))
+}
+
+/// A refusal by a rule, with what lifts it (the flags are the CLI's, so the hint is too).
+fn with_hint(e: conftool_core::Error) -> anyhow::Error {
+    use conftool_core::{ModelError as Model, Refusal};
+    let hint = match &e {
+        conftool_core::Error::Model(Model::Refused(Refusal::Reactivation(_))) => {
+            "name the host exactly, e.g. name=mw1018.eqiad.wmnet, or pass --include-inactive"
+        }
+        conftool_core::Error::Model(Model::Refused(Refusal::BelowThreshold(_))) => {
+            "pass --allow-below-threshold to write anyway"
+        }
+        _ => return e.into(),
+    };
+    BadInput::msg(format!("{e}; nothing written ({hint})"))
+}
+
+/// Refuse changes that break a rule not lifted (see [`Writer::check`]).
+pub async fn check_rules(
+    writer: &Writer<'_>,
+    sel: &Selector,
+    changes: &[Change],
+) -> anyhow::Result<()> {
+    writer.check(sel, changes).await.map_err(with_hint)
+}
+
+/// What a failed write says: nothing written, or what was kept.
+pub fn failure(failure: ApplyError) -> Landed {
+    let n = failure.applied.len();
+    let audit_failed = matches!(failure.error, conftool_core::Error::Audit { .. });
+    let err = match (n, audit_failed) {
+        (0, _) => match with_hint(failure.error) {
+            e if e.downcast_ref::<BadInput>().is_some() => e,
+            e => e.context("nothing written"),
+        },
+        (_, true) => anyhow::Error::new(failure.error).context(format!(
+            "{n} changes were written (shown above), but recording them in the audit log failed"
+        )),
+        (_, false) => anyhow::Error::new(failure.error).context(format!(
+            "stopped after writing {n} of the changes (shown above)"
+        )),
+    };
+    Landed {
+        applied: failure.applied,
+        error: Some(err),
+    }
+}
+
+/// Apply changes through `writer` (rules, compare-and-swap with re-application to fresh
+/// data, the audit trail), reporting what landed even when the write stopped part-way.
+pub async fn apply(
+    writer: &mut Writer<'_>,
     sel: &Selector,
     changes: Vec<Change>,
     edit: impl Fn(&Selected) -> Option<Edit>,
     atomicity: Atomicity,
 ) -> Landed {
-    let mut audit = match open_audit(tool, cfg) {
-        Ok(a) => a,
-        Err(error) => {
-            return Landed {
-                applied: Vec::new(),
-                error: Some(error),
-            }
-        }
-    };
-    match store.apply(sel, changes, edit, atomicity, &mut audit).await {
+    match writer.apply(sel, changes, edit, atomicity).await {
         Ok(applied) => Landed {
             applied,
             error: None,
         },
-        Err(failure) => {
-            let n = failure.applied.len();
-            let audit_failed = matches!(failure.error, conftool_core::Error::Audit { .. });
-            let err = anyhow::Error::new(failure.error);
-            let err = match (n, audit_failed) {
-                (0, _) => err.context("nothing written"),
-                (_, true) => err.context(format!(
-                    "{n} changes were written (shown above), but recording them in the audit log failed"
-                )),
-                (_, false) => err.context(format!(
-                    "stopped after writing {n} of the changes (shown above)"
-                )),
-            };
-            Landed {
-                applied: failure.applied,
-                error: Some(err),
-            }
-        }
+        Err(e) => failure(e),
     }
-}
-
-/// Which of the write rules ([`conftool_core::rules`]) the user chose to lift.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Overrides {
-    /// Let a pattern turn `inactive` objects `yes`.
-    pub include_inactive: bool,
-    /// Let a change leave pools below their depool threshold.
-    pub allow_below_threshold: bool,
-}
-
-/// Refuse (bad input, nothing written) changes that break a rule the user did not lift:
-/// turning `inactive` objects `yes` by a pattern, or leaving a pool below its depool
-/// threshold (which reads the affected pools: one round trip, only when a change lowers a
-/// pool's pooled count).
-pub async fn check_rules(
-    store: &Store,
-    sel: &Selector,
-    changes: &[Change],
-    overrides: Overrides,
-) -> anyhow::Result<()> {
-    use conftool_core::rules::{below_threshold, lowers_pooled, reactivations, Refusal};
-    if !overrides.include_inactive {
-        let swept = reactivations(sel, changes);
-        if !swept.is_empty() {
-            let refusal = Refusal::Reactivation(swept.iter().map(|c| c.key.clone()).collect());
-            return Err(BadInput::msg(format!(
-                "refusing to write: {refusal}; nothing written (name the host exactly, \
-                 e.g. name=mw1018.eqiad.wmnet, or pass --include-inactive)"
-            )));
-        }
-    }
-    if overrides.allow_below_threshold || !changes.iter().any(lowers_pooled) {
-        return Ok(());
-    }
-    let pools: BTreeSet<PoolKey> = changes
-        .iter()
-        .filter(|c| lowers_pooled(c))
-        .map(|c| c.key.pool.clone())
-        .collect();
-    let members = store.pool_members(&pools).await?;
-    let below = below_threshold(&members, changes);
-    if below.is_empty() {
-        return Ok(());
-    }
-    let refusal = Refusal::BelowThreshold(below);
-    Err(BadInput::msg(format!(
-        "refusing to write: {refusal}; nothing written (pass --allow-below-threshold to \
-         write anyway)"
-    )))
 }

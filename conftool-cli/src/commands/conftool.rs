@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use clap::Parser;
 use conftool_core::{Atomicity, Edit, NodeName, Pooled, Selected, Selector, SetFields};
 
-use crate::commands::changes::{apply_audited, check_rules, Overrides};
+use crate::commands::changes::{apply, writer};
 use crate::connection::ConnArgs;
 use crate::exit::{BadInput, OK};
 use crate::output::Printer;
+use conftool_core::Overrides;
 
 /// Change the state of nodes in one pool.
 #[derive(Debug, Parser)]
@@ -143,17 +144,8 @@ pub async fn run(args: ConftoolArgs) -> anyhow::Result<u8> {
         include_inactive: true,
         allow_below_threshold: args.allow_below_threshold,
     };
-    check_rules(&store, &sel, &changes, overrides).await?;
-    let landed = apply_audited(
-        "conftool",
-        &cfg,
-        &store,
-        &sel,
-        changes,
-        edit,
-        Atomicity::All,
-    )
-    .await;
+    let mut writer = writer("conftool", &cfg, &store, overrides)?;
+    let landed = apply(&mut writer, &sel, changes, edit, Atomicity::All).await;
     if landed.applied.is_empty() {
         if let Some(e) = landed.error {
             return Err(e); // one transaction: nothing was written

@@ -6,10 +6,11 @@ use clap::Parser;
 use conftool_core::escape_controls;
 use conftool_sync::{apply, load, read_dir, read_git, Limits};
 
-use crate::commands::changes::open_audit;
+use crate::commands::changes::writer;
 use crate::connection::ConnArgs;
 use crate::exit::{OK, PENDING};
 use crate::output::{warn, Printer};
+use conftool_core::Overrides;
 
 /// Sync the static pool configuration of a data directory into etcd.
 ///
@@ -121,8 +122,8 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
     }
     // apply() checks the safety limits before every write round, and records intents in
     // the audit log before every commit; a log that cannot be opened stops it here.
-    let mut audit = open_audit("conftool-sync", &cfg)?;
-    let done = match apply::apply(&store, &desired, plan, &limits, &mut audit).await {
+    let mut writer = writer("conftool-sync", &cfg, &store, Overrides::default())?;
+    let done = match apply::apply(&mut writer, &desired, plan, &limits).await {
         Ok(done) => done,
         Err(e @ conftool_sync::Error::Stopped { .. }) => {
             // What landed is real, and audited; the error says what was kept.

@@ -179,7 +179,7 @@ async fn commit_batches_within_etcds_max_txn_ops() {
     // One more op per transaction than etcd allows: refused by etcd, nothing written.
     let too_big = store(&etcd, limits(17, 1000)).await;
     let before = etcd.revision().await;
-    let err = too_big.commit(&writes[..17]).await.unwrap_err();
+    let err = too_big.raw().commit(&writes[..17]).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("too many operations in txn request"),
@@ -191,7 +191,7 @@ async fn commit_batches_within_etcds_max_txn_ops() {
 
     // Within the limit: 100 writes in 7 transactions of at most 16.
     let s = store(&etcd, limits(16, 1000)).await;
-    let report = s.commit(&writes).await.unwrap();
+    let report = s.raw().commit(&writes).await.unwrap();
     assert!(report.conflicted.is_empty());
     assert_eq!(
         report.applied.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
@@ -221,7 +221,7 @@ async fn commit_batches_within_etcds_request_size() {
         .collect();
     // The default byte budget (1 MiB) is far over this etcd's 20 kB: refused.
     let s = store(&etcd, limits(128, 1000)).await;
-    assert!(s.commit(&writes).await.is_err());
+    assert!(s.raw().commit(&writes).await.is_err());
     assert!(etcd.dump().await.is_empty());
     // A budget under the server's limit: several transactions, all applied.
     let small = BatchLimits {
@@ -229,7 +229,7 @@ async fn commit_batches_within_etcds_request_size() {
         ..limits(128, 1000)
     };
     let s = store(&etcd, small).await;
-    let report = s.commit(&writes).await.unwrap();
+    let report = s.raw().commit(&writes).await.unwrap();
     assert_eq!(report.applied.len(), 60);
     let txns: std::collections::BTreeSet<i64> = report.applied.iter().map(|(_, r)| *r).collect();
     assert!(txns.len() >= 4, "{} transactions", txns.len());
@@ -249,14 +249,14 @@ async fn absent_guard_conflict_applies_nothing_of_its_transaction() {
     // All three in one transaction: /g/b exists, so none of them is written.
     let s = store(&etcd, limits(128, 1000)).await;
     let before = (etcd.dump().await, etcd.revision().await);
-    let report = s.commit(&writes).await.unwrap();
+    let report = s.raw().commit(&writes).await.unwrap();
     assert_eq!(report.conflicted, vec![0, 1, 2]);
     assert!(report.applied.is_empty());
     assert_eq!((etcd.dump().await, etcd.revision().await), before);
 
     // One write per transaction: only the write on /g/b is refused.
     let s = store(&etcd, limits(1, 1000)).await;
-    let report = s.commit(&writes).await.unwrap();
+    let report = s.raw().commit(&writes).await.unwrap();
     assert_eq!(report.conflicted, vec![1]);
     assert_eq!(
         report.applied.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
@@ -288,7 +288,7 @@ async fn unchanged_guard_conflict_applies_nothing_of_its_transaction() {
     // Someone changes /u/x after the read: neither the put nor the delete happens.
     c.put("/u/x", "changed", None).await.unwrap();
     let before = (etcd.dump().await, etcd.revision().await);
-    let report = s.commit(&writes).await.unwrap();
+    let report = s.raw().commit(&writes).await.unwrap();
     assert_eq!(report.conflicted, vec![0, 1]);
     assert!(report.applied.is_empty());
     assert_eq!((etcd.dump().await, etcd.revision().await), before);
@@ -303,7 +303,7 @@ async fn unchanged_guard_conflict_applies_nothing_of_its_transaction() {
             guard: Guard::Unchanged(fresh("/u/y")),
         },
     ];
-    let report = s.commit(&writes).await.unwrap();
+    let report = s.raw().commit(&writes).await.unwrap();
     assert!(report.conflicted.is_empty());
     assert_eq!(report.applied.len(), 2);
     let dump = etcd.dump().await;
@@ -312,6 +312,7 @@ async fn unchanged_guard_conflict_applies_nothing_of_its_transaction() {
 
     // A delete guarded by a revision of a key that is gone: a conflict, not an error.
     let report = s
+        .raw()
         .commit(&[Write::Delete {
             key: "/u/y".into(),
             guard: Guard::Unchanged(fresh("/u/y")),
@@ -329,7 +330,7 @@ async fn commit_atomic_refuses_more_than_one_transaction() {
         .map(|i| put(&format!("/a/{i}"), "v", Guard::Absent))
         .collect();
     let before = etcd.revision().await;
-    let err = s.commit_atomic(&writes).await.unwrap_err();
+    let err = s.raw().commit_atomic(&writes).await.unwrap_err();
     assert!(err.is_bad_input(), "{err}");
     assert!(
         matches!(
@@ -346,7 +347,7 @@ async fn commit_atomic_refuses_more_than_one_transaction() {
         "5 changes are too many to apply atomically (at most 4 per transaction)"
     );
     assert_eq!(etcd.revision().await, before);
-    let report = s.commit_atomic(&writes[..4]).await.unwrap();
+    let report = s.raw().commit_atomic(&writes[..4]).await.unwrap();
     assert_eq!(report.applied.len(), 4);
     assert_eq!(etcd.revision().await, before + 1, "one transaction");
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use conftool_core::{Actor, AuditSink, BatchLimits, Config, Store};
+use conftool_core::{Actor, AuditLog, BatchLimits, Config, Store};
 use conftool_sync::{apply, load, Desired, Files, Limits};
 use conftool_testkit::Etcd;
 
@@ -13,9 +13,10 @@ const NO10: &str = r#"{"pooled":"no","weight":10}"#;
 const SERVICE: &str = "/v1/services/cache_text/nginx";
 const SERVICE_DEF: &str = r#"{"port":443,"default_values":{"pooled":"no","weight":10}}"#;
 
-/// No audit log (these tests look at etcd; the CLI tests look at the trail).
-fn no_audit() -> AuditSink {
-    AuditSink::disabled(&Actor::from_env("test", None))
+/// A writer without an audit log (these tests look at etcd; the CLI tests look at the trail).
+fn unaudited(s: &Store) -> conftool_core::Writer<'_> {
+    s.writer(&Actor::from_env("test", None), &AuditLog::default())
+        .expect("writer")
 }
 
 fn key(node: &str) -> String {
@@ -69,7 +70,7 @@ async fn sync(etcd: &Etcd, nodes: &[&str]) -> BTreeMap<String, String> {
     let s = store(etcd, "", 128).await;
     let d = desired(nodes);
     let plan = apply::plan_against(&s, &d).await.expect("plan");
-    apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
+    apply::apply(&mut unaudited(&s), &d, plan, &Limits::default())
         .await
         .expect("apply");
     etcd.dump().await
@@ -86,7 +87,7 @@ async fn a_concurrent_create_is_kept_and_the_rest_replanned() {
     let theirs = r#"{"pooled":"yes","weight":99}"#;
     put(&etcd, &key("n3"), theirs).await;
 
-    let outcome = apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
+    let outcome = apply::apply(&mut unaudited(&s), &d, plan, &Limits::default())
         .await
         .unwrap();
     assert_eq!(outcome.rounds, 2, "{outcome:?}");
@@ -115,7 +116,7 @@ async fn a_concurrently_changed_object_is_still_deleted_if_undeclared() {
     // Depooled further meanwhile (still not serving): the stale delete is refused by its
     // guard, the re-plan deletes it.
     put(&etcd, &key("n9"), r#"{"pooled":"inactive","weight":0}"#).await;
-    let outcome = apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
+    let outcome = apply::apply(&mut unaudited(&s), &d, plan, &Limits::default())
         .await
         .unwrap();
     assert_eq!((outcome.rounds, outcome.deleted), (2, 1), "{outcome:?}");
@@ -140,7 +141,7 @@ async fn an_object_pooled_meanwhile_is_not_deleted() {
     assert_eq!((plan.create.len(), plan.delete.len()), (1, 1));
     put(&etcd, &key("n9"), r#"{"pooled":"yes","weight":10}"#).await;
     let before = (etcd.dump().await, etcd.revision().await);
-    let err = apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
+    let err = apply::apply(&mut unaudited(&s), &d, plan, &Limits::default())
         .await
         .unwrap_err();
     // Nothing landed (the transaction failed whole): a refusal, "bad input, nothing written".
@@ -154,7 +155,7 @@ async fn an_object_pooled_meanwhile_is_not_deleted() {
     let s = store(&etcd, "", 1).await;
     let plan = apply::plan_against(&s, &d).await.unwrap();
     put(&etcd, &key("n9"), r#"{"pooled":"yes","weight":10}"#).await;
-    let err = apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
+    let err = apply::apply(&mut unaudited(&s), &d, plan, &Limits::default())
         .await
         .unwrap_err();
     assert!(!err.is_bad_input(), "{err}");
@@ -183,7 +184,7 @@ async fn unreadable_values_are_not_deleted_without_permission() {
     let plan = apply::plan_against(&s, &d).await.unwrap();
     assert!(plan.guard(&Limits::default()).is_err());
     assert!(
-        apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
+        apply::apply(&mut unaudited(&s), &d, plan, &Limits::default())
             .await
             .is_err()
     );
@@ -193,7 +194,7 @@ async fn unreadable_values_are_not_deleted_without_permission() {
         ..Limits::default()
     };
     let plan = apply::plan_against(&s, &d).await.unwrap();
-    apply::apply(&s, &d, plan, &allow, &mut no_audit())
+    apply::apply(&mut unaudited(&s), &d, plan, &allow)
         .await
         .unwrap();
     assert!(!etcd.dump().await.contains_key(&key("n9")));
@@ -217,7 +218,7 @@ async fn a_namespace_confines_the_sync() {
     let d = desired(&["n1"]);
     let plan = apply::plan_against(&s, &d).await.unwrap();
     assert_eq!((plan.create.len(), plan.delete.len()), (1, 0));
-    apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
+    apply::apply(&mut unaudited(&s), &d, plan, &Limits::default())
         .await
         .unwrap();
     let mut want: BTreeMap<String, String> = others.into_iter().collect();
@@ -240,7 +241,7 @@ async fn sync_record_is_written_only_when_it_changes() {
     let mut d = desired(&["n1"]);
     d.git_rev = Some("0123abcd".into());
     let plan = apply::plan_against(&s, &d).await.unwrap();
-    let outcome = apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
+    let outcome = apply::apply(&mut unaudited(&s), &d, plan, &Limits::default())
         .await
         .unwrap();
     assert!(outcome.meta);
@@ -255,7 +256,7 @@ async fn sync_record_is_written_only_when_it_changes() {
     let plan = apply::plan_against(&s, &d).await.unwrap();
     assert!(plan.is_empty() && plan.meta.is_some(), "{plan:?}");
     let rev = etcd.revision().await;
-    apply::apply(&s, &d, plan, &Limits::default(), &mut no_audit())
+    apply::apply(&mut unaudited(&s), &d, plan, &Limits::default())
         .await
         .unwrap();
     assert_eq!(etcd.revision().await, rev + 1);

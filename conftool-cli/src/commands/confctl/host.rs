@@ -2,12 +2,13 @@
 //! a host is in, like the restart scripts' shortcuts.
 
 use clap::Args;
-use conftool_core::{Atomicity, Edit, NodeName, Pooled, Selected, Service, SetFields, Weight};
+use conftool_core::{HostVerb, NodeName, Service};
 
 use super::Opts;
-use crate::commands::changes::{apply_audited, check_rules, Landed, Overrides};
+use crate::commands::changes::{failure, writer, Landed};
 use crate::connection::ConnArgs;
 use crate::exit::BadInput;
+use conftool_core::Overrides;
 
 /// Which host, which service.
 #[derive(Debug, Clone, Args)]
@@ -55,40 +56,6 @@ impl GuardedArgs {
 /// The rules a verb's caller lifted.
 pub(super) type Guard = Overrides;
 
-/// The shortcut being run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Verb {
-    Pool,
-    Depool,
-    Drain,
-    Decommission,
-}
-
-impl Verb {
-    /// The edit for one object, or `None` to leave it alone.
-    fn edit(self, o: &Selected, include_inactive: bool) -> Option<Edit> {
-        let pooled = |p| {
-            Edit::Set(SetFields {
-                pooled: Some(p),
-                weight: None,
-            })
-        };
-        match self {
-            // Never re-pool an inactive object unless asked: it is out of rotation on purpose.
-            Verb::Pool if o.state.pooled == Pooled::Inactive && !include_inactive => None,
-            Verb::Pool => Some(pooled(Pooled::Yes)),
-            // Setting an inactive object to "no" would put it back in LB configuration.
-            Verb::Depool if o.state.pooled == Pooled::Inactive => None,
-            Verb::Depool => Some(pooled(Pooled::No)),
-            Verb::Drain => Some(Edit::Set(SetFields {
-                pooled: None,
-                weight: Some(Weight(0)),
-            })),
-            Verb::Decommission => Some(pooled(Pooled::Inactive)),
-        }
-    }
-}
-
 /// This machine's FQDN (`hostname -f`), falling back to the kernel's host name.
 fn this_host() -> String {
     std::process::Command::new("hostname")
@@ -104,7 +71,7 @@ fn this_host() -> String {
 pub(super) async fn run(
     conn: &ConnArgs,
     opts: &Opts,
-    verb: Verb,
+    verb: HostVerb,
     args: &HostArgs,
     guard: Guard,
 ) -> anyhow::Result<u8> {
@@ -127,50 +94,27 @@ pub(super) async fn run(
         .transpose()
         .map_err(BadInput::wrap)?;
     let (cfg, store) = conn.connect().await?;
-    // Point reads of the host's candidate keys, not a read of the whole fleet.
-    let Some((sel, selection)) = store.find_node(&names, service.as_ref()).await? else {
-        let what = match &args.service {
-            Some(s) => format!("service {s}"),
-            None => "any pool".to_string(),
-        };
-        return Err(BadInput::msg(format!(
-            "node {} is not in {what}; nothing written",
-            candidates.join(" (or ") + if candidates.len() > 1 { ")" } else { "" }
-        )));
+    let mut writer = writer("confctl", &cfg, &store, guard)?;
+    // Point reads of the host's candidate keys, not a read of the whole fleet; the rules
+    // (depool threshold) and the audit trail are the library's.
+    let landed = match writer.host(verb, &names, service.as_ref()).await {
+        Ok(done) => {
+            let skipped: Vec<String> = done.skipped.iter().map(ToString::to_string).collect();
+            for s in &skipped {
+                opts.out.info(format!("{s}: left alone (pooled=inactive)"));
+            }
+            if done.applied.is_empty() {
+                opts.out.info("Nothing to change.");
+            }
+            let json = opts.json.then(|| serde_json::json!({ "skipped": skipped }));
+            return Landed {
+                applied: done.applied,
+                error: None,
+            }
+            .report(&opts.out, json);
+        }
+        Err(e) => failure(e),
     };
-    let include_inactive = guard.include_inactive;
-    let edit = move |o: &Selected| verb.edit(o, include_inactive);
-    let skipped: Vec<String> = selection
-        .objects
-        .iter()
-        .filter(|o| edit(o).is_none())
-        .map(|o| o.key.to_string())
-        .collect();
-    for s in &skipped {
-        opts.out.info(format!("{s}: left alone (pooled=inactive)"));
-    }
-    let changes = selection.changes(edit);
-    let json = opts.json.then(|| serde_json::json!({ "skipped": skipped }));
-    if changes.is_empty() {
-        opts.out.info("Nothing to change.");
-        let nothing = Landed {
-            applied: Vec::new(),
-            error: None,
-        };
-        return nothing.report(&opts.out, json);
-    }
-    // The host is named exactly: only the depool threshold can refuse.
-    check_rules(
-        &store,
-        &sel,
-        &changes,
-        Guard {
-            include_inactive: true,
-            ..guard
-        },
-    )
-    .await?;
-    apply_audited("confctl", &cfg, &store, &sel, changes, edit, Atomicity::All)
-        .await
-        .report(&opts.out, json)
+    let json = opts.json.then(|| serde_json::json!({ "skipped": [] }));
+    landed.report(&opts.out, json)
 }

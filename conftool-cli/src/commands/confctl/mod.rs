@@ -94,7 +94,8 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         yes: args.yes,
         out,
     };
-    use host::{Guard, Verb};
+    use conftool_core::HostVerb as Verb;
+    use host::Guard;
     match &args.command {
         Command::Select(s) => select::run(&args.conn, &opts, s).await,
         Command::Pool(p) => {

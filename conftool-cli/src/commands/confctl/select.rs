@@ -5,10 +5,11 @@ use conftool_core::{escape_controls, Action, Atomicity, Edit, Selector};
 use serde_json::json;
 
 use super::Opts;
-use crate::commands::changes::{apply_audited, change_lines, check_rules, confirm, Overrides};
+use crate::commands::changes::{apply, change_lines, check_rules, confirm, writer};
 use crate::connection::ConnArgs;
 use crate::exit::{BadInput, FAILURE, OK};
 use crate::output::{get_line, object_json, stderr_line, warn};
+use conftool_core::Overrides;
 
 /// `confctl select SELECTOR ACTION`.
 #[derive(Debug, Clone, Args)]
@@ -81,7 +82,9 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &SelectArgs) -> anyh
         include_inactive: args.include_inactive,
         allow_below_threshold: args.allow_below_threshold,
     };
-    check_rules(&store, &sel, &changes, overrides).await?;
+    // The audit log is checked here, and the rules before asking anything.
+    let mut writer = writer("confctl", &cfg, &store, overrides)?;
+    check_rules(&writer, &sel, &changes).await?;
     if changes.is_empty() {
         opts.out.info(format!(
             "All {} selected objects are already in the requested state; nothing written.",
@@ -112,10 +115,8 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &SelectArgs) -> anyh
         }
     }
     let json = opts.json.then(|| summary_json(&sel, &action, unchanged));
-    apply_audited(
-        "confctl",
-        &cfg,
-        &store,
+    apply(
+        &mut writer,
         &sel,
         changes,
         |_| Some(edit),

@@ -1,0 +1,295 @@
+//! The one write path: every write of pool state, by every tool and by any program that
+//! imports this crate, goes through a [`Writer`].
+//!
+//! A writer is made by [`Store::writer`], which opens (and so checks) the audit log first:
+//! a log that cannot be written refuses the writer before anything is written. Then each
+//! operation:
+//! - is judged by the [`rules`](crate::rules) unless the caller lifted them explicitly
+//!   ([`Overrides`]): no pool left below its depool threshold, no `inactive` object put back
+//!   into service by a pattern;
+//! - is written with compare-and-swap on the revisions read, re-applying the edit to fresh
+//!   state after a lost race (never overwriting blindly);
+//! - is recorded in the audit trail: intents before each commit, what landed after it, an end
+//!   line ([`crate::audit`]);
+//! - reports what landed in one shape, also when it stopped part-way ([`ApplyError`]).
+//!
+//! The host verbs of restart scripts and reboot managers ([`Writer::host`]) are operations
+//! like any other. The sync, whose writes come from a plan and have guards of their own,
+//! writes through [`Writer::operation`], audited the same way.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use conftool_core::{Actor, AuditLog, Config, HostVerb, Store};
+//! let cfg = Config::load("/etc/conftool/config.yaml".as_ref())?;
+//! let store = Store::connect(&cfg).await?;
+//! let actor = Actor::from_env("my-tool", cfg.username.clone());
+//! let mut writer = store.writer(&actor, &AuditLog::from_config(cfg.audit_log.as_deref()))?;
+//! let host = "mw1018.eqiad.wmnet".parse()?;
+//! let done = writer.host(HostVerb::Depool, &[host], None).await?;
+//! println!("{} objects depooled", done.applied.len());
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeSet;
+
+use crate::audit::{AuditEntry, AuditLog, AuditSink};
+use crate::error::Error;
+use crate::rules::{below_threshold, lowers_pooled, reactivations, HostVerb, Overrides, Refusal};
+use crate::select::{ApplyError, Atomicity};
+use crate::selection::{Applied, Change, Selected, Selection};
+use crate::selector::Selector;
+use crate::store::{CommitReport, Store};
+use crate::write::Write;
+use crate::{Actor, Edit, NodeName, ObjectKey, PoolKey, Service};
+
+/// Writes pool state, audited and judged by the rules; see the module docs.
+#[derive(Debug)]
+pub struct Writer<'s> {
+    store: &'s Store,
+    audit: AuditSink,
+    overrides: Overrides,
+}
+
+/// What a host verb did.
+#[derive(Debug, Clone)]
+pub struct HostChange {
+    /// The selector of the host's objects (for re-reading them).
+    pub selector: Selector,
+    /// The host's objects as they were read.
+    pub selection: Selection,
+    /// Objects the verb leaves alone (`inactive` ones for pool and depool).
+    pub skipped: Vec<ObjectKey>,
+    /// The changes that landed.
+    pub applied: Vec<Applied>,
+}
+
+impl Store {
+    /// A writer for `actor`, recording in `audit`, which is opened now: a log that cannot be
+    /// written is an error here, before anything is written.
+    pub fn writer(&self, actor: &Actor, audit: &AuditLog) -> Result<Writer<'_>, Error> {
+        Ok(Writer {
+            store: self,
+            audit: audit.open(actor)?,
+            overrides: Overrides::default(),
+        })
+    }
+}
+
+impl<'s> Writer<'s> {
+    /// Lift rules for this writer's operations (what a person asked for explicitly).
+    pub fn with_overrides(mut self, overrides: Overrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+
+    /// The store written to.
+    pub fn store(&self) -> &'s Store {
+        self.store
+    }
+
+    /// Refuse `changes` (selected by `sel`) if they break a rule not lifted: `inactive`
+    /// objects put into service by a pattern, or pools left below their depool threshold
+    /// (which reads the affected pools: one round trip, only when a change lowers a pool's
+    /// pooled count).
+    pub async fn check(&self, sel: &Selector, changes: &[Change]) -> Result<(), Error> {
+        if !self.overrides.include_inactive {
+            let swept = reactivations(sel, changes);
+            if !swept.is_empty() {
+                let keys = swept.iter().map(|c| c.key.clone()).collect();
+                return Err(Refusal::Reactivation(keys).into());
+            }
+        }
+        if self.overrides.allow_below_threshold || !changes.iter().any(lowers_pooled) {
+            return Ok(());
+        }
+        let pools: BTreeSet<PoolKey> = changes
+            .iter()
+            .filter(|c| lowers_pooled(c))
+            .map(|c| c.key.pool.clone())
+            .collect();
+        let members = self.store.pool_members(&pools).await?;
+        let below = below_threshold(&members, changes);
+        if below.is_empty() {
+            Ok(())
+        } else {
+            Err(Refusal::BelowThreshold(below).into())
+        }
+    }
+
+    /// Apply `changes`, which `edit` made from a selection by `sel` (so that they can be shown
+    /// or confirmed before): the rules, then compare-and-swap, re-applying `edit` to fresh
+    /// state after a lost race, all of it audited as one operation.
+    pub async fn apply(
+        &mut self,
+        sel: &Selector,
+        changes: Vec<Change>,
+        edit: impl Fn(&Selected) -> Option<Edit>,
+        atomicity: Atomicity,
+    ) -> Result<Vec<Applied>, ApplyError> {
+        if let Err(error) = self.check(sel, &changes).await {
+            return Err(ApplyError {
+                applied: Vec::new(),
+                error,
+            });
+        }
+        self.audit.begin();
+        self.store
+            .apply(sel, changes, edit, atomicity, &mut self.audit)
+            .await
+    }
+
+    /// Select with `sel` and apply `edit` to every object it matches (in batches of
+    /// transactions).
+    pub async fn edit(&mut self, sel: &Selector, edit: Edit) -> Result<Vec<Applied>, ApplyError> {
+        let selection = self.store.select(sel).await.map_err(|error| ApplyError {
+            applied: Vec::new(),
+            error,
+        })?;
+        let changes = selection.changes(|_| Some(edit));
+        self.apply(sel, changes, |_| Some(edit), Atomicity::Batched)
+            .await
+    }
+
+    /// Apply a host verb to the first of `names` that is in any pool (or in `service`'s),
+    /// in one transaction, found by point reads (not a read of the whole fleet). The host is
+    /// named exactly, so only the depool threshold can refuse it. A host in no pool is
+    /// [`Error::NotFound`].
+    pub async fn host(
+        &mut self,
+        verb: HostVerb,
+        names: &[NodeName],
+        service: Option<&Service>,
+    ) -> Result<HostChange, ApplyError> {
+        let fail = |error| ApplyError {
+            applied: Vec::new(),
+            error,
+        };
+        let found = self.store.find_node(names, service).await.map_err(fail)?;
+        let Some((selector, selection)) = found else {
+            return Err(fail(Error::NotFound(not_found(names, service))));
+        };
+        let include_inactive = self.overrides.include_inactive;
+        let edit = move |o: &Selected| verb.edit(&o.state, include_inactive);
+        let skipped = selection
+            .objects
+            .iter()
+            .filter(|o| edit(o).is_none())
+            .map(|o| o.key.clone())
+            .collect();
+        let changes = selection.changes(edit);
+        let applied = if changes.is_empty() {
+            Vec::new()
+        } else {
+            self.apply(&selector, changes, edit, Atomicity::All).await?
+        };
+        Ok(HostChange {
+            selector,
+            selection,
+            skipped,
+            applied,
+        })
+    }
+
+    /// Start an operation of planned writes (the sync's): the caller commits them through
+    /// it, round after round, and finishes it with the outcome. Not judged by the rules here
+    /// (a plan has its own guards); audited like every write.
+    pub fn operation(&mut self) -> Operation<'_, 's> {
+        self.audit.begin();
+        Operation { writer: self }
+    }
+}
+
+/// "node mw1018 is not in any pool" (or in service S).
+fn not_found(names: &[NodeName], service: Option<&Service>) -> String {
+    let what = match service {
+        Some(s) => format!("service {s}"),
+        None => "any pool".to_string(),
+    };
+    let first = names.first().map(ToString::to_string).unwrap_or_default();
+    let others: Vec<String> = names.iter().skip(1).map(ToString::to_string).collect();
+    if others.is_empty() {
+        format!("node {first} is not in {what}")
+    } else {
+        format!("node {first} (or {}) is not in {what}", others.join(", "))
+    }
+}
+
+/// An operation of planned writes; see [`Writer::operation`]. Dropped without
+/// [`Operation::finish`], it leaves intents without an end line: the trace of a process that
+/// stopped in the middle.
+#[derive(Debug)]
+pub struct Operation<'w, 's> {
+    writer: &'w mut Writer<'s>,
+}
+
+impl Operation<'_, '_> {
+    /// Commit `writes` (each with the stored value it replaces, `None` if absent), batched,
+    /// compare-and-swap guarded: intents recorded first (if that fails, nothing is
+    /// committed and the report says so), what landed after.
+    pub async fn commit(&mut self, writes: &[(Write, Option<&str>)]) -> CommitReport {
+        let audit = &mut self.writer.audit;
+        if audit.is_enabled() {
+            let intents: Vec<AuditEntry> = writes
+                .iter()
+                .map(|(w, before)| {
+                    AuditEntry::from_text(w.key().to_string(), *before, after(w), None)
+                })
+                .collect();
+            if let Err(e) = audit.intent(&intents) {
+                return CommitReport {
+                    error: Some(e),
+                    ..CommitReport::default()
+                };
+            }
+        }
+        let plain: Vec<Write> = writes.iter().map(|(w, _)| w.clone()).collect();
+        let mut report = self.writer.store.commit_partial(&plain).await;
+        let landed: Vec<AuditEntry> = report
+            .applied
+            .iter()
+            .map(|&(i, rev)| {
+                let (w, before) = &writes[i];
+                AuditEntry::from_text(w.key().to_string(), *before, after(w), Some(rev))
+            })
+            .collect();
+        if let Err(e) = audit.applied(&landed) {
+            // The writes landed; the report must not say otherwise: the audit failure is
+            // the error only if nothing else went wrong.
+            report.error.get_or_insert(e);
+        }
+        report
+    }
+
+    /// End the operation: the error that stopped it (if any) and keys whose writes may or
+    /// may not have landed.
+    pub fn finish(self, error: Option<&str>, unknown: &[String]) -> Result<(), Error> {
+        self.writer.audit.end(error, unknown)
+    }
+}
+
+/// The value a write puts (`None` for a delete).
+fn after(w: &Write) -> Option<&str> {
+    match w {
+        Write::Put { value, .. } => Some(value.as_str()),
+        Write::Delete { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_host_is_named_with_its_alternatives() {
+        let n = |s: &str| s.parse::<NodeName>().unwrap();
+        assert_eq!(
+            not_found(&[n("mw1018.eqiad.wmnet"), n("mw1018")], None),
+            "node mw1018.eqiad.wmnet (or mw1018) is not in any pool"
+        );
+        let apache: Service = "apache".parse().unwrap();
+        assert_eq!(
+            not_found(&[n("mw1018")], Some(&apache)),
+            "node mw1018 is not in service apache"
+        );
+    }
+}

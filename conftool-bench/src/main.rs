@@ -8,7 +8,7 @@
 //! - [`suite`]: one size, one run: floor on a fresh etcd, tools on another, results checked;
 //! - [`rows`]: what is measured, what each row is compared with, medians over runs;
 //! - [`report`]: tables, scaling, the targets, machine facts, JSON;
-//! - [`bench`]: the driver over sizes and runs;
+//! - [`mod@bench`]: the driver over sizes and runs;
 //! - [`stall`]: what a member that accepts connections and never answers costs the tools.
 
 mod bench;
@@ -45,7 +45,7 @@ struct Cli {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
 
-    /// Where to write the results as JSON [default: <target dir>/bench/results.json].
+    /// Where to write the results as JSON (default: `<target dir>/bench/results.json`).
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
 

@@ -30,14 +30,10 @@ impl BadInput {
     pub fn msg(m: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(BadInput(m.into()))
     }
-
-    /// Mark a library error as bad input, keeping its message.
-    pub fn wrap<E: std::fmt::Display>(e: E) -> anyhow::Error {
-        Self::msg(e.to_string())
-    }
 }
 
-/// The exit code an error deserves: 2 if any error in its chain is bad input.
+/// The exit code an error deserves: 2 if any error in its chain is bad input. The one
+/// place errors become exit codes; the libraries' typed errors say what they are.
 pub fn code_for(err: &anyhow::Error) -> u8 {
     let bad = err.chain().any(|e| {
         e.downcast_ref::<BadInput>().is_some()
@@ -45,6 +41,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 .is_some_and(conftool_sync::Error::is_bad_input)
             || e.downcast_ref::<conftool_core::Error>()
                 .is_some_and(conftool_core::Error::is_bad_input)
+            || e.downcast_ref::<conftool_core::ModelError>()
+                .is_some_and(conftool_core::ModelError::is_bad_input)
+            || e.downcast_ref::<conftool_core::NameError>().is_some()
     });
     if bad {
         BAD_INPUT

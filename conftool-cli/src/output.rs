@@ -1,5 +1,5 @@
 //! The one place the CLIs write output: stdout through [`Printer`] (which knows about
-//! `--quiet` and whether stdout is a terminal) and stderr through [`warn`]/[`note`].
+//! `--quiet` and whether stdout is a terminal) and stderr through [`warn`] and [`stderr_line`].
 //!
 //! A closed or failing stdout never stops a command half-way and never decides its exit
 //! code on its own: a write that fails marks stdout as gone (further output is dropped) and

@@ -171,8 +171,8 @@ impl AuditEntry {
     }
 }
 
-/// Where audit records go, as configured (`audit_log`); [`AuditLog::open`] checks it and
-/// returns the sink writes are recorded through.
+/// Where audit records go, as configured (`audit_log`); [`crate::Store::writer`] opens
+/// (and so checks) it before anything is written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditLog {
     file: Option<PathBuf>,

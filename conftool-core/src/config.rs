@@ -246,7 +246,7 @@ impl Config {
     /// The effective configuration: the file (`caller.config`, else `default_path` if it
     /// exists, else the defaults), then the caller's settings on top, then [`Config::validate`].
     ///
-    /// Running as root through sudo ([`Privilege::Sudo`]), the caller may narrow but never
+    /// Running as root through sudo ([`crate::trust::Privilege::Sudo`]), the caller may narrow but never
     /// redirect: the file must be a system file ([`crate::trust::system_file`]), one the
     /// caller names must be readable by the caller, errors quote no file the caller could not
     /// read, endpoints may only be some of the file's, and the namespace is the file's.

@@ -69,6 +69,8 @@ pub enum Error {
     Etcd {
         /// The member that answered.
         endpoint: String,
+        /// What kind of failure, for a program to act on.
+        kind: EtcdFailure,
         /// What went wrong, in words.
         message: String,
     },
@@ -128,6 +130,7 @@ impl Error {
     pub(crate) fn etcd(endpoint: &str, e: &etcd_client::Error, first_contact: bool) -> Error {
         Error::Etcd {
             endpoint: endpoint.to_string(),
+            kind: failure_kind(e),
             message: describe(endpoint, e, first_contact),
         }
     }
@@ -142,6 +145,55 @@ impl Error {
             | Error::NotFound(_) => true,
             _ => false,
         }
+    }
+}
+
+/// What kind of answer an etcd member gave, for a program to act on (the words are in
+/// [`Error::Etcd`]'s message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EtcdFailure {
+    /// The user may not do this (etcd's RBAC).
+    PermissionDenied,
+    /// Wrong user name or password.
+    AuthenticationFailed,
+    /// Authentication is required and none was given (or the token expired).
+    NotAuthenticated,
+    /// The member is unreachable or refused the connection.
+    Unreachable,
+    /// No answer in time, or no leader (an election, or no quorum).
+    Timeout,
+    /// The request itself was refused (too many operations, too large, invalid).
+    Refused,
+    /// Anything else.
+    Other,
+}
+
+/// The kind of an etcd client error.
+fn failure_kind(e: &etcd_client::Error) -> EtcdFailure {
+    match e {
+        etcd_client::Error::GRpcStatus(status) => {
+            let msg = status.message();
+            match status.code() {
+                _ if msg.contains("leader changed") || msg.contains("no leader") => {
+                    EtcdFailure::Timeout
+                }
+                tonic_code::PermissionDenied => EtcdFailure::PermissionDenied,
+                tonic_code::Unauthenticated => EtcdFailure::NotAuthenticated,
+                tonic_code::Unavailable => EtcdFailure::Unreachable,
+                tonic_code::DeadlineExceeded => EtcdFailure::Timeout,
+                _ if msg.contains("authentication failed") => EtcdFailure::AuthenticationFailed,
+                _ if msg.contains("user name is empty") => EtcdFailure::NotAuthenticated,
+                _ if msg.contains("Timeout expired") => EtcdFailure::Timeout,
+                tonic_code::InvalidArgument
+                | tonic_code::OutOfRange
+                | tonic_code::ResourceExhausted
+                | tonic_code::FailedPrecondition => EtcdFailure::Refused,
+                _ => EtcdFailure::Other,
+            }
+        }
+        etcd_client::Error::TransportError(_) => EtcdFailure::Unreachable,
+        _ => EtcdFailure::Other,
     }
 }
 

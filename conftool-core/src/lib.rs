@@ -1,32 +1,44 @@
-//! conftool-core: the etcd v3 store of conftool-rs, over the pure model of `conftool-model`
-//! (re-exported here whole: names, keys, states, selectors, actions, rules, write plans).
+//! conftool-core: pool state in etcd v3, read and written safely. The pure model
+//! ([`conftool_model`]: names, keys, states, selectors, actions, rules, write plans) is
+//! re-exported here whole; this crate adds the store and the one audited write path.
+//!
+//! ```no_run
+//! use conftool_core::{Actor, AuditLog, Config, Edit, HostVerb, Pooled, Selector, SetFields, Store};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let cfg = Config::load("/etc/conftool/config.yaml".as_ref())?;
+//! let store = Store::connect(&cfg).await?; // etcd, TLS, auth, failover past stalled members
+//!
+//! // Read: one range read.
+//! let sel: Selector = "dc=eqiad,cluster=appservers,name=mw10.*".parse()?;
+//! for o in store.select(&sel).await?.objects {
+//!     println!("{} {} {}", o.key, o.state.pooled, o.state.weight);
+//! }
+//!
+//! // Write: every write goes through a Writer, audited and judged by the rules (depool
+//! // thresholds, inactive objects), compare-and-swap on what was read.
+//! let actor = Actor::from_env("my-tool", cfg.username.clone());
+//! let mut writer = store.writer(&actor, &AuditLog::from_config(cfg.audit_log.as_deref()))?;
+//! let depool = Edit::Set(SetFields { pooled: Some(Pooled::No), weight: None });
+//! let landed = writer.edit(&sel, depool).await?;
+//! println!("{} objects depooled", landed.len());
+//! let host = "mw1018.eqiad.wmnet".parse()?;
+//! writer.host(HostVerb::Pool, &[host], None).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! # Layout
 //! - the model ([`conftool_model`]): [`names`], [`model`], [`keys`], [`selector`], [`action`],
-//!   [`selection`], [`rules`], [`write`], [`text`].
-//! - [`config`]: connection settings ([`Config`]) from `/etc/conftool/config.yaml`.
-//! - [`store`]: the only I/O: [`Store`] reads a prefix at one revision ([`Snapshot`]) and applies
-//!   guarded [`Write`]s in batched compare-and-swap transactions.
-//! - [`select`]: [`Store::select`] (one range read) and [`Store::apply`] (compare-and-swap
-//!   changes, re-applied to fresh data after a lost race).
-//! - [`Store::find_node`]: one node's objects by point reads (sync record + services), not
-//!   a whole-fleet read.
-//! - [`Store::pool_members`]: whole pools, read for the [`rules`].
-//! - [`trust`]: who may choose which settings (root through sudo vs its caller), and
-//!   bounded reads of the files settings point to.
-//! - [`audit`]: one JSON line per write to a file and/or syslog.
-//!
-//! Everything but [`store`], [`select`]'s store methods and [`audit`]'s sinks is pure and
-//! unit-tested without etcd.
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), conftool_core::Error> {
-//! use conftool_core::{Config, Store};
-//! let store = Store::connect(&Config::default()).await?;
-//! let snap = store.read_prefix(&store.keyspace().pools_prefix()).await?;
-//! println!("{} objects at revision {}", snap.kvs.len(), snap.revision);
-//! # Ok(()) }
-//! ```
+//!   [`selection`], [`rules`], [`mod@write`], [`text`].
+//! - [`config`]: connection settings ([`Config`]) from `/etc/conftool/config.yaml`, and who
+//!   may choose them ([`trust`]: root through sudo vs its caller).
+//! - [`Store`]: the only network code: connection and failover, range reads pinned to one
+//!   revision ([`Store::select`], [`Store::find_node`] by point reads, [`Store::pool_members`]),
+//!   batched compare-and-swap transactions.
+//! - [`Writer`]: the one write path ([`Store::writer`]): rules, compare-and-swap with
+//!   re-application after a lost race, the audit trail ([`audit`]), partial results in one
+//!   shape ([`ApplyError`]); the host verbs ([`Writer::host`]); planned writes for the sync
+//!   ([`Writer::operation`]). [`Store::raw`] is the fenced-off way around it, for tests and
+//!   tools that must.
 
 pub mod audit;
 pub mod config;
@@ -34,8 +46,8 @@ mod endpoints;
 mod error;
 mod members;
 mod node;
-pub mod select;
-pub mod store;
+mod select;
+mod store;
 pub mod trust;
 mod writer;
 
@@ -53,7 +65,7 @@ pub use conftool_model::{
     Pooled, Selected, Selection, Selector, Service, ServiceDef, SetFields, Snapshot, SyncRecord,
     Weight, Write,
 };
-pub use error::{Error, MemberFailure, Result};
+pub use error::{Error, EtcdFailure, MemberFailure, Result};
 pub use select::{ApplyError, Atomicity};
 pub use store::{CommitReport, Raw, Store};
 pub use writer::{HostChange, Operation, Writer};

@@ -27,7 +27,7 @@ impl Store {
         names: &[NodeName],
         service: Option<&Service>,
     ) -> Result<Option<(Selector, Selection)>, Error> {
-        let selector = |n: &NodeName| Selector::for_node(n.as_str(), service.map(Service::as_str));
+        let selector = |n: &NodeName| Selector::for_node(n, service);
         if let Some(found) = self.find_node_by_points(names, service).await? {
             let sel = selector(&found.0)?;
             return Ok(Some((sel, found.1)));
@@ -124,7 +124,7 @@ impl Store {
             if snap.kvs.is_empty() {
                 continue;
             }
-            let sel = Selector::for_node(name.as_str(), service.map(Service::as_str))?;
+            let sel = Selector::for_node(name, service)?;
             let mut selection = Selection::from_snapshot(&ks, &sel, &snap);
             selection
                 .objects

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::keys::Keyspace;
 use crate::write::{batch, BatchLimits, Guard, Kv, Snapshot, Write};
 
-/// What happened to a list of writes handed to [`Store::commit`].
+/// What happened to a list of writes ([`Raw::commit`], [`crate::Operation::commit`]).
 #[derive(Debug, Default)]
 pub struct CommitReport {
     /// Indexes (into the input) of the writes that were applied, with the revision of the
@@ -30,7 +30,7 @@ pub struct CommitReport {
     /// Indexes of the writes whose transaction failed (etcd unreachable, refused, ...):
     /// they may or may not have landed; [`CommitReport::error`] says why.
     pub failed: Vec<usize>,
-    /// The first transaction error, if any (only from [`Store::commit_partial`]).
+    /// The first transaction error, if any (from the partial commits).
     pub error: Option<Error>,
 }
 

@@ -31,7 +31,7 @@
 //! - [`selector`] and [`action`]: the `confctl select` grammar ([`Selector`], [`Action`], [`Edit`]).
 //! - [`selection`]: what a selector selected from a [`Snapshot`], and the [`Change`]s an edit makes.
 //! - [`rules`]: the depool threshold and the reactivation rule, judged on a list of changes.
-//! - [`write`]: reads and guarded writes as data ([`Kv`], [`Snapshot`], [`Write`], [`Guard`],
+//! - [`mod@write`]: reads and guarded writes as data ([`Kv`], [`Snapshot`], [`Write`], [`Guard`],
 //!   [`BatchLimits`]).
 //! - [`text`]: control characters spelled out for people ([`escape_controls`]).
 

@@ -308,6 +308,35 @@ impl ObjectKey {
     }
 }
 
+impl FromStr for ObjectKey {
+    type Err = Error;
+    /// `dc/cluster/service/node`, the form [`fmt::Display`] writes.
+    ///
+    /// ```
+    /// use conftool_model::ObjectKey;
+    /// let k: ObjectKey = "eqiad/appservers/apache/mw1018".parse()?;
+    /// assert_eq!(k.node.as_str(), "mw1018");
+    /// assert_eq!(k.to_string(), "eqiad/appservers/apache/mw1018");
+    /// assert!("eqiad/appservers/apache".parse::<ObjectKey>().is_err());
+    /// # Ok::<(), conftool_model::Error>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let [dc, cluster, service, node] = parts.as_slice() else {
+            return Err(Error::Selector {
+                input: s.to_string(),
+                reason: "an object is dc/cluster/service/node".into(),
+            });
+        };
+        Ok(ObjectKey::new(
+            dc.parse()?,
+            cluster.parse()?,
+            service.parse()?,
+            node.parse()?,
+        ))
+    }
+}
+
 impl fmt::Display for ObjectKey {
     /// `dc/cluster/service/node`, the form used in messages.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -20,8 +20,8 @@ use regex::Regex;
 
 use crate::error::Error;
 use crate::keys::Keyspace;
-use crate::model::ObjectKey;
-use crate::names::{Cluster, Datacenter, Service};
+use crate::model::{ObjectKey, PoolKey};
+use crate::names::{Cluster, Datacenter, NodeName, Service};
 
 /// A selector tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -89,22 +89,32 @@ pub struct Selector {
 }
 
 impl Selector {
-    /// A selector for exactly one node name (no regex meaning), optionally in one service.
-    pub fn for_node(node: &str, service: Option<&str>) -> Result<Selector, Error> {
-        let mut s = format!("name={}", regex::escape(node));
+    /// A selector for exactly one node (its name taken literally), optionally in one service.
+    ///
+    /// ```
+    /// use conftool_model::{NodeName, Selector, Service};
+    /// let node: NodeName = "mw1018.eqiad.wmnet".parse()?;
+    /// let apache: Service = "apache".parse()?;
+    /// let sel = Selector::for_node(&node, Some(&apache))?;
+    /// assert_eq!(sel.to_string(), r"name=mw1018\.eqiad\.wmnet,service=apache");
+    /// assert!(sel.matches_name("mw1018.eqiad.wmnet") && !sel.matches_name("mw1018xeqiadxwmnet"));
+    /// # Ok::<(), conftool_model::Error>(())
+    /// ```
+    pub fn for_node(node: &NodeName, service: Option<&Service>) -> Result<Selector, Error> {
+        let mut s = format!("name={}", regex::escape(node.as_str()));
         if let Some(svc) = service {
-            s.push_str(&format!(",service={}", regex::escape(svc)));
+            s.push_str(&format!(",service={}", regex::escape(svc.as_str())));
         }
         s.parse()
     }
 
-    /// A selector for one pool (datacenter, cluster and service given literally).
-    pub fn for_pool(dc: &str, cluster: &str, service: &str) -> Result<Selector, Error> {
+    /// A selector for one pool, its names taken literally.
+    pub fn for_pool(pool: &PoolKey) -> Result<Selector, Error> {
         format!(
             "dc={},cluster={},service={}",
-            regex::escape(dc),
-            regex::escape(cluster),
-            regex::escape(service)
+            regex::escape(pool.dc.as_str()),
+            regex::escape(pool.cluster.as_str()),
+            regex::escape(pool.service.as_str())
         )
         .parse()
     }
@@ -377,10 +387,19 @@ mod tests {
 
     #[test]
     fn node_selectors_escape_regex() {
-        let sel = Selector::for_node("mw1018.eqiad.wmnet", Some("apache")).unwrap();
+        let sel = Selector::for_node(
+            &"mw1018.eqiad.wmnet".parse().unwrap(),
+            Some(&"apache".parse().unwrap()),
+        )
+        .unwrap();
         assert!(sel.matches(&key("eqiad", "a", "apache", "mw1018.eqiad.wmnet")));
         assert!(!sel.matches(&key("eqiad", "a", "apache", "mw1018xeqiadxwmnet")));
-        let pool = Selector::for_pool("eqiad", "cache_text", "varnish-fe").unwrap();
+        let pool = Selector::for_pool(&PoolKey {
+            dc: "eqiad".parse().unwrap(),
+            cluster: "cache_text".parse().unwrap(),
+            service: "varnish-fe".parse().unwrap(),
+        })
+        .unwrap();
         assert_eq!(
             pool.prefix(&Keyspace::default()),
             "/v1/pools/eqiad/cache_text/varnish-fe/"

@@ -6,9 +6,9 @@
 //!   files are refused, never followed), at most [`MAX_FILE_SIZE`] each.
 //! - [`layout`] (pure): which entries are read, which are errors (they look like data but
 //!   would not be read) and which are warnings; [`Files::warnings`] carries the latter.
-//! - [`load`] (pure): parse and validate [`Files`] into [`Desired`] state; every error names
+//! - [`mod@load`] (pure): parse and validate [`Files`] into [`Desired`] state; every error names
 //!   its file and line.
-//! - [`plan`] (pure): [`Desired`] + [`Current`] (decoded from one etcd snapshot) -> [`Plan`];
+//! - [`mod@plan`] (pure): [`Desired`] + [`Current`] (decoded from one etcd snapshot) -> [`Plan`];
 //!   [`Plan::guard`] applies the safety [`Limits`] to objects and service definitions;
 //!   [`Plan::render_diff`] shows it, control characters in stored values escaped.
 //! - [`apply`] (I/O): carry a plan out in compare-and-swap transactions, re-planning on

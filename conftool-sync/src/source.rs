@@ -4,7 +4,7 @@
 //! is read (`services.yaml`, `<dc>/pools.yaml`, the Python conftool's `node/<dc>.yaml`), what
 //! stops the sync (something that looks like data but would not be read) and what is only
 //! worth a warning; both sources list the same way and are judged by the same function.
-//! Parsing is [`crate::load`]'s job; this module is the I/O half.
+//! Parsing is [`mod@crate::load`]'s job; this module is the I/O half.
 //!
 //! The checkout may be hostile (CI syncs merge requests as root), so reading is careful:
 //! - Only regular files are read. In the work tree each data file is opened from a handle on
@@ -55,7 +55,7 @@ pub struct Files {
 }
 
 impl Files {
-    /// Files given in memory (for tests and tools that generate data). [`crate::load`]
+    /// Files given in memory (for tests and tools that generate data). [`mod@crate::load`]
     /// judges their paths by the same rules as a directory's entries: a file it would not
     /// read is an error rather than ignored.
     pub fn in_memory(

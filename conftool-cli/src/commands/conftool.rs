@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use clap::Parser;
-use conftool_core::{Atomicity, Edit, NodeName, Pooled, Selected, Selector, SetFields};
+use conftool_core::{Atomicity, Edit, NodeName, PoolKey, Pooled, Selected, Selector, SetFields};
 
 use crate::commands::changes::{apply, writer};
 use crate::connection::ConnArgs;
@@ -63,8 +63,8 @@ pub fn parse_commands(text: &str) -> Result<Vec<(NodeName, SetFields)>, anyhow::
                 "{part:?}: expected `NODE field=value[:field=value]`"
             )));
         };
-        let node: NodeName = node.parse().map_err(BadInput::wrap)?;
-        let fields = SetFields::parse(fields, part).map_err(BadInput::wrap)?;
+        let node: NodeName = node.parse()?;
+        let fields = SetFields::parse(fields, part)?;
         if out.iter().any(|(n, _)| *n == node) {
             return Err(BadInput::msg(format!("{node} is given more than once")));
         }
@@ -113,15 +113,12 @@ pub fn message(
 pub async fn run(args: ConftoolArgs) -> anyhow::Result<u8> {
     let out = Printer::new(args.quiet.quiet);
     let commands = parse_commands(&args.commands.join(";"))?;
-    for (what, name) in [
-        ("datacenter", &args.datacenter),
-        ("cluster", &args.cluster),
-        ("service", &args.service),
-    ] {
-        conftool_core::names::validate_name(what, name).map_err(BadInput::wrap)?;
-    }
-    let sel = Selector::for_pool(&args.datacenter, &args.cluster, &args.service)
-        .map_err(BadInput::wrap)?;
+    let pool_key = PoolKey {
+        dc: args.datacenter.parse()?,
+        cluster: args.cluster.parse()?,
+        service: args.service.parse()?,
+    };
+    let sel = Selector::for_pool(&pool_key)?;
     let wanted: BTreeMap<NodeName, SetFields> = commands.iter().cloned().collect();
     let (cfg, store) = args.conn.connect().await?;
     let selection = store.select(&sel).await?;

@@ -31,7 +31,7 @@ safety limit (nothing written), 3 changes pending (--check).\n\
 Shell completions and a man page: conftool-sync --completions bash|zsh|fish, conftool-sync --man."
 )]
 pub struct SyncArgs {
-    /// The data directory (services.yaml and <dc>/pools.yaml, or the Python tool's node/).
+    /// The data directory (services.yaml and DC/pools.yaml, or the Python tool's node/).
     #[arg(long, short = 'd', value_name = "DIR")]
     pub directory: PathBuf,
 

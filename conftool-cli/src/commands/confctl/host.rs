@@ -7,7 +7,6 @@ use conftool_core::{HostVerb, NodeName, Service};
 use super::Opts;
 use crate::commands::changes::{failure, writer, Landed};
 use crate::connection::ConnArgs;
-use crate::exit::BadInput;
 use conftool_core::Overrides;
 
 /// Which host, which service.
@@ -85,14 +84,13 @@ pub(super) async fn run(
     }
     let names = candidates
         .iter()
-        .map(|h| h.parse::<NodeName>().map_err(BadInput::wrap))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|h| h.parse::<NodeName>())
+        .collect::<Result<Vec<_>, _>>()?;
     let service = args
         .service
         .as_deref()
         .map(str::parse::<Service>)
-        .transpose()
-        .map_err(BadInput::wrap)?;
+        .transpose()?;
     let (cfg, store) = conn.connect().await?;
     let mut writer = writer("confctl", &cfg, &store, guard)?;
     // Point reads of the host's candidate keys, not a read of the whole fleet; the rules

@@ -31,8 +31,8 @@ pub struct SelectArgs {
 /// Run `confctl select`.
 pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &SelectArgs) -> anyhow::Result<u8> {
     // Parse everything before touching etcd: bad input never reaches the store.
-    let sel: Selector = args.selector.parse().map_err(BadInput::wrap)?;
-    let action: Action = args.action.parse().map_err(BadInput::wrap)?;
+    let sel: Selector = args.selector.parse()?;
+    let action: Action = args.action.parse()?;
     let (cfg, store) = conn.connect().await?;
     let selection = store.select(&sel).await?;
     for (key, why) in &selection.malformed {

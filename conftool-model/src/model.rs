@@ -435,6 +435,25 @@ mod tests {
     }
 
     #[test]
+    fn wrong_types_say_what_was_expected() {
+        let e = serde_json::from_str::<Pooled>("1").unwrap_err().to_string();
+        assert!(e.contains("expected pooled: yes, no or inactive"), "{e}");
+        let e = serde_json::from_str::<Weight>("\"ten\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("expected a weight: an integer from 0 to 65535"),
+            "{e}"
+        );
+        assert_eq!(
+            DepoolThreshold::new(0.25).map(DepoolThreshold::get),
+            Some(0.25)
+        );
+        assert_eq!(DepoolThreshold::DEFAULT.get(), 0.5);
+        assert_eq!(DepoolThreshold::DEFAULT.to_string(), "0.5");
+    }
+
+    #[test]
     fn keys_print_as_messages_and_the_python_tags() {
         let k = ObjectKey::new(
             "eqiad".parse().unwrap(),

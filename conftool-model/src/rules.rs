@@ -389,6 +389,8 @@ mod tests {
             ),
             "{one}"
         );
+        let ten = Refusal::BelowThreshold((0..10).map(below).collect()).to_string();
+        assert!(!ten.contains("more") && ten.contains("/s9: "), "{ten}");
         let many = Refusal::BelowThreshold((0..12).map(below).collect()).to_string();
         assert!(
             many.starts_with("it would leave 12 pools below their depool threshold: "),

@@ -276,6 +276,7 @@ mod tests {
             "name=mw1018|mw1019",
             "name=mw10[12]8",
             "name=mw\\d+",
+            "name=mw\\d",
         ] {
             assert_eq!(exact(pattern), None, "{pattern}");
         }

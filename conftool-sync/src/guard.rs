@@ -123,6 +123,29 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_name_ten_then_say_how_many_more() {
+        let names = |n: usize| {
+            (0..n)
+                .map(|i| format!("k{i}"))
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        assert_eq!(listed(names(2)), "k0, k1");
+        let ten = listed(names(10));
+        assert!(ten.ends_with("k9") && !ten.contains("more"), "{ten}");
+        assert!(listed(names(11)).ends_with("k9, and 1 more"));
+    }
+
+    #[test]
+    fn a_share_is_over_only_when_something_of_something_goes() {
+        assert_eq!(over_share(0, 10, 0.0), None);
+        assert_eq!(over_share(3, 0, 0.25), None);
+        assert_eq!(over_share(0, 0, 0.25), None);
+        assert_eq!(over_share(1, 4, 0.25), None);
+        assert_eq!(over_share(2, 4, 0.25), Some(0.5));
+    }
     use crate::plan::Deletion;
 
     fn raw_deletion(node: &str, old: &str) -> Deletion {

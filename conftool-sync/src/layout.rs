@@ -433,6 +433,48 @@ pub(crate) fn problems(dir: &Path, mut notices: Vec<Notice>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn close_means_at_most_two_edits_ignoring_case() {
+        for (name, target, close) in [
+            ("pools.yaml", "pools.yaml", true),
+            ("Pools.YAML", "pools.yaml", true),
+            ("pools.yml", "pools.yaml", true),
+            ("pool.yml", "pools.yaml", true),
+            ("pol.yml", "pools.yaml", false),
+            ("xpools.yamlx", "pools.yaml", true),
+            ("xxpools.yaml", "pools.yaml", true),
+            ("xxxpools.yaml", "pools.yaml", false),
+            ("plos.yaml", "pools.yaml", true),
+            ("services.yml", "services.yaml", true),
+            ("notes.yaml", "pools.yaml", false),
+            ("", "ab", true),
+            ("", "abc", false),
+        ] {
+            assert_eq!(close_to(name, target), close, "{name} ~ {target}");
+        }
+    }
+
+    #[test]
+    fn files_given_in_memory_are_listed_with_their_directories_only() {
+        let files = [
+            PathBuf::from("eqiad/pools.yaml"),
+            PathBuf::from("services.yaml"),
+        ];
+        let listing = listing_of(files.iter());
+        let got: Vec<(String, EntryKind)> = listing
+            .iter()
+            .map(|(p, k)| (p.display().to_string(), *k))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("eqiad".to_string(), EntryKind::Dir),
+                ("eqiad/pools.yaml".to_string(), EntryKind::File),
+                ("services.yaml".to_string(), EntryKind::File),
+            ]
+        );
+    }
     use EntryKind::*;
 
     fn listing(entries: &[(&str, EntryKind)]) -> Listing {

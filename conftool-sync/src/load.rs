@@ -89,17 +89,18 @@ pub fn load(files: &Files) -> Result<Desired, Error> {
     let mut pools = Vec::new();
     let mut legacy = Vec::new();
     for (rel, text) in &files.files {
-        let parts: Vec<String> = rel
+        let owned: Vec<String> = rel
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
             .collect();
+        let parts: Vec<&str> = owned.iter().map(String::as_str).collect();
         match parts.as_slice() {
-            [dc, f] if f == "pools.yaml" && dc != "node" => pools.push((dc.clone(), rel, text)),
-            [n, f] if n == "node" => {
+            ["node", f] => {
                 // Only the one suffix: `eqiad.yaml.yaml` is for a datacenter `eqiad.yaml`.
                 let dc = f.strip_suffix(".yaml").unwrap_or(f).to_string();
                 legacy.push((dc, rel, text));
             }
+            [dc, "pools.yaml"] => pools.push((dc.to_string(), rel, text)),
             _ => {}
         }
     }
@@ -374,6 +375,23 @@ mod tests {
         assert_eq!(apache.port, 80);
         assert_eq!(apache.default_values, yes1);
         assert_eq!(d.git_rev, None);
+    }
+
+    #[test]
+    fn a_python_datacenter_named_pools_is_one_of_node_s_files() {
+        // node/pools.yaml is the Python layout's file for a datacenter called "pools", not
+        // the conftool-rs layout's pools file of a datacenter called "node".
+        let f = Files::in_memory(
+            "conf",
+            [(
+                "node/pools.yaml".to_string(),
+                "pools:\n  appservers:\n    mw1: [apache]\n".to_string(),
+            )],
+        );
+        let d = load(&f).unwrap();
+        let keys: Vec<String> = d.objects.keys().map(ToString::to_string).collect();
+        assert_eq!(keys, ["pools/appservers/apache/mw1"]);
+        assert_eq!(d.service_defs, ServiceDefs::Unmanaged);
     }
 
     #[test]

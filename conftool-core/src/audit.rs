@@ -85,7 +85,7 @@ pub fn hostname() -> String {
 /// What an audit line records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Event {
+pub(crate) enum Event {
     /// About to be written.
     Intent,
     /// Written, at a revision.

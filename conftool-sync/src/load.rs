@@ -378,6 +378,33 @@ mod tests {
     }
 
     #[test]
+    fn a_wrong_shape_says_what_was_expected_where() {
+        for (pools, want) in [
+            (
+                "appservers:\n  [a, b]: {services: [apache]}\n",
+                "conf/eqiad/pools.yaml:2:3: appservers: invalid type: sequence, expected a name",
+            ),
+            (
+                "appservers: [x]\n",
+                "conf/eqiad/pools.yaml:1:13: appservers: invalid type: sequence, expected a mapping",
+            ),
+            (
+                "appservers:\n  mw1: {[x]: 1}\n",
+                "conf/eqiad/pools.yaml:2:9: appservers.mw1: invalid type: sequence, expected a \
+                 field name",
+            ),
+            (
+                "appservers:\n  mw1: 3\n",
+                "conf/eqiad/pools.yaml:2:8: appservers.mw1: invalid type: integer `3`, expected \
+                 a node entry {services: [..]}",
+            ),
+        ] {
+            let err = load(&files(&[("eqiad/pools.yaml", pools)])).unwrap_err();
+            assert_eq!(err.to_string(), want, "{pools:?}");
+        }
+    }
+
+    #[test]
     fn a_python_datacenter_named_pools_is_one_of_node_s_files() {
         // node/pools.yaml is the Python layout's file for a datacenter called "pools", not
         // the conftool-rs layout's pools file of a datacenter called "node".

@@ -238,6 +238,14 @@ mod tests {
         assert!(too_deep(&format!("x#{deep}")).is_some());
         assert!(too_deep(&format!("it's {deep}")).is_some());
         assert!(too_deep(&format!("x: \"a\\\\\" {deep}")).is_some());
+        // A double quote inside a word starts no string either.
+        assert!(too_deep(&format!("a\"{deep}")).is_some());
+        // Columns count the two characters of a quoted quote.
+        let text = format!("x: 'a''b' {deep}");
+        assert_eq!(
+            too_deep(&text),
+            Some((1, "x: 'a''b' ".len() + MAX_FLOW_DEPTH + 1))
+        );
         // After a closed quote the scan counts again.
         assert!(too_deep(&format!("x: \"q\" {deep}")).is_some());
         assert!(too_deep(&format!("x: 'q' {deep}")).is_some());
@@ -276,7 +284,10 @@ mod tests {
         assert!(dup("x: !tag [1, 2]\n").is_none());
         // Complex keys are looked into, not compared.
         assert!(dup("? [a, b]\n: 1\n? [a, b]\n: 2\n").is_none());
-        assert!(dup("? {k: 1, k: 2}\n: 1\n").is_some());
+        let e = dup("? {k: 1, k: 2}\n: 1\n").expect("duplicate inside a complex key");
+        assert!(e.starts_with("duplicate key k at line 1"), "{e}");
+        let e = dup("? !t {k: 1, k: 2}\n: 1\n").expect("duplicate inside a tagged key");
+        assert!(e.starts_with("duplicate key k at line 1"), "{e}");
         // The same key in two different maps is fine.
         assert!(dup("a: {k: 1}\nb: {k: 1}\n").is_none());
         // Aliases are walked like what they point to.

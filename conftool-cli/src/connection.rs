@@ -63,11 +63,21 @@ impl ConnArgs {
             namespace: self.namespace.clone(),
             timeout: self.timeout,
         };
-        Ok(Config::resolve(
+        let cfg = Config::resolve(
             &caller,
             Path::new(DEFAULT_CONFIG_PATH),
             &Privilege::current(),
-        )?)
+        )?;
+        // What the configuration holds that means nothing here (the Python tool's IRC
+        // relay, say): said once.
+        let prog = std::env::args()
+            .next()
+            .and_then(|a| a.rsplit('/').next().map(str::to_string))
+            .unwrap_or_else(|| "conftool".into());
+        for note in &cfg.notes {
+            crate::output::warn(&prog, note);
+        }
+        Ok(cfg)
     }
 
     /// Connect to etcd with the effective configuration.

@@ -49,6 +49,23 @@ pub struct Config {
     /// Send the etcd password over plain `http://` (refused unless this is set).
     #[serde(default)]
     pub allow_insecure_auth: bool,
+    /// A password given in the file itself (the Python tool's etcd client files do that).
+    #[serde(skip)]
+    pub inline_password: Option<Secret>,
+    /// What was read and means nothing here (the Python tool's IRC relay, say), for the
+    /// caller to say once.
+    #[serde(skip)]
+    pub notes: Vec<String>,
+}
+
+/// A password: never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// TLS files.
@@ -82,6 +99,8 @@ impl Default for Config {
             timeout: default_timeout(),
             audit_log: None,
             allow_insecure_auth: false,
+            inline_password: None,
+            notes: Vec::new(),
         }
     }
 }
@@ -111,6 +130,17 @@ impl Config {
 
     /// Read a configuration file, quoting its content in errors only if `quote` allows.
     pub fn load_quoting(path: &Path, quote: Quote) -> Result<Config, Error> {
+        Config::load_as(path, quote, &crate::trust::Privilege::current())
+    }
+
+    /// Read a configuration file in either format (ours, or the Python tool's
+    /// `config.yaml` with its etcd client files: see [`crate::pyconfig`]), quoting content in
+    /// errors only if `quote` allows; `privilege` decides whose `~/.etcdrc` counts.
+    pub fn load_as(
+        path: &Path,
+        quote: Quote,
+        privilege: &crate::trust::Privilege,
+    ) -> Result<Config, Error> {
         let bytes = crate::trust::read_bounded(path, MAX_CONFIG_BYTES, "configuration file")
             .map_err(|e| Error::Config {
                 path: path.to_path_buf(),
@@ -122,10 +152,27 @@ impl Config {
                 reason: "not valid UTF-8".into(),
             });
         };
-        match Config::from_yaml(path, &text) {
+        let python = yaml_serde::from_str::<yaml_serde::Value>(&text)
+            .ok()
+            .and_then(|v| v.as_mapping().cloned())
+            .is_some_and(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str())
+                    .any(|k| crate::pyconfig::PYTHON_KEYS.contains(&k))
+            });
+        let parsed = if python {
+            crate::pyconfig::load(path, &text, quote, privilege).map(|(mut cfg, notes)| {
+                cfg.notes = notes;
+                cfg
+            })
+        } else {
+            Config::from_yaml(path, &text)
+        };
+        match parsed {
             Err(Error::Config { path, .. }) if quote == Quote::PlaceOnly => {
-                let place = yaml_serde::from_str::<Config>(&text)
+                let place = yaml_serde::from_str::<yaml_serde::Value>(&text)
                     .err()
+                    .or_else(|| yaml_serde::from_str::<Config>(&text).err())
                     .and_then(|e| e.location())
                     .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
                     .unwrap_or_default();
@@ -188,7 +235,8 @@ impl Config {
                 "tls settings need https:// endpoints (they are http://)".into(),
             ));
         }
-        if self.username.is_some() && self.password_file.is_none() {
+        if self.username.is_some() && self.password_file.is_none() && self.inline_password.is_none()
+        {
             return Err(fail("username is set but password_file is not".into()));
         }
         if self.username.is_some() && !https && !self.allow_insecure_auth {
@@ -209,6 +257,9 @@ impl Config {
     /// The etcd password: the first line of `password_file` (a regular file of at most
     /// [`MAX_PASSWORD_BYTES`]). Errors never quote the file.
     pub fn password(&self) -> Result<Option<String>, Error> {
+        if let Some(Secret(p)) = &self.inline_password {
+            return Ok(Some(p.clone()));
+        }
         let Some(path) = &self.password_file else {
             return Ok(None);
         };
@@ -288,7 +339,7 @@ impl Config {
                     }
                     _ => Quote::Content,
                 };
-                (Config::load_quoting(path, quote)?, path.to_path_buf())
+                (Config::load_as(path, quote, privilege)?, path.to_path_buf())
             }
         };
         if !caller.endpoints.is_empty() {
@@ -407,6 +458,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+pub(crate) fn de_opt_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
 }
 
 fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

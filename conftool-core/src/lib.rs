@@ -46,6 +46,7 @@ mod endpoints;
 mod error;
 mod members;
 mod node;
+pub mod pyconfig;
 mod select;
 mod store;
 pub mod trust;

@@ -15,9 +15,11 @@
 //! - [`trust`]: who may choose which settings (root through sudo vs its caller), and
 //!   bounded reads of the files settings point to.
 //! - [`audit`]: one JSON line per write to a file and/or syslog.
+//! - [`watch`]: [`Store::watch`], a selection at one revision and then every change after
+//!   it ([`WatchEvent`]), across failovers, restarts and compaction.
 //!
-//! Everything but [`store`], [`select`]'s store methods and [`audit`]'s sinks is pure and
-//! unit-tested without etcd.
+//! Everything but [`store`], [`select`]'s store methods, [`audit`]'s sinks and the
+//! [`watch`]'s task is pure and unit-tested without etcd.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), conftool_core::Error> {
@@ -37,6 +39,7 @@ mod node;
 pub mod select;
 pub mod store;
 pub mod trust;
+pub mod watch;
 
 // The pure model, re-exported whole: `conftool_core::model::PoolState` and
 // `conftool_model::model::PoolState` are one type.
@@ -53,3 +56,4 @@ pub use conftool_model::{
 pub use error::{Error, MemberFailure, Result};
 pub use select::{ApplyError, Atomicity};
 pub use store::{CommitReport, Store};
+pub use watch::{ObjectChange, Watch, WatchConfig, WatchEvent, WatchStatus};

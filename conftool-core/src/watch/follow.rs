@@ -19,6 +19,10 @@ use crate::store::{prefix_end, Store};
 /// The HTTP/2 ping interval of a watch connection: over etcd's `--grpc-keepalive-min-time`
 /// (5 s by default) with room for timer slack, so that a quiet watch is never cut off.
 const PING_INTERVAL: Duration = Duration::from_secs(10);
+const _: () = assert!(
+    PING_INTERVAL.as_secs() > 5,
+    "etcd's --grpc-keepalive-min-time"
+);
 /// The shortest and longest interval between two proofs of life of the watch's member.
 const PROOF_BOUNDS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 /// The first and the longest pause between two rounds of attempts while no member answers.

@@ -271,6 +271,27 @@ async fn a_single_member_restarted_mid_watch_is_resumed_without_gap_or_duplicate
 }
 
 #[tokio::test]
+async fn a_quiet_watch_is_not_cut_off_by_etcds_ping_policy() {
+    // etcd answers a client that pings more often than every 5 s while no data flows with
+    // GOAWAY ("too many pings") after three such pings; the store's request connection
+    // pings every 1.25 s with the default timeout. The watch's connection must not: with
+    // its pings every second instead, this watch was cut off twice in these 12 s.
+    let etcd = Etcd::start();
+    let ks = Keyspace::default();
+    let sel: Selector = "dc=eqiad".parse().unwrap();
+    let s = store(etcd.endpoints(), Duration::from_secs(5)).await;
+    let mut w = s.watch(&sel).await.unwrap();
+    let mut seen = Consumer::default();
+    seen.until(&mut w, &ks, |c| c.snapshots == 1).await;
+    status_until(&w, "on the member", |st| st.member.is_some()).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let mut c = etcd.client().await;
+    let rev = put(&mut c, &key("eqiad", "app", "mw1"), "{}").await;
+    seen.until(&mut w, &ks, |c| c.last >= rev).await;
+    assert_eq!(w.status().resumed, 0, "{:?}", w.status());
+}
+
+#[tokio::test]
 async fn a_stalled_member_is_left_for_another_one() {
     let etcd = EtcdCluster::start_with(3, &[]);
     let ks = Keyspace::default();

@@ -165,7 +165,7 @@ pub(crate) fn silent(waited: Duration, why: &str) -> String {
 
 /// The members that failed one request, in the order they first failed, each with the last
 /// thing that happened to it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Tried(Vec<MemberFailure>);
 
 impl Tried {
@@ -179,7 +179,7 @@ impl Tried {
         }
     }
 
-    fn into_error(self) -> Error {
+    pub(crate) fn into_error(self) -> Error {
         Error::Unavailable { members: self.0 }
     }
 }

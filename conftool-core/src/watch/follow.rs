@@ -45,7 +45,8 @@ enum Ended {
 /// The consumer is gone, or the watch ended with an error already sent.
 struct Stop;
 
-/// A run of failures, and when to tell the consumer about it.
+/// A run of failures (no member reachable, a read that fails, streams that break soon after
+/// they start), how long to pause before the next attempt, and when to tell the consumer.
 struct Outage {
     report_at: Instant,
     pause: Duration,
@@ -75,16 +76,6 @@ impl Outage {
         self.pause = (self.pause * 2).min(PAUSES.1);
         pause
     }
-
-    /// Report the outage to the consumer if it is due, then wait before the next round.
-    async fn wait(&mut self, follower: &Follower, e: Error) -> Result<(), Stop> {
-        let timeout = follower.store.members().budget().timeout;
-        if self.due(Instant::now(), timeout) {
-            follower.tx.send(Err(e)).await.map_err(|_| Stop)?;
-        }
-        tokio::time::sleep(self.next_pause()).await;
-        Ok(())
-    }
 }
 
 /// The task's state.
@@ -102,6 +93,8 @@ pub(super) struct Follower {
     status: Status,
     /// Failures since the watch last ran, for the report of an outage.
     tried: Tried,
+    /// The outage under way, if any.
+    outage: Option<Outage>,
 }
 
 impl Follower {
@@ -132,16 +125,25 @@ impl Follower {
             tx,
             status,
             tried: Tried::default(),
+            outage: None,
         }
     }
 
     /// Follow until the consumer is gone or a definite refusal ends the watch.
     pub(super) async fn run(mut self) {
+        let timeout = self.store.members().budget().timeout;
         loop {
             let Ok((idx, client)) = self.connect().await else {
                 return;
             };
-            match self.follow(idx, client).await {
+            let started = Instant::now();
+            let ended = self.follow(idx, client).await;
+            // A stream that served for a while ends any outage before it.
+            let served = started.elapsed() >= timeout;
+            if served {
+                self.outage = None;
+            }
+            match ended {
                 Ended::Closed => return,
                 Ended::Refused(e) => {
                     let _ = self.tx.send(Err(e)).await;
@@ -162,17 +164,37 @@ impl Follower {
                         s.member = None;
                         s.resumed += 1;
                     });
+                    // A stream that had served for a while fails over at once; one that
+                    // breaks soon after it starts (a member that keeps refusing the watch)
+                    // is part of an outage: pause, and report it if it lasts.
+                    if !served && self.trouble(self.tried.clone().into_error()).await.is_err() {
+                        return;
+                    }
                 }
             }
         }
     }
 
+    /// One more failure of an outage: report it to the consumer if the outage has lasted a
+    /// timeout since it began or was last reported, then pause (longer each time).
+    async fn trouble(&mut self, e: Error) -> Result<(), Stop> {
+        let timeout = self.store.members().budget().timeout;
+        let outage = self.outage.get_or_insert_with(|| Outage::new(timeout));
+        let report = outage.due(Instant::now(), timeout);
+        let pause = outage.next_pause();
+        if report {
+            self.tx.send(Err(e)).await.map_err(|_| Stop)?;
+        }
+        tokio::time::sleep(pause).await;
+        Ok(())
+    }
+
     /// A member that answers, with a connection of the watch's own, trying every member in
     /// rounds until one does.
     async fn connect(&mut self) -> Result<(usize, Client), Stop> {
-        let members = self.store.members();
+        let store = self.store.clone();
+        let members = store.members();
         let timeout = members.budget().timeout;
-        let mut outage = Outage::new(timeout);
         loop {
             let deadline = Instant::now() + timeout;
             let mut tried = std::mem::take(&mut self.tried);
@@ -181,7 +203,7 @@ impl Follower {
                 .await
             {
                 Ok(found) => return Ok(found),
-                Err(e @ Error::Unavailable { .. }) => outage.wait(self, e).await?,
+                Err(e @ Error::Unavailable { .. }) => self.trouble(e).await?,
                 Err(e) => {
                     let _ = self.tx.send(Err(e)).await;
                     return Err(Stop);
@@ -192,8 +214,6 @@ impl Follower {
 
     /// Read the prefix again after a compaction and hand it over as a snapshot.
     async fn relist(&mut self) -> Result<(), Stop> {
-        let timeout = self.store.members().budget().timeout;
-        let mut outage = Outage::new(timeout);
         loop {
             match self.store.read_prefix(&self.prefix).await {
                 Ok(snap) => {
@@ -207,7 +227,7 @@ impl Follower {
                     });
                     return Ok(());
                 }
-                Err(e @ Error::Unavailable { .. }) => outage.wait(self, e).await?,
+                Err(e @ Error::Unavailable { .. }) => self.trouble(e).await?,
                 Err(e) => {
                     let _ = self.tx.send(Err(e)).await;
                     return Err(Stop);
@@ -268,7 +288,8 @@ impl Follower {
     /// One response of the watch stream: hand its changes over; `Some` when the stream is
     /// over.
     async fn handle(&mut self, idx: usize, url: &str, resp: WatchResponse) -> Option<Ended> {
-        if resp.compact_revision() != 0 {
+        // etcd 3.4 sets the compaction revision; the reason is a fallback.
+        if resp.compact_revision() != 0 || resp.cancel_reason().contains("compacted") {
             return Some(Ended::Compacted);
         }
         if resp.canceled() {

@@ -293,19 +293,25 @@ async fn a_quiet_watch_is_not_cut_off_by_etcds_ping_policy() {
 
 #[tokio::test]
 async fn a_stalled_member_is_left_for_another_one() {
-    let etcd = EtcdCluster::start_with(3, &[]);
+    let mut etcd = EtcdCluster::start_with(3, &[]);
     let ks = Keyspace::default();
     let sel: Selector = "dc=eqiad".parse().unwrap();
-    // Member 0 first: the store and the watch start there.
-    let s = store(etcd.endpoints(), Duration::from_secs(1)).await;
+    // A follower first: the store and the watch start there, and freezing it needs no
+    // election before the others accept writes.
+    let leader = etcd.leader(PATIENCE).expect("a leader");
+    let stalled = (leader + 1) % 3;
+    let endpoints = [stalled, leader, (leader + 2) % 3]
+        .map(|i| etcd.member_endpoint(i))
+        .to_vec();
+    let s = store(endpoints, Duration::from_secs(1)).await;
     let mut w = s.watch(&sel).await.unwrap();
     let mut seen = Consumer::default();
     seen.until(&mut w, &ks, |c| c.snapshots == 1).await;
-    status_until(&w, "on member 0", |st| st.member.is_some()).await;
-    assert_eq!(w.status().member, Some(etcd.member_endpoint(0)));
-    let mut writer = etcd.member_client(1).await.unwrap();
-    let paused = etcd.pause_member(0);
-    // Written while member 0 is frozen (the other two have a quorum).
+    status_until(&w, "on the follower", |st| st.member.is_some()).await;
+    assert_eq!(w.status().member, Some(etcd.member_endpoint(stalled)));
+    let mut writer = etcd.member_client(leader).await.unwrap();
+    let paused = etcd.pause_member(stalled);
+    // Written while the follower is frozen (the other two have a quorum).
     let mut expected = Vec::new();
     for i in 0..5 {
         expected.push(put(&mut writer, &key("eqiad", "app", &format!("mw{i}")), "{}").await);
@@ -313,7 +319,7 @@ async fn a_stalled_member_is_left_for_another_one() {
     seen.until(&mut w, &ks, |c| c.last >= expected[4]).await;
     let st = w.status();
     assert!(st.resumed >= 1, "{st:?}");
-    assert_ne!(st.member, Some(etcd.member_endpoint(0)));
+    assert_ne!(st.member, Some(etcd.member_endpoint(stalled)));
     drop(paused);
     let revisions: Vec<i64> = seen.changes.iter().map(|(r, _)| *r).collect();
     assert_eq!(revisions, expected);
@@ -324,15 +330,18 @@ async fn history_compacted_while_disconnected_is_a_relist() {
     let mut etcd = EtcdCluster::start_with(3, &[]);
     let ks = Keyspace::default();
     let sel: Selector = "dc=eqiad".parse().unwrap();
-    // The watch knows member 0 only: while it is down, the watch cannot follow.
-    let s = store(vec![etcd.member_endpoint(0)], Duration::from_secs(1)).await;
+    // The watch knows one follower only: while it is down, the watch cannot follow, and the
+    // other two go on without an election.
+    let leader = etcd.leader(PATIENCE).expect("a leader");
+    let down = (leader + 1) % 3;
+    let s = store(vec![etcd.member_endpoint(down)], Duration::from_secs(1)).await;
     let mut w = s.watch(&sel).await.unwrap();
     let mut seen = Consumer::default();
-    let mut c = etcd.member_client(1).await.unwrap();
+    let mut c = etcd.member_client(leader).await.unwrap();
     let before = put(&mut c, &key("eqiad", "app", "mw0"), &state("yes", 1)).await;
     seen.until(&mut w, &ks, |c| c.last >= before).await;
 
-    etcd.kill_member(0);
+    etcd.kill_member(down);
     for i in 1..10 {
         put(
             &mut c,
@@ -344,8 +353,8 @@ async fn history_compacted_while_disconnected_is_a_relist() {
     c.delete(key("eqiad", "app", "mw0"), None).await.unwrap();
     let compacted = put(&mut c, &key("eqiad", "app", "mw1"), &state("no", 1)).await;
     c.compact(compacted, None).await.unwrap();
-    etcd.restart_member(0);
-    etcd.wait_member_serving(0, PATIENCE).unwrap();
+    etcd.restart_member(down);
+    etcd.wait_member_serving(down, PATIENCE).unwrap();
 
     seen.until(&mut w, &ks, |c| c.snapshots == 2).await;
     assert_eq!(seen.relists, vec![(before, seen.last)]);
@@ -677,6 +686,59 @@ async fn writer(s: Store, id: usize, count: usize, landed: Arc<AtomicUsize>) {
     }
 }
 
+/// Compact etcd's history up to its current revision, through whichever member answers
+/// (elections may be under way): that revision.
+async fn compact_now(s: &Store) -> i64 {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let attempt = async {
+            let mut c = Client::connect(s.endpoints().split(',').collect::<Vec<_>>(), None).await?;
+            let rev = c
+                .get("compaction-probe", None)
+                .await?
+                .header()
+                .map(|h| h.revision());
+            let rev = rev.unwrap_or_default();
+            c.compact(rev, None).await?;
+            Ok::<i64, etcd_client::Error>(rev)
+        };
+        match attempt.await {
+            Ok(rev) => return rev,
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "compaction: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Create `key` through the library, riding out failovers (a create whose answer was lost
+/// is found by reading it back): the revision it landed at.
+async fn create_once(s: &Store, key: &str, value: &str) -> i64 {
+    use conftool_core::{Guard, Write};
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let write = Write::Put {
+            key: key.into(),
+            value: value.into(),
+            guard: Guard::Absent,
+        };
+        if let Ok(report) = s.commit(&[write]).await {
+            if let Some((_, rev)) = report.applied.first() {
+                return *rev;
+            }
+        }
+        if let Ok(snap) = s.read_prefix(key).await {
+            if let Some(kv) = snap.kvs.first() {
+                return kv.mod_revision;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cannot create {key}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_changes_seen_once_in_order_while_the_leader_dies_and_history_is_compacted() {
     const WRITERS: usize = 4;
@@ -741,26 +803,13 @@ async fn ten_thousand_changes_seen_once_in_order_while_the_leader_dies_and_histo
     at(5_500).await;
     etcd.restart_member(leader);
     at(8_000).await;
-    let mut admin = etcd.member_client(f1).await.unwrap();
-    let compacted_at = admin
-        .get("compaction-probe", None)
-        .await
-        .unwrap()
-        .header()
-        .unwrap()
-        .revision();
-    admin.compact(compacted_at, None).await.unwrap();
+    let compacted_at = compact_now(&s).await;
     for wr in writers {
         wr.await.unwrap();
     }
     assert_eq!(landed.load(Ordering::SeqCst), CHANGES);
     // A last change, to know when the consumer has seen everything.
-    let end = put(
-        &mut admin,
-        &key("eqiad", "appservers", "mw-end"),
-        &state("yes", 1),
-    )
-    .await;
+    let end = create_once(&s, &key("eqiad", "appservers", "mw-end"), &state("yes", 1)).await;
     stop.store(end, Ordering::SeqCst);
     let (seen, w) = tokio::time::timeout(PATIENCE * 5, consumer)
         .await

@@ -9,7 +9,8 @@
 //! - [`rows`]: what is measured, what each row is compared with, medians over runs;
 //! - [`report`]: tables, scaling, the targets, machine facts, JSON;
 //! - [`mod@bench`]: the driver over sizes and runs;
-//! - [`stall`]: what a member that accepts connections and never answers costs the tools.
+//! - [`stall`]: what a member that accepts connections and never answers costs the tools;
+//! - [`mod@watch`]: how long a write takes to reach `Store::watch`, next to etcd's own floor.
 
 mod bench;
 mod fleet;
@@ -19,6 +20,7 @@ mod report;
 mod rows;
 mod stall;
 mod suite;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,6 +91,22 @@ enum Internal {
         #[arg(long, value_name = "DIR")]
         bin_dir: Option<PathBuf>,
     },
+    /// Measure how long a write takes to reach a watcher: `Store::watch` next to a plain
+    /// etcd-client watch, same run, same etcd (`scripts/bench.sh watch`).
+    Watch {
+        /// Samples per in-process row (etcd-client and library writes).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+        samples: u32,
+        /// Samples of the confctl row (a process each).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+        confctl_samples: u32,
+        /// etcd members (1 or 3); writes and watches go to the first.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=7))]
+        members: u32,
+        /// Where confctl is [default: next to this binary].
+        #[arg(long, value_name = "DIR")]
+        bin_dir: Option<PathBuf>,
+    },
     /// Run a command and report its wall time and peak RSS (the bench's launcher).
     #[command(hide = true)]
     Measure(process::MeasureArgs),
@@ -146,6 +164,21 @@ fn main() -> ExitCode {
                     objects: *objects,
                     runs: *runs as usize,
                     timeout: timeout.clone(),
+                },
+            )
+        }),
+        Some(Internal::Watch {
+            samples,
+            confctl_samples,
+            members,
+            bin_dir,
+        }) => suite::Tools::locate(bin_dir.clone()).and_then(|tools| {
+            watch::main(
+                &tools,
+                &watch::Options {
+                    samples: *samples as usize,
+                    confctl_samples: *confctl_samples as usize,
+                    members: *members as usize,
                 },
             )
         }),

@@ -124,7 +124,7 @@ fn leader_changed(e: &etcd_client::Error) -> bool {
 /// Whether an error means "try another member": the connection failed (a status carrying a
 /// transport error as its source was made on this side, not sent by the server), the member
 /// is unavailable or timed out, or the cluster is electing a leader.
-fn retryable(e: &etcd_client::Error) -> bool {
+pub(crate) fn retryable(e: &etcd_client::Error) -> bool {
     match e {
         etcd_client::Error::TransportError(_) => true,
         etcd_client::Error::GRpcStatus(s) => {
@@ -159,17 +159,17 @@ fn pings_unanswered(e: &etcd_client::Error) -> bool {
 }
 
 /// What to say about a member that said nothing for `waited`.
-fn silent(waited: Duration, why: &str) -> String {
+pub(crate) fn silent(waited: Duration, why: &str) -> String {
     format!("no answer within {} ({why})", human(waited))
 }
 
 /// The members that failed one request, in the order they first failed, each with the last
 /// thing that happened to it.
-#[derive(Debug, Default)]
-struct Tried(Vec<MemberFailure>);
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Tried(Vec<MemberFailure>);
 
 impl Tried {
-    fn record(&mut self, endpoint: &str, what: String) {
+    pub(crate) fn record(&mut self, endpoint: &str, what: String) {
         match self.0.iter_mut().find(|m| m.endpoint == endpoint) {
             Some(m) => m.what = what,
             None => self.0.push(MemberFailure {
@@ -179,7 +179,7 @@ impl Tried {
         }
     }
 
-    fn into_error(self) -> Error {
+    pub(crate) fn into_error(self) -> Error {
         Error::Unavailable { members: self.0 }
     }
 }
@@ -189,27 +189,30 @@ async fn prove(
     idx: usize,
     url: String,
     opts: ConnectOptions,
-) -> (usize, Result<KvClient, etcd_client::Error>) {
+) -> (usize, Result<Client, etcd_client::Error>) {
     let proof = async {
         // Authenticates when a user is configured (itself a proof of life).
         let client = Client::connect([url.as_str()], Some(opts)).await?;
-        let mut kv = client
-            .kv_client()
-            .max_decoding_message_size(256 << 20)
-            .max_encoding_message_size(8 << 20);
-        let probe = GetOptions::new().with_count_only();
-        loop {
-            match kv.get(PROBE_KEY, Some(probe.clone())).await {
-                Ok(_) => return Ok(kv),
-                Err(e) if leader_changed(&e) => tokio::time::sleep(ELECTION_PAUSE).await,
-                Err(e) if retryable(&e) => return Err(e),
-                // A definite answer (permission denied, ...): the member is alive; the
-                // request itself will meet the same answer and report it.
-                Err(_) => return Ok(kv),
-            }
-        }
+        probe(&mut client.kv_client()).await?;
+        Ok(client)
     };
     (idx, proof.await)
+}
+
+/// Ask a member for a cheap linearizable read, waiting out leader elections: `Ok` once it
+/// answered (even with a refusal, a definite answer that the request itself will meet and
+/// report), the error when it failed in a way that says "try another member". Unbounded in
+/// time: callers put a deadline on it.
+pub(crate) async fn probe(kv: &mut KvClient) -> Result<(), etcd_client::Error> {
+    let count_only = GetOptions::new().with_count_only();
+    loop {
+        match kv.get(PROBE_KEY, Some(count_only.clone())).await {
+            Ok(_) => return Ok(()),
+            Err(e) if leader_changed(&e) => tokio::time::sleep(ELECTION_PAUSE).await,
+            Err(e) if retryable(&e) => return Err(e),
+            Err(_) => return Ok(()),
+        }
+    }
 }
 
 impl Endpoints {
@@ -253,8 +256,11 @@ impl Endpoints {
                 kv: kv.clone(),
             });
         }
-        let (idx, kv) = self.race(active.idx, deadline, tried).await?;
-        self.contacted.store(true, Ordering::Relaxed);
+        let (idx, client) = self.race(active.idx, deadline, tried, &self.opts).await?;
+        let kv = client
+            .kv_client()
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(8 << 20);
         active.idx = idx;
         active.kv = Some(kv.clone());
         active.epoch += 1;
@@ -266,15 +272,17 @@ impl Endpoints {
     }
 
     /// The staggered race (see the module header), starting with member `first`: the first
-    /// member to answer, with its client. Fails when every member failed or `deadline`
-    /// passed (with what happened to each member started), or when a member gave a definite
-    /// answer that another would give too (authentication failed).
-    async fn race(
+    /// member to answer, with a client connected to it alone, made with `opts`. Fails when
+    /// every member failed or `deadline` passed (with what happened to each member started),
+    /// or when a member gave a definite answer that another would give too (authentication
+    /// failed).
+    pub(crate) async fn race(
         &self,
         first: usize,
         deadline: Instant,
         tried: &mut Tried,
-    ) -> Result<(usize, KvClient), Error> {
+        opts: &ConnectOptions,
+    ) -> Result<(usize, Client), Error> {
         let n = self.urls.len();
         let mut queue = (0..n).map(|k| (first + k) % n);
         let mut pending = FuturesUnordered::new();
@@ -290,7 +298,7 @@ impl Endpoints {
                 match queue.next() {
                     Some(i) => {
                         started.push((i, now));
-                        pending.push(prove(i, self.urls[i].clone(), self.opts.clone()));
+                        pending.push(prove(i, self.urls[i].clone(), opts.clone()));
                         next_at = now + self.budget.stagger;
                         continue;
                     }
@@ -303,7 +311,10 @@ impl Endpoints {
                     let since = started.iter().find(|s| s.0 == i).map_or(now, |s| s.1);
                     started.retain(|s| s.0 != i);
                     match res {
-                        Ok(kv) => return Ok((i, kv)),
+                        Ok(client) => {
+                            self.contacted.store(true, Ordering::Relaxed);
+                            return Ok((i, client));
+                        }
                         Err(e) if retryable(&e) => {
                             tried.record(&self.urls[i], self.failure(i, &e, since.elapsed()));
                             // Failed fast: no need to give it a head start.
@@ -325,6 +336,27 @@ impl Endpoints {
         Err(std::mem::take(tried).into_error())
     }
 
+    /// The members' client URLs.
+    pub(crate) fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The time limits in use.
+    pub(crate) fn budget(&self) -> Budget {
+        self.budget
+    }
+
+    /// The connection options of request connections (credentials, TLS, timeouts and the
+    /// keep-alive of [`Budget`]), for connections of another kind to start from.
+    pub(crate) fn options(&self) -> &ConnectOptions {
+        &self.opts
+    }
+
+    /// The member requests go to now (or will try first, when none is in use).
+    pub(crate) async fn active_member(&self) -> usize {
+        self.active.lock().await.idx
+    }
+
     /// Move on from the member `failed` ran on (unless another request already did).
     async fn advance(&self, failed: &InUse) {
         let mut active = self.active.lock().await;
@@ -335,12 +367,12 @@ impl Endpoints {
     }
 
     /// A definite answer from member `idx`.
-    fn answer(&self, idx: usize, e: &etcd_client::Error) -> Error {
+    pub(crate) fn answer(&self, idx: usize, e: &etcd_client::Error) -> Error {
         Error::etcd(&self.urls[idx], e, !self.contacted.load(Ordering::Relaxed))
     }
 
     /// What happened to member `idx`, which failed with `e` after `waited`.
-    fn failure(&self, idx: usize, e: &etcd_client::Error, waited: Duration) -> String {
+    pub(crate) fn failure(&self, idx: usize, e: &etcd_client::Error, waited: Duration) -> String {
         if pings_unanswered(e) {
             return silent(waited, "keep-alive pings unanswered: stopped, or cut off");
         }

@@ -39,6 +39,8 @@
 //!   shape ([`ApplyError`]); the host verbs ([`Writer::host`]); planned writes for the sync
 //!   ([`Writer::operation`]). [`Store::raw`] is the fenced-off way around it, for tests and
 //!   tools that must.
+//! - [`watch`]: [`Store::watch`], a selection at one revision and then every change after
+//!   it ([`WatchEvent`]), across failovers, restarts and compaction.
 
 pub mod audit;
 pub mod config;
@@ -50,6 +52,7 @@ pub mod pyconfig;
 mod select;
 mod store;
 pub mod trust;
+pub mod watch;
 mod writer;
 
 // The pure model, re-exported whole: `conftool_core::model::PoolState` and
@@ -69,4 +72,5 @@ pub use conftool_model::{
 pub use error::{Error, EtcdFailure, MemberFailure, Result};
 pub use select::{ApplyError, Atomicity};
 pub use store::{CommitReport, Raw, Store};
+pub use watch::{ObjectChange, Watch, WatchConfig, WatchEvent, WatchStatus};
 pub use writer::{HostChange, Operation, Writer};

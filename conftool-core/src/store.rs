@@ -104,6 +104,11 @@ impl Store {
             .await
     }
 
+    /// The members and their failover, for the watch's own connections.
+    pub(crate) fn members(&self) -> &Endpoints {
+        &self.eps
+    }
+
     /// The keyspace this store reads and writes.
     pub fn keyspace(&self) -> &Keyspace {
         &self.keyspace

@@ -1,0 +1,208 @@
+//! `watch-pools` against a real, throwaway etcd: state changed through `conftool_core`,
+//! the lines it prints checked, and how it ends.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use conftool_core::{Config, Edit, Guard, Pooled, SetFields, Store, Write};
+use conftool_testkit::Etcd;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// The longest any one line or exit may take (a bound, not a timing assertion).
+const PATIENCE: Duration = Duration::from_secs(30);
+const SELECTOR: &str = "dc=eqiad,cluster=appservers";
+
+fn watch_pools(etcd: &Etcd, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_watch-pools"))
+        .args(["--endpoints", &etcd.endpoints_arg()])
+        .args(args)
+        .env_remove("CONFTOOL_ENDPOINTS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watch-pools")
+}
+
+/// Its stdout, line by line, read by a thread of its own.
+fn lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn next(rx: &mpsc::Receiver<String>) -> String {
+    rx.recv_timeout(PATIENCE)
+        .expect("watch-pools printed a line in time")
+}
+
+fn signal(child: &Child, sig: Signal) {
+    let pid = i32::try_from(child.id()).expect("pid");
+    // A process this test started and has not reaped.
+    kill(Pid::from_raw(pid), sig).expect("signal watch-pools");
+}
+
+fn wait(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "watch-pools did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+async fn store(etcd: &Etcd) -> Store {
+    let cfg = Config {
+        endpoints: etcd.endpoints(),
+        ..Config::default()
+    };
+    Store::connect(&cfg).await.expect("connect")
+}
+
+/// Create objects (as a sync would), through the library.
+async fn create(s: &Store, objects: &[(&str, &str)]) -> i64 {
+    let writes: Vec<Write> = objects
+        .iter()
+        .map(|(k, v)| Write::Put {
+            key: (*k).into(),
+            value: (*v).into(),
+            guard: Guard::Absent,
+        })
+        .collect();
+    let report = s.raw().commit(&writes).await.expect("create");
+    assert_eq!(report.applied.len(), objects.len());
+    report.applied[0].1
+}
+
+/// Apply `edit` to what `selector` selects, through the library: the revision it landed at.
+async fn edit(s: &Store, selector: &str, edit: Edit) -> i64 {
+    let sel = selector.parse().expect("selector");
+    let selection = s.select(&sel).await.expect("select");
+    let writes: Vec<Write> = selection
+        .changes(|_| Some(edit))
+        .iter()
+        .map(|c| c.write(s.keyspace()))
+        .collect();
+    let report = s.raw().commit_atomic(&writes).await.expect("edit");
+    assert_eq!(report.applied.len(), writes.len());
+    report.applied[0].1
+}
+
+#[tokio::test]
+async fn prints_the_snapshot_then_each_change_and_exits_0_on_sigterm() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    let yes = r#"{"pooled":"yes","weight":10}"#;
+    let seeded = create(
+        &s,
+        &[
+            ("/v1/pools/eqiad/appservers/apache/mw1018", yes),
+            ("/v1/pools/eqiad/appservers/apache/mw1019", yes),
+            ("/v1/pools/eqiad/appservers/apache/mw1020", "not json\u{1b}"),
+            ("/v1/pools/eqiad/api/apache/mw1018", yes),
+            ("/v1/pools/codfw/appservers/apache/mw2018", yes),
+        ],
+    )
+    .await;
+    let mut child = watch_pools(&etcd, &[SELECTOR]);
+    let out = lines(child.stdout.take().expect("stdout"));
+    assert_eq!(
+        next(&out),
+        format!("{seeded} snapshot objects=2 malformed=1")
+    );
+    assert_eq!(
+        next(&out),
+        format!("{seeded} object eqiad/appservers/apache/mw1018 pooled=yes weight=10")
+    );
+    assert_eq!(
+        next(&out),
+        format!("{seeded} object eqiad/appservers/apache/mw1019 pooled=yes weight=10")
+    );
+    let malformed = next(&out);
+    assert!(
+        malformed.starts_with(&format!(
+            "{seeded} malformed eqiad/appservers/apache/mw1020 "
+        )),
+        "{malformed}"
+    );
+    assert!(
+        !malformed.contains('\u{1b}'),
+        "control characters escaped: {malformed}"
+    );
+
+    // A depool of one object; a change outside the selection (not printed); two objects
+    // changed in one transaction; a delete.
+    let depool = Edit::Set(SetFields {
+        pooled: Some(Pooled::No),
+        weight: None,
+    });
+    let r1 = edit(&s, "dc=eqiad,cluster=appservers,name=mw1018", depool).await;
+    edit(&s, "dc=eqiad,cluster=api", depool).await;
+    let weight = Edit::Set(SetFields {
+        pooled: Some(Pooled::Yes),
+        weight: Some(conftool_core::Weight(5)),
+    });
+    let r2 = edit(&s, SELECTOR, weight).await;
+    let r3 = edit(&s, "dc=eqiad,cluster=appservers,name=mw1019", Edit::Delete).await;
+    for want in [
+        format!("{r1} put eqiad/appservers/apache/mw1018 pooled=no weight=10"),
+        format!("{r2} put eqiad/appservers/apache/mw1018 pooled=yes weight=5"),
+        format!("{r2} put eqiad/appservers/apache/mw1019 pooled=yes weight=5"),
+        format!("{r3} delete eqiad/appservers/apache/mw1019"),
+    ] {
+        assert_eq!(next(&out), want);
+    }
+    signal(&child, Signal::SIGTERM);
+    let status = wait(&mut child);
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(
+        out.recv_timeout(PATIENCE).is_err(),
+        "nothing more after the last change"
+    );
+}
+
+#[tokio::test]
+async fn exits_0_when_stdout_closes_even_with_nothing_to_print() {
+    let etcd = Etcd::start();
+    let mut child = watch_pools(&etcd, &[SELECTOR]);
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("read the first line");
+    assert!(first.contains(" snapshot objects=0 malformed=0"), "{first}");
+    drop(stdout);
+    let status = wait(&mut child);
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[tokio::test]
+async fn exits_0_on_sigint() {
+    let etcd = Etcd::start();
+    let mut child = watch_pools(&etcd, &[SELECTOR]);
+    let out = lines(child.stdout.take().expect("stdout"));
+    assert!(next(&out).contains(" snapshot "));
+    signal(&child, Signal::SIGINT);
+    assert_eq!(wait(&mut child).code(), Some(0));
+}
+
+#[test]
+fn a_bad_selector_is_exit_code_2_with_nothing_printed() {
+    let output = Command::new(env!("CARGO_BIN_EXE_watch-pools"))
+        .args(["--endpoints", "http://127.0.0.1:9", "colour=blue"])
+        .output()
+        .expect("run watch-pools");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("usage: watch-pools"), "{stderr}");
+}

@@ -206,3 +206,176 @@ fn a_bad_selector_is_exit_code_2_with_nothing_printed() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("usage: watch-pools"), "{stderr}");
 }
+
+/// Wait (bounded) until `path` exists.
+fn wait_for(path: &std::path::Path) {
+    let deadline = Instant::now() + PATIENCE;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn pooled(s: &Store, key: &str) -> String {
+    let sel = "name=.*".parse().expect("selector");
+    let selection = s.select(&sel).await.expect("select");
+    let o = selection
+        .objects
+        .iter()
+        .find(|o| s.keyspace().object_key(&o.key) == key)
+        .unwrap_or_else(|| panic!("{key} missing"));
+    o.state.pooled.to_string()
+}
+
+#[tokio::test]
+async fn depool_during_a_command_then_restore_exactly_what_it_changed() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    let yes = r#"{"pooled":"yes","weight":10}"#;
+    let inactive = r#"{"pooled":"inactive","weight":0}"#;
+    let mut objects = vec![("/v1/pools/eqiad/jobrunner/jobrunner/mw1018", inactive)];
+    let keys: Vec<String> = ["apache", "nginx"]
+        .iter()
+        .flat_map(|svc| (18..22).map(move |n| format!("/v1/pools/eqiad/appservers/{svc}/mw10{n}")))
+        .collect();
+    objects.extend(keys.iter().map(|k| (k.as_str(), yes)));
+    create(&s, &objects).await;
+    let dir = conftool_testkit::temp_dir("depool-during-");
+    let log = dir.path().join("audit.jsonl");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "endpoints: [{}]\naudit_log: {}\n",
+            etcd.endpoint(),
+            log.display()
+        ),
+    )
+    .expect("config");
+    let (started, go) = (dir.path().join("started"), dir.path().join("go"));
+    let script = format!(
+        "touch {}; while [ ! -e {} ]; do sleep 0.02; done; exit 7",
+        started.display(),
+        go.display()
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_depool-during"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--hostname", "mw1018", "--", "sh", "-c", &script])
+        .env_remove("CONFTOOL_ENDPOINTS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start depool-during");
+    wait_for(&started);
+    // While the command runs, the host is out of its pools; inactive objects are untouched.
+    let apache = "/v1/pools/eqiad/appservers/apache/mw1018";
+    let nginx = "/v1/pools/eqiad/appservers/nginx/mw1018";
+    let jobrunner = "/v1/pools/eqiad/jobrunner/jobrunner/mw1018";
+    assert_eq!(pooled(&s, apache).await, "no");
+    assert_eq!(pooled(&s, nginx).await, "no");
+    assert_eq!(pooled(&s, jobrunner).await, "inactive");
+    // Meanwhile someone decommissions the host from nginx: that is theirs, not to undo.
+    edit(
+        &s,
+        "dc=eqiad,service=nginx,name=mw1018",
+        Edit::Set(SetFields {
+            pooled: Some(Pooled::Inactive),
+            weight: None,
+        }),
+    )
+    .await;
+    std::fs::write(&go, "").expect("go");
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "the command's exit code: {out:?}"
+    );
+    assert_eq!(pooled(&s, apache).await, "yes", "{stdout}");
+    assert_eq!(pooled(&s, nginx).await, "inactive", "{stdout}");
+    assert_eq!(pooled(&s, jobrunner).await, "inactive");
+    assert!(
+        stdout.contains("restored eqiad/appservers/apache/mw1018 pooled=yes")
+            && stdout.contains(
+                "left eqiad/appservers/nginx/mw1018: changed meanwhile (pooled=inactive)"
+            ),
+        "{stdout}"
+    );
+    // Both operations are in the audit trail, each with its intent before its write.
+    let audit = std::fs::read_to_string(&log).expect("audit log");
+    let events: Vec<String> = audit
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            format!(
+                "{} {}",
+                v["event"].as_str().unwrap_or("?"),
+                v["key"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            format!("intent {apache}"),
+            format!("intent {nginx}"),
+            format!("applied {apache}"),
+            format!("applied {nginx}"),
+            "end ".to_string(),
+            format!("intent {apache}"),
+            format!("applied {apache}"),
+            "end ".to_string(),
+        ],
+        "{audit}"
+    );
+    for line in audit.lines() {
+        assert!(line.contains("\"tool\":\"depool-during\""), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn depool_during_refused_by_the_threshold_runs_nothing() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    // The only node of its pool.
+    create(
+        &s,
+        &[(
+            "/v1/pools/eqiad/appservers/apache/mw1018",
+            r#"{"pooled":"yes","weight":1}"#,
+        )],
+    )
+    .await;
+    let dir = conftool_testkit::temp_dir("depool-during-");
+    let ran = dir.path().join("ran");
+    let out = Command::new(env!("CARGO_BIN_EXE_depool-during"))
+        .args([
+            "--endpoints",
+            &etcd.endpoint(),
+            "--hostname",
+            "mw1018",
+            "--",
+        ])
+        .args(["touch", ran.to_str().expect("utf-8")])
+        .env_remove("CONFTOOL_ENDPOINTS")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run depool-during");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("depool threshold"),
+        "{out:?}"
+    );
+    assert!(!ran.exists(), "the command ran");
+    assert_eq!(
+        pooled(&s, "/v1/pools/eqiad/appservers/apache/mw1018").await,
+        "yes"
+    );
+}

@@ -94,7 +94,7 @@ async fn run(args: Args) -> Result<u8, (u8, String)> {
     let done = writer
         .host(
             HostVerb::Depool,
-            &[args.host.clone()],
+            std::slice::from_ref(&args.host),
             args.service.as_ref(),
         )
         .await

@@ -1,6 +1,8 @@
 //! conftool-sync's library against a real, throwaway etcd: what `apply` does when the keys it
 //! planned against change before its writes land.
 
+mod props;
+
 use std::collections::BTreeMap;
 
 use conftool_core::{Actor, AuditLog, BatchLimits, Config, Store};

@@ -1,0 +1,130 @@
+//! Property tests of the parsers: a selector or an action parses (and prints as something
+//! that parses to the same) or is refused with a message; never a panic.
+
+use conftool_model::{Action, Selector};
+use proptest::prelude::*;
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Pieces of selectors.
+const SELECTOR_TOKENS: &[&str] = &[
+    "dc",
+    "cluster",
+    "service",
+    "name",
+    "host",
+    "=",
+    "==",
+    ",",
+    ",,",
+    ".*",
+    ".",
+    "*",
+    "+",
+    "?",
+    "(",
+    ")",
+    "(?:",
+    "(?P<x>",
+    "[",
+    "]",
+    "[^",
+    "{",
+    "}",
+    "{1,2}",
+    "{99999}",
+    "\\",
+    "\\d",
+    "\\p{L}",
+    "|",
+    "^",
+    "$",
+    "mw1018",
+    "eqiad",
+    "cache_text",
+    "varnish-fe",
+    " ",
+    "\t",
+    "é",
+    "☃",
+    "\u{0}",
+    "\n",
+    "a{1000}{1000}",
+    "(a*)*",
+    "\\x",
+    "\\u{110000}",
+    "[z-a]",
+];
+
+/// Pieces of actions.
+const ACTION_TOKENS: &[&str] = &[
+    "set/", "set", "/", "get", "delete", "pooled", "pool", "weight", "=", ":", "::", "yes", "no",
+    "inactive", "true", "false", "0", "65535", "65536", "-1", "+5", "1.0", "0x10", " ", "\t", "é",
+    "\u{0}", "\n", "SET/", "Get",
+];
+
+fn joined(tokens: &'static [&'static str]) -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(tokens), 0..12).prop_map(|v| v.concat())
+}
+
+fn selector_input() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        joined(SELECTOR_TOKENS),
+        (
+            prop::sample::select(&["dc", "cluster", "service", "name"][..]),
+            joined(SELECTOR_TOKENS)
+        )
+            .prop_map(|(t, v)| format!("{t}={v}")),
+    ]
+}
+
+fn action_input() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        joined(ACTION_TOKENS),
+        joined(ACTION_TOKENS).prop_map(|v| format!("set/{v}")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(3000))]
+
+    /// A selector parses (and then prints as something that parses to the same) or is
+    /// refused with a message.
+    #[test]
+    fn selectors_parse_or_explain(s in selector_input()) {
+        match s.parse::<Selector>() {
+            Ok(sel) => {
+                let shown = sel.to_string();
+                let back = shown.parse::<Selector>();
+                prop_assert!(back.is_ok(), "{s:?} shows as {shown:?}, which does not parse");
+                prop_assert_eq!(back.map(|b| b.to_string()).ok(), Some(shown));
+            }
+            Err(e) => {
+                prop_assert!(!e.to_string().trim().is_empty());
+                prop_assert!(e.is_bad_input(), "{e}");
+            }
+        }
+    }
+
+    /// An action parses (and round-trips through its display) or is refused with a message.
+    #[test]
+    fn actions_parse_or_explain(s in action_input()) {
+        match s.parse::<Action>() {
+            Ok(a) => {
+                let shown = a.to_string();
+                prop_assert_eq!(shown.parse::<Action>().ok(), Some(a));
+            }
+            Err(e) => {
+                prop_assert!(!e.to_string().trim().is_empty());
+                prop_assert!(e.is_bad_input(), "{e}");
+            }
+        }
+    }
+}

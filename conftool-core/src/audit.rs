@@ -102,6 +102,8 @@ struct Record<'a> {
     actor: &'a Actor,
     op: &'a str,
     event: Event,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
     #[serde(flatten)]
     body: Body<'a>,
 }
@@ -218,6 +220,7 @@ impl AuditLog {
             op: String::new(),
             applied: 0,
             ops: 0,
+            reason: None,
         };
         sink.begin();
         Ok(sink)
@@ -288,9 +291,16 @@ pub(crate) struct AuditSink {
     applied: usize,
     /// Operations begun, so that each gets its own id.
     ops: u64,
+    /// Why the writes are made, as the person said (`--reason`), on every line.
+    reason: Option<String>,
 }
 
 impl AuditSink {
+    /// Say why the writes are made: recorded on every line from now on.
+    pub fn set_reason(&mut self, reason: Option<String>) {
+        self.reason = reason;
+    }
+
     /// Start a new operation: a fresh id (`<host>-<pid>-<unix ms>-<n>`) and count.
     pub fn begin(&mut self) {
         let now = SystemTime::now()
@@ -378,6 +388,7 @@ impl AuditSink {
             time,
             actor: &self.actor,
             op: &self.op,
+            reason: self.reason.as_deref(),
             event,
             body,
         };

@@ -82,6 +82,12 @@ impl<'s> Writer<'s> {
         self
     }
 
+    /// Say why: every audit line of this writer's operations carries `reason`.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.audit.set_reason(Some(reason.into()));
+        self
+    }
+
     /// The store written to.
     pub fn store(&self) -> &'s Store {
         self.store

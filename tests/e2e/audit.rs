@@ -187,3 +187,55 @@ fn the_user_is_named_from_the_uid_without_user_or_logname() {
     let last = lines(&log).pop().expect("a line");
     assert_eq!(last["user"], want.as_str(), "{last}");
 }
+
+#[test]
+fn the_reason_given_is_on_every_line_of_the_operation() {
+    let ctx = Ctx::new();
+    let conf = ctx.copy_example("conf");
+    let log = ctx.path("audit.jsonl");
+    let cfg = audit_config(&ctx, &log);
+    ctx.sync(&conf, &["--config", &cfg, "--reason", "T1 initial sync"])
+        .expect_code(0);
+    ctx.run(
+        "confctl",
+        &[
+            "--config",
+            &cfg,
+            "-r",
+            "T2: kernel upgrade",
+            "depool",
+            "--hostname",
+            "mw1018",
+        ],
+    )
+    .expect_code(0);
+    ctx.run(
+        "conftool",
+        &[
+            "--config",
+            &cfg,
+            "-d",
+            "eqiad",
+            "-c",
+            "appservers",
+            "-s",
+            "apache",
+            "mw1018 pool=yes",
+        ],
+    )
+    .expect_code(0);
+    let recs = lines(&log);
+    let by_tool = |tool: &str| -> Vec<&serde_json::Value> {
+        recs.iter().filter(|r| r["tool"] == tool).collect()
+    };
+    assert!(by_tool("conftool-sync")
+        .iter()
+        .all(|r| r["reason"] == "T1 initial sync"));
+    let confctl = by_tool("confctl");
+    assert_eq!(confctl.len(), 2 + 2 + 1, "{confctl:?}");
+    assert!(confctl.iter().all(|r| r["reason"] == "T2: kernel upgrade"));
+    // No reason given, none recorded.
+    assert!(by_tool("conftool")
+        .iter()
+        .all(|r| r.get("reason").is_none()));
+}

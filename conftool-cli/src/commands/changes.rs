@@ -109,13 +109,26 @@ pub fn writer<'s>(
     cfg: &Config,
     store: &'s Store,
     overrides: Overrides,
+    reason: &ReasonArg,
 ) -> anyhow::Result<Writer<'s>> {
     let actor = Actor::from_env(tool, cfg.username.clone());
     let audit = AuditLog::from_config(cfg.audit_log.as_deref());
-    Ok(store
+    let writer = store
         .writer(&actor, &audit)
         .context("nothing written")?
-        .with_overrides(overrides))
+        .with_overrides(overrides);
+    Ok(match &reason.reason {
+        Some(r) => writer.with_reason(r.clone()),
+        None => writer,
+    })
+}
+
+/// `-r/--reason`, the same in every binary that writes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReasonArg {
+    /// Why the change is made (a ticket, an incident): recorded on every audit line.
+    #[arg(long, short = 'r', global = true, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 /// A refusal by a rule, with what lifts it (the flags are the CLI's, so the hint is too).

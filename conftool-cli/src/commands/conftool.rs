@@ -48,6 +48,9 @@ pub struct ConftoolArgs {
     /// Quiet output.
     #[command(flatten)]
     pub quiet: crate::output::QuietArg,
+    /// Why (for the audit trail).
+    #[command(flatten)]
+    pub reason: crate::commands::changes::ReasonArg,
     /// Connection settings.
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -141,7 +144,7 @@ pub async fn run(args: ConftoolArgs) -> anyhow::Result<u8> {
         include_inactive: true,
         allow_below_threshold: args.allow_below_threshold,
     };
-    let mut writer = writer("conftool", &cfg, &store, overrides)?;
+    let mut writer = writer("conftool", &cfg, &store, overrides, &args.reason)?;
     let landed = apply(&mut writer, &sel, changes, edit, Atomicity::All).await;
     if landed.applied.is_empty() {
         if let Some(e) = landed.error {

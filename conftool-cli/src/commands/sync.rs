@@ -59,6 +59,9 @@ pub struct SyncArgs {
     /// Quiet output.
     #[command(flatten)]
     pub quiet: crate::output::QuietArg,
+    /// Why (for the audit trail).
+    #[command(flatten)]
+    pub reason: crate::commands::changes::ReasonArg,
 
     /// Connection settings.
     #[command(flatten)]
@@ -122,7 +125,13 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
     }
     // apply() checks the safety limits before every write round, and records intents in
     // the audit log before every commit; a log that cannot be opened stops it here.
-    let mut writer = writer("conftool-sync", &cfg, &store, Overrides::default())?;
+    let mut writer = writer(
+        "conftool-sync",
+        &cfg,
+        &store,
+        Overrides::default(),
+        &args.reason,
+    )?;
     let done = match apply::apply(&mut writer, &desired, plan, &limits).await {
         Ok(done) => done,
         Err(e @ conftool_sync::Error::Stopped { .. }) => {

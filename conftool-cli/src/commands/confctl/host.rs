@@ -92,7 +92,7 @@ pub(super) async fn run(
         .map(str::parse::<Service>)
         .transpose()?;
     let (cfg, store) = conn.connect().await?;
-    let mut writer = writer("confctl", &cfg, &store, guard)?;
+    let mut writer = writer("confctl", &cfg, &store, guard, &opts.reason)?;
     // Point reads of the host's candidate keys, not a read of the whole fleet; the rules
     // (depool threshold) and the audit trail are the library's.
     let landed = match writer.host(verb, &names, service.as_ref()).await {

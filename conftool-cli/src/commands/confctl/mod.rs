@@ -39,6 +39,10 @@ pub struct ConfctlArgs {
     #[command(flatten)]
     pub quiet: crate::output::QuietArg,
 
+    /// Why (for the audit trail).
+    #[command(flatten)]
+    pub reason: crate::commands::changes::ReasonArg,
+
     /// Connection settings.
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -93,6 +97,7 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         json: args.json,
         yes: args.yes,
         out,
+        reason: args.reason.clone(),
     };
     use conftool_core::HostVerb as Verb;
     use host::Guard;
@@ -118,4 +123,5 @@ pub(crate) struct Opts {
     pub json: bool,
     pub yes: bool,
     pub out: crate::output::Printer,
+    pub reason: crate::commands::changes::ReasonArg,
 }

@@ -83,7 +83,7 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &SelectArgs) -> anyh
         allow_below_threshold: args.allow_below_threshold,
     };
     // The audit log is checked here, and the rules before asking anything.
-    let mut writer = writer("confctl", &cfg, &store, overrides)?;
+    let mut writer = writer("confctl", &cfg, &store, overrides, &opts.reason)?;
     check_rules(&writer, &sel, &changes).await?;
     if changes.is_empty() {
         opts.out.info(format!(

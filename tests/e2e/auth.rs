@@ -33,12 +33,23 @@ fn secure_etcd() -> Secure {
             c.user_add(user, pw, None).await.expect("user_add");
         }
         c.user_grant_role("root", "root").await.expect("grant root");
-        for (role, perm) in [
-            ("ro", Permission::read("/v1/").with_prefix()),
-            ("rw", Permission::read_write("/v1/").with_prefix()),
+        for (role, prefix, rw) in [
+            ("ro", "/v1/", false),
+            ("rw", "/v1/", true),
+            ("ro", "/conftool/v1/", false),
+            ("rw", "/conftool/v1/", true),
         ] {
-            c.role_add(role).await.expect("role_add");
-            c.role_grant_permission(role, perm).await.expect("grant");
+            if c.role_get(role).await.is_err() {
+                c.role_add(role).await.expect("role_add");
+            }
+            let perm = if rw {
+                Permission::read_write(prefix)
+            } else {
+                Permission::read(prefix)
+            };
+            c.role_grant_permission(role, perm.with_prefix())
+                .await
+                .expect("grant");
         }
         c.user_grant_role("reader", "ro").await.expect("grant ro");
         c.user_grant_role("writer", "rw").await.expect("grant rw");
@@ -300,4 +311,94 @@ fn a_server_with_another_ca_is_refused_and_the_password_stays_secret() {
     assert!(audit.lines().count() > 60, "{audit}");
     assert!(!audit.contains("writepw"));
     assert!(audit.contains("\"etcd_user\":\"writer\""));
+}
+
+/// The Python conftool's own files, unchanged: its config.yaml pointing at a python-etcd
+/// client file with TLS and a password. The tools talk to the TLS, auth-enabled etcd under
+/// the Python tool's namespace, and say once what they ignore.
+#[test]
+fn the_python_tools_configuration_files_work_as_they_are() {
+    let s = secure_etcd();
+    let port = s
+        .etcd
+        .endpoint()
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .to_string();
+    let home = s.dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let rc = s.dir.path().join("etcdrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "host: 127.0.0.1\nport: {port}\nprotocol: https\nusername: writer\n\
+             password: writepw\nca_cert: {}\ncert: [{}, {}]\nallow_reconnect: true\n",
+            s.tls.ca.display(),
+            s.tls.client_cert.display(),
+            s.tls.client_key.display()
+        ),
+    )
+    .expect("etcdrc");
+    let config = s.dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "driver: etcd\nhosts: ['https://unused.example:2379']\nnamespace: /conftool\n\
+             api_version: v1\ndriver_options:\n  etcd_config_file: {}\n  \
+             suppress_san_warnings: true\ntcpircbot_host: irc.example\ntcpircbot_port: 9200\n",
+            rc.display()
+        ),
+    )
+    .expect("config.yaml");
+    let run = |bin_name: &str, args: &[&str]| {
+        Run::from(
+            Command::new(bin(bin_name))
+                .env_remove("CONFTOOL_ENDPOINTS")
+                .env("HOME", &home)
+                .arg("--config")
+                .arg(&config)
+                .args(args)
+                .output()
+                .expect("run"),
+        )
+    };
+    let conf = example_conf();
+    let r = run(
+        "conftool-sync",
+        &["--directory", conf.to_str().expect("utf-8")],
+    )
+    .expect_code(0);
+    assert!(r.stderr.contains("IRC relay"), "said once: {}", r.stderr);
+    assert_eq!(r.stderr.matches("IRC relay").count(), 1);
+    let dump = s.dump();
+    assert!(
+        dump.contains_key("/conftool/v1/pools/eqiad/appservers/apache/mw1018"),
+        "under the Python tool's namespace"
+    );
+    let r = run(
+        "confctl",
+        &[
+            "select",
+            "dc=eqiad,name=mw1018,service=apache",
+            "set/weight=7",
+        ],
+    )
+    .expect_code(0);
+    assert_eq!(
+        r.stdout,
+        "eqiad/appservers/apache/mw1018: weight changed 1 => 7\n"
+    );
+    assert!(!r.stdout.contains("writepw") && !r.stderr.contains("writepw"));
+    // The same files with plain http: the password is not sent in clear.
+    std::fs::write(
+        &rc,
+        format!(
+            "host: 127.0.0.1\nport: {port}\nprotocol: http\nusername: writer\npassword: writepw\n"
+        ),
+    )
+    .expect("etcdrc");
+    let r = run("confctl", &["select", "name=.*", "get"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("over plain http://"), "{}", r.stderr);
 }

@@ -112,3 +112,106 @@ pub struct Applied {
     /// The revision at which it was written.
     pub revision: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::SetFields;
+    use crate::model::{Pooled, Weight};
+    use crate::write::Kv;
+
+    fn snap(kvs: &[(&str, &str, i64)]) -> Snapshot {
+        Snapshot {
+            revision: 42,
+            kvs: kvs
+                .iter()
+                .map(|(k, v, r)| Kv {
+                    key: k.to_string(),
+                    value: v.as_bytes().to_vec(),
+                    mod_revision: *r,
+                })
+                .collect(),
+        }
+    }
+
+    const YES: &str = r#"{"pooled":"yes","weight":1}"#;
+    const NO: &str = r#"{"pooled":"no","weight":1}"#;
+
+    #[test]
+    fn a_selection_is_what_matches_sorted_into_objects_and_malformed_values() {
+        let ks = Keyspace::default();
+        let sel: Selector = "dc=eqiad,name=mw1.*".parse().unwrap();
+        let s = Selection::from_snapshot(
+            &ks,
+            &sel,
+            &snap(&[
+                ("/v1/pools/eqiad/app/apache/mw1", YES, 3),
+                ("/v1/pools/eqiad/app/apache/mw2", YES, 4),
+                ("/v1/pools/codfw/app/apache/mw1", YES, 5),
+                ("/v1/pools/eqiad/app/apache/mw10", "not json", 6),
+                ("/v1/pools/eqiad/app/apache", YES, 7),
+                ("/v1/services/app/apache", "{}", 8),
+            ]),
+        );
+        assert_eq!(s.revision, 42);
+        let got: Vec<(String, i64)> = s
+            .objects
+            .iter()
+            .map(|o| (o.key.to_string(), o.mod_revision))
+            .collect();
+        assert_eq!(got, [("eqiad/app/apache/mw1".to_string(), 3)]);
+        assert_eq!(s.objects[0].state, PoolState::new(Pooled::Yes, Weight(1)));
+        assert_eq!(s.malformed.len(), 1);
+        assert_eq!(s.malformed[0].0, "/v1/pools/eqiad/app/apache/mw10");
+        assert!(
+            s.malformed[0].1.contains("malformed value"),
+            "{:?}",
+            s.malformed
+        );
+    }
+
+    #[test]
+    fn changes_skip_what_an_edit_leaves_as_it_is() {
+        let ks = Keyspace::default();
+        let sel: Selector = "name=.*".parse().unwrap();
+        let s = Selection::from_snapshot(
+            &ks,
+            &sel,
+            &snap(&[
+                ("/v1/pools/eqiad/app/apache/a", YES, 3),
+                ("/v1/pools/eqiad/app/apache/b", NO, 4),
+                ("/v1/pools/eqiad/app/apache/c", YES, 5),
+            ]),
+        );
+        let depool = Edit::Set(SetFields {
+            pooled: Some(Pooled::No),
+            weight: None,
+        });
+        // b is already depooled; c is left out by the edit itself.
+        let changes = s.changes(|o| (o.key.node.as_str() != "c").then_some(depool));
+        assert_eq!(changes.len(), 1);
+        let c = &changes[0];
+        assert_eq!(c.key.node.as_str(), "a");
+        assert_eq!(c.before.pooled, Pooled::Yes);
+        assert_eq!(c.after.as_ref().map(|a| a.pooled), Some(Pooled::No));
+        assert_eq!(c.mod_revision, 3);
+        assert_eq!(
+            c.write(&ks),
+            Write::Put {
+                key: "/v1/pools/eqiad/app/apache/a".into(),
+                value: NO.into(),
+                guard: Guard::Unchanged(3),
+            }
+        );
+        let deletes = s.changes(|_| Some(Edit::Delete));
+        assert_eq!(deletes.len(), 3);
+        assert_eq!(deletes[1].after, None);
+        assert_eq!(
+            deletes[1].write(&ks),
+            Write::Delete {
+                key: "/v1/pools/eqiad/app/apache/b".into(),
+                guard: Guard::Unchanged(4),
+            }
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! confctl end to end: selector/action grammar, Python-compatible output, prompts, host
 //! shortcuts, the audit trail, and bad input leaving etcd untouched.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use crate::util::*;
@@ -201,31 +201,13 @@ fn bad_input_exits_2_and_writes_nothing() {
     assert_eq!((ctx.dump(), ctx.revision()), before);
 }
 
-fn run_with_stdin(ctx: &Ctx, args: &[&str], stdin: &str) -> Run {
-    let mut child = ctx
-        .cmd("confctl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    Run::from(child.wait_with_output().expect("wait"))
-}
-
 #[test]
 fn writes_to_several_objects_ask_first() {
     let ctx = fleet();
     let args = ["select", "dc=eqiad,cluster=appservers", "set/weight=7"];
     let before = ctx.dump();
     for answer in ["n\n", "", "whatever\n"] {
-        let run = run_with_stdin(&ctx, &args, answer);
+        let run = ctx.run_with_stdin("confctl", &args, answer);
         assert_eq!(run.code, 1, "{answer:?}: {run:?}");
         assert!(
             run.stderr.contains("Ok to continue? [y/N]"),
@@ -237,7 +219,7 @@ fn writes_to_several_objects_ask_first() {
             .contains("eqiad/appservers/apache/mw1018: weight changed 1 => 7"));
         assert_eq!(ctx.dump(), before, "{answer:?} must not write");
     }
-    let run = run_with_stdin(&ctx, &args, "y\n").expect_code(0);
+    let run = ctx.run_with_stdin("confctl", &args, "y\n").expect_code(0);
     assert_eq!(run.stdout.lines().count(), 4, "{}", run.stdout);
     assert_eq!(
         value(&ctx, "eqiad/appservers/nginx/mw1018"),

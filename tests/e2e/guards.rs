@@ -2,9 +2,6 @@
 //! the service definitions), inactive objects put back into service only on request, and
 //! flags offered only where they act.
 
-use std::io::Write;
-use std::process::Stdio;
-
 use crate::util::*;
 
 /// The example conf/ synced: eqiad appservers/apache has mw1018..mw1022, all pooled (default
@@ -23,30 +20,12 @@ fn pooled(ctx: &Ctx, obj: &str) -> String {
     v["pooled"].as_str().expect("pooled").to_string()
 }
 
-fn with_stdin(ctx: &Ctx, args: &[&str], stdin: &str) -> Run {
-    let mut child = ctx
-        .cmd("confctl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    Run::from(child.wait_with_output().expect("wait"))
-}
-
 #[test]
 fn a_fleet_wide_depool_is_refused_naming_the_pools_and_numbers() {
     let ctx = example();
     let before = ctx.state();
     for run in [
-        with_stdin(&ctx, &["select", "name=.*", "set/pooled=no"], "y\n"),
+        ctx.run_with_stdin("confctl", &["select", "name=.*", "set/pooled=no"], "y\n"),
         ctx.run("confctl", &["--yes", "select", "name=.*", "set/pooled=no"]),
         ctx.run("confctl", &["select", "name=.*", "delete", "--yes"]),
     ] {

@@ -104,6 +104,26 @@ impl Ctx {
         Run::from(self.cmd(name).args(args).output().expect("run binary"))
     }
 
+    /// Run a binary with arguments, `stdin` written to its standard input.
+    pub fn run_with_stdin(&self, name: &str, args: &[&str], stdin: &str) -> Run {
+        use std::io::Write as _;
+        let mut child = self
+            .cmd(name)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        Run::from(child.wait_with_output().expect("wait"))
+    }
+
     /// `conftool-sync --directory DIR ARGS...`
     pub fn sync(&self, dir: &Path, args: &[&str]) -> Run {
         let mut a = vec!["--directory", dir.to_str().expect("utf-8 path")];

@@ -129,6 +129,52 @@ pub fn batch(writes: &[Write], limits: &BatchLimits) -> Vec<Vec<usize>> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_write_knows_its_key_guard_and_size_on_the_wire() {
+        let put = Write::Put {
+            key: "/v1/k".into(),
+            value: "12345".into(),
+            guard: Guard::Unchanged(7),
+        };
+        let del = Write::Delete {
+            key: "/v1/kk".into(),
+            guard: Guard::Absent,
+        };
+        assert_eq!((put.key(), put.guard()), ("/v1/k", Guard::Unchanged(7)));
+        assert_eq!((del.key(), del.guard()), ("/v1/kk", Guard::Absent));
+        // The key twice (compare and operation), the value, and a fixed overhead.
+        assert_eq!(put.size(), 2 * 5 + 5 + 32);
+        assert_eq!(del.size(), 2 * 6 + 32);
+    }
+
+    #[test]
+    fn a_batch_may_reach_the_byte_limit_but_not_pass_it() {
+        // Each write is 2*2 + 6 + 32 = 42 bytes; 84 fit exactly in a transaction of 84.
+        let w = |k: &str| Write::Put {
+            key: k.into(),
+            value: "xxxxxx".into(),
+            guard: Guard::Absent,
+        };
+        let writes = [w("k1"), w("k2"), w("k3")];
+        let limits = BatchLimits {
+            max_txn_ops: 10,
+            max_txn_bytes: 84,
+            ..BatchLimits::default()
+        };
+        assert_eq!(batch(&writes, &limits), vec![vec![0, 1], vec![2]]);
+        let tighter = BatchLimits {
+            max_txn_bytes: 83,
+            ..limits
+        };
+        assert_eq!(batch(&writes, &tighter), vec![vec![0], vec![1], vec![2]]);
+        // A write bigger than the limit still goes, alone.
+        let tiny = BatchLimits {
+            max_txn_bytes: 10,
+            ..limits
+        };
+        assert_eq!(batch(&writes, &tiny).len(), 3);
+    }
+
     fn put(k: &str, n: usize) -> Write {
         Write::Put {
             key: k.to_string(),

@@ -31,8 +31,8 @@ pub struct ConfctlArgs {
     pub json: bool,
 
     /// With `select`: do not ask for confirmation when a write matches more than one
-    /// object (the other subcommands never ask).
-    #[arg(long, short = 'y', global = true)]
+    /// object (the other subcommands never ask). Also accepted after `select`.
+    #[arg(long, short = 'y')]
     pub yes: bool,
 
     /// Quiet output.
@@ -95,7 +95,7 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
     }
     let opts = Opts {
         json: args.json,
-        yes: args.yes,
+        yes: args.yes || matches!(&args.command, Command::Select(s) if s.yes),
         out,
         reason: args.reason.clone(),
     };

@@ -18,6 +18,9 @@ pub struct SelectArgs {
     pub selector: String,
     /// The action: get | set/pooled=yes|no|inactive[:weight=N] | delete.
     pub action: String,
+    /// Do not ask for confirmation when a write matches more than one object.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Let a selection by pattern (or without a name) put pooled=inactive objects back into
     /// service (pooled=yes). Not needed when the selector names one host exactly.
     #[arg(long)]

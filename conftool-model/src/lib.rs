@@ -33,6 +33,8 @@
 //! - [`rules`]: the depool threshold and the reactivation rule, judged on a list of changes.
 //! - [`mod@write`]: reads and guarded writes as data ([`Kv`], [`Snapshot`], [`Write`], [`Guard`],
 //!   [`BatchLimits`]).
+//! - [`schema`]: object types declared by the Python tool's schema file, their fields,
+//!   JSON Schema rules, keys and stored JSON.
 //! - [`text`]: control characters spelled out for people ([`escape_controls`]).
 
 pub mod action;
@@ -41,6 +43,7 @@ pub mod keys;
 pub mod model;
 pub mod names;
 pub mod rules;
+pub mod schema;
 pub mod selection;
 pub mod selector;
 pub mod text;

@@ -1,0 +1,260 @@
+//! Field types of schema-defined objects, and the check of one value against its type.
+//!
+//! The Python conftool's validators coerce (`int("5")`, `str(x)`) or drop what they dislike
+//! (a `list` field given a string becomes `[]`, invalid `cidr_list` entries are logged and
+//! dropped). Here a value either has its field's type or is refused with a reason that names
+//! the bad part; nothing is silently changed before it is written.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// The type of one field, as spelled in `schema.yaml` (`string`, `int`, `bool`, `list`,
+/// `dict`, `enum:a|b|c`, `cidr_list`, `any`).
+///
+/// ```
+/// use conftool_model::schema::FieldType;
+/// let t: FieldType = "enum:yes|no|inactive".parse().unwrap();
+/// assert_eq!(t.to_string(), "enum:yes|no|inactive");
+/// assert!(t.check(&serde_json::json!("no")).is_ok());
+/// assert!(t.check(&serde_json::json!("maybe")).is_err());
+/// assert!("float".parse::<FieldType>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FieldType {
+    /// A JSON string.
+    String,
+    /// A JSON integer.
+    Int,
+    /// `true` or `false`.
+    Bool,
+    /// A JSON array of anything.
+    List,
+    /// A JSON object.
+    Dict,
+    /// One of the listed strings.
+    Enum(Vec<String>),
+    /// A list of IP networks or addresses (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.1`).
+    CidrList,
+    /// Any JSON value.
+    Any,
+}
+
+impl FromStr for FieldType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "string" => FieldType::String,
+            "int" => FieldType::Int,
+            "bool" => FieldType::Bool,
+            "list" => FieldType::List,
+            "dict" => FieldType::Dict,
+            "cidr_list" => FieldType::CidrList,
+            "any" => FieldType::Any,
+            _ => match s.strip_prefix("enum:") {
+                Some(values) if values.split('|').all(|v| !v.is_empty()) => {
+                    FieldType::Enum(values.split('|').map(str::to_string).collect())
+                }
+                Some(_) => return Err(format!("enum type {s:?} has an empty value")),
+                None => {
+                    return Err(format!(
+                        "unknown field type {s:?}: expected string, int, bool, list, dict, \
+                         enum:a|b|..., cidr_list or any"
+                    ))
+                }
+            },
+        })
+    }
+}
+
+impl fmt::Display for FieldType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldType::String => f.write_str("string"),
+            FieldType::Int => f.write_str("int"),
+            FieldType::Bool => f.write_str("bool"),
+            FieldType::List => f.write_str("list"),
+            FieldType::Dict => f.write_str("dict"),
+            FieldType::Enum(v) => write!(f, "enum:{}", v.join("|")),
+            FieldType::CidrList => f.write_str("cidr_list"),
+            FieldType::Any => f.write_str("any"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl FieldType {
+    /// Whether `v` is a value of this type; the error says why not.
+    pub fn check(&self, v: &Value) -> Result<(), String> {
+        let ok = match self {
+            FieldType::String => v.is_string(),
+            FieldType::Int => v.is_i64() || v.is_u64(),
+            FieldType::Bool => v.is_boolean(),
+            FieldType::List => v.is_array(),
+            FieldType::Dict => v.is_object(),
+            FieldType::Any => true,
+            FieldType::Enum(values) => {
+                return match v.as_str() {
+                    Some(s) if values.iter().any(|x| x == s) => Ok(()),
+                    _ => Err(format!("{} is not one of {}", short(v), values.join(", "))),
+                }
+            }
+            FieldType::CidrList => {
+                let Some(items) = v.as_array() else {
+                    return Err(format!("{} is not a list of networks", short(v)));
+                };
+                for item in items {
+                    match item.as_str() {
+                        Some(s) if is_network(s) => {}
+                        _ => return Err(format!("{} is not an IP network", short(item))),
+                    }
+                }
+                true
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{} is not of type {self}", short(v)))
+        }
+    }
+
+    /// The value a command-line `field=TEXT` means for this type, as the Python tool reads
+    /// it (`list`: comma-separated; `bool`: `true`/`false` in any case) and, where that tool
+    /// would store a string the type refuses, as the type says (`int`: a decimal integer;
+    /// `cidr_list`: comma-separated networks). `dict` cannot be given on the command line.
+    pub fn from_cli(&self, text: &str) -> Result<Value, String> {
+        let v = match self {
+            FieldType::String | FieldType::Enum(_) | FieldType::Any => Value::from(text),
+            FieldType::Int => text
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .map_err(|_| format!("{text:?} is not an integer"))?,
+            FieldType::Bool => match text.to_ascii_lowercase().as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(format!("{text:?}: booleans can only be 'true' or 'false'")),
+            },
+            FieldType::List | FieldType::CidrList => {
+                Value::Array(text.split(',').map(Value::from).collect())
+            }
+            FieldType::Dict => {
+                return Err("dictionaries are not supported on the command line".into())
+            }
+        };
+        self.check(&v)?;
+        Ok(v)
+    }
+}
+
+/// `10.0.0.0/8`, `192.0.2.1`, `2001:db8::/32`: an address, or one with a prefix length that
+/// fits it (host bits may be set, as Python's `ip_network(strict=False)` allows).
+pub fn is_network(s: &str) -> bool {
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return false;
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    match len {
+        None => true,
+        Some(l) => {
+            !l.is_empty()
+                && l.bytes().all(|b| b.is_ascii_digit())
+                && l.parse::<u32>().is_ok_and(|n| n <= max)
+        }
+    }
+}
+
+/// A value quoted for a message, cut short if it is long.
+pub(crate) fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() <= 60 {
+        return s;
+    }
+    let head: String = s.chars().take(50).collect();
+    format!("{head}…")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_type_accepts_its_values_and_refuses_others() {
+        let cases: &[(&str, Value, Value)] = &[
+            ("string", json!("x"), json!(1)),
+            ("int", json!(-3), json!("3")),
+            ("int", json!(3), json!(3.5)),
+            ("bool", json!(false), json!("false")),
+            ("list", json!([1, "a"]), json!("a,b")),
+            ("dict", json!({"a": 1}), json!([])),
+            ("enum:a|b", json!("b"), json!("c")),
+            (
+                "cidr_list",
+                json!(["10.0.0.0/8", "::1", "192.168.1.1/24"]),
+                json!(["10.0.0.0/33"]),
+            ),
+            ("cidr_list", json!([]), json!("10.0.0.0/8")),
+        ];
+        for (ty, good, bad) in cases {
+            let t: FieldType = ty.parse().unwrap();
+            assert!(t.check(good).is_ok(), "{ty} {good}");
+            assert!(t.check(bad).is_err(), "{ty} {bad}");
+            assert_eq!(t.to_string(), *ty);
+        }
+        assert!(FieldType::Any.check(&json!({"deep": [null]})).is_ok());
+    }
+
+    #[test]
+    fn a_bad_network_is_named() {
+        let e = FieldType::CidrList
+            .check(&json!(["10.0.0.0/8", "10.0.0.300"]))
+            .unwrap_err();
+        assert!(e.contains("\"10.0.0.300\""), "{e}");
+        for bad in ["", "10.0.0.0/", "10.0.0.0/+8", "fe80::/129", "host.example"] {
+            assert!(!is_network(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn types_parse_strictly() {
+        for bad in ["enum:", "enum:a||b", "Int", "float", ""] {
+            assert!(bad.parse::<FieldType>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn command_line_values_like_the_python_tool() {
+        let list: FieldType = "list".parse().unwrap();
+        assert_eq!(list.from_cli("a,b").unwrap(), json!(["a", "b"]));
+        assert_eq!(FieldType::Bool.from_cli("TRUE").unwrap(), json!(true));
+        assert!(FieldType::Bool.from_cli("yes").is_err());
+        assert_eq!(FieldType::Int.from_cli("42").unwrap(), json!(42));
+        assert!(FieldType::Int.from_cli("4x").is_err());
+        assert!(FieldType::Dict.from_cli("{}").is_err());
+        assert_eq!(FieldType::Any.from_cli("7").unwrap(), json!("7"));
+        let e: FieldType = "enum:a|b".parse().unwrap();
+        assert!(e.from_cli("c").is_err());
+        assert_eq!(
+            FieldType::CidrList.from_cli("10.0.0.0/8,::1").unwrap(),
+            json!(["10.0.0.0/8", "::1"])
+        );
+        assert!(FieldType::CidrList.from_cli("10.0.0.0/8,nope").is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! JSON Schema rules of a `json_schema` object type: objects whose tags and name match a
+//! rule's selector must satisfy its JSON Schema.
+//!
+//! The schema files are read by the caller (this crate does no I/O) and handed over as JSON;
+//! they are compiled once, when the schema is built, so a broken rule is an error at load
+//! time, not when an object first matches it (the Python tool loads them lazily). References
+//! (`$ref`) to other files are not followed.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::select::TypeSelector;
+
+/// One compiled rule.
+#[derive(Clone)]
+pub struct Rule {
+    /// Its name in `schema.yaml`.
+    pub name: String,
+    /// Which objects it applies to.
+    pub selector: TypeSelector,
+    /// The schema file (`base_path/schema`), as written.
+    pub file: String,
+    compiled: Arc<(boon::Schemas, boon::SchemaIndex)>,
+}
+
+impl fmt::Debug for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rule")
+            .field("name", &self.name)
+            .field("selector", &self.selector)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.selector == other.selector && self.file == other.file
+    }
+}
+
+/// Refuses every URL: a rule's schema is the one file given, nothing is fetched.
+struct NoLoader;
+
+impl boon::UrlLoader for NoLoader {
+    fn load(&self, url: &str) -> Result<Value, Box<dyn std::error::Error>> {
+        Err(format!("{url}: references to other schema files are not followed").into())
+    }
+}
+
+impl Rule {
+    /// Compile `schema` (the parsed content of `file`) for the rule `name`.
+    pub fn new(
+        name: &str,
+        selector: TypeSelector,
+        file: &str,
+        schema: Value,
+    ) -> Result<Rule, String> {
+        let mut compiler = boon::Compiler::new();
+        compiler.use_loader(Box::new(NoLoader));
+        let url = format!("urn:conftool:rule:{}", url_safe(name));
+        compiler
+            .add_resource(&url, schema)
+            .map_err(|e| format!("{e:#}"))?;
+        let mut schemas = boon::Schemas::new();
+        let idx = compiler
+            .compile(&url, &mut schemas)
+            .map_err(|e| format!("{e:#}"))?;
+        Ok(Rule {
+            name: name.to_string(),
+            selector,
+            file: file.to_string(),
+            compiled: Arc::new((schemas, idx)),
+        })
+    }
+
+    /// Whether `value` (a whole object's fields) satisfies the rule; the error is one line.
+    pub fn validate(&self, value: &Value) -> Result<(), String> {
+        let (schemas, idx) = &*self.compiled;
+        schemas.validate(value, *idx).map_err(|e| {
+            let text = e.to_string();
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            lines.join("; ")
+        })
+    }
+}
+
+fn url_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_rule_validates_and_explains() {
+        let sel = TypeSelector::any();
+        let r = Rule::new(
+            "r 1",
+            sel,
+            "schemas/x.schema",
+            json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}),
+        )
+        .unwrap();
+        assert!(r.validate(&json!({"n": 3})).is_ok());
+        let e = r.validate(&json!({"n": "3"})).unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(r.validate(&json!({})).is_err());
+    }
+
+    #[test]
+    fn a_broken_schema_or_a_reference_is_refused() {
+        assert!(Rule::new("a", TypeSelector::any(), "f", json!({"type": 12})).is_err());
+        assert!(Rule::new("b", TypeSelector::any(), "f", json!({"$ref": "other.json"})).is_err());
+    }
+}

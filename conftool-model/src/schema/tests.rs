@@ -1,0 +1,227 @@
+use super::*;
+use crate::Keyspace;
+use serde_json::json;
+
+fn raw(v: Value) -> RawSchema {
+    serde_json::from_value(v).unwrap()
+}
+
+/// JSON text, not `json!`: a `Value`'s map is sorted, the text keeps the file's order.
+const EXAMPLE: &str = r#"{
+    "mwconfig": {
+        "path": "mediawiki-config",
+        "tags": ["scope"],
+        "schema": {"val": {"type": "any", "default": null}},
+        "json_schema": {"base_path": "js", "rules": {
+            "small": {"selector": "name=small.*", "schema": "small.schema"}
+        }}
+    },
+    "lb": {
+        "path": "lbs/pools",
+        "tags": ["dc", "cluster"],
+        "depends": ["mwconfig"],
+        "schema": {
+            "port": {"type": "int", "default": 80},
+            "mode": {"type": "enum:a|b", "default": "a"},
+            "nets": {"type": "cidr_list", "default": ["10.0.0.0/8"]}
+        }
+    },
+    "flat": {"path": "flat", "tags": [], "free_form": true,
+             "schema": {"on": {"type": "bool", "default": false}}}
+}"#;
+
+fn example() -> RawSchema {
+    serde_json::from_str(EXAMPLE).unwrap()
+}
+
+fn files() -> BTreeMap<String, Value> {
+    [(
+        "js/small.schema".to_string(),
+        json!({"type": "object", "properties": {"val": {"type": "integer", "maximum": 10}}}),
+    )]
+    .into_iter()
+    .collect()
+}
+
+#[test]
+fn builds_in_order_with_rules() {
+    let r = example();
+    assert_eq!(rule_files(&r), vec!["js/small.schema"]);
+    let s = Schema::build(r, &files()).unwrap();
+    let order: Vec<&str> = s.order().unwrap().iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(order, vec!["mwconfig", "lb", "flat"]);
+    let lb = s.get("lb").unwrap();
+    let names: Vec<&str> = lb.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, vec!["port", "mode", "nets"], "schema order kept");
+    let ks = Keyspace::new("/conftool");
+    let id = ObjectId {
+        tags: vec!["eqiad".into(), "text".into()],
+        name: "lb1".into(),
+    };
+    let key = lb.key(&ks, &id);
+    assert_eq!(key, "/conftool/v1/lbs/pools/eqiad/text/lb1");
+    assert_eq!(lb.parse_key(&ks, &key), Some(id.clone()));
+    assert_eq!(lb.parse_key(&ks, "/conftool/v1/lbs/pools/eqiad/lb1"), None);
+    assert_eq!(
+        object::compact_json(&lb.defaults()),
+        r#"{"port":80,"mode":"a","nets":["10.0.0.0/8"]}"#
+    );
+    assert_eq!(
+        lb.py_line(&id, &lb.defaults()),
+        r#"{"lb1": {"port": 80, "mode": "a", "nets": ["10.0.0.0/8"]}, "tags": "dc=eqiad,cluster=text"}"#
+    );
+    let flat = s.get("flat").unwrap();
+    let fid = ObjectId {
+        tags: vec![],
+        name: "x".into(),
+    };
+    assert_eq!(flat.key(&ks, &fid), "/conftool/v1/flat/x");
+}
+
+#[test]
+fn validation_by_type_free_form_and_rules() {
+    let s = Schema::build(example(), &files()).unwrap();
+    let lb = s.get("lb").unwrap();
+    let id = ObjectId {
+        tags: vec!["eqiad".into(), "text".into()],
+        name: "lb1".into(),
+    };
+    assert!(lb.validate(&id, &lb.defaults()).is_ok());
+    let e = lb
+        .validate(&id, &[("port".into(), json!("80"))])
+        .unwrap_err();
+    assert_eq!(e.what, "field port");
+    assert!(lb.validate(&id, &[("extra".into(), json!(1))]).is_err());
+    let flat = s.get("flat").unwrap();
+    let fid = ObjectId {
+        tags: vec![],
+        name: "x".into(),
+    };
+    assert!(flat.validate(&fid, &[("extra".into(), json!(1))]).is_ok());
+    let mw = s.get("mwconfig").unwrap();
+    let small = ObjectId {
+        tags: vec!["common".into()],
+        name: "small1".into(),
+    };
+    let big = ObjectId {
+        tags: vec!["common".into()],
+        name: "big".into(),
+    };
+    let v = vec![("val".to_string(), json!(11))];
+    let e = mw.validate(&small, &v).unwrap_err();
+    assert!(e.what.contains("rule small"), "{e}");
+    assert!(mw.validate(&big, &v).is_ok(), "the rule does not match big");
+    // json_schema types do not check declared types: only the rules.
+    assert!(mw.validate(&small, &[("val".into(), json!(3))]).is_ok());
+}
+
+#[test]
+fn effective_values_fill_defaults_and_keep_free_fields() {
+    let s = Schema::build(example(), &files()).unwrap();
+    let flat = s.get("flat").unwrap();
+    let stored = json!({"zz": 1, "on": null});
+    let eff = flat.effective(stored.as_object().unwrap());
+    assert_eq!(
+        eff,
+        vec![
+            ("on".to_string(), json!(false)),
+            ("zz".to_string(), json!(1))
+        ]
+    );
+}
+
+#[test]
+fn cross_checks_name_the_type() {
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({"a": {"path": "a", "tags": [], "schema": {}, "depends": ["b"]},
+                "b": {"path": "b", "tags": [], "schema": {}, "depends": ["a"]}}),
+            "a",
+            "dependency loop: a => b => a",
+        ),
+        (
+            json!({"a": {"path": "a", "tags": [], "schema": {}, "depends": ["zz"]}}),
+            "a",
+            "not declared",
+        ),
+        (
+            json!({"a": {"path": "x", "tags": [], "schema": {}},
+                "b": {"path": "x/y", "tags": [], "schema": {}}}),
+            "b",
+            "overlaps",
+        ),
+        (
+            json!({"a": {"path": "pools", "tags": [], "schema": {}}}),
+            "a",
+            "owns",
+        ),
+        (
+            json!({"a": {"path": "/abs", "tags": [], "schema": {}}}),
+            "a",
+            "absolute",
+        ),
+        (
+            json!({"node": {"path": "n", "tags": [], "schema": {}}}),
+            "node",
+            "built in",
+        ),
+        (
+            json!({"a": {"path": "a", "tags": ["name"], "schema": {}}}),
+            "a",
+            "reserved",
+        ),
+        (
+            json!({"a": {"path": "a", "tags": [], "schema": {"p": {"type": "int", "default": "x"}}}}),
+            "a",
+            "field p",
+        ),
+        (
+            json!({"a": {"path": "a", "tags": [], "free_form": true, "schema": {},
+                      "json_schema": {"rules": {}}}}),
+            "a",
+            "exclude",
+        ),
+        (
+            json!({"a": {"path": "a", "tags": ["t"], "schema": {},
+                      "json_schema": {"rules": {"r": {"selector": "x=1", "schema": "s"}}}}}),
+            "a",
+            "unknown tag",
+        ),
+        (
+            json!({"a": {"path": "a", "tags": [], "schema": {},
+                      "json_schema": {"rules": {"r": {"selector": "name=1", "schema": "missing"}}}}}),
+            "a",
+            "schemas/missing was not read",
+        ),
+    ];
+    for (v, ty, want) in cases {
+        let e = Schema::build(raw(v.clone()), &files()).unwrap_err();
+        assert_eq!(e.ty, ty, "{v}");
+        assert!(e.to_string().contains(want), "{e} should say {want}");
+    }
+}
+
+#[test]
+fn raw_shapes_are_strict() {
+    for bad in [
+        json!({"a": {"path": "a", "tags": [], "schema": {}, "extra": 1}}),
+        json!({"a": {"path": "a", "tags": [], "schema": {"f": {"type": "int"}}}}),
+        json!({"a": {"path": "a", "tags": [], "schema": {"f": {"type": "float", "default": 1}}}}),
+    ] {
+        assert!(
+            serde_json::from_value::<RawSchema>(bad.clone()).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn python_text_forms() {
+    assert_eq!(
+        object::py_json(&json!({"a": ["é", 1]})),
+        r#"{"a": ["\u00e9", 1]}"#
+    );
+    assert_eq!(object::py_str(&json!(true)), "True");
+    assert_eq!(object::py_str(&json!(["a", null])), "['a', None]");
+    assert_eq!(object::py_str(&json!("x")), "x");
+}

@@ -28,7 +28,8 @@
 //!
 //! # Layout
 //! - the model ([`conftool_model`]): [`names`], [`model`], [`keys`], [`selector`], [`action`],
-//!   [`selection`], [`rules`], [`mod@write`], [`text`].
+//!   [`selection`], [`rules`], [`mod@write`], [`text`], [`schema`] (types of the Python
+//!   tool's schema file).
 //! - [`config`]: connection settings ([`Config`]) from `/etc/conftool/config.yaml`, and who
 //!   may choose them ([`trust`]: root through sudo vs its caller).
 //! - [`Store`]: the only network code: connection and failover, range reads pinned to one
@@ -57,7 +58,9 @@ mod writer;
 
 // The pure model, re-exported whole: `conftool_core::model::PoolState` and
 // `conftool_model::model::PoolState` are one type.
-pub use conftool_model::{action, keys, model, names, rules, selection, selector, text, write};
+pub use conftool_model::{
+    action, keys, model, names, rules, schema, selection, selector, text, write,
+};
 
 pub use audit::{Actor, AuditLog};
 pub use config::{Config, TlsConfig};

@@ -14,9 +14,9 @@ pub const MAX_ROUNDS: usize = 5;
 /// What a sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
-    /// Objects created.
+    /// Objects created (pool objects and objects of schema-declared types).
     pub created: usize,
-    /// Objects deleted.
+    /// Objects deleted (pool objects and objects of schema-declared types).
     pub deleted: usize,
     /// Service definitions written or deleted.
     pub services: usize,
@@ -139,6 +139,7 @@ async fn apply_rounds(
     unknown: &mut Vec<String>,
 ) -> Result<Outcome, Error> {
     let ks = store.keyspace().clone();
+    let meta_key = ks.sync_meta_key();
     let mut outcome = Outcome::default();
     let mut current = first;
     for round in 1..=MAX_ROUNDS {
@@ -159,15 +160,16 @@ async fn apply_rounds(
             outcome.revision = outcome.revision.max(rev);
             let key = write.key();
             let after = after_text(write);
-            if ks.parse_object_key(key).is_some() {
+            if ks.parse_service_key(key).is_some() {
+                outcome.services += 1;
+            } else if key == meta_key {
+                outcome.meta = true;
+            } else {
+                // A pool object or an object of a schema-declared type.
                 match after {
                     Some(_) => outcome.created += 1,
                     None => outcome.deleted += 1,
                 }
-            } else if ks.parse_service_key(key).is_some() {
-                outcome.services += 1;
-            } else {
-                outcome.meta = true;
             }
             outcome.written.push(Written {
                 key: key.to_string(),

@@ -67,6 +67,30 @@ fn over_share(deleting: usize, existing: usize, max: f64) -> Option<f64> {
 impl Plan {
     /// Refuse the plan if it breaks a limit. Nothing has been written when this fails.
     pub fn guard(&self, limits: &Limits) -> Result<(), Error> {
+        for t in &self.typed {
+            if let Some(e) = t.invalid.first() {
+                return Err(Error::Refused(format!(
+                    "{e}: a new object gets its fields' defaults, which this refuses{}; \
+                     change the defaults or the rule",
+                    match t.invalid.len() {
+                        1 => String::new(),
+                        n => format!(" (and {} more)", n - 1),
+                    }
+                )));
+            }
+            let deleting = t.delete.len();
+            if let Some(share) = over_share(deleting, t.existing, limits.max_delete_share) {
+                return Err(Error::Refused(format!(
+                    "it would delete {deleting} of {} of type {} ({:.0}%), more than the allowed \
+                     {:.0}%; check the directory, or raise --max-delete-share if this is \
+                     intended",
+                    counted(t.existing, "object", "objects"),
+                    t.ty.name,
+                    share * 100.0,
+                    limits.max_delete_share * 100.0
+                )));
+            }
+        }
         let deleting = self.delete.len();
         if let Some(share) = over_share(deleting, self.existing, limits.max_delete_share) {
             return Err(Error::Refused(format!(

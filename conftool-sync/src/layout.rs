@@ -15,7 +15,7 @@
 //! | a top-level directory without `pools.yaml` that holds no files (empty, or only hidden files or empty directories) | error: as a datacenter, all of its objects would be deleted |
 //! | a top-level directory without `pools.yaml` that holds YAML files | each YAML file is an error (above) |
 //! | a top-level directory without `pools.yaml` and without YAML files (`docs/`) | warning |
-//! | with the Python layout (`node/<dc>.yaml`), any other top-level directory | warning: that tool's other object types are not supported yet |
+//! | with the Python layout (`node/<dc>.yaml`), any other top-level directory | warning: another object type; with `--schema`, its declared types' `<type>/*.yaml` are read and only undeclared ones warned about |
 //! | any other file, symlink or directory (`README.md`, `eqiad/notes.txt`) | warning |
 //! | a hidden entry (`.git`, `.gitignore`, `.pools.yaml.swp`, `.github/`) | nothing said: VCS, CI and editor files are not data; hidden directories are not walked |
 //! | a hidden top-level directory holding a `pools.yaml` (`.eqiad/`) | error: it looks like a datacenter (and was read as one before) |
@@ -161,9 +161,16 @@ enum Verdict {
 /// Judge every entry of a listing. Pure: the same listing gives the same answer, whether it
 /// came from a work tree, a git commit or memory.
 pub fn classify(listing: &Listing) -> Classified {
+    classify_with(listing, &[])
+}
+
+/// [`classify`], with the object types a schema declares: their `<type>/*.yaml` files are
+/// read too.
+pub fn classify_with(listing: &Listing, types: &[String]) -> Classified {
     let ctx = Ctx {
         listing,
         python: listing.iter().any(|(p, k)| is_node_file(p, *k)),
+        types,
     };
     let mut out = Classified::default();
     // An entry whose verdict covers its contents: they are skipped. The listing is sorted
@@ -210,6 +217,8 @@ struct Ctx<'a> {
     listing: &'a Listing,
     /// The Python layout: some `node/<dc>.yaml` exists.
     python: bool,
+    /// Object types declared by a schema: `<type>/*.yaml` are read.
+    types: &'a [String],
 }
 
 impl Ctx<'_> {
@@ -252,8 +261,10 @@ impl Ctx<'_> {
             };
         }
         // Where a data file is expected: read it if it is one.
+        let typed = |t: &String| self.types.contains(t);
         let data_file = match parts.as_slice() {
             [f] => f == SERVICES_FILE,
+            [t, f] if typed(t) => f.ends_with(".yaml"),
             [n, f] if n == NODE_DIR => f.ends_with(".yaml"),
             [_, f] => f == POOLS_FILE,
             _ => false,
@@ -293,8 +304,18 @@ impl Ctx<'_> {
                 Verdict::Warn("directory without YAML files; not read".into())
             };
         }
-        if (parts[0] == NODE_DIR && self.python) || self.has(&path.join(POOLS_FILE)) {
+        if (parts[0] == NODE_DIR && self.python)
+            || self.has(&path.join(POOLS_FILE))
+            || self.types.contains(&parts[0])
+        {
             return Verdict::Descend;
+        }
+        if !self.types.is_empty() {
+            return Verdict::Warn(
+                "not read: an object type of the Python conftool layout that the schema does \
+                 not declare"
+                    .into(),
+            );
         }
         if self.python {
             return Verdict::Warn(
@@ -349,6 +370,9 @@ impl Ctx<'_> {
                  <dc>/{POOLS_FILE}"
             ),
             [_] => at_top(),
+            [t, _] if self.types.contains(t) => {
+                format!("YAML file not read: only <name>.yaml files are read in {t}/")
+            }
             [n, _] if n == NODE_DIR => {
                 let lower = name.to_ascii_lowercase();
                 let cut = if lower.ends_with(".yaml") { 5 } else { 4 };
@@ -371,6 +395,9 @@ impl Ctx<'_> {
             }
             [n, ..] if n == NODE_DIR => {
                 "YAML file not read: only the files directly in node/ are read".into()
+            }
+            [t, ..] if self.types.contains(t) => {
+                format!("YAML file not read: only the .yaml files directly in {t}/ are read")
             }
             _ => format!(
                 "YAML file not read: only <dc>/{POOLS_FILE} is read, not the files in a \

@@ -11,6 +11,10 @@
 //! - [`mod@plan`] (pure): [`Desired`] + [`Current`] (decoded from one etcd snapshot) -> [`Plan`];
 //!   [`Plan::guard`] applies the safety [`Limits`] to objects and service definitions;
 //!   [`Plan::render_diff`] shows it, control characters in stored values escaped.
+//! - [`schema_file`] (I/O) and [`typed_load`], [`typed_plan`] (pure): object types declared
+//!   by the Python tool's schema file (`--schema`), read from `DIR/<type>/*.yaml` and planned
+//!   like pool objects (created with defaults, never overwritten, deleted when removed), in
+//!   dependency order; see [`conftool_core::schema`].
 //! - [`apply`] (I/O): carry a plan out in compare-and-swap transactions, re-planning on
 //!   conflicts.
 //!
@@ -36,13 +40,19 @@ pub mod layout;
 pub mod load;
 pub mod plan;
 mod render;
+pub mod schema_file;
 pub mod source;
+pub mod typed_load;
+pub mod typed_plan;
 mod yaml;
 
 pub use apply::{Outcome, Written};
 pub use error::Error;
 pub use guard::Limits;
 pub use layout::Notice;
-pub use load::{load, Desired, ServiceDefs};
+pub use load::{load, load_with, Desired, NodeDefs, ServiceDefs};
 pub use plan::{plan, Current, Deletion, MetaChange, Plan, ServiceChange};
-pub use source::{read_dir, read_git, Files, MAX_FILE_SIZE};
+pub use schema_file::{read_schema, DEFAULT_SCHEMA};
+pub use source::{read_dir, read_dir_with, read_git, read_git_with, Files, MAX_FILE_SIZE};
+pub use typed_load::TypedDesired;
+pub use typed_plan::{TypedCreate, TypedDeletion, TypedPlan};

@@ -16,9 +16,11 @@ use conftool_core::{Cluster, Datacenter, Defaults, NodeName, ObjectKey, Service,
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
 use crate::error::{shown, Error};
-use crate::layout::{classify, listing_of, problems, Notice};
+use crate::layout::{classify_with, listing_of, problems, Notice};
 use crate::source::Files;
+use crate::typed_load::{load_typed, TypedDesired};
 use crate::yaml::{any, parse, plain, FieldSeed, MapSeed, NameListSeed};
+use conftool_core::schema::Schema;
 
 /// The services file name.
 pub const SERVICES_FILE: &str = "services.yaml";
@@ -35,6 +37,18 @@ pub enum ServiceDefs {
     Unmanaged,
 }
 
+/// Whether a sync owns the pool objects (`/v1/pools/...`) and the sync record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NodeDefs {
+    /// The directory declares them: created, kept and deleted as it says.
+    #[default]
+    Declared,
+    /// The directory holds only schema-declared types (no `services.yaml`, no pools, no
+    /// `node/`): the pool objects are not its to manage, as the Python tool leaves a type
+    /// without a data directory alone.
+    Unmanaged,
+}
+
 /// What the directory declares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Desired {
@@ -46,15 +60,27 @@ pub struct Desired {
     pub objects: BTreeMap<ObjectKey, Defaults>,
     /// The git commit the files came from, if any.
     pub git_rev: Option<String>,
+    /// Whether [`Desired::objects`] is the truth about pool objects.
+    pub nodes: NodeDefs,
+    /// Objects of schema-declared types, per type in dependency order (only the types
+    /// whose directory the data directory has).
+    pub typed: Vec<TypedDesired>,
 }
 
 type ServicesFile = BTreeMap<Cluster, BTreeMap<Service, ServiceDef>>;
 
 /// Parse and validate a directory's files.
 pub fn load(files: &Files) -> Result<Desired, Error> {
+    load_with(files, None)
+}
+
+/// [`load`], with the object types of a schema: the files of each declared type whose
+/// directory exists are read too (the files must have been read with the types' names:
+/// [`crate::read_dir_with`]).
+pub fn load_with(files: &Files, schema: Option<&Schema>) -> Result<Desired, Error> {
     // The sources hand over only what the layout reads; files given in memory are judged by
     // the same rules, so that none is ignored without a word.
-    let judged = classify(&listing_of(files.files.keys()));
+    let judged = classify_with(&listing_of(files.files.keys()), &files.types);
     let unread: Vec<Notice> = judged
         .errors
         .into_iter()
@@ -86,9 +112,23 @@ pub fn load(files: &Files) -> Result<Desired, Error> {
         )?),
         None => None,
     };
+    let typed = match schema {
+        Some(schema) => {
+            let order = schema.order().map_err(|e| layout_err(e.to_string()))?;
+            load_typed(files, &order)?
+        }
+        None => Vec::new(),
+    };
     let mut pools = Vec::new();
     let mut legacy = Vec::new();
     for (rel, text) in &files.files {
+        if rel
+            .iter()
+            .next()
+            .is_some_and(|t| files.types.iter().any(|n| t == n.as_str()))
+        {
+            continue;
+        }
         let owned: Vec<String> = rel
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
@@ -112,6 +152,15 @@ pub fn load(files: &Files) -> Result<Desired, Error> {
         )));
     }
     let is_legacy = !legacy.is_empty();
+    if services.is_none() && pools.is_empty() && !is_legacy && !typed.is_empty() {
+        return Ok(Desired {
+            git_rev: files.git_rev.clone(),
+            service_defs: ServiceDefs::Unmanaged,
+            nodes: NodeDefs::Unmanaged,
+            typed,
+            ..Desired::default()
+        });
+    }
     let services = match services {
         Some(s) => s,
         None if is_legacy => ServicesFile::new(),
@@ -124,6 +173,7 @@ pub fn load(files: &Files) -> Result<Desired, Error> {
     let known = (!services.is_empty() || !is_legacy).then_some(&services);
 
     let mut desired = Desired {
+        typed,
         git_rev: files.git_rev.clone(),
         service_defs: if files.files.contains_key(services_path) {
             ServiceDefs::Declared

@@ -11,11 +11,12 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use conftool_core::{
-    Cluster, Datacenter, Guard, Keyspace, ObjectKey, PoolState, Pooled, Service, ServiceDef,
+    Cluster, Datacenter, Guard, Keyspace, Kv, ObjectKey, PoolState, Pooled, Service, ServiceDef,
     Snapshot, SyncRecord, Write,
 };
 
-use crate::load::{Desired, ServiceDefs};
+use crate::load::{Desired, NodeDefs, ServiceDefs};
+use crate::typed_plan::{plan_typed, TypedPlan};
 
 /// What etcd holds now, decoded from one [`Snapshot`] of `<ns>/v1/`.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,9 @@ pub struct Current {
     pub services: BTreeMap<(Cluster, Service), (i64, Vec<u8>)>,
     /// The sync record, if any.
     pub meta: Option<(i64, Vec<u8>)>,
+    /// Every other key under `<namespace>/v1/`, relative to it (objects of
+    /// schema-declared types among them).
+    pub other: Vec<Kv>,
 }
 
 impl Current {
@@ -35,6 +39,7 @@ impl Current {
     /// service keys are not this tool's to manage and are left alone.
     pub fn from_snapshot(ks: &Keyspace, snap: Snapshot) -> Current {
         let meta_key = ks.sync_meta_key();
+        let root = ks.root_prefix();
         let mut cur = Current {
             revision: snap.revision,
             ..Current::default()
@@ -47,6 +52,12 @@ impl Current {
                 cur.services.insert(k, entry);
             } else if kv.key == meta_key {
                 cur.meta = Some(entry);
+            } else if let Some(rel) = kv.key.strip_prefix(&root) {
+                cur.other.push(Kv {
+                    key: rel.to_string(),
+                    value: entry.1,
+                    mod_revision: entry.0,
+                });
             }
         }
         cur
@@ -116,6 +127,8 @@ pub struct Plan {
     pub deleted_in_use: BTreeMap<(Cluster, Service), usize>,
     /// The revision the plan was computed against.
     pub revision: i64,
+    /// Objects of schema-declared types, per type in dependency order.
+    pub typed: Vec<TypedPlan>,
 }
 
 /// Compute the plan. Pure: reads nothing, writes nothing.
@@ -124,8 +137,14 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
         existing: current.objects.len(),
         existing_services: current.services.len(),
         revision: current.revision,
+        typed: plan_typed(&desired.typed, &current.other),
         ..Plan::default()
     };
+    if desired.nodes == NodeDefs::Unmanaged {
+        // Neither the pool objects nor the sync record (which lists their datacenters).
+        p.existing = 0;
+        return p;
+    }
     // Both maps are sorted by key: one merge pass finds what to create and to delete.
     let mut want = desired.objects.iter().peekable();
     let mut have = current.objects.iter().peekable();
@@ -239,7 +258,13 @@ fn meta_change(desired: &Desired, current: &Current, changes: bool) -> Option<Me
 impl Plan {
     /// Nothing to do (the sync record aside).
     pub fn is_empty(&self) -> bool {
-        self.create.is_empty() && self.delete.is_empty() && self.services.is_empty()
+        self.create.is_empty()
+            && self.delete.is_empty()
+            && self.services.is_empty()
+            && self
+                .typed
+                .iter()
+                .all(|t| t.create.is_empty() && t.delete.is_empty())
     }
 
     /// Nothing at all to write.
@@ -279,7 +304,7 @@ impl Plan {
 
     /// [`Plan::writes`], each with the value it replaces (`None` for a create), for the
     /// audit trail.
-    pub fn writes_with_before(&self, ks: &Keyspace) -> Vec<(Write, Option<&str>)> {
+    pub fn writes_with_before<'a>(&'a self, ks: &'a Keyspace) -> Vec<(Write, Option<&'a str>)> {
         let mut w =
             Vec::with_capacity(self.create.len() + self.delete.len() + self.services.len() + 1);
         for s in &self.services {
@@ -298,6 +323,10 @@ impl Plan {
             };
             w.push((write, s.old.as_ref().map(|(_, v)| v.as_str())));
         }
+        // Schema-declared types: creates in dependency order, deletes in reverse order.
+        for t in &self.typed {
+            w.extend(t.create_writes(ks));
+        }
         for (key, state) in &self.create {
             let write = Write::Put {
                 key: ks.object_key(key),
@@ -312,6 +341,9 @@ impl Plan {
                 guard: Guard::Unchanged(d.mod_revision),
             };
             w.push((write, Some(d.old.as_str())));
+        }
+        for t in self.typed.iter().rev() {
+            w.extend(t.delete_writes(ks));
         }
         if let Some(meta) = &self.meta {
             let write = Write::Put {

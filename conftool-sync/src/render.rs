@@ -6,7 +6,7 @@
 //! an escape sequence would reach the terminal. Every key, value and label is shown through
 //! [`escape_controls`], so each key is exactly one line and no control character is printed.
 
-use conftool_core::{escape_controls, Keyspace};
+use conftool_core::{escape_controls, Keyspace, Write};
 use similar::TextDiff;
 
 use crate::plan::Plan;
@@ -21,10 +21,32 @@ impl Plan {
             Some(_) => "the sync record to create",
             None => "the sync record unchanged",
         };
-        let writes =
-            self.create.len() + self.delete.len() + self.services.len() + self.meta.iter().count();
+        let typed: Vec<String> = self
+            .typed
+            .iter()
+            .filter(|t| !t.create.is_empty() || !t.delete.is_empty())
+            .map(|t| {
+                format!(
+                    "{} {} to create, {} to delete, ",
+                    t.create.len(),
+                    t.ty.name,
+                    t.delete.len()
+                )
+            })
+            .collect();
+        let typed_writes: usize = self
+            .typed
+            .iter()
+            .map(|t| t.create.len() + t.delete.len())
+            .sum();
+        let writes = self.create.len()
+            + self.delete.len()
+            + self.services.len()
+            + self.meta.iter().count()
+            + typed_writes;
         format!(
-            "{} to create, {} to delete, {} to write or delete, {meta} ({})",
+            "{}{} to create, {} to delete, {} to write or delete, {meta} ({})",
+            typed.concat(),
             counted(self.create.len(), "object", "objects"),
             counted(self.delete.len(), "object", "objects"),
             counted(
@@ -56,6 +78,16 @@ impl Plan {
         }
         for d in &self.delete {
             old.push((ks.object_key(&d.key), d.old.clone()));
+        }
+        for t in &self.typed {
+            for (w, _) in t.create_writes(ks) {
+                if let Write::Put { key, value, .. } = w {
+                    new.push((key, value));
+                }
+            }
+            for (w, before) in t.delete_writes(ks) {
+                old.push((w.key().to_string(), before.unwrap_or_default().to_string()));
+            }
         }
         if let Some(meta) = &self.meta {
             // Old and new both: a changed record shown as an addition alone would read, beside

@@ -31,7 +31,8 @@ use nix::sys::stat::Mode;
 
 use crate::error::Error;
 use crate::layout::{
-    classify, walk, EntryKind, Listing, Notice, Walk, POOLS_FILE, SPECIAL_REASON, SYMLINK_REASON,
+    classify_with, walk, EntryKind, Listing, Notice, Walk, POOLS_FILE, SPECIAL_REASON,
+    SYMLINK_REASON,
 };
 
 /// The largest data file (`services.yaml`, a `pools.yaml`, a `node/<dc>.yaml`) a sync reads:
@@ -52,6 +53,9 @@ pub struct Files {
     /// each with its path (joined to `dir`) and why, for the caller to show: the library
     /// never prints.
     pub warnings: Vec<Notice>,
+    /// The object types of a schema whose `<type>/*.yaml` files were read (see
+    /// [`crate::layout::classify_with`]); empty without a schema.
+    pub types: Vec<String>,
 }
 
 impl Files {
@@ -70,7 +74,14 @@ impl Files {
                 .collect(),
             git_rev: None,
             warnings: Vec::new(),
+            types: Vec::new(),
         }
+    }
+
+    /// The same files, judged as a directory with these schema-declared object types.
+    pub fn with_types(mut self, types: Vec<String>) -> Self {
+        self.types = types;
+        self
     }
 
     /// The path to show for a relative file.
@@ -87,10 +98,15 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error {
 /// Read the data files of `dir` from the file system. `dir` itself may be a symbolic link;
 /// nothing under it is followed (see the module's documentation).
 pub fn read_dir(dir: &Path) -> Result<Files, Error> {
-    read_dir_limited(dir, MAX_FILE_SIZE)
+    read_dir_limited(dir, MAX_FILE_SIZE, &[])
 }
 
-pub(crate) fn read_dir_limited(dir: &Path, limit: u64) -> Result<Files, Error> {
+/// [`read_dir`], also reading the `<type>/*.yaml` files of the schema-declared `types`.
+pub fn read_dir_with(dir: &Path, types: &[String]) -> Result<Files, Error> {
+    read_dir_limited(dir, MAX_FILE_SIZE, types)
+}
+
+pub(crate) fn read_dir_limited(dir: &Path, limit: u64, types: &[String]) -> Result<Files, Error> {
     let meta = std::fs::metadata(dir).map_err(io(dir))?;
     if !meta.is_dir() {
         return Err(Error::Layout {
@@ -98,7 +114,7 @@ pub(crate) fn read_dir_limited(dir: &Path, limit: u64) -> Result<Files, Error> {
             reason: "not a directory".into(),
         });
     }
-    let (read, warnings) = classify(&list_dir(dir)?).checked(dir)?;
+    let (read, warnings) = classify_with(&list_dir(dir)?, types).checked(dir)?;
     // The handle every data file is opened from: what it names stays this directory even
     // if the path is changed under the sync.
     let root = File::from(
@@ -112,6 +128,7 @@ pub(crate) fn read_dir_limited(dir: &Path, limit: u64) -> Result<Files, Error> {
     let mut files = Files {
         dir: dir.to_path_buf(),
         warnings,
+        types: types.to_vec(),
         ..Files::default()
     };
     for rel in read {
@@ -278,10 +295,20 @@ fn list_dir(dir: &Path) -> Result<Listing, Error> {
 /// `dir`, ignoring the working tree entirely. Links and submodules where data files are
 /// expected are refused, and no blob larger than [`MAX_FILE_SIZE`] is read.
 pub fn read_git(dir: &Path, rev: &str) -> Result<Files, Error> {
-    read_git_limited(dir, rev, MAX_FILE_SIZE)
+    read_git_limited(dir, rev, MAX_FILE_SIZE, &[])
 }
 
-pub(crate) fn read_git_limited(dir: &Path, rev: &str, limit: u64) -> Result<Files, Error> {
+/// [`read_git`], also reading the `<type>/*.yaml` files of the schema-declared `types`.
+pub fn read_git_with(dir: &Path, rev: &str, types: &[String]) -> Result<Files, Error> {
+    read_git_limited(dir, rev, MAX_FILE_SIZE, types)
+}
+
+pub(crate) fn read_git_limited(
+    dir: &Path,
+    rev: &str,
+    limit: u64,
+    types: &[String],
+) -> Result<Files, Error> {
     let repo = git2::Repository::discover(dir).map_err(|e| {
         Error::Git(format!(
             "{}: no git repository: {}",
@@ -325,12 +352,13 @@ pub(crate) fn read_git_limited(dir: &Path, rev: &str, limit: u64) -> Result<File
             .map_err(|_| Error::Git(format!("{} is not a directory at {rev}", rel.display())))?
     };
     let (listing, ids) = list_tree(&repo, &tree)?;
-    let (read, warnings) = classify(&listing).checked(dir)?;
+    let (read, warnings) = classify_with(&listing, types).checked(dir)?;
     let mut files = Files {
         dir: dir.to_path_buf(),
         files: BTreeMap::new(),
         git_rev: Some(commit.id().to_string()),
         warnings,
+        types: types.to_vec(),
     };
     for path in read {
         let id = ids
@@ -686,8 +714,8 @@ mod tests {
         );
         commit_all(dir);
         let services = SERVICES.len() as u64;
-        assert!(read_dir_limited(dir, services).is_ok());
-        assert!(read_git_limited(dir, "HEAD", services).is_ok());
+        assert!(read_dir_limited(dir, services, &[]).is_ok());
+        assert!(read_git_limited(dir, "HEAD", services, &[]).is_ok());
         let want = format!(
             "{}/services.yaml: {services} bytes ({services} bytes) is more than the {} bytes a \
              data file may be",
@@ -695,8 +723,8 @@ mod tests {
             services - 1
         );
         for e in [
-            read_dir_limited(dir, services - 1).unwrap_err(),
-            read_git_limited(dir, "HEAD", services - 1).unwrap_err(),
+            read_dir_limited(dir, services - 1, &[]).unwrap_err(),
+            read_git_limited(dir, "HEAD", services - 1, &[]).unwrap_err(),
         ] {
             assert!(e.is_bad_input());
             assert_eq!(e.to_string(), want);

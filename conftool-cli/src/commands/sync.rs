@@ -1,10 +1,12 @@
 //! `conftool-sync`: make etcd match a data directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use conftool_core::escape_controls;
-use conftool_sync::{apply, load, read_dir, read_git, Limits};
+use conftool_sync::{
+    apply, load_with, read_dir_with, read_git_with, read_schema, Limits, DEFAULT_SCHEMA,
+};
 
 use crate::commands::changes::writer;
 use crate::connection::ConnArgs;
@@ -25,6 +27,7 @@ use conftool_core::Overrides;
   conftool-sync --directory conf --dry-run          # show the diff, write nothing\n  \
   conftool-sync --directory conf --check            # exit 3 if etcd differs from conf/\n  \
   conftool-sync --directory conf --git-rev HEAD     # sync conf/ as committed at HEAD\n  \
+  conftool-sync --directory conf --schema schema.yaml  # also the schema's object types\n  \
   conftool-sync --directory conf --endpoints http://127.0.0.1:2379\n\n\
 Exit codes: 0 done (or nothing to do), 1 runtime failure, 2 bad input or refused by a\n\
 safety limit (nothing written), 3 changes pending (--check).\n\
@@ -42,6 +45,12 @@ pub struct SyncArgs {
     /// Print the plan and exit 3 if there are changes pending (0 if none); write nothing.
     #[arg(long)]
     pub check: bool,
+
+    /// The Python conftool's schema file: its object types are synced from DIR/<type>/*.yaml
+    /// too. Default: /etc/conftool/schema.yaml if it exists (as the Python tool), else pool
+    /// objects only.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
 
     /// Read the directory as committed at this git revision, ignoring the working tree.
     #[arg(long, value_name = "REV")]
@@ -78,9 +87,18 @@ fn parse_share(s: &str) -> Result<f64, String> {
 /// Run `conftool-sync`.
 pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
     let out = Printer::new(args.quiet.quiet);
+    let schema = match &args.schema {
+        Some(path) => Some(read_schema(path)?),
+        None if Path::new(DEFAULT_SCHEMA).is_file() => Some(read_schema(DEFAULT_SCHEMA.as_ref())?),
+        None => None,
+    };
+    let types: Vec<String> = schema
+        .iter()
+        .flat_map(|s| s.types.iter().map(|t| t.name.clone()))
+        .collect();
     let files = match &args.git_rev {
-        Some(rev) => read_git(&args.directory, rev)?,
-        None => read_dir(&args.directory)?,
+        Some(rev) => read_git_with(&args.directory, rev, &types)?,
+        None => read_dir_with(&args.directory, &types)?,
     };
     // Entries not read: said even with --quiet (they may be data someone meant to sync).
     // Their names come from the checkout: shown with control characters escaped.
@@ -94,7 +112,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
             ),
         );
     }
-    let desired = load(&files)?;
+    let desired = load_with(&files, schema.as_ref())?;
     let limits = Limits {
         max_delete_share: args.max_delete_share,
         allow_delete_pooled: args.allow_delete_pooled,

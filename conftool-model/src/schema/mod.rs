@@ -66,7 +66,7 @@ fn err(ty: &str, at: Option<String>, reason: impl Into<String>) -> SchemaError {
 }
 
 /// One field of a type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     /// Its name.
     pub name: String,
@@ -77,7 +77,7 @@ pub struct Field {
 }
 
 /// How a type's objects are validated beyond their fields' types.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Validation {
     /// Only the declared fields, each of its type.
     Fields,
@@ -89,7 +89,7 @@ pub enum Validation {
 }
 
 /// One declared object type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectType {
     /// Its name (also its data directory's name).
     pub name: String,
@@ -106,7 +106,7 @@ pub struct ObjectType {
 }
 
 /// Every declared type, in the file's order.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Schema {
     /// The types.
     pub types: Vec<ObjectType>,

@@ -59,7 +59,12 @@ impl ObjectType {
     /// Decode a key of this type; `None` unless it has exactly one segment per tag plus the
     /// name, each a valid name.
     pub fn parse_key(&self, ks: &Keyspace, key: &str) -> Option<ObjectId> {
-        let rest = key.strip_prefix(&self.prefix(ks))?;
+        self.parse_relative(key.strip_prefix(&ks.root_prefix())?)
+    }
+
+    /// [`ObjectType::parse_key`] of a key relative to `<namespace>/v1/`.
+    pub fn parse_relative(&self, rel: &str) -> Option<ObjectId> {
+        let rest = rel.strip_prefix(&self.path)?.strip_prefix('/')?;
         let mut parts: Vec<String> = rest.split('/').map(str::to_string).collect();
         if parts.len() != self.tags.len() + 1
             || parts.iter().any(|p| validate_name("tag", p).is_err())

@@ -35,6 +35,8 @@ impl fmt::Debug for Rule {
     }
 }
 
+impl Eq for Rule {}
+
 impl PartialEq for Rule {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name && self.selector == other.selector && self.file == other.file

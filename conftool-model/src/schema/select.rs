@@ -21,6 +21,8 @@ pub struct TypeSelector {
     parts: Vec<(String, String, Regex)>,
 }
 
+impl Eq for TypeSelector {}
+
 impl PartialEq for TypeSelector {
     fn eq(&self, other: &Self) -> bool {
         self.to_string() == other.to_string()

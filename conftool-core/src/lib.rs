@@ -40,6 +40,7 @@
 //!   shape ([`ApplyError`]); the host verbs ([`Writer::host`]); planned writes for the sync
 //!   ([`Writer::operation`]). [`Store::raw`] is the fenced-off way around it, for tests and
 //!   tools that must.
+//! - objects of schema-defined types: [`Store::select_typed`], [`Writer::apply_typed`].
 //! - [`watch`]: [`Store::watch`], a selection at one revision and then every change after
 //!   it ([`WatchEvent`]), across failovers, restarts and compaction.
 
@@ -53,6 +54,7 @@ pub mod pyconfig;
 mod select;
 mod store;
 pub mod trust;
+mod typed;
 pub mod watch;
 mod writer;
 
@@ -75,5 +77,6 @@ pub use conftool_model::{
 pub use error::{Error, EtcdFailure, MemberFailure, Result};
 pub use select::{ApplyError, Atomicity};
 pub use store::{CommitReport, Raw, Store};
+pub use typed::TypedApplyError;
 pub use watch::{ObjectChange, Watch, WatchConfig, WatchEvent, WatchStatus};
 pub use writer::{HostChange, Operation, Writer};

@@ -20,7 +20,10 @@
 //! - [`field`]: [`FieldType`] and the check of one value.
 //! - [`select`]: [`TypeSelector`], `tag=regex,...,name=regex`.
 //! - [`object`]: an object's key, stored JSON, validation and the Python tool's output.
+//! - [`edit`]: `confctl` on a type: what a selector selected ([`TypedSelection`]), the
+//!   changes a `set` or `delete` makes ([`TypedChange`]), `set/` parsing ([`parse_set`]).
 
+pub mod edit;
 pub mod field;
 pub mod object;
 pub mod raw;
@@ -32,6 +35,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::names::validate_name;
+pub use edit::{parse_set, TypedChange, TypedEdit, TypedObject, TypedSelection};
 pub use field::FieldType;
 pub use object::{ObjectError, ObjectId};
 pub use raw::{rule_files, RawSchema};

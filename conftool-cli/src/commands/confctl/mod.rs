@@ -3,6 +3,7 @@
 
 mod host;
 mod select;
+mod typed;
 
 use clap::{Parser, Subcommand};
 
@@ -20,7 +21,8 @@ use crate::exit::BadInput;
   confctl select 'name=mw1018' set/pooled=yes:weight=10 --yes\n  \
   echo y | confctl select 'cluster=cache_text,service=nginx' set/weight=0\n  \
   confctl depool --hostname mw1018 --service apache\n  \
-  confctl pool                          # every pool this host (its FQDN) is in\n\n\
+  confctl pool                          # every pool this host (its FQDN) is in\n  \
+  confctl --schema schema.yaml --object-type discovery select 'dnsdisc=api-rw' set/pooled=true\n\n\
 Exit codes: 0 done, 1 runtime failure (etcd, permission, conflict, declined), 2 bad input\n\
 (selector, action, flags; nothing written).\n\
 Shell completions and a man page: confctl --completions bash|zsh|fish, confctl --man."
@@ -42,6 +44,16 @@ pub struct ConfctlArgs {
     /// Why (for the audit trail).
     #[command(flatten)]
     pub reason: crate::commands::changes::ReasonArg,
+
+    /// The object type to act on: `node` (pool objects, the default) or a type of the
+    /// schema file (with `select` only).
+    #[arg(long, global = true, value_name = "TYPE", default_value = "node")]
+    pub object_type: String,
+
+    /// The Python conftool's schema file, which defines object types beyond `node`.
+    /// Default: /etc/conftool/schema.yaml if it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub schema: Option<std::path::PathBuf>,
 
     /// Connection settings.
     #[command(flatten)]
@@ -99,6 +111,18 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         out,
         reason: args.reason.clone(),
     };
+    if args.object_type != conftool_core::schema::NODE_TYPE {
+        let schema = typed::load_schema(args.schema.as_deref())?;
+        let ty = typed::object_type(schema.as_ref(), &args.object_type)?;
+        let Command::Select(s) = &args.command else {
+            return Err(BadInput::msg(format!(
+                "pool, depool, drain and decommission act on node objects only, not {}; \
+                 nothing written",
+                ty.name
+            )));
+        };
+        return typed::run(&args.conn, &opts, &ty, s).await;
+    }
     use conftool_core::HostVerb as Verb;
     use host::Guard;
     match &args.command {

@@ -1,0 +1,194 @@
+//! `confctl --object-type TYPE select SELECTOR ACTION` for a type of the Python tool's schema
+//! file: the same grammar and output as for nodes (`get` prints the Python tool's lines),
+//! with the type's tags (plus `name`) as selector tags and its fields as `set/` fields.
+
+use std::path::{Path, PathBuf};
+
+use conftool_core::schema::{parse_set, ObjectType, Schema, TypeSelector, TypedEdit};
+use conftool_core::{escape_controls, Overrides};
+use conftool_sync::{read_schema, DEFAULT_SCHEMA};
+use serde_json::json;
+
+use super::select::SelectArgs;
+use super::Opts;
+use crate::commands::changes::{confirm, writer};
+use crate::connection::ConnArgs;
+use crate::exit::{BadInput, FAILURE, OK};
+use crate::output::{stderr_line, warn};
+
+/// The schema: `--schema FILE`, else the Python tool's default file if it exists.
+pub(super) fn load_schema(path: Option<&Path>) -> anyhow::Result<Option<(PathBuf, Schema)>> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None if Path::new(DEFAULT_SCHEMA).is_file() => PathBuf::from(DEFAULT_SCHEMA),
+        None => return Ok(None),
+    };
+    let schema = read_schema(&path)?;
+    Ok(Some((path, schema)))
+}
+
+/// The type called `name` in the schema, or a bad-input error that says why not.
+pub(super) fn object_type(
+    schema: Option<&(PathBuf, Schema)>,
+    name: &str,
+) -> anyhow::Result<ObjectType> {
+    let Some((path, schema)) = schema else {
+        return Err(BadInput::msg(format!(
+            "object type {name:?} needs a schema file (--schema FILE; {DEFAULT_SCHEMA} does not \
+             exist); nothing written"
+        )));
+    };
+    schema.get(name).cloned().ok_or_else(|| {
+        let known: Vec<&str> = schema.types.iter().map(|t| t.name.as_str()).collect();
+        BadInput::msg(format!(
+            "object type {name:?} is not defined in {} (types: node, {}); nothing written",
+            path.display(),
+            known.join(", ")
+        ))
+    })
+}
+
+/// What the action asks.
+enum Act {
+    Get,
+    Edit(TypedEdit),
+}
+
+fn parse_action(ty: &ObjectType, action: &str) -> anyhow::Result<Act> {
+    let bad = |m: String| BadInput::msg(format!("invalid action {action:?}: {m}; nothing written"));
+    match action.split_once('/') {
+        None if action == "get" => Ok(Act::Get),
+        None if action == "delete" => Ok(Act::Edit(TypedEdit::Delete)),
+        Some(("set", spec)) => Ok(Act::Edit(TypedEdit::Set(parse_set(ty, spec).map_err(bad)?))),
+        _ => Err(bad(
+            "expected get, delete or set/field=value[:field=value]".into()
+        )),
+    }
+}
+
+/// Run `select` on a schema-defined type.
+pub(super) async fn run(
+    conn: &ConnArgs,
+    opts: &Opts,
+    ty: &ObjectType,
+    args: &SelectArgs,
+) -> anyhow::Result<u8> {
+    // Parse everything before touching etcd: bad input never reaches the store.
+    let sel = TypeSelector::parse(&args.selector, &ty.tags).map_err(|e| {
+        BadInput::msg(format!(
+            "invalid selector {:?} for object type {}: {e}",
+            escape_controls(&args.selector),
+            ty.name
+        ))
+    })?;
+    let act = parse_action(ty, &args.action)?;
+    let (cfg, store) = conn.connect().await?;
+    let selection = store.select_typed(ty, &sel).await?;
+    for (key, why) in &selection.malformed {
+        warn(
+            "confctl",
+            format!("{}: malformed value: {why}", escape_controls(key)),
+        );
+    }
+    let edit = match act {
+        Act::Get => {
+            let lines: Vec<(String, serde_json::Value)> = selection
+                .objects
+                .iter()
+                .map(|o| {
+                    let fields = ty.effective(&o.stored);
+                    let doc = json!({
+                        "key": o.key,
+                        "name": o.id.name,
+                        "tags": ty.tags.iter().zip(&o.id.tags).map(|(t, v)| (t.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                        "fields": fields.iter().cloned().collect::<serde_json::Map<_, _>>(),
+                    });
+                    (ty.py_line(&o.id, &fields), doc)
+                })
+                .collect();
+            if opts.json {
+                let objects: Vec<_> = lines.into_iter().map(|(_, d)| d).collect();
+                opts.out.line(
+                    json!({"object_type": ty.name, "selector": sel.to_string(),
+                           "revision": selection.revision, "objects": objects})
+                    .to_string(),
+                );
+            } else {
+                for (l, _) in lines {
+                    opts.out.line(l);
+                }
+            }
+            return Ok(OK);
+        }
+        Act::Edit(e) => e,
+    };
+    if selection.objects.is_empty() && selection.malformed.is_empty() {
+        return Err(BadInput::msg(format!(
+            "selector {} matches no {} objects; nothing written",
+            escape_controls(&sel.to_string()),
+            ty.name
+        )));
+    }
+    if !selection.malformed.is_empty() {
+        anyhow::bail!(
+            "{} selected keys hold malformed values (see warnings); nothing written",
+            selection.malformed.len()
+        );
+    }
+    let changes = selection
+        .changes(ty, &edit)
+        .map_err(|e| BadInput::msg(format!("{e}; nothing written")))?;
+    if changes.is_empty() {
+        opts.out.info(format!(
+            "All {} selected objects are already in the requested state; nothing written.",
+            selection.objects.len()
+        ));
+        return Ok(OK);
+    }
+    let mut writer = writer("confctl", &cfg, &store, Overrides::default(), &opts.reason)?;
+    if selection.objects.len() > 1 && !opts.yes {
+        stderr_line(&format!(
+            "{} {} objects selected by {}; {} changes:",
+            selection.objects.len(),
+            ty.name,
+            escape_controls(&sel.to_string()),
+            escape_controls(&args.action)
+        ));
+        for c in &changes {
+            for l in c.lines() {
+                stderr_line(&format!("  {}", escape_controls(&l)));
+            }
+        }
+        if !confirm("Ok to continue?") {
+            stderr_line("confctl: aborted; nothing written.");
+            return Ok(FAILURE);
+        }
+    }
+    let result = writer.apply_typed(ty, &sel, changes, &edit).await;
+    let (applied, error) = match result {
+        Ok(a) => (a, None),
+        Err(e) => (e.applied, Some(e.error)),
+    };
+    if opts.json {
+        let changed: Vec<_> = applied
+            .iter()
+            .map(|(c, rev)| json!({"key": c.key, "before": c.before, "after": c.new.as_ref().map(|f| f.iter().cloned().collect::<serde_json::Map<_, _>>()), "revision": rev}))
+            .collect();
+        let mut doc = json!({"object_type": ty.name, "selector": sel.to_string(),
+                             "action": args.action, "changed": changed});
+        if let Some(e) = &error {
+            doc["error"] = json!(format!("{e:#}"));
+        }
+        opts.out.line(doc.to_string());
+    } else {
+        for (c, _) in &applied {
+            for l in c.lines() {
+                opts.out.line(l);
+            }
+        }
+    }
+    match error {
+        Some(e) => Err(e.into()),
+        None => Ok(OK),
+    }
+}

@@ -11,6 +11,7 @@ mod guards;
 mod harness;
 mod output;
 mod reliability;
+mod schema;
 mod stall;
 mod sudo;
 mod sync;

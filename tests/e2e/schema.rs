@@ -1,0 +1,430 @@
+//! Object types of the Python tool's schema file (`--schema`), end to end: conftool-sync
+//! creates, keeps and deletes them like pool objects, and confctl gets, sets and deletes
+//! them, against a real etcd. Fixtures: tests/fixtures/schema/.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn fixture() -> PathBuf {
+    fixtures().join("schema")
+}
+
+/// A test's copy of the fixture: `<tmp>/s/schema.yaml`, `<tmp>/s/js/`, `<tmp>/s/data/`.
+fn setup(ctx: &Ctx) -> (PathBuf, PathBuf) {
+    let dst = ctx.path("s");
+    copy_dir(&fixture(), &dst);
+    (dst.join("schema.yaml"), dst.join("data"))
+}
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn sync(ctx: &Ctx, schema: &std::path::Path, data: &std::path::Path, more: &[&str]) -> Run {
+    let mut args = vec!["--schema", s(schema)];
+    args.extend_from_slice(more);
+    ctx.sync(data, &args)
+}
+
+fn confctl(ctx: &Ctx, schema: &std::path::Path, ty: &str, sel: &str, action: &str) -> Run {
+    ctx.run(
+        "confctl",
+        &[
+            "--schema",
+            s(schema),
+            "--object-type",
+            ty,
+            "select",
+            sel,
+            action,
+            "--yes",
+        ],
+    )
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+const API: &str = "/v1/discovery/api-rw/eqiad";
+
+#[test]
+fn first_sync_writes_the_reviewed_keyspace_and_a_resync_writes_nothing() {
+    let ctx = Ctx::new();
+    let (schema, data) = setup(&ctx);
+    let run = sync(&ctx, &schema, &data, &[]).expect_code(0);
+    let expected = read_keyspace(&fixture().join("expected-keyspace.txt"));
+    assert_eq!(
+        expected.len(),
+        14,
+        "fixture: 12 typed objects, 1 node, the record"
+    );
+    assert_keyspace(&ctx.dump(), &expected);
+    assert!(run.stderr.contains("created 13 objects"), "{}", run.stderr);
+    let before = ctx.state();
+    let run = sync(&ctx, &schema, &data, &[]).expect_code(0);
+    assert!(run.stderr.contains("Nothing to do"), "{}", run.stderr);
+    assert_eq!(
+        ctx.state(),
+        before,
+        "a no-op sync must not bump the revision"
+    );
+}
+
+#[test]
+fn kept_objects_keep_their_values_and_removed_ones_are_deleted() {
+    let ctx = Ctx::new();
+    let (schema, data) = setup(&ctx);
+    sync(&ctx, &schema, &data, &[]).expect_code(0);
+    // Dynamic state, as confctl (or the Python tool) would write it.
+    let edited = r#"{"pooled":true,"references":["x"],"ttl":5,"mode":"passive","nets":[],"meta":{"a":1},"owner":"me","extra":[1]}"#;
+    ctx.put(API, edited);
+    let db = "/v1/dbconfig-section/eqiad/s1/db1001";
+    let db_value = r#"{"master":"db1001","readonly":true,"free":"kept"}"#;
+    ctx.put(db, db_value);
+    // Remove one discovery object, a whole flat one and a depth-2 section.
+    std::fs::write(
+        data.join("discovery/records.yaml"),
+        "appservers-rw: [eqiad]\napi-rw: [eqiad]\n",
+    )
+    .unwrap();
+    std::fs::write(data.join("flat/things.yaml"), "[alpha, gamma]\n").unwrap();
+    std::fs::write(
+        data.join("dbsection/sections.yaml"),
+        "eqiad:\n  s1: [db1001]\n",
+    )
+    .unwrap();
+    // One of three discovery objects goes: more than the default share of 25%.
+    let before = ctx.state();
+    let refused = sync(&ctx, &schema, &data, &[]).expect_code(2);
+    assert!(
+        refused.stderr.contains("objects of type discovery"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(ctx.state(), before);
+    let all = ["--max-delete-share", "1"];
+    let dry = sync(&ctx, &schema, &data, &[&all[..], &["--dry-run"]].concat()).expect_code(0);
+    assert!(
+        dry.stdout.contains("-/v1/discovery/appservers-rw/codfw "),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains("+/v1/flat-things/gamma {\"on\":false}"),
+        "{}",
+        dry.stdout
+    );
+    let check = sync(&ctx, &schema, &data, &[&all[..], &["--check"]].concat());
+    assert_eq!(check.code, 3, "{}", check.stderr);
+    assert_eq!(ctx.state(), before, "dry run and check write nothing");
+    sync(&ctx, &schema, &data, &["--max-delete-share", "1"]).expect_code(0);
+    let now = ctx.dump();
+    assert_eq!(
+        now[API], edited,
+        "a kept object's values are never overwritten"
+    );
+    assert_eq!(now[db], db_value);
+    for gone in [
+        "/v1/discovery/appservers-rw/codfw",
+        "/v1/flat-things/beta",
+        "/v1/dbconfig-section/codfw/s1/db2001",
+        "/v1/dbconfig-section/eqiad/s2/db1002",
+    ] {
+        assert!(!now.contains_key(gone), "{gone} should be deleted");
+    }
+    assert_eq!(now["/v1/flat-things/gamma"], r#"{"on":false}"#);
+    assert!(now.contains_key("/v1/pools/eqiad/appservers/apache/mw1001"));
+}
+
+#[test]
+fn a_rule_refusing_a_new_objects_defaults_stops_the_sync_and_writes_nothing() {
+    let ctx = Ctx::new();
+    let (schema, data) = setup(&ctx);
+    sync(&ctx, &schema, &data, &[]).expect_code(0);
+    std::fs::write(
+        data.join("mwconfig/config.yaml"),
+        "common: [WMFMasterDatacenter, ReadOnly, StrictMode]\neqiad: [ReadOnly, StrictOther]\n",
+    )
+    .unwrap();
+    let before = ctx.state();
+    let run = sync(&ctx, &schema, &data, &[]).expect_code(2);
+    // The rule's selector is scope=common: eqiad/StrictOther is not refused.
+    assert!(
+        run.stderr
+            .contains("mwconfig common/StrictMode: rule strict (js/strict.schema)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ctx.state(), before);
+    // Without the refused object the same directory syncs, the other new one included.
+    std::fs::write(
+        data.join("mwconfig/config.yaml"),
+        "common: [WMFMasterDatacenter, ReadOnly]\neqiad: [ReadOnly, StrictOther]\n",
+    )
+    .unwrap();
+    sync(&ctx, &schema, &data, &[]).expect_code(0);
+    assert_eq!(
+        ctx.dump()["/v1/mediawiki-config/eqiad/StrictOther"],
+        r#"{"val":null}"#
+    );
+}
+
+#[test]
+fn bad_schemas_and_data_exit_2_with_file_and_line_and_nothing_written() {
+    let ctx = Ctx::new();
+    let (schema, data) = setup(&ctx);
+    sync(&ctx, &schema, &data, &[]).expect_code(0);
+    let good = std::fs::read_to_string(&schema).unwrap();
+    let before = ctx.state();
+    let cases: &[(&str, &str, &str)] = &[
+        // A dependency loop, reported at the first type of the loop.
+        (
+            "schema.yaml",
+            "depends: [mwconfig]\ndbsection:",
+            "dependency loop",
+        ),
+        (
+            "schema.yaml",
+            "type: int, default: 300",
+            "schema.yaml:24:5: object type discovery, field ttl",
+        ),
+        ("schema.yaml", "enum:active|passive", "schema.yaml:25:"),
+        ("schema.yaml", "selector: \"name=ReadOnly\"", "unknown tag"),
+        (
+            "data/discovery/records.yaml",
+            "api-rw: [eqiad]",
+            "records.yaml:2:",
+        ),
+        (
+            "data/dbsection/sections.yaml",
+            "s1: [db1001]",
+            "sections.yaml:2:",
+        ),
+    ];
+    let breakage = |file: &str, text: &str| -> String {
+        match file {
+            "schema.yaml" if text.starts_with("depends") => {
+                good.replacen("  depends: [mwconfig]\n", "  depends: [dbsection]\n", 1)
+            }
+            "schema.yaml" if text.starts_with("type: int") => {
+                good.replace("type: int, default: 300", "type: int, default: \"300\"")
+            }
+            "schema.yaml" if text.starts_with("enum") => {
+                good.replace("enum:active|passive", "enum:active||passive")
+            }
+            "schema.yaml" => good.replace("name=ReadOnly", "dc=eqiad"),
+            "data/discovery/records.yaml" => {
+                "appservers-rw: [eqiad, codfw]\napi-rw: [eqiad, \"bad name\"]\n".into()
+            }
+            _ => "eqiad:\n  s1: {db1001: 1, db1001: 2}\n".into(),
+        }
+    };
+    for (file, text, want) in cases {
+        let path = ctx.path(&format!("s/{file}"));
+        let original = std::fs::read_to_string(&path).unwrap();
+        let broken = breakage(file, text);
+        assert_ne!(broken, original, "{file}: the case must break something");
+        std::fs::write(&path, &broken).unwrap();
+        let run = sync(&ctx, &schema, &data, &[]).expect_code(2);
+        assert!(run.stderr.contains(want), "{file} {text}: {}", run.stderr);
+        assert_eq!(ctx.state(), before, "{file} {text}: nothing written");
+        std::fs::write(&path, original).unwrap();
+    }
+    // A schema file that does not exist is an error too, not "no types".
+    let run = ctx
+        .sync(&data, &["--schema", s(&ctx.path("nope.yaml"))])
+        .expect_code(2);
+    assert!(run.stderr.contains("nope.yaml"), "{}", run.stderr);
+    assert_eq!(ctx.state(), before);
+}
+
+#[test]
+fn without_a_schema_type_directories_are_warned_about_and_only_nodes_sync() {
+    let ctx = Ctx::new();
+    let (_, data) = setup(&ctx);
+    let run = ctx.sync(&data, &[]).expect_code(0);
+    assert!(run.stderr.contains("mwconfig: not read"), "{}", run.stderr);
+    let keys: Vec<String> = ctx.dump().into_keys().collect();
+    assert_eq!(
+        keys,
+        vec!["/v1/meta/sync", "/v1/pools/eqiad/appservers/apache/mw1001"]
+    );
+    // A directory of schema types only leaves the pool objects and the record alone.
+    let before = ctx.dump();
+    let only = ctx.path("only");
+    copy_dir(&fixture().join("data/flat"), &only.join("flat"));
+    let schema = fixture().join("schema.yaml");
+    sync(&ctx, &schema, &only, &[]).expect_code(0);
+    let after = ctx.dump();
+    for (k, v) in &before {
+        assert_eq!(after.get(k), Some(v), "{k} untouched");
+    }
+    assert_eq!(after.len(), before.len() + 2);
+}
+
+#[test]
+fn confctl_gets_sets_and_deletes_schema_objects() {
+    let ctx = Ctx::new();
+    let (schema, data) = setup(&ctx);
+    sync(&ctx, &schema, &data, &[]).expect_code(0);
+    let get = confctl(&ctx, &schema, "discovery", "dnsdisc=appservers-rw", "get").expect_code(0);
+    assert_eq!(
+        get.stdout,
+        "{\"codfw\": {\"pooled\": false, \"references\": [], \"ttl\": 300, \"mode\": \"active\", \"nets\": [\"10.0.0.0/8\"], \"meta\": {}, \"owner\": \"\", \"extra\": null}, \"tags\": \"dnsdisc=appservers-rw\"}\n\
+         {\"eqiad\": {\"pooled\": false, \"references\": [], \"ttl\": 300, \"mode\": \"active\", \"nets\": [\"10.0.0.0/8\"], \"meta\": {}, \"owner\": \"\", \"extra\": null}, \"tags\": \"dnsdisc=appservers-rw\"}\n"
+    );
+    let set = confctl(
+        &ctx,
+        &schema,
+        "discovery",
+        "dnsdisc=api-rw,name=eqiad",
+        "set/pooled=true:ttl=10:references=a,b:mode=passive:nets=192.168.0.0/16,10.1.0.0/24",
+    )
+    .expect_code(0);
+    assert_eq!(
+        set.stdout,
+        "api-rw/eqiad: pooled changed False => True\n\
+         api-rw/eqiad: references changed [] => ['a', 'b']\n\
+         api-rw/eqiad: ttl changed 300 => 10\n\
+         api-rw/eqiad: mode changed active => passive\n\
+         api-rw/eqiad: nets changed ['10.0.0.0/8'] => ['192.168.0.0/16', '10.1.0.0/24']\n"
+    );
+    assert_eq!(
+        json(&ctx.dump()[API]),
+        json(
+            r#"{"pooled":true,"references":["a","b"],"ttl":10,"mode":"passive","nets":["192.168.0.0/16","10.1.0.0/24"],"meta":{},"owner":"","extra":null}"#
+        )
+    );
+    // The same set again changes nothing and writes nothing.
+    let rev = ctx.revision();
+    confctl(&ctx, &schema, "discovery", "dnsdisc=api-rw", "set/ttl=10").expect_code(0);
+    assert_eq!(ctx.revision(), rev);
+    // Free-form: fields the schema does not declare are kept and shown.
+    let db = "/v1/dbconfig-section/eqiad/s1/db1001";
+    ctx.put(
+        db,
+        r#"{"master":"PLACEHOLDER","readonly":false,"note":"x"}"#,
+    );
+    confctl(
+        &ctx,
+        &schema,
+        "dbsection",
+        "datacenter=eqiad,section=s1",
+        "set/master=db1001",
+    )
+    .expect_code(0);
+    assert_eq!(
+        json(&ctx.dump()[db]),
+        json(r#"{"master":"db1001","readonly":false,"note":"x"}"#)
+    );
+    let get = confctl(&ctx, &schema, "dbsection", "name=db1001", "get").expect_code(0);
+    assert_eq!(
+        get.stdout,
+        "{\"db1001\": {\"master\": \"db1001\", \"readonly\": false, \"note\": \"x\"}, \"tags\": \"datacenter=eqiad,section=s1\"}\n"
+    );
+    // A write to several objects without --yes asks; no answer means no.
+    let before = ctx.state();
+    let asked = ctx.run(
+        "confctl",
+        &[
+            "--schema",
+            s(&schema),
+            "--object-type",
+            "flat",
+            "select",
+            "name=.*",
+            "set/on=true",
+        ],
+    );
+    assert_eq!(asked.code, 1, "{}", asked.stderr);
+    assert_eq!(ctx.state(), before);
+    let del = confctl(
+        &ctx,
+        &schema,
+        "dbsection",
+        "datacenter=eqiad,section=s2",
+        "delete",
+    )
+    .expect_code(0);
+    assert_eq!(
+        del.stdout,
+        "eqiad/s2/db1002: deleted\neqiad/s2/db1003: deleted\n"
+    );
+    let now = ctx.dump();
+    assert!(!now.contains_key("/v1/dbconfig-section/eqiad/s2/db1002"));
+    assert!(now.contains_key("/v1/dbconfig-section/eqiad/s1/db1001"));
+}
+
+#[test]
+fn confctl_refuses_bad_values_before_writing_anything() {
+    let ctx = Ctx::new();
+    let (schema, data) = setup(&ctx);
+    sync(&ctx, &schema, &data, &[]).expect_code(0);
+    let before = ctx.state();
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "discovery",
+            "dnsdisc=api-rw",
+            "set/ttl=abc",
+            "\"abc\" is not an integer",
+        ),
+        (
+            "discovery",
+            "dnsdisc=api-rw",
+            "set/nets=10.0.0.0/8,10.0.0.300",
+            "\"10.0.0.300\" is not an IP network",
+        ),
+        (
+            "discovery",
+            "dnsdisc=api-rw",
+            "set/mode=bogus",
+            "not one of active, passive",
+        ),
+        (
+            "discovery",
+            "dnsdisc=api-rw",
+            "set/pooled=yes",
+            "booleans can only be",
+        ),
+        (
+            "discovery",
+            "dnsdisc=api-rw",
+            "set/meta=x",
+            "dictionaries are not supported",
+        ),
+        (
+            "discovery",
+            "dnsdisc=api-rw",
+            "set/nope=1",
+            "field \"nope\" is not in the schema of discovery",
+        ),
+        ("discovery", "cluster=x", "get", "unknown tag \"cluster\""),
+        // Values of `any` fields are strings from the command line (as in the Python tool):
+        // the readonly rule wants a boolean.
+        (
+            "mwconfig",
+            "scope=common,name=ReadOnly",
+            "set/val=true",
+            "mwconfig common/ReadOnly: rule readonly",
+        ),
+        (
+            "undeclared",
+            "name=x",
+            "get",
+            "object type \"undeclared\" is not defined",
+        ),
+    ];
+    for (ty, sel, action, want) in cases {
+        let run = confctl(&ctx, &schema, ty, sel, action).expect_code(2);
+        assert!(
+            run.stderr.contains(want),
+            "{ty} {sel} {action}: {}",
+            run.stderr
+        );
+        assert_eq!(ctx.state(), before, "{ty} {sel} {action}: nothing written");
+    }
+}

@@ -523,3 +523,29 @@ fn host_writes_one_hosts_objects_without_asking_and_refuses_several() {
     ctx.run("confctl", &["--host", "select", "name=mw10.*", "get"])
         .expect_code(0);
 }
+
+#[test]
+fn debug_says_what_it_reads_and_changes_no_output() {
+    let ctx = fleet();
+    let args = ["tags", TAGS, "--action", "get", "re:mw10"];
+    let plain = ctx.run("confctl", &args).expect_code(0);
+    let mut with_debug = vec!["--debug", "--quiet"];
+    with_debug.extend_from_slice(&args);
+    let debug = ctx.run("confctl", &with_debug).expect_code(0);
+    assert_eq!(debug.stdout, plain.stdout);
+    assert!(!plain.stderr.contains("debug"), "{plain:?}");
+    assert!(
+        debug.stderr.contains(&format!(
+            "confctl: debug: etcd {}",
+            ctx.etcd.endpoints_arg()
+        )),
+        "{debug:?}"
+    );
+    assert!(
+        debug
+            .stderr
+            .contains("read /v1/pools/eqiad/appservers/apache/ at revision ",)
+            && debug.stderr.contains(": 4 objects matched, 0 malformed"),
+        "{debug:?}"
+    );
+}

@@ -45,8 +45,13 @@ pub struct ConfctlArgs {
     #[arg(long, global = true)]
     pub host: bool,
 
-    /// With `select`: do not ask for confirmation when a write matches more than one
-    /// object (the other subcommands never ask). Also accepted after `select`.
+    /// Show on stderr what confctl reads: the etcd endpoints and namespace used, and for
+    /// each selection the key prefix read, its revision and how many objects matched.
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// With `select` and `tags`: do not ask for confirmation when a write matches more than one
+    /// object (the other subcommands never ask). Also accepted after the subcommand.
     #[arg(long, short = 'y')]
     pub yes: bool,
 
@@ -87,7 +92,7 @@ pub enum Command {
   confctl tags dc=eqiad,cluster=appservers,service=apache --action get mw1018\n  \
   confctl tags dc=eqiad,cluster=appservers,service=apache --action get all\n  \
   confctl tags dc=eqiad,cluster=appservers,service=apache --action set/pooled=no 're:mw101'\n  \
-  confctl --tags dc=eqiad,cluster=appservers,service=apache --action get re:mw10 --action delete mw1019"
+  confctl --tags dc=codfw,cluster=api,service=nginx --action get re:mw2 --action delete mw2001"
     )]
     Tags(tags::TagsArgs),
     /// Set pooled=yes for a host in every pool it is in (or one service). Objects that are
@@ -124,6 +129,7 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         json: args.json,
         yaml: args.yaml,
         host: args.host,
+        debug: args.debug,
         yes: args.yes
             || matches!(&args.command, Command::Select(s) if s.yes)
             || matches!(&args.command, Command::Tags(t) if t.yes),
@@ -157,7 +163,37 @@ pub(crate) struct Opts {
     pub yaml: bool,
     /// `--host`: a write is about one host's objects (see `select::one_host`).
     pub host: bool,
+    /// `--debug`: say on stderr what is read.
+    pub debug: bool,
     pub yes: bool,
     pub out: crate::output::Printer,
     pub reason: crate::commands::changes::ReasonArg,
+}
+
+impl Opts {
+    /// `--debug`: a line on stderr (shown even with `--quiet`: it was asked for).
+    pub(crate) fn debug(&self, msg: impl FnOnce() -> String) {
+        if self.debug {
+            crate::output::stderr_line(&format!("confctl: debug: {}", msg()));
+        }
+    }
+
+    /// `--debug`: where confctl is connected, as whom, and where it audits.
+    pub(crate) fn debug_connection(
+        &self,
+        cfg: &conftool_core::Config,
+        store: &conftool_core::Store,
+    ) {
+        self.debug(|| {
+            format!(
+                "etcd {}, namespace {:?}, user {}, audit log {}",
+                store.endpoints(),
+                cfg.namespace,
+                cfg.username.as_deref().unwrap_or("(none)"),
+                cfg.audit_log
+                    .as_deref()
+                    .map_or("(none)".into(), |p| p.display().to_string())
+            )
+        });
+    }
 }

@@ -41,6 +41,7 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &SelectArgs) -> anyh
     let sel: Selector = args.selector.parse()?;
     let action: Action = args.action.parse()?;
     let (cfg, store) = conn.connect().await?;
+    opts.debug_connection(&cfg, &store);
     let req = Request {
         sel: &sel,
         action: &action,
@@ -80,6 +81,15 @@ pub(super) async fn execute(
         get_style,
     } = req;
     let selection = store.select(sel).await?;
+    opts.debug(|| {
+        format!(
+            "selector {sel}: read {} at revision {}: {} objects matched, {} malformed",
+            sel.prefix(store.keyspace()),
+            selection.revision,
+            selection.objects.len(),
+            selection.malformed.len()
+        )
+    });
     for (key, why) in &selection.malformed {
         warn("confctl", format!("{key}: {why}"));
     }

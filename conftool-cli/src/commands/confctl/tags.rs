@@ -165,6 +165,7 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &TagsArgs) -> anyhow
         });
     }
     let (cfg, store) = conn.connect().await?;
+    opts.debug_connection(&cfg, &store);
     let overrides = Overrides {
         include_inactive: args.include_inactive,
         allow_below_threshold: args.allow_below_threshold,

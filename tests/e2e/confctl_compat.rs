@@ -549,3 +549,44 @@ fn debug_says_what_it_reads_and_changes_no_output() {
         "{debug:?}"
     );
 }
+
+#[test]
+fn set_from_a_yaml_file_as_python_does() {
+    let ctx = fleet();
+    let good = ctx.write("values.yaml", "pooled: \"no\"\nweight: 12\n");
+    let action = format!("set/@{}", good.display());
+    let run = ctx
+        .run("confctl", &["select", "name=mw1019", &action])
+        .expect_code(0);
+    assert_eq!(
+        run.stdout,
+        "eqiad/appservers/apache/mw1019: pooled changed yes => no\n\
+         eqiad/appservers/apache/mw1019: weight changed 1 => 12\n"
+    );
+    let run = ctx
+        .run("confctl", &["tags", TAGS, "--action", &action, "mw1020"])
+        .expect_code(0);
+    assert_eq!(run.stdout.lines().count(), 2, "{run:?}");
+    assert_eq!(
+        value(&ctx, "eqiad/appservers/apache/mw1020").as_deref(),
+        Some(r#"{"pooled":"no","weight":12}"#)
+    );
+    let before = (ctx.dump(), ctx.revision());
+    for (text, want) in [
+        ("pooled: maybe\n", "pooled must be"),
+        ("weight: 1\ncolour: red\n", "unknown field"),
+        ("weight: 1\nweight: 2\n", "duplicate field"),
+    ] {
+        let bad = ctx.write("bad.yaml", text);
+        let action = format!("set/@{}", bad.display());
+        let run = ctx.run("confctl", &["select", "name=mw101", &action]);
+        assert_eq!(run.code, 2, "{text}: {run:?}");
+        assert!(run.stderr.contains(want), "{text}: {run:?}");
+    }
+    let run = ctx.run(
+        "confctl",
+        &["select", "name=mw101", "set/@/nonexistent.yaml"],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!((ctx.dump(), ctx.revision()), before, "a bad file wrote");
+}

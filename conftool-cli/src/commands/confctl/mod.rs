@@ -1,6 +1,7 @@
 //! `confctl`: select objects and get, set or delete them; pool/depool/drain/decommission a
 //! host. Compatible with the Python confctl's syntax and output.
 
+mod action_file;
 mod get;
 mod host;
 mod select;

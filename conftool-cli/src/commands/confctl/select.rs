@@ -8,6 +8,7 @@ use conftool_core::{
 };
 use serde_json::json;
 
+use super::action_file;
 use super::get::{self, GetStyle};
 use super::Opts;
 use crate::commands::changes::{apply, change_lines, check_rules, confirm, writer};
@@ -20,7 +21,8 @@ use crate::output::{stderr_line, warn};
 pub struct SelectArgs {
     /// The selector, e.g. 'dc=eqiad,cluster=appservers,name=mw10.*'.
     pub selector: String,
-    /// The action: get | set/pooled=yes|no|inactive[:weight=N] | delete.
+    /// The action: get | set/pooled=yes|no|inactive[:weight=N] | set/@FILE (a YAML file
+    /// with pooled and/or weight) | delete.
     pub action: String,
     /// Do not ask for confirmation when a write matches more than one object.
     #[arg(long, short = 'y')]
@@ -39,7 +41,7 @@ pub struct SelectArgs {
 pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &SelectArgs) -> anyhow::Result<u8> {
     // Parse everything before touching etcd: bad input never reaches the store.
     let sel: Selector = args.selector.parse()?;
-    let action: Action = args.action.parse()?;
+    let action = action_file::parse(&args.action)?;
     let (cfg, store) = conn.connect().await?;
     opts.debug_connection(&cfg, &store);
     let req = Request {

@@ -12,6 +12,7 @@ use clap::Args;
 use conftool_core::selector::Anchoring;
 use conftool_core::{escape_controls, Action, Config, NodeName, Overrides, PoolKey, Selector};
 
+use super::action_file;
 use super::get::GetStyle;
 use super::select::{execute, Request};
 use super::Opts;
@@ -23,7 +24,7 @@ use crate::exit::{BadInput, OK};
 pub struct TagsArgs {
     /// The pool, every tag given literally: dc=DC,cluster=CLUSTER,service=SERVICE.
     pub taglist: String,
-    /// ACTION (get | set/pooled=yes|no|inactive[:weight=N] | delete) on NAMEDEF (a node
+    /// ACTION (get | set/pooled=yes|no|inactive[:weight=N] | set/@FILE | delete) on NAMEDEF (a node
     /// name, re:REGEX matched at the start of names, or all). May be given several times;
     /// the actions run in order.
     #[arg(
@@ -158,7 +159,7 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &TagsArgs) -> anyhow
         };
         let namedef = NameDef::parse(namedef)?;
         units.push(Unit {
-            action: action.parse()?,
+            action: action_file::parse(action)?,
             sel: namedef.selector(&pool)?,
             namedef,
             given: format!("--action {action} {}", escape_controls(&pair[1])),

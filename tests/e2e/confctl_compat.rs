@@ -590,3 +590,37 @@ fn set_from_a_yaml_file_as_python_does() {
     assert_eq!(run.code, 2, "{run:?}");
     assert_eq!((ctx.dump(), ctx.revision()), before, "a bad file wrote");
 }
+
+#[test]
+fn a_named_host_goes_back_into_service_and_a_pattern_needs_the_opt_in() {
+    let ctx = fleet();
+    ctx.run(
+        "confctl",
+        &[
+            "select",
+            "service=apache,name=mw102.",
+            "set/pooled=inactive",
+        ],
+    )
+    .expect_code(0);
+    // re: would turn an inactive object yes: refused, as select by pattern is.
+    let before = (ctx.dump(), ctx.revision());
+    let run = ctx
+        .run(
+            "confctl",
+            &["tags", TAGS, "--action", "set/pooled=yes", "re:mw102"],
+        )
+        .expect_code(2);
+    assert!(run.stderr.contains("--include-inactive"), "{run:?}");
+    assert_eq!((ctx.dump(), ctx.revision()), before);
+    // Naming the host is enough, as people pool a new host with the Python tool.
+    ctx.run(
+        "confctl",
+        &["tags", TAGS, "--action", "set/pooled=yes", "mw1020"],
+    )
+    .expect_code(0);
+    assert_eq!(
+        value(&ctx, "eqiad/appservers/apache/mw1020").as_deref(),
+        Some(r#"{"pooled":"yes","weight":1}"#)
+    );
+}

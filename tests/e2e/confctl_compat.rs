@@ -280,6 +280,11 @@ fn tags_bad_input_exits_2_and_writes_nothing() {
             "matches no objects",
         ),
         (&["tags", TAGS, "--action", "get"], "2 values required"),
+        // A flag is never taken for a NAMEDEF.
+        (
+            &["tags", TAGS, "--action", "set/pooled=no", "--yes"],
+            "2 values required",
+        ),
         (&["tags", TAGS], "--action"),
         // A bad second action stops the first from being written too.
         (

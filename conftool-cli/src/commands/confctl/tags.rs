@@ -32,8 +32,7 @@ pub struct TagsArgs {
         num_args = 2,
         value_names = ["ACTION", "NAMEDEF"],
         required = true,
-        action = clap::ArgAction::Append,
-        allow_hyphen_values = true
+        action = clap::ArgAction::Append
     )]
     pub action: Vec<String>,
     /// Do not ask for confirmation when a write matches more than one object.

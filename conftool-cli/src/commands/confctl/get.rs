@@ -7,6 +7,11 @@
 //! only that last shape; ours also prints the per-object shapes as YAML (the `asdict` form,
 //! one document per object), which reads back as the same data as the Python tool's JSON
 //! line.
+//!
+//! (conftool 6.1's driver returns wrapper objects from `ls`, so there `get all` fails with
+//! "Object of type ObjectWireRepresentation is not JSON serializable", and with `--yaml`
+//! prints `!!python/object` tags that `yaml.safe_load` refuses. We print the dict of plain
+//! values that earlier versions printed, which is what scripts were written against.)
 
 use conftool_core::{escape_controls, ObjectKey, PoolState, Selection, Selector};
 use serde_json::{json, Value};

@@ -153,7 +153,22 @@ fn tags_set_and_delete_write_through_selects_path() {
         Some(r#"{"pooled":"yes","weight":1}"#)
     );
 
-    // By regex, several objects: asked as select asks; no answer writes nothing.
+    // By regex, fewer than half of the pool (2 of 6): no question, as in the Python tool's
+    // tags mode (scripts call it without a terminal).
+    let run = ctx
+        .run(
+            "confctl",
+            &["tags", TAGS, "--action", "set/weight=2", "re:mw10(19|20)"],
+        )
+        .expect_code(0);
+    assert!(!run.stderr.contains("Ok to continue?"), "{run:?}");
+    assert_eq!(run.stdout.lines().count(), 2, "{run:?}");
+    for n in ["mw1019", "mw1020"] {
+        let v = value(&ctx, &format!("eqiad/appservers/apache/{n}")).expect(n);
+        assert!(v.contains(r#""weight":2"#), "{n}: {v}");
+    }
+
+    // By regex, at least half of the pool (4 of 6): asked; no answer writes nothing.
     let before = (ctx.dump(), ctx.revision());
     let args = ["tags", TAGS, "--action", "set/weight=7", "re:mw10"];
     let run = ctx.run("confctl", &args).expect_code(1);
@@ -169,6 +184,15 @@ fn tags_set_and_delete_write_through_selects_path() {
         let v = value(&ctx, &format!("eqiad/appservers/apache/{n}")).expect(n);
         assert!(v.contains(r#""weight":1"#), "{n}: {v}");
     }
+
+    // all: always asked, even for a pool of one object.
+    let before = (ctx.dump(), ctx.revision());
+    let one = "dc=codfw,cluster=appservers,service=apache";
+    let run = ctx
+        .run("confctl", &["tags", one, "--action", "set/weight=3", "all"])
+        .expect_code(1);
+    assert!(run.stderr.contains("Ok to continue? [y/N]"), "{run:?}");
+    assert_eq!((ctx.dump(), ctx.revision()), before);
 
     // all, with --yes after the subcommand.
     ctx.run(

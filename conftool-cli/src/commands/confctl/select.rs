@@ -52,6 +52,7 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &SelectArgs) -> anyh
             allow_below_threshold: args.allow_below_threshold,
         },
         get_style: GetStyle::Lines,
+        confirm: Confirm::WhenSeveral,
     };
     execute(&cfg, &store, opts, req).await
 }
@@ -66,6 +67,33 @@ pub(super) struct Request<'a> {
     pub overrides: Overrides,
     /// How `get` prints them.
     pub get_style: GetStyle<'a>,
+    /// When a write asks before going ahead (unless `--yes`).
+    pub confirm: Confirm,
+}
+
+/// When a write asks for confirmation first (the Python confctl's two rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Confirm {
+    /// `select`: a write to more than one object.
+    WhenSeveral,
+    /// `tags` with `re:`: a write to at least half of the pool's `pool` objects.
+    AtLeastHalfOf { pool: usize },
+    /// `tags` with `all`: every write.
+    Always,
+    /// `tags` with a node's name: never.
+    Never,
+}
+
+impl Confirm {
+    /// Whether a write to `selected` objects asks.
+    fn asks(self, selected: usize) -> bool {
+        match self {
+            Confirm::WhenSeveral => selected > 1,
+            Confirm::AtLeastHalfOf { pool } => pool <= 2 * selected,
+            Confirm::Always => true,
+            Confirm::Never => false,
+        }
+    }
 }
 
 /// Select, then print (`get`) or write through the one audited path, asking first when a
@@ -81,6 +109,7 @@ pub(super) async fn execute(
         action,
         overrides,
         get_style,
+        confirm: asking,
     } = req;
     let selection = store.select(sel).await?;
     opts.debug(|| {
@@ -136,7 +165,7 @@ pub(super) async fn execute(
         return Ok(OK);
     }
     // `--host` said these are one host's objects, and `one_host` checked it.
-    if selection.objects.len() > 1 && !opts.yes && !opts.host {
+    if asking.asks(selection.objects.len()) && !opts.yes && !opts.host {
         stderr_line(&format!(
             "{} objects selected by {}; {} changes:",
             selection.objects.len(),

@@ -5,7 +5,9 @@
 //! service=apache`); NAMEDEF picks objects in it: a node name, `re:REGEX` (matched at the
 //! start of the name only, as Python's `re.match`: `re:mw10` selects `mw1018`), or `all`.
 //! Each `--action` becomes a selector and goes through `select`'s path: the same output,
-//! rules, confirmation and audit trail. Every TAGS and NAMEDEF is checked before etcd is
+//! rules and audit trail. A write asks first as the Python tool's tags mode does: for `all`,
+//! or a `re:` that picks at least half of the pool; never for a node's name (`--yes` skips
+//! the question). Every TAGS and NAMEDEF is checked before etcd is
 //! touched; the actions then run in order and stop at the first that fails.
 
 use clap::Args;
@@ -14,7 +16,7 @@ use conftool_core::{escape_controls, Action, Config, NodeName, Overrides, PoolKe
 
 use super::action_file;
 use super::get::GetStyle;
-use super::select::{execute, Request};
+use super::select::{execute, Confirm, Request};
 use super::Opts;
 use crate::connection::ConnArgs;
 use crate::exit::{BadInput, OK};
@@ -35,7 +37,8 @@ pub struct TagsArgs {
         action = clap::ArgAction::Append
     )]
     pub action: Vec<String>,
-    /// Do not ask for confirmation when a write matches more than one object.
+    /// Do not ask for confirmation when a write reaches `all`, or at least half of the pool
+    /// with `re:`.
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Let `re:` or `all` put pooled=inactive objects back into service (pooled=yes). Not
@@ -141,6 +144,7 @@ fn parse_tags(input: &str) -> anyhow::Result<PoolKey> {
 /// One `--action ACTION NAMEDEF`, parsed.
 struct Unit {
     action: Action,
+    pool: PoolKey,
     namedef: NameDef,
     sel: Selector,
     /// As given, for messages.
@@ -160,6 +164,7 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &TagsArgs) -> anyhow
         units.push(Unit {
             action: action_file::parse(action)?,
             sel: namedef.selector(&pool)?,
+            pool: pool.clone(),
             namedef,
             given: format!("--action {action} {}", escape_controls(&pair[1])),
         });
@@ -204,11 +209,24 @@ async fn run_unit(
         NameDef::Regex(_) => GetStyle::Lines,
         NameDef::All => GetStyle::PoolDict,
     };
+    // As the Python tool: a write asks first when it reaches `all`, or when a regex picks
+    // at least half of the pool (counted with one more read); a node's name never asks.
+    let confirm = match (&unit.namedef, &unit.action) {
+        (_, Action::Get) | (NameDef::Name(_), _) => Confirm::Never,
+        (NameDef::All, _) => Confirm::Always,
+        (NameDef::Regex(_), _) => {
+            let whole = Selector::for_pool(&unit.pool)?;
+            Confirm::AtLeastHalfOf {
+                pool: store.select(&whole).await?.objects.len(),
+            }
+        }
+    };
     let req = Request {
         sel: &unit.sel,
         action: &unit.action,
         overrides,
         get_style,
+        confirm,
     };
     execute(cfg, store, opts, req).await
 }

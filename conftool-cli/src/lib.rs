@@ -1,11 +1,12 @@
 //! conftool-cli: the `conftool-sync`, `confctl` and `conftool` binaries.
 //!
 //! `src/bin/*.rs` only parse arguments and dispatch; each command lives in [`commands`];
-//! [`connection`] holds the shared etcd flags, [`output`] the one writer to stdout, and
-//! [`exit`] the exit-code contract.
+//! [`connection`] holds the shared etcd flags, [`output`] the one writer to stdout
+//! ([`pyyaml`] formats its YAML as the Python tool does), and [`exit`] the exit-code contract.
 
 pub mod commands;
 pub mod connection;
 pub mod docs;
 pub mod exit;
 pub mod output;
+pub mod pyyaml;

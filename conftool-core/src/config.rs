@@ -49,6 +49,9 @@ pub struct Config {
     /// Send the etcd password over plain `http://` (refused unless this is set).
     #[serde(default)]
     pub allow_insecure_auth: bool,
+    /// Refuse every write (the Python tool's `read_only`): reads, dry runs and checks work.
+    #[serde(default)]
+    pub read_only: bool,
     /// A password given in the file itself (the Python tool's etcd client files do that).
     #[serde(skip)]
     pub inline_password: Option<Secret>,
@@ -99,6 +102,7 @@ impl Default for Config {
             timeout: default_timeout(),
             audit_log: None,
             allow_insecure_auth: false,
+            read_only: false,
             inline_password: None,
             notes: Vec::new(),
         }

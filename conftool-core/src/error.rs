@@ -101,6 +101,11 @@ pub enum Error {
     /// What was asked for does not exist (a host in no pool); nothing was written.
     #[error("{0}; nothing written")]
     NotFound(String),
+    /// The configuration says `read_only: true`: every write is refused.
+    #[error(
+        "the configuration is read-only (read_only: true): writes are refused; nothing written"
+    )]
+    ReadOnly,
     /// Writes that must land together but do not fit in one transaction.
     #[error("{writes} changes are too many to apply atomically (at most {limit} per transaction)")]
     TooLarge {

@@ -37,6 +37,9 @@ pub(crate) const PYTHON_KEYS: &[&str] = &[
     "tcpircbot_host",
     "tcpircbot_port",
     "cache_path",
+    "read_only",
+    "conftool2git_address",
+    "extensions_config",
 ];
 
 /// The system-wide python-etcd file, read first.
@@ -61,6 +64,10 @@ struct PythonConfig {
     tcpircbot_host: Option<serde_yaml_any::Any>,
     tcpircbot_port: Option<serde_yaml_any::Any>,
     cache_path: Option<PathBuf>,
+    #[serde(default)]
+    read_only: bool,
+    conftool2git_address: Option<serde_yaml_any::Any>,
+    extensions_config: Option<serde_yaml_any::Any>,
     // Ours, accepted in the Python file too: the Python tool has no audit log.
     audit_log: Option<PathBuf>,
     #[serde(default, deserialize_with = "crate::config::de_opt_duration")]
@@ -318,6 +325,20 @@ fn load_from(
     if py.cache_path.is_some() {
         notes.push("cache_path: ignored (these tools keep no cache)".into());
     }
+    if py.conftool2git_address.is_some() {
+        notes.push(
+            "conftool2git_address: ignored (changes are not sent to conftool2git; every change \
+             is recorded in the audit log (audit_log) instead)"
+                .into(),
+        );
+    }
+    if py.extensions_config.is_some() {
+        notes.push(
+            "extensions_config: ignored (the dbctl and requestctl extensions are not part of \
+             these tools)"
+                .into(),
+        );
+    }
     if py.driver_options.suppress_san_warnings.is_some() {
         notes.push(
             "driver_options.suppress_san_warnings: ignored (certificates are always checked \
@@ -409,6 +430,7 @@ fn load_from(
         timeout,
         audit_log: py.audit_log,
         allow_insecure_auth: py.allow_insecure_auth,
+        read_only: py.read_only,
         inline_password: merged.password.map(crate::config::Secret),
         notes: Vec::new(),
     };

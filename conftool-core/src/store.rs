@@ -41,6 +41,7 @@ pub struct Store {
     keyspace: Keyspace,
     endpoints: String,
     limits: BatchLimits,
+    pub(crate) read_only: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -80,6 +81,7 @@ impl Store {
             keyspace: cfg.keyspace(),
             endpoints,
             limits: BatchLimits::default(),
+            read_only: cfg.read_only,
         })
     }
 

@@ -65,8 +65,12 @@ pub struct HostChange {
 
 impl Store {
     /// A writer for `actor`, recording in `audit`, which is opened now: a log that cannot be
-    /// written is an error here, before anything is written.
+    /// written is an error here, before anything is written; so is a read-only configuration
+    /// ([`Error::ReadOnly`]).
     pub fn writer(&self, actor: &Actor, audit: &AuditLog) -> Result<Writer<'_>, Error> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
         Ok(Writer {
             store: self,
             audit: audit.open(actor)?,

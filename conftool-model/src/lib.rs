@@ -58,6 +58,6 @@ pub use model::{
 };
 pub use names::{Cluster, Datacenter, NodeName, Service};
 pub use selection::{Applied, Change, Selected, Selection};
-pub use selector::Selector;
+pub use selector::{Anchoring, Selector};
 pub use text::escape_controls;
 pub use write::{batch, BatchLimits, Guard, Kv, Snapshot, Write};

@@ -54,6 +54,16 @@ impl Tag {
     }
 }
 
+/// Where a `name` regex given to [`Selector::with_name_regex`] must match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Anchoring {
+    /// The whole name, as every term of a parsed selector.
+    Whole,
+    /// A prefix of the name (Python's `re.match`), as the Python confctl's `re:` NAMEDEF.
+    Start,
+}
+
 /// One `tag=regex` term.
 #[derive(Debug, Clone)]
 struct Term {
@@ -117,6 +127,67 @@ impl Selector {
             regex::escape(pool.service.as_str())
         )
         .parse()
+    }
+
+    /// This selector with a `name` term that matches `node` exactly (its name taken
+    /// literally, so [`Selector::exact_name`] sees it). Used by `confctl tags`, whose
+    /// NAMEDEF is a plain name.
+    ///
+    /// ```
+    /// use conftool_model::{NodeName, PoolKey, Selector};
+    /// let pool = PoolKey {
+    ///     dc: "eqiad".parse()?,
+    ///     cluster: "appservers".parse()?,
+    ///     service: "apache".parse()?,
+    /// };
+    /// let node: NodeName = "mw1018.eqiad.wmnet".parse()?;
+    /// let sel = Selector::for_pool(&pool)?.with_name(&node)?;
+    /// assert_eq!(sel.to_string(), r"dc=eqiad,cluster=appservers,service=apache,name=mw1018\.eqiad\.wmnet");
+    /// assert!(sel.names_exactly("mw1018.eqiad.wmnet"));
+    /// # Ok::<(), conftool_model::Error>(())
+    /// ```
+    pub fn with_name(self, node: &NodeName) -> Result<Selector, Error> {
+        self.with_name_regex(&regex::escape(node.as_str()), Anchoring::Whole)
+    }
+
+    /// This selector with a `name` term matching the regular expression `regex`, taken
+    /// whole (commas in it never start a new term), anchored as `anchoring` says.
+    /// [`Anchoring::Start`] is the Python conftool's `re:` NAMEDEF (`re.match`): `mw10`
+    /// selects `mw1018`. Refused if the selector already has a `name` term or the regex
+    /// does not compile (checked on its own, so a stray `)` cannot escape the anchors).
+    ///
+    /// ```
+    /// use conftool_model::Anchoring;
+    /// use conftool_model::Selector;
+    /// let sel: Selector = "dc=eqiad".parse()?;
+    /// let start = sel.clone().with_name_regex("mw10", Anchoring::Start)?;
+    /// assert!(start.matches_name("mw1018") && !start.matches_name("xmw1018"));
+    /// assert_eq!(start.to_string(), "dc=eqiad,name=(?:mw10).*");
+    /// let whole = sel.clone().with_name_regex("mw10", Anchoring::Whole)?;
+    /// assert!(!whole.matches_name("mw1018"));
+    /// assert!(sel.with_name_regex("a)|(b", Anchoring::Start).is_err());
+    /// # Ok::<(), conftool_model::Error>(())
+    /// ```
+    pub fn with_name_regex(mut self, regex: &str, anchoring: Anchoring) -> Result<Selector, Error> {
+        let err = |reason: String| Error::Selector {
+            input: format!("{self},name={regex}"),
+            reason,
+        };
+        if self.term(Tag::Name).is_some() {
+            return Err(err("tag name given twice".into()));
+        }
+        Regex::new(regex).map_err(|e| err(format!("invalid regex for name: {e}")))?;
+        let (source, anchored) = match anchoring {
+            Anchoring::Whole => (regex.to_string(), format!("^(?:{regex})$")),
+            Anchoring::Start => (format!("(?:{regex}).*"), format!("^(?:{regex})")),
+        };
+        let re = Regex::new(&anchored).map_err(|e| err(format!("invalid regex for name: {e}")))?;
+        self.terms.push(Term {
+            tag: Tag::Name,
+            source,
+            re,
+        });
+        Ok(self)
     }
 
     fn term(&self, tag: Tag) -> Option<&Term> {
@@ -384,6 +455,29 @@ mod tests {
         let sel: Selector = "name=a,b,c".parse().unwrap();
         assert_eq!(sel.terms.len(), 1);
         assert!(sel.matches_name("a,b,c"));
+    }
+
+    #[test]
+    fn name_terms_added_whole_keep_commas_and_refuse_a_second_name() {
+        let pool: Selector = "dc=eqiad,cluster=a,service=b".parse().unwrap();
+        let sel = pool
+            .clone()
+            .with_name_regex("x,dc=y", Anchoring::Whole)
+            .unwrap();
+        assert!(sel.matches_name("x,dc=y") && !sel.matches_name("x"));
+        let start = pool
+            .clone()
+            .with_name_regex("mw1|mw2", Anchoring::Start)
+            .unwrap();
+        assert!(start.matches(&key("eqiad", "a", "b", "mw2x")));
+        assert!(!start.matches(&key("eqiad", "a", "b", "xmw2")));
+        assert!(!start.matches(&key("codfw", "a", "b", "mw2")));
+        assert_eq!(start.exact_name(), None, "a pattern is never an exact name");
+        let named: Selector = "name=a".parse().unwrap();
+        let e = named.with_name_regex("b", Anchoring::Whole).unwrap_err();
+        assert!(e.to_string().contains("given twice"), "{e}");
+        let e = pool.with_name_regex("(", Anchoring::Start).unwrap_err();
+        assert!(e.is_bad_input() && e.to_string().contains("invalid regex for name"));
     }
 
     #[test]

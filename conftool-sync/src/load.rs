@@ -172,6 +172,17 @@ pub fn load_with(files: &Files, schema: Option<&Schema>) -> Result<Desired, Erro
     };
     let known = (!services.is_empty() || !is_legacy).then_some(&services);
 
+    if let Some(t) = typed
+        .iter()
+        .find(|t| t.ty.path == "services" || t.ty.path.starts_with("services/"))
+        .filter(|_| files.files.contains_key(services_path))
+    {
+        return Err(layout_err(format!(
+            "both {SERVICES_FILE} and the object type {} (path {}) declare the service \
+             definitions; use one",
+            t.ty.name, t.ty.path
+        )));
+    }
     let mut desired = Desired {
         typed,
         git_rev: files.git_rev.clone(),

@@ -137,7 +137,7 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
         existing: current.objects.len(),
         existing_services: current.services.len(),
         revision: current.revision,
-        typed: plan_typed(&desired.typed, &current.other),
+        typed: plan_typed(&desired.typed, current),
         ..Plan::default()
     };
     if desired.nodes == NodeDefs::Unmanaged {

@@ -12,6 +12,7 @@ use conftool_core::schema::object::compact_json;
 use conftool_core::schema::{ObjectError, ObjectId, ObjectType};
 use conftool_core::{Guard, Keyspace, Kv, Write};
 
+use crate::plan::Current;
 use crate::typed_load::TypedDesired;
 
 /// One object to create.
@@ -49,10 +50,24 @@ pub struct TypedPlan {
     pub invalid: Vec<ObjectError>,
 }
 
-/// Plan every declared type against the keys of the snapshot that are not pool objects,
-/// service definitions or the sync record (keys relative to `<namespace>/v1/`).
-pub(crate) fn plan_typed(typed: &[TypedDesired], other: &[Kv]) -> Vec<TypedPlan> {
-    typed.iter().map(|t| plan_one(t, other)).collect()
+/// Plan every declared type against the keys of the snapshot that are not pool objects or
+/// the sync record: the service definitions (a type at path `services` manages them when the
+/// directory has no `services.yaml`) and every other key.
+pub(crate) fn plan_typed(typed: &[TypedDesired], current: &Current) -> Vec<TypedPlan> {
+    if typed.is_empty() {
+        return Vec::new();
+    }
+    let mut keys: Vec<Kv> = current.other.clone();
+    let root = Keyspace::default().root_prefix();
+    for ((cluster, service), (rev, value)) in &current.services {
+        let full = Keyspace::default().service_key(cluster, service);
+        keys.push(Kv {
+            key: full.strip_prefix(&root).unwrap_or(&full).to_string(),
+            value: value.clone(),
+            mod_revision: *rev,
+        });
+    }
+    typed.iter().map(|t| plan_one(t, &keys)).collect()
 }
 
 fn plan_one(t: &TypedDesired, other: &[Kv]) -> TypedPlan {

@@ -401,4 +401,55 @@ fn the_python_tools_configuration_files_work_as_they_are() {
     let r = run("confctl", &["select", "name=.*", "get"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("over plain http://"), "{}", r.stderr);
+
+    // conftool 6's other keys: `read_only` refuses writes (reads and dry runs work), the
+    // extensions and conftool2git are said to be ignored.
+    std::fs::write(
+        &rc,
+        format!(
+            "host: 127.0.0.1\nport: {port}\nprotocol: https\nusername: writer\n\
+             password: writepw\nca_cert: {}\ncert: [{}, {}]\n",
+            s.tls.ca.display(),
+            s.tls.client_cert.display(),
+            s.tls.client_key.display()
+        ),
+    )
+    .expect("etcdrc");
+    std::fs::write(
+        &config,
+        format!(
+            "namespace: /conftool\nread_only: true\nconftool2git_address: http://c2g:1234\n\
+             extensions_config: {{dbctlconfig: {{parsercache_min_pooled_sections: 2}}}}\n\
+             driver_options: {{etcd_config_file: {}}}\n",
+            rc.display()
+        ),
+    )
+    .expect("config.yaml");
+    let before = s.dump();
+    let r = run("confctl", &["select", "name=mw1018,service=apache", "get"]).expect_code(0);
+    assert!(r.stdout.contains("\"weight\": 7"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("conftool2git_address: ignored")
+            && r.stderr.contains("extensions_config: ignored"),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        "confctl",
+        &[
+            "select",
+            "dc=eqiad,name=mw1018,service=apache",
+            "set/weight=9",
+        ],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("read-only"), "{}", r.stderr);
+    let r = run("confctl", &["depool", "--hostname", "mw1018"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let r = run(
+        "conftool-sync",
+        &["--directory", conf.to_str().expect("utf-8"), "--dry-run"],
+    );
+    assert_eq!(r.code, 0, "a dry run reads only: {r:?}");
+    assert_eq!(s.dump(), before, "nothing written while read-only");
 }

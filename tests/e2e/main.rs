@@ -5,6 +5,7 @@ mod util;
 mod audit;
 mod auth;
 mod confctl;
+mod confctl_compat;
 mod conftool;
 mod fuzz;
 mod guards;

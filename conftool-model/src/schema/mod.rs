@@ -45,8 +45,10 @@ pub use select::TypeSelector;
 /// The name of the built-in type (pool objects), which a schema may not redefine.
 pub const NODE_TYPE: &str = "node";
 
-/// First path segments that belong to the built-in keyspace.
-const RESERVED_PATHS: &[&str] = &["pools", "services", "meta"];
+/// First path segments that belong to the built-in keyspace. (`services` is not among them:
+/// the Python tool's schemas commonly declare a service type at that path, whose objects are
+/// the service definitions; a sync refuses a directory that declares them twice.)
+const RESERVED_PATHS: &[&str] = &["pools", "meta"];
 
 /// A refused schema: which type (and field or rule) and why. The caller knows the file and
 /// finds the type's line.

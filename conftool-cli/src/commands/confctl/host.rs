@@ -92,6 +92,7 @@ pub(super) async fn run(
         .map(str::parse::<Service>)
         .transpose()?;
     let (cfg, store) = conn.connect().await?;
+    opts.debug_connection(&cfg, &store);
     let mut writer = writer("confctl", &cfg, &store, guard, &opts.reason)?;
     // Point reads of the host's candidate keys, not a read of the whole fleet; the rules
     // (depool threshold) and the audit trail are the library's.

@@ -1,8 +1,11 @@
 //! `confctl`: select objects and get, set or delete them; pool/depool/drain/decommission a
 //! host. Compatible with the Python confctl's syntax and output.
 
+mod action_file;
+mod get;
 mod host;
 mod select;
+mod tags;
 mod typed;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +22,9 @@ use crate::exit::BadInput;
   confctl select 'dc=eqiad,cluster=appservers,name=mw10.*' get\n  \
   confctl select 'dc=eqiad,cluster=appservers,name=mw1018' set/pooled=no\n  \
   confctl select 'name=mw1018' set/pooled=yes:weight=10 --yes\n  \
+  confctl --host select 'name=mw1018' set/pooled=no     # one host's objects: no question\n  \
+  confctl --yaml select 'name=mw1018' get\n  \
+  confctl tags dc=eqiad,cluster=appservers,service=apache --action get all\n  \
   echo y | confctl select 'cluster=cache_text,service=nginx' set/weight=0\n  \
   confctl depool --hostname mw1018 --service apache\n  \
   confctl pool                          # every pool this host (its FQDN) is in\n  \
@@ -32,8 +38,23 @@ pub struct ConfctlArgs {
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// With `select`: do not ask for confirmation when a write matches more than one
-    /// object (the other subcommands never ask). Also accepted after `select`.
+    /// Print `get` output as YAML (the Python tool's `--yaml`): for `tags ... get all` its
+    /// exact dict, otherwise one document per object in the form of its JSON line.
+    #[arg(long, global = true, conflicts_with = "json")]
+    pub yaml: bool,
+
+    /// The write is about one host: go ahead without asking when every selected object has
+    /// the same name; refuse (exit 2, nothing written) when they do not.
+    #[arg(long, global = true)]
+    pub host: bool,
+
+    /// Show on stderr what confctl reads: the etcd endpoints and namespace used, and for
+    /// each selection the key prefix read, its revision and how many objects matched.
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// With `select` and `tags`: do not ask for confirmation when a write matches more than one
+    /// object (the other subcommands never ask). Also accepted after the subcommand.
     #[arg(long, short = 'y')]
     pub yes: bool,
 
@@ -75,6 +96,18 @@ pub enum Command {
   confctl select 'name=mw1018,service=apache' set/pooled=no:weight=5\n  \
   confctl select 'dc=codfw,name=mw2003' delete --yes")]
     Select(select::SelectArgs),
+    /// The Python tool's older mode: pick objects of one pool, TAGS (every tag literal:
+    /// dc=DC,cluster=CLUSTER,service=SERVICE), by NAMEDEF (a node name, re:REGEX matched at
+    /// the start of names, or all), and apply ACTION. Also spelled `confctl --tags TAGS`.
+    #[command(
+        long_flag = "tags",
+        after_help = "Examples:\n  \
+  confctl tags dc=eqiad,cluster=appservers,service=apache --action get mw1018\n  \
+  confctl tags dc=eqiad,cluster=appservers,service=apache --action get all\n  \
+  confctl tags dc=eqiad,cluster=appservers,service=apache --action set/pooled=no 're:mw101'\n  \
+  confctl --tags dc=codfw,cluster=api,service=nginx --action get re:mw2 --action delete mw2001"
+    )]
+    Tags(tags::TagsArgs),
     /// Set pooled=yes for a host in every pool it is in (or one service). Objects that are
     /// pooled=inactive stay inactive unless --include-inactive is given.
     #[command(
@@ -99,15 +132,20 @@ pub enum Command {
 /// Run `confctl`.
 pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
     let out = crate::output::Printer::new(args.quiet.quiet);
-    if args.yes && !matches!(args.command, Command::Select(_)) {
+    if args.yes && !matches!(args.command, Command::Select(_) | Command::Tags(_)) {
         return Err(BadInput::msg(
-            "--yes only applies to `select` (pool, depool, drain and decommission never ask); \
-             nothing written",
+            "--yes only applies to `select` and `tags` (pool, depool, drain and decommission \
+             never ask); nothing written",
         ));
     }
     let opts = Opts {
         json: args.json,
-        yes: args.yes || matches!(&args.command, Command::Select(s) if s.yes),
+        yaml: args.yaml,
+        host: args.host,
+        debug: args.debug,
+        yes: args.yes
+            || matches!(&args.command, Command::Select(s) if s.yes)
+            || matches!(&args.command, Command::Tags(t) if t.yes),
         out,
         reason: args.reason.clone(),
     };
@@ -116,7 +154,8 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         let ty = typed::object_type(schema.as_ref(), &args.object_type)?;
         let Command::Select(s) = &args.command else {
             return Err(BadInput::msg(format!(
-                "pool, depool, drain and decommission act on node objects only, not {}; \
+                "only `select` acts on {} objects (tags, pool, depool, drain and decommission \
+                 act on node objects); \
                  nothing written",
                 ty.name
             )));
@@ -127,6 +166,7 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
     use host::Guard;
     match &args.command {
         Command::Select(s) => select::run(&args.conn, &opts, s).await,
+        Command::Tags(t) => tags::run(&args.conn, &opts, t).await,
         Command::Pool(p) => {
             let guard = Guard {
                 include_inactive: p.include_inactive,
@@ -145,7 +185,41 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
 /// Output options.
 pub(crate) struct Opts {
     pub json: bool,
+    /// `--yaml`: `get` prints YAML.
+    pub yaml: bool,
+    /// `--host`: a write is about one host's objects (see `select::one_host`).
+    pub host: bool,
+    /// `--debug`: say on stderr what is read.
+    pub debug: bool,
     pub yes: bool,
     pub out: crate::output::Printer,
     pub reason: crate::commands::changes::ReasonArg,
+}
+
+impl Opts {
+    /// `--debug`: a line on stderr (shown even with `--quiet`: it was asked for).
+    pub(crate) fn debug(&self, msg: impl FnOnce() -> String) {
+        if self.debug {
+            crate::output::stderr_line(&format!("confctl: debug: {}", msg()));
+        }
+    }
+
+    /// `--debug`: where confctl is connected, as whom, and where it audits.
+    pub(crate) fn debug_connection(
+        &self,
+        cfg: &conftool_core::Config,
+        store: &conftool_core::Store,
+    ) {
+        self.debug(|| {
+            format!(
+                "etcd {}, namespace {:?}, user {}, audit log {}",
+                store.endpoints(),
+                cfg.namespace,
+                cfg.username.as_deref().unwrap_or("(none)"),
+                cfg.audit_log
+                    .as_deref()
+                    .map_or("(none)".into(), |p| p.display().to_string())
+            )
+        });
+    }
 }

@@ -1,0 +1,294 @@
+//! `confctl tags TAGS --action ACTION NAMEDEF [--action ACTION NAMEDEF ...]`: the Python
+//! confctl's older mode (also spelled `confctl --tags TAGS ...`, as its scripts do).
+//!
+//! TAGS names one pool with every tag given literally (`dc=eqiad,cluster=appservers,
+//! service=apache`); NAMEDEF picks objects in it: a node name, `re:REGEX` (matched at the
+//! start of the name only, as Python's `re.match`: `re:mw10` selects `mw1018`), or `all`.
+//! Each `--action` becomes a selector and goes through `select`'s path: the same output,
+//! rules and audit trail. A write asks first as the Python tool's tags mode does: for `all`,
+//! or a `re:` that picks at least half of the pool; never for a node's name (`--yes` skips
+//! the question). Every TAGS and NAMEDEF is checked before etcd is
+//! touched; the actions then run in order and stop at the first that fails.
+
+use clap::Args;
+use conftool_core::selector::Anchoring;
+use conftool_core::{escape_controls, Action, Config, NodeName, Overrides, PoolKey, Selector};
+
+use super::action_file;
+use super::get::GetStyle;
+use super::select::{execute, Confirm, Request};
+use super::Opts;
+use crate::connection::ConnArgs;
+use crate::exit::{BadInput, OK};
+
+/// `confctl tags TAGS --action ACTION NAMEDEF ...`.
+#[derive(Debug, Clone, Args)]
+pub struct TagsArgs {
+    /// The pool, every tag given literally: dc=DC,cluster=CLUSTER,service=SERVICE.
+    pub taglist: String,
+    /// ACTION (get | set/pooled=yes|no|inactive[:weight=N] | set/@FILE | delete) on NAMEDEF (a node
+    /// name, re:REGEX matched at the start of names, or all). May be given several times;
+    /// the actions run in order.
+    #[arg(
+        long,
+        num_args = 2,
+        value_names = ["ACTION", "NAMEDEF"],
+        required = true,
+        action = clap::ArgAction::Append
+    )]
+    pub action: Vec<String>,
+    /// Do not ask for confirmation when a write reaches `all`, or at least half of the pool
+    /// with `re:`.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Let `re:` or `all` put pooled=inactive objects back into service (pooled=yes). Not
+    /// needed when NAMEDEF is a node name.
+    #[arg(long)]
+    pub include_inactive: bool,
+    /// Write even if the change leaves a pool with fewer pooled nodes than its service's
+    /// depool_threshold allows.
+    #[arg(long)]
+    pub allow_below_threshold: bool,
+}
+
+/// Which objects of the pool a NAMEDEF picks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum NameDef {
+    /// One node, by name.
+    Name(NodeName),
+    /// `re:REGEX`: names that start with a match.
+    Regex(String),
+    /// `all`: every object in the pool.
+    All,
+}
+
+impl NameDef {
+    fn parse(s: &str) -> anyhow::Result<NameDef> {
+        if s == "all" {
+            return Ok(NameDef::All);
+        }
+        if let Some(re) = s.strip_prefix("re:") {
+            if re.is_empty() {
+                return Err(BadInput::msg(
+                    "NAMEDEF \"re:\" has an empty regex; use `all` for every object of the pool",
+                ));
+            }
+            return Ok(NameDef::Regex(re.to_string()));
+        }
+        let name = s.parse().map_err(|e| {
+            BadInput::msg(format!(
+                "NAMEDEF {:?} is not a node name, re:REGEX or all: {e}",
+                escape_controls(s)
+            ))
+        })?;
+        Ok(NameDef::Name(name))
+    }
+
+    fn selector(&self, pool: &PoolKey) -> anyhow::Result<Selector> {
+        let sel = Selector::for_pool(pool)?;
+        Ok(match self {
+            NameDef::Name(n) => sel.with_name(n)?,
+            NameDef::Regex(re) => sel.with_name_regex(re, Anchoring::Start)?,
+            NameDef::All => sel,
+        })
+    }
+}
+
+/// Parse TAGS: exactly `dc`, `cluster` and `service`, each once, with literal values that
+/// are valid names. (The Python tool ignores tags it does not know and lets a repeated tag's
+/// last value win; a typo there would act on a pool the user did not mean, so both are
+/// refused here.)
+fn parse_tags(input: &str) -> anyhow::Result<PoolKey> {
+    let bad = |why: String| {
+        BadInput::msg(format!(
+            "invalid TAGS {:?}: {why}; expected dc=DC,cluster=CLUSTER,service=SERVICE",
+            escape_controls(input)
+        ))
+    };
+    let (mut dc, mut cluster, mut service) = (None, None, None);
+    for part in input.split(',') {
+        let Some((tag, value)) = part.split_once('=') else {
+            return Err(bad(format!("{:?} is not tag=value", escape_controls(part))));
+        };
+        let slot = match tag.trim() {
+            "dc" => &mut dc,
+            "cluster" => &mut cluster,
+            "service" => &mut service,
+            other => {
+                return Err(bad(format!(
+                    "unknown tag {:?} (node objects have the tags dc, cluster and service)",
+                    escape_controls(other)
+                )))
+            }
+        };
+        if slot.replace(value.trim()).is_some() {
+            return Err(bad(format!("tag {} given twice", tag.trim())));
+        }
+    }
+    let (Some(dc), Some(cluster), Some(service)) = (dc, cluster, service) else {
+        let missing: Vec<&str> = [("dc", dc), ("cluster", cluster), ("service", service)]
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(t, _)| *t)
+            .collect();
+        return Err(bad(format!("missing tag {}", missing.join(", "))));
+    };
+    let name_err = |e: conftool_core::NameError| bad(e.to_string());
+    Ok(PoolKey {
+        dc: dc.parse().map_err(name_err)?,
+        cluster: cluster.parse().map_err(name_err)?,
+        service: service.parse().map_err(name_err)?,
+    })
+}
+
+/// One `--action ACTION NAMEDEF`, parsed.
+struct Unit {
+    action: Action,
+    pool: PoolKey,
+    namedef: NameDef,
+    sel: Selector,
+    /// As given, for messages.
+    given: String,
+}
+
+/// Run `confctl tags`.
+pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &TagsArgs) -> anyhow::Result<u8> {
+    // Everything is parsed before etcd is touched: bad input writes nothing.
+    let pool = parse_tags(&args.taglist)?;
+    let mut units = Vec::new();
+    for pair in args.action.chunks(2) {
+        let [action, namedef] = pair else {
+            return Err(BadInput::msg("--action takes two values: ACTION NAMEDEF"));
+        };
+        let namedef = NameDef::parse(namedef)?;
+        units.push(Unit {
+            action: action_file::parse(action)?,
+            sel: namedef.selector(&pool)?,
+            pool: pool.clone(),
+            namedef,
+            given: format!("--action {action} {}", escape_controls(&pair[1])),
+        });
+    }
+    let (cfg, store) = conn.connect().await?;
+    opts.debug_connection(&cfg, &store);
+    let overrides = Overrides {
+        include_inactive: args.include_inactive,
+        allow_below_threshold: args.allow_below_threshold,
+    };
+    let total = units.len();
+    for (i, unit) in units.iter().enumerate() {
+        let code = run_unit(&cfg, &store, opts, unit, overrides).await;
+        let wrote_before = units[..i].iter().any(|u| !matches!(u.action, Action::Get));
+        match code {
+            Ok(OK) => {}
+            Ok(code) => return Ok(code),
+            // A later action's bad input is no longer "nothing written" once an earlier
+            // action wrote: say what happened and make it a runtime failure (exit 1).
+            Err(e) if wrote_before => {
+                anyhow::bail!(
+                    "{e:#} ({} of {total}; the actions before it were carried out)",
+                    unit.given
+                )
+            }
+            Err(e) if total > 1 => return Err(e.context(format!("{} of {total}", unit.given))),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(OK)
+}
+
+async fn run_unit(
+    cfg: &Config,
+    store: &conftool_core::Store,
+    opts: &Opts,
+    unit: &Unit,
+    overrides: Overrides,
+) -> anyhow::Result<u8> {
+    let get_style = match &unit.namedef {
+        NameDef::Name(n) => GetStyle::Named(n.as_str()),
+        NameDef::Regex(_) => GetStyle::Lines,
+        NameDef::All => GetStyle::PoolDict,
+    };
+    // As the Python tool: a write asks first when it reaches `all`, or when a regex picks
+    // at least half of the pool (counted with one more read); a node's name never asks.
+    let confirm = match (&unit.namedef, &unit.action) {
+        (_, Action::Get) | (NameDef::Name(_), _) => Confirm::Never,
+        (NameDef::All, _) => Confirm::Always,
+        (NameDef::Regex(_), _) => {
+            let whole = Selector::for_pool(&unit.pool)?;
+            Confirm::AtLeastHalfOf {
+                pool: store.select(&whole).await?.objects.len(),
+            }
+        }
+    };
+    let req = Request {
+        sel: &unit.sel,
+        action: &unit.action,
+        overrides,
+        get_style,
+        confirm,
+    };
+    execute(cfg, store, opts, req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_need_every_tag_once_with_a_valid_name() {
+        let pool = parse_tags("dc=eqiad, cluster=appservers ,service=apache").unwrap();
+        assert_eq!(
+            (
+                pool.dc.as_str(),
+                pool.cluster.as_str(),
+                pool.service.as_str()
+            ),
+            ("eqiad", "appservers", "apache")
+        );
+        let pool = parse_tags("service=apache,dc=eqiad,cluster=appservers").unwrap();
+        assert_eq!(pool.service.as_str(), "apache");
+        for (input, want) in [
+            ("dc=eqiad,cluster=appservers", "missing tag service"),
+            ("dc=eqiad", "missing tag cluster, service"),
+            (
+                "dc=eqiad,cluster=a,service=b,name=c",
+                "unknown tag \"name\"",
+            ),
+            (
+                "dc=eqiad,dc=codfw,cluster=a,service=b",
+                "tag dc given twice",
+            ),
+            ("dc=eqiad,cluster=a,service=b,", "\"\" is not tag=value"),
+            ("dc=eq.*,cluster=a,service=b", "invalid"),
+            ("dc=eqiad,cluster=a/b,service=b", "invalid"),
+            ("dc=,cluster=a,service=b", "invalid"),
+            ("", "is not tag=value"),
+        ] {
+            let e = parse_tags(input).unwrap_err();
+            assert!(e.downcast_ref::<BadInput>().is_some(), "{input}");
+            assert!(format!("{e:#}").contains(want), "{input}: {e:#}");
+        }
+    }
+
+    #[test]
+    fn namedefs() {
+        assert_eq!(NameDef::parse("all").unwrap(), NameDef::All);
+        assert_eq!(
+            NameDef::parse("re:mw10").unwrap(),
+            NameDef::Regex("mw10".into())
+        );
+        assert!(
+            matches!(NameDef::parse("mw1018.eqiad.wmnet").unwrap(), NameDef::Name(n) if n.as_str() == "mw1018.eqiad.wmnet")
+        );
+        for bad in ["re:", "find:mw1018", "a/b", ""] {
+            assert!(NameDef::parse(bad).is_err(), "{bad}");
+        }
+        let pool = parse_tags("dc=eqiad,cluster=appservers,service=apache").unwrap();
+        let sel = NameDef::parse("re:mw10").unwrap().selector(&pool).unwrap();
+        assert!(sel.matches_name("mw1018") && !sel.matches_name("xmw10"));
+        let sel = NameDef::parse("mw10").unwrap().selector(&pool).unwrap();
+        assert!(!sel.matches_name("mw1018") && sel.names_exactly("mw10"));
+        assert!(NameDef::parse("re:(").unwrap().selector(&pool).is_err());
+    }
+}

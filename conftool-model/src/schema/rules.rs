@@ -83,10 +83,12 @@ impl Rule {
         let (schemas, idx) = &*self.compiled;
         schemas.validate(value, *idx).map_err(|e| {
             let text = e.to_string();
+            // The first line names the schema's URL (ours, not the user's): left out.
             let lines: Vec<&str> = text
                 .lines()
                 .map(str::trim)
-                .filter(|l| !l.is_empty())
+                .filter(|l| !l.is_empty() && !l.starts_with("jsonschema validation failed"))
+                .map(|l| l.trim_start_matches("- "))
                 .collect();
             lines.join("; ")
         })

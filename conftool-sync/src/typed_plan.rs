@@ -139,3 +139,99 @@ impl TypedPlan {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::load::{Desired, NodeDefs, ServiceDefs};
+    use crate::plan::plan;
+    use conftool_core::schema::{RawSchema, Schema};
+    use conftool_core::Snapshot;
+
+    /// `b` depends on `a`: `a` is created first and deleted last.
+    fn schema() -> Schema {
+        let raw: RawSchema = serde_json::from_str(
+            r#"{"b": {"path": "b", "tags": [], "depends": ["a"], "schema": {"n": {"type": "int", "default": 1}}},
+                "a": {"path": "a", "tags": ["t"], "schema": {}}}"#,
+        )
+        .unwrap();
+        Schema::build(raw, &Default::default()).unwrap()
+    }
+
+    fn id(tags: &[&str], name: &str) -> ObjectId {
+        ObjectId {
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn creates_in_dependency_order_deletes_in_reverse_and_keeps_the_rest() {
+        let s = schema();
+        let ks = Keyspace::new("/ns");
+        let order = s.order().unwrap();
+        let typed = |a: &[ObjectId], b: &[ObjectId]| {
+            vec![
+                TypedDesired {
+                    ty: order[0].clone(),
+                    objects: a.iter().cloned().collect(),
+                },
+                TypedDesired {
+                    ty: order[1].clone(),
+                    objects: b.iter().cloned().collect(),
+                },
+            ]
+        };
+        let desired = Desired {
+            nodes: NodeDefs::Unmanaged,
+            service_defs: ServiceDefs::Unmanaged,
+            typed: typed(&[id(&["x"], "a1")], &[id(&[], "b1")]),
+            ..Desired::default()
+        };
+        let empty = Current::from_snapshot(&ks, Snapshot::default());
+        let p = plan(&desired, &empty);
+        let keys: Vec<String> = p.writes(&ks).iter().map(|w| w.key().to_string()).collect();
+        assert_eq!(keys, vec!["/ns/v1/a/x/a1", "/ns/v1/b/b1"]);
+        assert_eq!(p.meta, None, "no sync record without pool objects");
+        assert!(p.typed[1].create[0].value == r#"{"n":1}"#);
+
+        // Both stored, one of each kept (its value untouched), the others deleted: b first.
+        let kv = |key: &str, value: &str, rev| conftool_core::Kv {
+            key: key.into(),
+            value: value.as_bytes().to_vec(),
+            mod_revision: rev,
+        };
+        let snap = Snapshot {
+            revision: 9,
+            kvs: vec![
+                kv("/ns/v1/a/x/a1", "{}", 2),
+                kv("/ns/v1/a/x/a2", "{}", 3),
+                kv("/ns/v1/a/x/y/deep", "{}", 3),
+                kv("/ns/v1/b/b1", r#"{"n":7}"#, 4),
+                kv("/ns/v1/b/b2", r#"{"n":1}"#, 5),
+            ],
+        };
+        let current = Current::from_snapshot(&ks, snap);
+        let p = plan(&desired, &current);
+        let writes = p.writes(&ks);
+        let keys: Vec<&str> = writes.iter().map(|w| w.key()).collect();
+        assert_eq!(
+            keys,
+            vec!["/ns/v1/b/b2", "/ns/v1/a/x/a2"],
+            "a key of another depth is not the type's"
+        );
+        assert!(writes.iter().all(|w| matches!(w, Write::Delete { .. })));
+        assert_eq!(writes[0].guard(), Guard::Unchanged(5));
+        assert_eq!((p.typed[0].existing, p.typed[1].existing), (2, 2));
+        // Nothing declared removed: nothing to write at all.
+        let all = Desired {
+            typed: typed(
+                &[id(&["x"], "a1"), id(&["x"], "a2")],
+                &[id(&[], "b1"), id(&[], "b2")],
+            ),
+            ..desired.clone()
+        };
+        assert!(plan(&all, &current).writes_nothing());
+    }
+}

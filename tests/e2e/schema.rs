@@ -430,6 +430,32 @@ fn confctl_refuses_bad_values_before_writing_anything() {
     }
 }
 
+#[test]
+fn git_rev_mode_syncs_the_types_as_committed() {
+    let ctx = Ctx::new();
+    let (schema, data) = setup(&ctx);
+    let repo = ctx.path("s");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["config", "user.name", "Test"]);
+    git(&repo, &["config", "user.email", "test@example.invalid"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "data"]);
+    // Not committed: must not be synced.
+    std::fs::write(
+        data.join("flat/things.yaml"),
+        "[alpha, beta, uncommitted]\n",
+    )
+    .expect("write");
+    sync(&ctx, &schema, &data, &["--git-rev", "HEAD"]).expect_code(0);
+    let mut expected = read_keyspace(&fixture().join("expected-keyspace.txt"));
+    let head = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    expected.insert(
+        "/v1/meta/sync".into(),
+        format!(r#"{{"datacenters":["eqiad"],"git_rev":"{head}"}}"#),
+    );
+    assert_keyspace(&ctx.dump(), &expected);
+}
+
 // ---- Against the real Python conftool's reference (tests/fixtures/python, its README) ----
 
 /// The Python reference's inputs copied into the test's dir: `<tmp>/py/{schema.yaml,

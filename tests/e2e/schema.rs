@@ -289,8 +289,8 @@ fn confctl_gets_sets_and_deletes_schema_objects() {
     assert_eq!(
         set.stdout,
         "api-rw/eqiad: pooled changed False => True\n\
-         api-rw/eqiad: references changed [] => ['a', 'b']\n\
          api-rw/eqiad: ttl changed 300 => 10\n\
+         api-rw/eqiad: references changed [] => ['a', 'b']\n\
          api-rw/eqiad: mode changed active => passive\n\
          api-rw/eqiad: nets changed ['10.0.0.0/8'] => ['192.168.0.0/16', '10.1.0.0/24']\n"
     );
@@ -300,6 +300,21 @@ fn confctl_gets_sets_and_deletes_schema_objects() {
             r#"{"pooled":true,"references":["a","b"],"ttl":10,"mode":"passive","nets":["192.168.0.0/16","10.1.0.0/24"],"meta":{},"owner":"","extra":null}"#
         )
     );
+    // A dict only from a file (`set/@FILE`), its fields checked and shown in its order.
+    let file = ctx.write("set.yaml", "meta: {owner: alice}\nowner: bob\n");
+    let set = confctl(
+        &ctx,
+        &schema,
+        "discovery",
+        "dnsdisc=api-rw",
+        &format!("set/@{}", file.display()),
+    )
+    .expect_code(0);
+    assert_eq!(
+        set.stdout,
+        "api-rw/eqiad: meta changed {} => {'owner': 'alice'}\napi-rw/eqiad: owner changed  => bob\n"
+    );
+    assert_eq!(json(&ctx.dump()[API])["meta"], json(r#"{"owner":"alice"}"#));
     // The same set again changes nothing and writes nothing.
     let rev = ctx.revision();
     confctl(&ctx, &schema, "discovery", "dnsdisc=api-rw", "set/ttl=10").expect_code(0);
@@ -419,7 +434,19 @@ fn confctl_refuses_bad_values_before_writing_anything() {
             "object type \"undeclared\" is not defined",
         ),
     ];
-    for (ty, sel, action, want) in cases {
+    let file = ctx.write("bad-set.yaml", "ttl: \"12\"\nmeta: {a: 1}\n");
+    let from_file = format!("set/@{}", file.display());
+    let cases = [
+        cases,
+        &[(
+            "discovery",
+            "dnsdisc=api-rw",
+            from_file.as_str(),
+            "field ttl: \"12\" is not of type int",
+        )][..],
+    ]
+    .concat();
+    for (ty, sel, action, want) in &cases {
         let run = confctl(&ctx, &schema, ty, sel, action).expect_code(2);
         assert!(
             run.stderr.contains(want),
@@ -657,8 +684,23 @@ fn python_reference_confctl_steps_print_and_store_what_it_does() {
             "set/datacenters=eqiad",
             "/conftool/v1/services/",
         ),
+        // Lines in the file's order (not the schema's); a dict value only from a file.
+        (
+            "087",
+            "svc",
+            "cluster=cache_text,name=nginx",
+            "set/@svc-dict.yaml",
+            "/conftool/v1/services/",
+        ),
     ];
+    let files = fixtures().join("python/set");
     for (step, ty, sel, action, prefix) in steps {
+        // `set/@FILE`: the reference's files, by absolute path.
+        let action = match action.strip_prefix("set/@") {
+            Some(f) => format!("set/@{}", files.join(f).display()),
+            None => action.to_string(),
+        };
+        let action = action.as_str();
         let run = ctx
             .run(
                 "confctl",

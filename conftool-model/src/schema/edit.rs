@@ -60,6 +60,8 @@ pub struct TypedChange {
     pub old: Vec<(String, Value)>,
     /// The new fields in stored order (`None`: delete).
     pub new: Option<Vec<(String, Value)>>,
+    /// The fields the edit sets, in the order given (the order of the change lines).
+    pub set: Vec<String>,
     /// The mod revision read (the guard).
     pub mod_revision: i64,
 }
@@ -156,12 +158,17 @@ fn change(
             Some(fields)
         }
     };
+    let set = match edit {
+        TypedEdit::Set(values) => values.iter().map(|(k, _)| k.clone()).collect(),
+        TypedEdit::Delete => Vec::new(),
+    };
     Ok(Some(TypedChange {
         id: o.id.clone(),
         key: o.key.clone(),
         before,
         old,
         new,
+        set,
         mod_revision: o.mod_revision,
     }))
 }
@@ -183,13 +190,16 @@ impl TypedChange {
         }
     }
 
-    /// `scope/name: field changed old => new`, one line per changed field (the Python
-    /// tool's `set` lines, values as Python prints them); `scope/name: deleted`.
+    /// `scope/name: field changed old => new`, one line per changed field in the order the
+    /// fields were given (the Python tool's `set` lines, values as Python prints them);
+    /// `scope/name: deleted`.
     pub fn lines(&self) -> Vec<String> {
         let Some(new) = &self.new else {
             return vec![format!("{}: deleted", self.id)];
         };
-        new.iter()
+        self.set
+            .iter()
+            .filter_map(|k| new.iter().find(|(n, _)| n == k))
             .filter_map(|(k, v)| {
                 let old = self.old.iter().find(|(o, _)| o == k).map(|(_, v)| v);
                 (old != Some(v)).then(|| {
@@ -228,4 +238,22 @@ pub fn parse_set(ty: &ObjectType, spec: &str) -> Result<Vec<(String, Value)>, St
         out.push((k.to_string(), value));
     }
     Ok(out)
+}
+
+/// The fields of `set/@FILE` (a mapping read from YAML by the caller) for `ty`: every field
+/// must be in the schema and, except for json_schema types (whose rules judge the whole
+/// object), of its type. Nothing is coerced: `"12"` is not an `int`.
+pub fn check_set(
+    ty: &ObjectType,
+    values: Vec<(String, Value)>,
+) -> Result<Vec<(String, Value)>, String> {
+    for (k, v) in &values {
+        let Some(f) = ty.fields.iter().find(|f| f.name == *k) else {
+            return Err(format!("field {k:?} is not in the schema of {}", ty.name));
+        };
+        if !matches!(ty.validation, super::Validation::JsonSchema(_)) {
+            f.ty.check(v).map_err(|e| format!("field {k}: {e}"))?;
+        }
+    }
+    Ok(values)
 }

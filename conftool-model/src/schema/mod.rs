@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::names::validate_name;
-pub use edit::{parse_set, TypedChange, TypedEdit, TypedObject, TypedSelection};
+pub use edit::{check_set, parse_set, TypedChange, TypedEdit, TypedObject, TypedSelection};
 pub use field::FieldType;
 pub use object::{ObjectError, ObjectId};
 pub use raw::{rule_files, RawSchema};

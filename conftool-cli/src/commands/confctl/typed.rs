@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use conftool_core::schema::{parse_set, ObjectType, Schema, TypeSelector, TypedEdit};
+use conftool_core::schema::raw::Ordered;
+use conftool_core::schema::{check_set, parse_set, ObjectType, Schema, TypeSelector, TypedEdit};
 use conftool_core::{escape_controls, Overrides};
 use conftool_sync::{read_schema, DEFAULT_SCHEMA};
 use serde_json::json;
@@ -59,11 +60,29 @@ fn parse_action(ty: &ObjectType, action: &str) -> anyhow::Result<Act> {
     match action.split_once('/') {
         None if action == "get" => Ok(Act::Get),
         None if action == "delete" => Ok(Act::Edit(TypedEdit::Delete)),
-        Some(("set", spec)) => Ok(Act::Edit(TypedEdit::Set(parse_set(ty, spec).map_err(bad)?))),
+        Some(("set", spec)) => match spec.strip_prefix('@') {
+            Some(file) => Ok(Act::Edit(TypedEdit::Set(from_file(ty, file)?))),
+            None => Ok(Act::Edit(TypedEdit::Set(parse_set(ty, spec).map_err(bad)?))),
+        },
         _ => Err(bad(
             "expected get, delete or set/field=value[:field=value]".into()
         )),
     }
+}
+
+/// `set/@FILE`: the fields to set from a YAML mapping (the only way to give a `dict` or a
+/// non-string `any` value), each checked by [`check_set`].
+fn from_file(ty: &ObjectType, file: &str) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+    let shown = crate::output::for_terminal(file);
+    let bad = |why: String| BadInput::msg(format!("set/@{shown}: {why}; nothing written"));
+    let text = std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let values: Ordered<serde_json::Value> =
+        serde::Deserialize::deserialize(yaml_serde::Deserializer::from_str(&text))
+            .map_err(|e| bad(e.to_string()))?;
+    if values.0.is_empty() {
+        return Err(bad("no fields to set".into()));
+    }
+    check_set(ty, values.0).map_err(bad)
 }
 
 /// Run `select` on a schema-defined type.

@@ -27,9 +27,9 @@ impl Plan {
             .filter(|t| !t.create.is_empty() || !t.delete.is_empty())
             .map(|t| {
                 format!(
-                    "{} {} to create, {} to delete, ",
-                    t.create.len(),
+                    "{}: {} to create, {} to delete; ",
                     t.ty.name,
+                    t.create.len(),
                     t.delete.len()
                 )
             })

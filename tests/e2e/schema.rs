@@ -358,6 +358,27 @@ fn confctl_gets_sets_and_deletes_schema_objects() {
     );
     assert_eq!(asked.code, 1, "{}", asked.stderr);
     assert_eq!(ctx.state(), before);
+    // `--host` writes one name's objects without asking, and refuses several names.
+    let host = |sel: &str| {
+        ctx.run(
+            "confctl",
+            &[
+                "--host",
+                "--schema",
+                s(&schema),
+                "--object-type",
+                "flat",
+                "select",
+                sel,
+                "set/on=true",
+            ],
+        )
+    };
+    let refused = host("name=.*").expect_code(2);
+    assert!(refused.stderr.contains("--host"), "{}", refused.stderr);
+    assert_eq!(ctx.state(), before);
+    host("name=beta").expect_code(0);
+    assert_eq!(ctx.dump()["/v1/flat-things/beta"], r#"{"on":true}"#);
     let del = confctl(
         &ctx,
         &schema,

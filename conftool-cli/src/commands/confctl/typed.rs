@@ -102,7 +102,18 @@ pub(super) async fn run(
     })?;
     let act = parse_action(ty, &args.action)?;
     let (cfg, store) = conn.connect().await?;
+    opts.debug_connection(&cfg, &store);
     let selection = store.select_typed(ty, &sel).await?;
+    opts.debug(|| {
+        format!(
+            "{} selector {sel}: read {} at revision {}: {} objects matched, {} malformed",
+            ty.name,
+            ty.prefix(store.keyspace()),
+            selection.revision,
+            selection.objects.len(),
+            selection.malformed.len()
+        )
+    });
     for (key, why) in &selection.malformed {
         warn(
             "confctl",
@@ -154,6 +165,23 @@ pub(super) async fn run(
             selection.malformed.len()
         );
     }
+    if opts.host {
+        // As for nodes: `--host` says the objects are one name's; a selection of several
+        // names is refused rather than written without asking.
+        let names: std::collections::BTreeSet<&str> = selection
+            .objects
+            .iter()
+            .map(|o| o.id.name.as_str())
+            .collect();
+        if names.len() > 1 {
+            return Err(BadInput::msg(format!(
+                "--host: selector {} matches {} objects of {} names, not one; nothing written",
+                escape_controls(&sel.to_string()),
+                ty.name,
+                names.len()
+            )));
+        }
+    }
     let changes = selection
         .changes(ty, &edit)
         .map_err(|e| BadInput::msg(format!("{e}; nothing written")))?;
@@ -165,7 +193,7 @@ pub(super) async fn run(
         return Ok(OK);
     }
     let mut writer = writer("confctl", &cfg, &store, Overrides::default(), &opts.reason)?;
-    if selection.objects.len() > 1 && !opts.yes {
+    if selection.objects.len() > 1 && !opts.yes && !opts.host {
         stderr_line(&format!(
             "{} {} objects selected by {}; {} changes:",
             selection.objects.len(),

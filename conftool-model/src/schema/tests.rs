@@ -225,3 +225,103 @@ fn python_text_forms() {
     assert_eq!(object::py_str(&json!(["a", null])), "['a', None]");
     assert_eq!(object::py_str(&json!("x")), "x");
 }
+
+fn snapshot(kvs: &[(&str, &str)]) -> crate::write::Snapshot {
+    crate::write::Snapshot {
+        revision: 5,
+        kvs: kvs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| crate::write::Kv {
+                key: k.to_string(),
+                value: v.as_bytes().to_vec(),
+                mod_revision: i as i64 + 1,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn a_set_keeps_unknown_stored_fields_and_a_no_op_is_no_change() {
+    let s = Schema::build(example(), &files()).unwrap();
+    let lb = s.get("lb").unwrap();
+    let ks = Keyspace::default();
+    let snap = snapshot(&[
+        ("/v1/lbs/pools/eqiad/text/lb1", r#"{"port":80,"legacy":1}"#),
+        (
+            "/v1/lbs/pools/eqiad/text/lb2",
+            r#"{"port":81,"mode":"a","nets":[]}"#,
+        ),
+        ("/v1/lbs/pools/eqiad/text/bad", "not json"),
+        ("/v1/lbs/pools/eqiad/lb3", "{}"),
+    ]);
+    let all = TypeSelector::any();
+    let sel = TypedSelection::from_snapshot(&ks, lb, &all, &snap);
+    assert_eq!(sel.objects.len(), 2, "the key of another depth is not lb's");
+    assert_eq!(sel.malformed.len(), 1);
+    let edit = TypedEdit::Set(parse_set(lb, "mode=b:port=81").unwrap());
+    let changes = sel.changes(lb, &edit).unwrap();
+    assert_eq!(changes.len(), 2);
+    let w = changes[0].write();
+    assert_eq!(w.guard(), crate::write::Guard::Unchanged(1));
+    match &w {
+        crate::write::Write::Put { value, .. } => assert_eq!(
+            value, r#"{"port":81,"mode":"b","nets":["10.0.0.0/8"],"legacy":1}"#,
+            "missing fields get defaults, unknown ones are kept, schema order first"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        changes[0].lines(),
+        vec![
+            "eqiad/text/lb1: mode changed a => b",
+            "eqiad/text/lb1: port changed 80 => 81"
+        ]
+    );
+    // lb2 has every field, port 81 among them: setting port=81 does not rewrite it.
+    let same = TypedEdit::Set(parse_set(lb, "port=81").unwrap());
+    let c = sel.changes(lb, &same).unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].id.name, "lb1");
+    let sel2 = TypedSelection::from_snapshot(
+        &ks,
+        lb,
+        &TypeSelector::parse("name=lb2", &lb.tags).unwrap(),
+        &snap,
+    );
+    assert_eq!(sel2.objects.len(), 1);
+    let del = sel2.changes(lb, &TypedEdit::Delete).unwrap();
+    assert_eq!(del[0].lines(), vec!["eqiad/text/lb2: deleted"]);
+}
+
+#[test]
+fn set_values_are_parsed_and_checked() {
+    let s = Schema::build(example(), &files()).unwrap();
+    let lb = s.get("lb").unwrap();
+    for bad in [
+        "port",
+        "port=1=2",
+        "nope=1",
+        "port=x",
+        "mode=z",
+        "port=1:port=2",
+    ] {
+        assert!(parse_set(lb, bad).is_err(), "{bad}");
+    }
+    assert!(check_set(lb, vec![("port".into(), json!("80"))]).is_err());
+    assert!(check_set(lb, vec![("port".into(), json!(80))]).is_ok());
+    // json_schema types: the rules judge, on the whole object.
+    let mw = s.get("mwconfig").unwrap();
+    let snap = snapshot(&[("/v1/mediawiki-config/common/small1", r#"{"val":null}"#)]);
+    let sel = TypedSelection::from_snapshot(&Keyspace::default(), mw, &TypeSelector::any(), &snap);
+    let e = sel
+        .changes(
+            mw,
+            &TypedEdit::Set(check_set(mw, vec![("val".into(), json!(12))]).unwrap()),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("rule small"), "{e}");
+    assert!(sel
+        .changes(mw, &TypedEdit::Set(vec![("val".into(), json!(2))]))
+        .is_ok());
+}

@@ -310,7 +310,9 @@ impl Ctx<'_> {
         {
             return Verdict::Descend;
         }
-        if !self.types.is_empty() {
+        // Only beside the Python layout's node/: with the conftool-rs layout, a directory of
+        // YAML files is judged below (`codfw/pools.yml` must stay an error, not a warning).
+        if !self.types.is_empty() && self.python {
             return Verdict::Warn(
                 "not read: an object type of the Python conftool layout that the schema does \
                  not declare"
@@ -735,6 +737,35 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn schema_types_are_read_and_typos_stay_errors() {
+        let l = listing(&[
+            ("services.yaml", File),
+            ("eqiad", Dir),
+            ("eqiad/pools.yaml", File),
+            ("codfw", Dir),
+            ("codfw/pools.yml", File),
+            ("mwconfig", Dir),
+            ("mwconfig/a.yaml", File),
+            ("mwconfig/b.yml", File),
+            ("mwconfig/sub", Dir),
+            ("mwconfig/sub/c.yaml", File),
+        ]);
+        let got = verdicts(&classify_with(&l, &["mwconfig".to_string()]));
+        let want = [
+            "R eqiad/pools.yaml".to_string(),
+            "R mwconfig/a.yaml".into(),
+            "R services.yaml".into(),
+            "E codfw/pools.yml: YAML file not read: did you mean pools.yaml?".into(),
+            "E mwconfig/b.yml: YAML file not read: only <name>.yaml files are read in mwconfig/"
+                .into(),
+            "E mwconfig/sub/c.yaml: YAML file not read: only the .yaml files directly in \
+             mwconfig/ are read"
+                .into(),
+        ];
+        assert_eq!(got, want);
     }
 
     #[test]

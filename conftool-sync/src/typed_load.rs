@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
-use conftool_core::names::validate_name;
+use conftool_core::schema::object::check_name;
 use conftool_core::schema::{ObjectId, ObjectType};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -150,7 +150,7 @@ impl Visitor<'_> for Name<'_> {
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
         // The kind is 'static in NameError; the tag is named in the message instead.
-        validate_name("object or tag", v).map_err(|e| E::custom(format!("{} ({})", e, self.0)))?;
+        check_name(v).map_err(|e| E::custom(format!("{} ({})", e, self.0)))?;
         if self.1.is_some_and(|seen| seen.contains(v)) {
             return Err(E::custom(format!("duplicate key {v:?}")));
         }
@@ -184,7 +184,7 @@ mod tests {
                 ("flat/b.yaml".into(), "z: whatever\n".into()),
                 (
                     "two/eqiad.yaml".into(),
-                    "eqiad:\n  s1: [db1, db2]\n  s2: {db3: 1}\n".into(),
+                    "eqiad:\n  s1: [db1, \"db2:3306\"]\n  s2: {db3: 1}\n".into(),
                 ),
             ],
         );
@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(names[0], vec!["x", "y", "z"]);
         assert_eq!(
             names[1],
-            vec!["eqiad/s1/db1", "eqiad/s1/db2", "eqiad/s2/db3"]
+            vec!["eqiad/s1/db1", "eqiad/s1/db2:3306", "eqiad/s2/db3"]
         );
     }
 

@@ -3,14 +3,42 @@
 //!
 //! Keys are `<namespace>/v1/<path>/<tag values...>/<name>`, as the Python tool's
 //! `os.path.join(namespace, "v1", path, *tags, name)`; every tag value and the name is a
-//! path-safe name (see [`crate::names`]).
+//! path-safe name ([`check_name`]).
 
 use serde_json::{Map, Value};
 
 use super::field::short;
 use super::{ObjectType, Validation};
 use crate::keys::Keyspace;
-use crate::names::validate_name;
+use crate::names::MAX_NAME_LEN;
+
+/// Whether `s` may be a tag value or an object name: 1 to 253 ASCII letters, digits, `.`,
+/// `_`, `-` and `:` (the names of pool objects, plus the `host:port` of database instances),
+/// not `.` or `..`: one key segment, never a path.
+///
+/// ```
+/// use conftool_model::schema::object::check_name;
+/// assert!(check_name("db1001:3306").is_ok());
+/// assert!(check_name("a/b").is_err());
+/// assert!(check_name("..").is_err());
+/// ```
+pub fn check_name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= MAX_NAME_LEN
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid name {}: 1 to {MAX_NAME_LEN} letters, digits, '.', '_', '-' or ':', \
+             not . or ..",
+            short(&Value::from(s))
+        ))
+    }
+}
 
 /// An object of some type: its tag values (in the type's tag order) and its name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,9 +94,7 @@ impl ObjectType {
     pub fn parse_relative(&self, rel: &str) -> Option<ObjectId> {
         let rest = rel.strip_prefix(&self.path)?.strip_prefix('/')?;
         let mut parts: Vec<String> = rest.split('/').map(str::to_string).collect();
-        if parts.len() != self.tags.len() + 1
-            || parts.iter().any(|p| validate_name("tag", p).is_err())
-        {
+        if parts.len() != self.tags.len() + 1 || parts.iter().any(|p| check_name(p).is_err()) {
             return None;
         }
         let name = parts.pop()?;

@@ -8,7 +8,8 @@
 //!
 //! What is supported, honestly: `http://` and `https://` URLs (TLS with rustls: the server
 //! certificate checked against a CA file, the system bundle by default; no client
-//! certificates), HTTP basic auth (etcd v2 auth: a user and a password file), one endpoint
+//! certificates), HTTP basic auth (etcd v2 auth: a user and a password file; over plain
+//! `http://` only when explicitly allowed), one endpoint
 //! (the read is one request; there is no failover), a timeout for the whole read, and a
 //! bound on the response size.
 
@@ -111,6 +112,9 @@ pub struct V2Source {
     pub password_file: Option<PathBuf>,
     /// For the whole read: connect, request and response.
     pub timeout: Duration,
+    /// Send the password over plain `http://` anyway (refused otherwise, as the v3
+    /// configuration's `allow_insecure_auth` does).
+    pub allow_insecure_auth: bool,
 }
 
 /// One node of the v2 tree, flattened.
@@ -200,6 +204,14 @@ impl V2Source {
     pub async fn read(&self, prefix: &str) -> Result<V2Read, Error> {
         check_prefix(prefix)?;
         let uri = parse_url(&self.url)?;
+        if uri.scheme_str() == Some("http") && self.username.is_some() && !self.allow_insecure_auth
+        {
+            return Err(Error::BadInput(format!(
+                "{}: a password over plain http:// travels in clear; use https:// or pass \
+                 --v2-allow-insecure-auth",
+                self.url
+            )));
+        }
         let auth = self.auth_header()?;
         let tls = match uri.scheme_str() {
             Some("https") => Some(self.tls_connector()?),

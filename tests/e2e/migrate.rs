@@ -119,6 +119,18 @@ fn v2_put_all(endpoint: &str, items: &[(String, String)]) {
     });
 }
 
+/// One request on its own connection; returns the status.
+fn v2_request(endpoint: &str, head: &str, body: &str) -> u16 {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut conn = TcpStream::connect(addr).expect("connect to v2");
+    let req = format!(
+        "{head}\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(req.as_bytes()).expect("send");
+    read_response(&mut BufReader::new(conn))
+}
+
 /// A Python-style deployment: `objects` pool objects (some depooled, some inactive, weights
 /// varied), service definitions, and a key of another object type with non-ASCII text.
 /// Returns what a migration must copy.
@@ -459,4 +471,71 @@ fn bad_flags_exit_2_and_write_nothing() {
         "{}",
         down.stderr
     );
+}
+
+#[test]
+fn a_v2_source_with_basic_auth_is_read_with_the_password_file() {
+    let ctx = v2_ctx();
+    let fleet = python_fleet(30);
+    populate(&ctx, &fleet);
+    // etcd v2 auth: a root user, auth on, and the guest role's access revoked.
+    let ep = ctx.etcd.endpoint();
+    let json = "Content-Type: application/json";
+    let root = "Authorization: Basic cm9vdDpyb290cHc="; // root:rootpw
+    let user = r#"{"user":"root","password":"rootpw"}"#;
+    assert_eq!(
+        v2_request(
+            &ep,
+            &format!("PUT /v2/auth/users/root HTTP/1.1\r\n{json}"),
+            user
+        ),
+        201
+    );
+    assert_eq!(v2_request(&ep, "PUT /v2/auth/enable HTTP/1.1", ""), 200);
+    let revoke = r#"{"role":"guest","revoke":{"kv":{"read":["/*"],"write":["/*"]}}}"#;
+    let head = format!("PUT /v2/auth/roles/guest HTTP/1.1\r\n{json}\r\n{root}");
+    assert_eq!(v2_request(&ep, &head, revoke), 200);
+    let (before, rev0) = (ctx.dump(), ctx.revision());
+
+    let anonymous = migrate(&ctx, &["--apply"]).expect_code(1);
+    assert!(
+        anonymous.stderr.contains("answered 401"),
+        "{}",
+        anonymous.stderr
+    );
+    let wrong = ctx.write("wrong", "nope\n");
+    let wrong = wrong.to_str().expect("utf-8 path");
+    let wrong_pw = [
+        "--apply",
+        "--v2-username",
+        "root",
+        "--v2-password-file",
+        wrong,
+        "--v2-allow-insecure-auth",
+    ];
+    let denied = migrate(&ctx, &wrong_pw).expect_code(1);
+    assert!(denied.stderr.contains("answered 401"), "{}", denied.stderr);
+    assert_eq!((ctx.dump(), ctx.revision()), (before.clone(), rev0));
+
+    let password = ctx.write("password", "rootpw\n");
+    let password = password.to_str().expect("utf-8 path");
+    let auth = [
+        "--apply",
+        "--v2-username",
+        "root",
+        "--v2-password-file",
+        password,
+    ];
+    // A password over plain http is refused unless allowed explicitly.
+    let clear = migrate(&ctx, &auth).expect_code(2);
+    assert!(
+        clear.stderr.contains("--v2-allow-insecure-auth"),
+        "{}",
+        clear.stderr
+    );
+    assert_eq!((ctx.dump(), ctx.revision()), (before.clone(), rev0));
+    let mut allowed = auth.to_vec();
+    allowed.push("--v2-allow-insecure-auth");
+    migrate(&ctx, &allowed).expect_code(0);
+    assert_eq!(v3_conftool(&ctx), fleet);
 }

@@ -76,6 +76,10 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "FILE", requires = "v2_username")]
     pub v2_password_file: Option<PathBuf>,
 
+    /// Send the v2 password over plain http:// (refused otherwise).
+    #[arg(long, requires = "v2_username")]
+    pub v2_allow_insecure_auth: bool,
+
     /// Time allowed for one read of the whole v2 subtree.
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub v2_timeout: Duration,
@@ -118,6 +122,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<u8> {
         username: args.v2_username.clone(),
         password_file: args.v2_password_file.clone(),
         timeout: args.v2_timeout,
+        allow_insecure_auth: args.v2_allow_insecure_auth,
     };
     let cfg = args.conn.config()?;
     if cfg.namespace != args.prefix {

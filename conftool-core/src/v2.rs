@@ -7,8 +7,8 @@
 //! [`V2Entry`]s in key order. It never writes to v2.
 //!
 //! What is supported, honestly: `http://` and `https://` URLs (TLS with rustls: the server
-//! certificate checked against a CA file, the system bundle by default; no client
-//! certificates), HTTP basic auth (etcd v2 auth: a user and a password file; over plain
+//! certificate checked against a CA file, the system bundle by default; a client certificate
+//! if the source asks for one), HTTP basic auth (etcd v2 auth: a user and a password file; over plain
 //! `http://` only when explicitly allowed), one endpoint
 //! (the read is one request; there is no failover), a timeout for the whole read, and a
 //! bound on the response size.
@@ -106,6 +106,10 @@ pub struct V2Source {
     pub url: String,
     /// CA bundle for `https://` (default: [`SYSTEM_CA_BUNDLE`]).
     pub ca: Option<PathBuf>,
+    /// Client certificate (PEM) for an `https://` source that asks for one.
+    pub cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    pub key: Option<PathBuf>,
     /// Basic-auth user (etcd v2 auth).
     pub username: Option<String>,
     /// File holding the user's password (its first line).
@@ -267,13 +271,65 @@ impl V2Source {
             return Err(file_err("no certificate in the CA file".into()));
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::BadInput(format!("TLS setup: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let config = match (&self.cert, &self.key) {
+            (None, None) => builder.with_no_client_auth(),
+            (Some(cert), Some(key)) => {
+                let (chain, key) = client_identity(cert, key)?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| Error::File {
+                        path: cert.clone(),
+                        reason: format!("unusable client certificate or key: {e}"),
+                    })?
+            }
+            _ => {
+                return Err(Error::BadInput(
+                    "a client certificate needs both --v2-cert and --v2-key".into(),
+                ))
+            }
+        };
         Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
     }
+}
+
+/// A client certificate chain and its key, from PEM files.
+fn client_identity(
+    cert: &Path,
+    key: &Path,
+) -> Result<
+    (
+        Vec<rustls_pki_types::CertificateDer<'static>>,
+        rustls_pki_types::PrivateKeyDer<'static>,
+    ),
+    Error,
+> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let read = |p: &Path, what: &'static str| {
+        crate::trust::read_bounded(p, 1 << 20, what).map_err(|e| Error::File {
+            path: p.to_path_buf(),
+            reason: format!("cannot read {what}: {e}"),
+        })
+    };
+    let bad = |p: &Path, reason: String| Error::File {
+        path: p.to_path_buf(),
+        reason,
+    };
+    let pem = read(cert, "client certificate")?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(cert, format!("not a PEM certificate: {e}")))?;
+    if chain.is_empty() {
+        return Err(bad(cert, "no certificate in the file".into()));
+    }
+    let pem = read(key, "client key")?;
+    let key_der = PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| bad(key, format!("not a PEM private key: {e}")))?;
+    Ok((chain, key_der))
 }
 
 /// The first line of a password file.

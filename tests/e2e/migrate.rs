@@ -539,3 +539,104 @@ fn a_v2_source_with_basic_auth_is_read_with_the_password_file() {
     migrate(&ctx, &allowed).expect_code(0);
     assert_eq!(v3_conftool(&ctx), fleet);
 }
+
+/// One PUT to an https v2 source, through `openssl s_client` (with the client certificate).
+fn v2_put_tls(ctx: &Ctx, tls: &conftool_testkit::TlsFiles, key: &str, value: &str) {
+    let addr = ctx
+        .etcd
+        .endpoint()
+        .trim_start_matches("https://")
+        .to_string();
+    let body = format!("value={}", form_escape(value));
+    let req = format!(
+        "PUT /v2/keys{key} HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-quiet", "-ign_eof", "-connect", &addr])
+        .arg("-CAfile")
+        .arg(&tls.ca)
+        .arg("-cert")
+        .arg(&tls.client_cert)
+        .arg("-key")
+        .arg(&tls.client_key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_client");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(req.as_bytes())
+        .expect("send");
+    let out = child.wait_with_output().expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("HTTP/1.1 201") || text.starts_with("HTTP/1.1 200"),
+        "PUT {key} over TLS: {text}"
+    );
+}
+
+#[test]
+fn an_https_v2_source_is_checked_against_its_ca_and_given_a_client_certificate() {
+    let dir = conftool_testkit::temp_dir("migrate-tls-");
+    let tls = conftool_testkit::tls::generate(&dir.path().join("tls"));
+    let ctx = Ctx {
+        etcd: conftool_testkit::EtcdCluster::start_tls(&tls, &["--enable-v2=true"]),
+        dir,
+    };
+    let fleet = python_fleet(4);
+    for (k, v) in &fleet {
+        v2_put_tls(&ctx, &tls, k, v);
+    }
+    let config = ctx.write(
+        "config.yaml",
+        &format!(
+            "endpoints: [{}]\nnamespace: /conftool\ntls: {{ca: {}, cert: {}, key: {}}}\n",
+            ctx.etcd.endpoint(),
+            tls.ca.display(),
+            tls.client_cert.display(),
+            tls.client_key.display()
+        ),
+    );
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_string();
+    let (config, ca, cert, key) = (
+        path(&config),
+        path(&tls.ca),
+        path(&tls.client_cert),
+        path(&tls.client_key),
+    );
+    let (before, rev0) = (ctx.dump(), ctx.revision());
+    // Another CA: the server is not trusted; no client certificate: the server refuses.
+    let other = conftool_testkit::tls::generate(&ctx.path("other"));
+    let other_ca = path(&other.ca);
+    let untrusted = migrate(
+        &ctx,
+        &["--config", &config, "--v2-ca", &other_ca, "--apply"],
+    );
+    assert_eq!(untrusted.code, 1, "{untrusted:?}");
+    assert!(untrusted.stderr.contains("TLS"), "{}", untrusted.stderr);
+    let anonymous = migrate(&ctx, &["--config", &config, "--v2-ca", &ca, "--apply"]);
+    assert_eq!(anonymous.code, 1, "{anonymous:?}");
+    assert_eq!((ctx.dump(), ctx.revision()), (before, rev0));
+
+    let args = [
+        "--config",
+        &config,
+        "--v2-ca",
+        &ca,
+        "--v2-cert",
+        &cert,
+        "--v2-key",
+        &key,
+    ];
+    let mut apply = args.to_vec();
+    apply.push("--apply");
+    migrate(&ctx, &apply).expect_code(0);
+    assert_eq!(v3_conftool(&ctx), fleet);
+    migrate(&ctx, &args).expect_code(0);
+}

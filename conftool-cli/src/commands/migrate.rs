@@ -68,6 +68,14 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "FILE")]
     pub v2_ca: Option<PathBuf>,
 
+    /// Client certificate (PEM) for an https:// v2 source that requires one.
+    #[arg(long, value_name = "FILE", requires = "v2_key")]
+    pub v2_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "v2_cert")]
+    pub v2_key: Option<PathBuf>,
+
     /// v2 basic-auth user (etcd v2 auth).
     #[arg(long, value_name = "USER", requires = "v2_password_file")]
     pub v2_username: Option<String>,
@@ -119,6 +127,8 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<u8> {
     let source = V2Source {
         url: args.from_v2.clone(),
         ca: args.v2_ca.clone(),
+        cert: args.v2_cert.clone(),
+        key: args.v2_key.clone(),
         username: args.v2_username.clone(),
         password_file: args.v2_password_file.clone(),
         timeout: args.v2_timeout,

@@ -454,6 +454,16 @@ fn bad_flags_exit_2_and_write_nothing() {
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
         assert!(!run.stderr.trim().is_empty(), "{args:?}: no message");
     }
+    // Help, man page and completions need no --from-v2.
+    let help = bare(&["--help"]);
+    assert_eq!(help.code, 0, "{help:?}");
+    assert!(help.stdout.contains("--overwrite-differing") && help.stdout.contains("--man"));
+    assert_eq!(bare(&["--man"]).code, 0);
+    let comp = bare(&["--completions", "bash"]);
+    assert!(
+        comp.code == 0 && comp.stdout.contains("--from-v2"),
+        "{comp:?}"
+    );
     let absent = bare(&["--from-v2", &v2, "--prefix", "/absent"]);
     assert!(
         absent.stderr.contains("has no key /absent"),

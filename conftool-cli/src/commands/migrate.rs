@@ -41,7 +41,8 @@ const NAMED: usize = 10;
   --v2-username root --v2-password-file /root/.etcd-v2-password --apply\n\n\
 Exit codes: 0 done (or nothing to do), 1 runtime failure (including a failed verification),\n\
 2 bad input or refused (keys differ without --overwrite-differing; nothing written),\n\
-3 changes pending (--check)."
+3 changes pending (--check).\n\
+Shell completions and a man page: conftool-migrate --completions bash|zsh|fish, conftool-migrate --man."
 )]
 pub struct MigrateArgs {
     /// The v2 source: http://HOST:PORT or https://HOST:PORT of one etcd member.
@@ -161,10 +162,9 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<u8> {
     report_unmigrated(&plan);
     if !plan.pending() {
         out.info(format!(
-            "Nothing to do: v3 holds every value of v2 under {} ({}; v3 revision {}).",
-            args.prefix,
-            plan.summary(),
-            plan.v3_revision
+            "Nothing to do: all {} values v2 holds under {} are in v3, byte for byte \
+             (v3 revision {}).",
+            plan.identical, args.prefix, plan.v3_revision
         ));
         return Ok(OK);
     }

@@ -372,7 +372,8 @@ async fn fetch(
         .await
         .map_err(|e| connect(e.to_string()))?;
     let path = format!("/v2/keys{prefix}?recursive=true&sorted=true&quorum=true");
-    let mut req = Request::get(path.as_str()).header(hyper::header::HOST, host.as_str());
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or(host.as_str());
+    let mut req = Request::get(path.as_str()).header(hyper::header::HOST, authority);
     if let Some(a) = auth {
         req = req.header(hyper::header::AUTHORIZATION, a);
     }
@@ -472,10 +473,8 @@ pub fn parse(body: &[u8], index: u64, prefix: &str) -> Result<V2Read, String> {
     for n in root.nodes {
         flatten(n, &mut entries)?;
     }
-    if let Some(e) = entries
-        .iter()
-        .find(|e| e.key != prefix && !e.key.starts_with(&format!("{prefix}/")) && prefix != "/")
-    {
+    let under = format!("{}/", prefix.trim_end_matches('/'));
+    if let Some(e) = entries.iter().find(|e| !e.key.starts_with(&under)) {
         return Err(format!("key {} is not under {prefix}", e.key));
     }
     entries.sort_by(|a, b| a.key.cmp(&b.key));

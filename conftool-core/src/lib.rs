@@ -39,6 +39,8 @@
 //!   shape ([`ApplyError`]); the host verbs ([`Writer::host`]); planned writes for the sync
 //!   ([`Writer::operation`]). [`Store::raw`] is the fenced-off way around it, for tests and
 //!   tools that must.
+//! - [`v2`] and [`migrate`]: moving a Python deployment's live state from etcd v2 (read over
+//!   HTTP) to v3, values byte for byte: a pure plan, applied through [`Writer::operation`].
 //! - [`watch`]: [`Store::watch`], a selection at one revision and then every change after
 //!   it ([`WatchEvent`]), across failovers, restarts and compaction.
 
@@ -47,11 +49,13 @@ pub mod config;
 mod endpoints;
 mod error;
 mod members;
+pub mod migrate;
 mod node;
 pub mod pyconfig;
 mod select;
 mod store;
 pub mod trust;
+pub mod v2;
 pub mod watch;
 mod writer;
 

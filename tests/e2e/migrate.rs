@@ -650,3 +650,32 @@ fn an_https_v2_source_is_checked_against_its_ca_and_given_a_client_certificate()
     assert_eq!(v3_conftool(&ctx), fleet);
     migrate(&ctx, &args).expect_code(0);
 }
+
+#[test]
+fn a_closed_or_full_stdout_never_changes_what_is_written_nor_the_exit_code() {
+    use crate::util::Sink;
+    let ctx = v2_ctx();
+    let fleet = python_fleet(300);
+    populate(&ctx, &fleet);
+    let from = ctx.etcd.endpoint();
+    let base = ["--from-v2", from.as_str(), "--namespace", "/conftool"];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        base.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    let state = || (ctx.dump(), ctx.revision());
+    let before = state();
+    // A dry run and a check into a closed pipe: their codes, nothing written.
+    let run = ctx.run_to(Sink::ClosedBoth, "conftool-migrate", &with(&[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = ctx.run_to(Sink::ClosedStdout, "conftool-migrate", &with(&["--check"]));
+    assert_eq!(run.code, 3, "changes are pending: {run:?}");
+    assert_eq!(state(), before);
+    // Into /dev/full, the diff is lost: that is a failure, and still nothing written.
+    let run = ctx.run_to(Sink::FullStdout, "conftool-migrate", &with(&[]));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(state(), before);
+    // --apply into a closed pipe writes everything and says so by its code.
+    let run = ctx.run_to(Sink::ClosedBoth, "conftool-migrate", &with(&["--apply"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(v3_conftool(&ctx), fleet, "every object copied");
+}

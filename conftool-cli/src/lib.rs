@@ -1,4 +1,4 @@
-//! conftool-cli: the `conftool-sync`, `confctl` and `conftool` binaries.
+//! conftool-cli: the `conftool-sync`, `confctl`, `conftool` and `conftool-migrate` binaries.
 //!
 //! `src/bin/*.rs` only parse arguments and dispatch; each command lives in [`commands`];
 //! [`connection`] holds the shared etcd flags, [`output`] the one writer to stdout

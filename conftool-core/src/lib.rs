@@ -41,6 +41,8 @@
 //!   ([`Writer::operation`]). [`Store::raw`] is the fenced-off way around it, for tests and
 //!   tools that must.
 //! - objects of schema-defined types: [`Store::select_typed`], [`Writer::apply_typed`].
+//! - [`v2`] and [`migrate`]: moving a Python deployment's live state from etcd v2 (read over
+//!   HTTP) to v3, values byte for byte: a pure plan, applied through [`Writer::operation`].
 //! - [`watch`]: [`Store::watch`], a selection at one revision and then every change after
 //!   it ([`WatchEvent`]), across failovers, restarts and compaction.
 
@@ -49,12 +51,14 @@ pub mod config;
 mod endpoints;
 mod error;
 mod members;
+pub mod migrate;
 mod node;
 pub mod pyconfig;
 mod select;
 mod store;
 pub mod trust;
 mod typed;
+pub mod v2;
 pub mod watch;
 mod writer;
 

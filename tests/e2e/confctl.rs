@@ -456,7 +456,7 @@ fn help_has_examples_and_docs_generate() {
         .expect_code(0);
     assert!(dir.join("confctl.1").exists() && dir.join("confctl-select.1").exists());
     // Every binary's help says how to get completions and man pages.
-    for bin in ["confctl", "conftool", "conftool-sync"] {
+    for bin in ["confctl", "conftool", "conftool-sync", "conftool-migrate"] {
         let help = ctx.run(bin, &["--help"]).expect_code(0);
         assert!(
             help.stdout.contains("--completions") && help.stdout.contains("--man"),

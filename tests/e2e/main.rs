@@ -10,6 +10,7 @@ mod conftool;
 mod fuzz;
 mod guards;
 mod harness;
+mod migrate;
 mod output;
 mod reliability;
 mod schema;

@@ -187,7 +187,7 @@ fn failures_keep_their_codes_with_stdout_gone() {
 #[test]
 fn help_and_docs_report_a_full_stdout() {
     let ctx = Ctx::new();
-    for bin in ["confctl", "conftool", "conftool-sync"] {
+    for bin in ["confctl", "conftool", "conftool-sync", "conftool-migrate"] {
         for args in [
             &["--help"][..],
             &["--version"],

@@ -14,6 +14,7 @@ pub fn bin(name: &str) -> PathBuf {
         "conftool-sync" => PathBuf::from(env!("CARGO_BIN_EXE_conftool-sync")),
         "confctl" => PathBuf::from(env!("CARGO_BIN_EXE_confctl")),
         "conftool" => PathBuf::from(env!("CARGO_BIN_EXE_conftool")),
+        "conftool-migrate" => PathBuf::from(env!("CARGO_BIN_EXE_conftool-migrate")),
         other => panic!("unknown binary {other}"),
     }
 }

@@ -2,4 +2,5 @@
 pub mod changes;
 pub mod confctl;
 pub mod conftool;
+pub mod migrate;
 pub mod sync;

@@ -178,6 +178,13 @@ impl EtcdCluster {
         Self::start_inner(n, extra, None)
     }
 
+    /// Start one member that also serves etcd's v2 API (`--enable-v2=true`, which Debian's
+    /// etcd 3.4 has and 3.6 drops), as a Python conftool deployment uses it: its keys are
+    /// under `endpoint()/v2/keys/...`, separate from the v3 keyspace.
+    pub fn start_v2() -> Self {
+        Self::start_with(1, &["--enable-v2=true"])
+    }
+
     /// Start one member serving clients over TLS only, requiring client certificates signed
     /// by `tls.ca` (`--client-cert-auth`).
     pub fn start_tls(tls: &TlsFiles, extra: &[&str]) -> Self {

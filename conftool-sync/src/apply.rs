@@ -153,36 +153,40 @@ async fn apply_rounds(
         if current.writes_nothing() {
             return Ok(outcome);
         }
-        let writes = current.writes_with_before(&ks);
-        let report = op.commit(&writes).await;
-        for &(i, rev) in &report.applied {
-            let (write, before) = &writes[i];
-            outcome.revision = outcome.revision.max(rev);
-            let key = write.key();
-            let after = after_text(write);
-            if ks.parse_service_key(key).is_some() {
-                outcome.services += 1;
-            } else if key == meta_key {
-                outcome.meta = true;
-            } else {
-                // A pool object or an object of a schema-declared type.
-                match after {
-                    Some(_) => outcome.created += 1,
-                    None => outcome.deleted += 1,
+        // Stage after stage (schema types in dependency order; see Plan::write_stages).
+        let mut conflicted = false;
+        for writes in current.write_stages(&ks) {
+            let report = op.commit(&writes).await;
+            for &(i, rev) in &report.applied {
+                let (write, before) = &writes[i];
+                outcome.revision = outcome.revision.max(rev);
+                let key = write.key();
+                let after = after_text(write);
+                if ks.parse_service_key(key).is_some() {
+                    outcome.services += 1;
+                } else if key == meta_key {
+                    outcome.meta = true;
+                } else {
+                    // A pool object or an object of a schema-declared type.
+                    match after {
+                        Some(_) => outcome.created += 1,
+                        None => outcome.deleted += 1,
+                    }
                 }
+                outcome.written.push(Written {
+                    key: key.to_string(),
+                    before: before.map(str::to_string),
+                    after: after.map(str::to_string),
+                    revision: rev,
+                });
             }
-            outcome.written.push(Written {
-                key: key.to_string(),
-                before: before.map(str::to_string),
-                after: after.map(str::to_string),
-                revision: rev,
-            });
+            if let Some(err) = report.error {
+                unknown.extend(report.failed.iter().map(|&i| writes[i].0.key().to_string()));
+                return Err(outcome.stop(err.into()));
+            }
+            conflicted |= !report.conflicted.is_empty();
         }
-        if let Some(err) = report.error {
-            unknown.extend(report.failed.iter().map(|&i| writes[i].0.key().to_string()));
-            return Err(outcome.stop(err.into()));
-        }
-        if report.conflicted.is_empty() {
+        if !conflicted {
             return Ok(outcome);
         }
         current = match plan_against(store, desired).await {

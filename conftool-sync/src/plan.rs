@@ -305,6 +305,19 @@ impl Plan {
     /// [`Plan::writes`], each with the value it replaces (`None` for a create), for the
     /// audit trail.
     pub fn writes_with_before<'a>(&'a self, ks: &'a Keyspace) -> Vec<(Write, Option<&'a str>)> {
+        self.write_stages(ks).concat()
+    }
+
+    /// [`Plan::writes_with_before`] in stages, each committed after the one before has
+    /// landed: the creates of each schema-declared type in dependency order, then the pool
+    /// objects and service definitions, then each type's deletes in reverse order; the sync
+    /// record in the last stage. Without schema types, one stage. (Within a stage, batches
+    /// of transactions may land in any order.)
+    pub fn write_stages<'a>(&'a self, ks: &'a Keyspace) -> Vec<Vec<(Write, Option<&'a str>)>> {
+        let mut stages: Vec<Vec<(Write, Option<&'a str>)>> = Vec::new();
+        for t in &self.typed {
+            stages.push(t.create_writes(ks).collect());
+        }
         let mut w =
             Vec::with_capacity(self.create.len() + self.delete.len() + self.services.len() + 1);
         for s in &self.services {
@@ -323,10 +336,6 @@ impl Plan {
             };
             w.push((write, s.old.as_ref().map(|(_, v)| v.as_str())));
         }
-        // Schema-declared types: creates in dependency order, deletes in reverse order.
-        for t in &self.typed {
-            w.extend(t.create_writes(ks));
-        }
         for (key, state) in &self.create {
             let write = Write::Put {
                 key: ks.object_key(key),
@@ -342,18 +351,24 @@ impl Plan {
             };
             w.push((write, Some(d.old.as_str())));
         }
+        stages.push(w);
         for t in self.typed.iter().rev() {
-            w.extend(t.delete_writes(ks));
+            stages.push(t.delete_writes(ks).collect());
         }
+        stages.retain(|s| !s.is_empty());
         if let Some(meta) = &self.meta {
             let write = Write::Put {
                 key: ks.sync_meta_key(),
                 value: meta.new.clone(),
                 guard: meta.guard(),
             };
-            w.push((write, meta.old.as_ref().map(|(_, v)| v.as_str())));
+            let before = meta.old.as_ref().map(|(_, v)| v.as_str());
+            match stages.last_mut() {
+                Some(last) => last.push((write, before)),
+                None => stages.push(vec![(write, before)]),
+            }
         }
-        w
+        stages
     }
 }
 

@@ -193,6 +193,8 @@ mod tests {
         let p = plan(&desired, &empty);
         let keys: Vec<String> = p.writes(&ks).iter().map(|w| w.key().to_string()).collect();
         assert_eq!(keys, vec!["/ns/v1/a/x/a1", "/ns/v1/b/b1"]);
+        let stages: Vec<usize> = p.write_stages(&ks).iter().map(Vec::len).collect();
+        assert_eq!(stages, vec![1, 1], "a's creates land before b's are sent");
         assert_eq!(p.meta, None, "no sync record without pool objects");
         assert!(p.typed[1].create[0].value == r#"{"n":1}"#);
 
@@ -223,6 +225,7 @@ mod tests {
         );
         assert!(writes.iter().all(|w| matches!(w, Write::Delete { .. })));
         assert_eq!(writes[0].guard(), Guard::Unchanged(5));
+        assert_eq!(p.write_stages(&ks).len(), 2, "b's deletes, then a's");
         assert_eq!((p.typed[0].existing, p.typed[1].existing), (2, 2));
         // Nothing declared removed: nothing to write at all.
         let all = Desired {

@@ -68,16 +68,6 @@ impl Plan {
     /// Refuse the plan if it breaks a limit. Nothing has been written when this fails.
     pub fn guard(&self, limits: &Limits) -> Result<(), Error> {
         for t in &self.typed {
-            if let Some(e) = t.invalid.first() {
-                return Err(Error::Refused(format!(
-                    "{e}: a new object gets its fields' defaults, which this refuses{}; \
-                     change the defaults or the rule",
-                    match t.invalid.len() {
-                        1 => String::new(),
-                        n => format!(" (and {} more)", n - 1),
-                    }
-                )));
-            }
             let deleting = t.delete.len();
             if let Some(share) = over_share(deleting, t.existing, limits.max_delete_share) {
                 return Err(Error::Refused(format!(

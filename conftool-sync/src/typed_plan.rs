@@ -2,9 +2,10 @@
 //! (with every field's default) and to delete. Objects that stay are never touched: their
 //! values are the operators', as with pool objects.
 //!
-//! A new object must pass its type's checks with its defaults (for json_schema types: every
-//! rule whose selector matches it); one that does not is listed in [`TypedPlan::invalid`] and
-//! the guard refuses the plan, naming object and rule.
+//! A new object is checked with its defaults (for json_schema types: every rule whose
+//! selector matches it); one that does not pass is still created, as the Python tool creates
+//! it (its values are then set with confctl, which checks them), and is listed in
+//! [`TypedPlan::invalid`] for the caller to warn about, naming object and rule.
 
 use std::collections::BTreeMap;
 
@@ -46,7 +47,9 @@ pub struct TypedPlan {
     pub delete: Vec<TypedDeletion>,
     /// How many objects of the type exist now (for the mass-deletion guard).
     pub existing: usize,
-    /// New objects whose defaults their type refuses.
+    /// New objects whose defaults a rule of their type refuses: created all the same, as
+    /// the Python tool does (their values are then set with confctl, which checks them), and
+    /// for the caller to warn about.
     pub invalid: Vec<ObjectError>,
 }
 

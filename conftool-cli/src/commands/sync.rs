@@ -125,6 +125,17 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         Some(rev) => format!("{dir} at {rev}"),
         None => dir,
     };
+    // New objects whose defaults their rule refuses are created as the Python tool creates
+    // them; said even with --quiet, as their values must be set before consumers read them.
+    for e in plan.typed.iter().flat_map(|t| &t.invalid) {
+        warn(
+            "conftool-sync",
+            format!(
+                "{e}: created with its fields' defaults, which this rule refuses; set its \
+                 values with confctl"
+            ),
+        );
+    }
     let etcd = format!("etcd {} (revision {})", store.endpoints(), plan.revision);
     out.diff(&plan.render_diff(store.keyspace(), &etcd, &source));
     if plan.writes_nothing() {

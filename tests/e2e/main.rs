@@ -12,6 +12,7 @@ mod guards;
 mod harness;
 mod migrate;
 mod output;
+mod python_nodes;
 mod reliability;
 mod schema;
 mod stall;

@@ -3,7 +3,6 @@
 
 use std::io::BufRead;
 
-use anyhow::Context;
 use conftool_core::{
     Actor, Applied, ApplyError, Atomicity, AuditLog, Change, Config, Edit, Overrides, Selected,
     Selector, Store, Writer,
@@ -115,12 +114,29 @@ pub fn writer<'s>(
     let audit = AuditLog::from_config(cfg.audit_log.as_deref());
     let writer = store
         .writer(&actor, &audit)
-        .context("nothing written")?
+        .map_err(nothing_written)?
         .with_overrides(overrides);
     Ok(match &reason.reason {
         Some(r) => writer.with_reason(r.clone()),
         None => writer,
     })
+}
+
+/// Whether the error's own message already ends in "nothing written".
+fn says_nothing_written(e: &conftool_core::Error) -> bool {
+    matches!(
+        e,
+        conftool_core::Error::NotFound(_) | conftool_core::Error::ReadOnly
+    )
+}
+
+/// An error before anything was written, said so once.
+fn nothing_written(e: conftool_core::Error) -> anyhow::Error {
+    if says_nothing_written(&e) {
+        e.into()
+    } else {
+        anyhow::Error::new(e).context("nothing written")
+    }
 }
 
 /// `-r/--reason`, the same in every binary that writes.
@@ -160,6 +176,7 @@ pub fn failure(failure: ApplyError) -> Landed {
     let n = failure.applied.len();
     let audit_failed = matches!(failure.error, conftool_core::Error::Audit { .. });
     let err = match (n, audit_failed) {
+        (0, _) if says_nothing_written(&failure.error) => failure.error.into(),
         (0, _) => match with_hint(failure.error) {
             e if e.downcast_ref::<BadInput>().is_some() => e,
             e => e.context("nothing written"),

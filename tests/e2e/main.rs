@@ -13,6 +13,7 @@ mod harness;
 mod migrate;
 mod output;
 mod python_nodes;
+mod python_types;
 mod reliability;
 mod schema;
 mod stall;

@@ -14,6 +14,7 @@ mod migrate;
 mod output;
 mod reliability;
 mod schema;
+mod schema_tags;
 mod stall;
 mod sudo;
 mod sync;

@@ -15,6 +15,7 @@ mod output;
 mod reliability;
 mod schema;
 mod schema_tags;
+mod schema_upgrade;
 mod stall;
 mod sudo;
 mod sync;

@@ -7,6 +7,7 @@ mod host;
 mod select;
 mod tags;
 mod typed;
+mod upgrade;
 
 use clap::{Parser, Subcommand};
 
@@ -29,7 +30,8 @@ use crate::exit::BadInput;
   confctl depool --hostname mw1018 --service apache\n  \
   confctl pool                          # every pool this host (its FQDN) is in\n  \
   confctl --schema schema.yaml --object-type discovery select 'dnsdisc=api-rw' set/pooled=true\n  \
-  confctl --object-type discovery tags dnsdisc=api-rw --action get all\n\n\
+  confctl --object-type discovery tags dnsdisc=api-rw --action get all\n  \
+  confctl --schema schema.yaml upgrade-schema --dry-run discovery\n\n\
 Exit codes: 0 done, 1 runtime failure (etcd, permission, conflict, declined), 2 bad input\n\
 (selector, action, flags; nothing written).\n\
 Shell completions and a man page: confctl --completions bash|zsh|fish, confctl --man."
@@ -68,7 +70,7 @@ pub struct ConfctlArgs {
     pub reason: crate::commands::changes::ReasonArg,
 
     /// The object type to act on: `node` (pool objects, the default) or a type of the
-    /// schema file (with `select` and `tags`).
+    /// schema file (with `select`, `tags` and `upgrade-schema`).
     #[arg(long, global = true, value_name = "TYPE", default_value = "node")]
     pub object_type: String,
 
@@ -131,6 +133,18 @@ pub enum Command {
     /// would leave a pool below its depool threshold.
     #[command(after_help = "Examples:\n  confctl decommission --hostname mw1018")]
     Decommission(host::GuardedArgs),
+    /// After a schema change (a field added), give every object of a schema type the
+    /// fields it lacks, with their defaults. Every object is validated first: invalid ones
+    /// are listed and nothing is written (exit 2), unless --force (then they are left
+    /// untouched) or --dry-run (writes nothing, shows what would be added).
+    #[command(
+        name = "upgrade-schema",
+        after_help = "Examples:\n  \
+  confctl --schema schema.yaml upgrade-schema --dry-run discovery\n  \
+  confctl --schema schema.yaml --object-type discovery upgrade-schema\n  \
+  confctl upgrade-schema --force mwconfig     # upgrade the valid ones, leave invalid ones alone"
+    )]
+    UpgradeSchema(upgrade::UpgradeArgs),
 }
 
 /// Run `confctl`.
@@ -153,6 +167,12 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         out,
         reason: args.reason.clone(),
     };
+    if let Command::UpgradeSchema(u) = &args.command {
+        let name = u.type_name(&args.object_type)?;
+        let schema = typed::load_schema(args.schema.as_deref())?;
+        let ty = typed::object_type(schema.as_ref(), name)?;
+        return upgrade::run(&args.conn, &opts, &ty, u).await;
+    }
     if args.object_type != conftool_core::schema::NODE_TYPE {
         let schema = typed::load_schema(args.schema.as_deref())?;
         let ty = typed::object_type(schema.as_ref(), &args.object_type)?;
@@ -183,6 +203,9 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         Command::Decommission(g) => {
             host::run(&args.conn, &opts, Verb::Decommission, &g.host, g.guard()).await
         }
+        Command::UpgradeSchema(_) => Err(BadInput::msg(
+            "upgrade-schema needs a schema type; nothing written",
+        )),
     }
 }
 

@@ -52,16 +52,39 @@ fn upgrade_schema_adds_a_new_field_with_its_default_once() {
     );
     assert!(dry.stderr.contains("Dry run: 3 objects"), "{}", dry.stderr);
     assert_eq!(ctx.state(), before, "a dry run writes nothing");
+    let log = ctx.path("audit.jsonl");
+    let cfg = ctx.write("config.yaml", &format!("audit_log: {}\n", log.display()));
     let run = upgrade(
         &ctx,
         &schema,
-        &["--object-type", "discovery", "upgrade-schema"],
+        &[
+            "--config",
+            s(&cfg),
+            "--object-type",
+            "discovery",
+            "upgrade-schema",
+        ],
     )
     .expect_code(0);
     assert_eq!(
         run.stdout, dry.stdout,
         "the run does what the dry run showed"
     );
+    // Audited: an applied line per object, with what it was and what it is.
+    let recs: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .expect("audit log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let applied: Vec<&serde_json::Value> =
+        recs.iter().filter(|r| r["event"] == "applied").collect();
+    assert_eq!(applied.len(), 3, "{recs:?}");
+    let api_rec = applied
+        .iter()
+        .find(|r| r["key"] == api)
+        .expect("api-rw audited");
+    assert_eq!(api_rec["after"]["weight"], 7);
+    assert_eq!(api_rec["before"]["ttl"], 10);
     let now = ctx.dump();
     assert_eq!(
         now[api],

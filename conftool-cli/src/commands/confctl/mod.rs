@@ -4,6 +4,7 @@
 mod action_file;
 mod get;
 mod host;
+mod namedef;
 mod select;
 mod tags;
 mod typed;

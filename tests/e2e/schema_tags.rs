@@ -331,6 +331,24 @@ fn tags_mode_bad_input_exits_2_and_writes_nothing() {
             "{ty} {taglist:?} {more:?}: nothing written"
         );
     }
+    // `select` on a schema type refuses the node-only flags too, rather than ignore them.
+    let run = ctx
+        .run(
+            "confctl",
+            &[
+                "--schema",
+                s(&schema),
+                "--object-type",
+                "flat",
+                "select",
+                "name=alpha",
+                "set/on=true",
+                "--allow-below-threshold",
+            ],
+        )
+        .expect_code(2);
+    assert!(run.stderr.contains("node objects only"), "{}", run.stderr);
+    assert_eq!(ctx.state(), before);
     // Node objects still have their own tags.
     let run = ctx
         .run(

@@ -40,7 +40,8 @@
 //!   shape ([`ApplyError`]); the host verbs ([`Writer::host`]); planned writes for the sync
 //!   ([`Writer::operation`]). [`Store::raw`] is the fenced-off way around it, for tests and
 //!   tools that must.
-//! - objects of schema-defined types: [`Store::select_typed`], [`Writer::apply_typed`].
+//! - objects of schema-defined types: [`Store::select_typed`], [`Writer::apply_typed`],
+//!   [`Writer::apply_upgrade`] (`upgrade-schema`).
 //! - [`v2`] and [`migrate`]: moving a Python deployment's live state from etcd v2 (read over
 //!   HTTP) to v3, values byte for byte: a pure plan, applied through [`Writer::operation`].
 //! - [`watch`]: [`Store::watch`], a selection at one revision and then every change after

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use crate::error::Error;
-use crate::schema::{ObjectType, TypeSelector, TypedChange, TypedEdit, TypedSelection};
+use crate::schema::{ObjectType, TypeSelector, TypedChange, TypedEdit, TypedSelection, Upgrade};
 use crate::store::Store;
 use crate::write::Write;
 use crate::writer::Writer;
@@ -53,6 +53,38 @@ impl Writer<'_> {
         changes: Vec<TypedChange>,
         edit: &TypedEdit,
     ) -> Result<Vec<(TypedChange, i64)>, TypedApplyError> {
+        let redo = |fresh: &TypedSelection| fresh.changes(ty, edit).map_err(|e| e.to_string());
+        self.apply_rounds(ty, sel, changes, &redo).await
+    }
+
+    /// Write `upgrades` (from [`TypedSelection::upgrade`] of every object of `ty`, so that
+    /// they could be shown first) with compare-and-swap, in batched transactions, audited as
+    /// one operation. An object changed concurrently is re-read and upgraded again; one that
+    /// no longer validates then is not written and stops the operation.
+    pub async fn apply_upgrade(
+        &mut self,
+        ty: &ObjectType,
+        upgrades: Vec<Upgrade>,
+    ) -> Result<Vec<(TypedChange, i64)>, TypedApplyError> {
+        let redo = |fresh: &TypedSelection| {
+            let plan = fresh.upgrade(ty);
+            match plan.invalid.first() {
+                Some(e) => Err(e.to_string()),
+                None => Ok(plan.upgrades.into_iter().map(|u| u.change).collect()),
+            }
+        };
+        let changes = upgrades.into_iter().map(|u| u.change).collect();
+        self.apply_rounds(ty, &TypeSelector::any(), changes, &redo)
+            .await
+    }
+
+    async fn apply_rounds(
+        &mut self,
+        ty: &ObjectType,
+        sel: &TypeSelector,
+        changes: Vec<TypedChange>,
+        redo: &Redo<'_>,
+    ) -> Result<Vec<(TypedChange, i64)>, TypedApplyError> {
         let store = self.store();
         let mut op = self.operation();
         let mut applied = Vec::new();
@@ -63,7 +95,7 @@ impl Writer<'_> {
             ty,
             sel,
             changes,
-            edit,
+            redo,
             &mut applied,
             &mut unknown,
         )
@@ -77,6 +109,10 @@ impl Writer<'_> {
     }
 }
 
+/// The changes to make again from a fresh read, after a lost race (the error says why they
+/// cannot be made any more).
+type Redo<'a> = dyn Fn(&TypedSelection) -> Result<Vec<TypedChange>, String> + Sync + 'a;
+
 #[allow(clippy::too_many_arguments)]
 async fn rounds(
     store: &Store,
@@ -84,7 +120,7 @@ async fn rounds(
     ty: &ObjectType,
     sel: &TypeSelector,
     mut changes: Vec<TypedChange>,
-    edit: &TypedEdit,
+    redo: &Redo<'_>,
     applied: &mut Vec<(TypedChange, i64)>,
     unknown: &mut Vec<String>,
 ) -> Result<(), Error> {
@@ -121,8 +157,7 @@ async fn rounds(
             return Ok(());
         }
         let fresh = store.select_typed(ty, sel).await?;
-        changes = fresh
-            .changes(ty, edit)
+        changes = redo(&fresh)
             .map_err(|e| Error::Conflict(format!("after a concurrent change: {e}")))?
             .into_iter()
             .filter(|c| lost.contains(&c.key))

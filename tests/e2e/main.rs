@@ -16,6 +16,8 @@ mod python_nodes;
 mod python_types;
 mod reliability;
 mod schema;
+mod schema_tags;
+mod schema_upgrade;
 mod stall;
 mod sudo;
 mod sync;

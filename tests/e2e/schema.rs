@@ -9,22 +9,27 @@ use serde_json::Value;
 
 use crate::util::*;
 
-fn fixture() -> PathBuf {
+pub(crate) fn fixture() -> PathBuf {
     fixtures().join("schema")
 }
 
 /// A test's copy of the fixture: `<tmp>/s/schema.yaml`, `<tmp>/s/js/`, `<tmp>/s/data/`.
-fn setup(ctx: &Ctx) -> (PathBuf, PathBuf) {
+pub(crate) fn setup(ctx: &Ctx) -> (PathBuf, PathBuf) {
     let dst = ctx.path("s");
     copy_dir(&fixture(), &dst);
     (dst.join("schema.yaml"), dst.join("data"))
 }
 
-fn s(p: &std::path::Path) -> &str {
+pub(crate) fn s(p: &std::path::Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-fn sync(ctx: &Ctx, schema: &std::path::Path, data: &std::path::Path, more: &[&str]) -> Run {
+pub(crate) fn sync(
+    ctx: &Ctx,
+    schema: &std::path::Path,
+    data: &std::path::Path,
+    more: &[&str],
+) -> Run {
     let mut args = vec!["--schema", s(schema)];
     args.extend_from_slice(more);
     ctx.sync(data, &args)
@@ -46,11 +51,11 @@ fn confctl(ctx: &Ctx, schema: &std::path::Path, ty: &str, sel: &str, action: &st
     )
 }
 
-fn json(text: &str) -> Value {
+pub(crate) fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
 }
 
-const API: &str = "/v1/discovery/api-rw/eqiad";
+pub(crate) const API: &str = "/v1/discovery/api-rw/eqiad";
 
 #[test]
 fn first_sync_writes_the_reviewed_keyspace_and_a_resync_writes_nothing() {
@@ -516,7 +521,7 @@ fn git_rev_mode_syncs_the_types_as_committed() {
 
 /// The Python reference's inputs copied into the test's dir: `<tmp>/py/{schema.yaml,
 /// schemas/, data/, data-resync/}`.
-fn python_setup(ctx: &Ctx) -> PathBuf {
+pub(crate) fn python_setup(ctx: &Ctx) -> PathBuf {
     let src = fixtures().join("python");
     let dst = ctx.path("py");
     for d in ["schemas", "data", "data-resync"] {
@@ -526,12 +531,12 @@ fn python_setup(ctx: &Ctx) -> PathBuf {
     dst
 }
 
-fn python_reference(name: &str) -> Keyspace {
+pub(crate) fn python_reference(name: &str) -> Keyspace {
     read_keyspace(&fixtures().join("python/reference").join(name))
 }
 
 /// Keys under `prefix` (all but our sync record when empty), values parsed as JSON.
-fn parsed(ks: &Keyspace, prefix: &str, skip: &[&str]) -> BTreeMap<String, Value> {
+pub(crate) fn parsed(ks: &Keyspace, prefix: &str, skip: &[&str]) -> BTreeMap<String, Value> {
     ks.iter()
         .filter(|(k, _)| k.starts_with(prefix) && *k != "/conftool/v1/meta/sync")
         .filter(|(k, _)| !skip.iter().any(|s| k.ends_with(s)))
@@ -540,7 +545,10 @@ fn parsed(ks: &Keyspace, prefix: &str, skip: &[&str]) -> BTreeMap<String, Value>
 }
 
 #[track_caller]
-fn assert_same_objects(ours: &BTreeMap<String, Value>, python: &BTreeMap<String, Value>) {
+pub(crate) fn assert_same_objects(
+    ours: &BTreeMap<String, Value>,
+    python: &BTreeMap<String, Value>,
+) {
     assert!(
         !python.is_empty(),
         "the reference must hold something to compare"
@@ -600,7 +608,7 @@ fn python_reference_first_sync_and_resync_give_its_keyspace() {
 }
 
 /// Stdout of a Python reference step (`confctl-NNN.txt`).
-fn python_stdout(step: &str) -> String {
+pub(crate) fn python_stdout(step: &str) -> String {
     let text =
         std::fs::read_to_string(fixtures().join(format!("python/reference/confctl-{step}.txt")))
             .expect("reference step");

@@ -23,6 +23,8 @@ pub struct TypedObject {
     pub key: String,
     /// Its stored fields.
     pub stored: Map<String, Value>,
+    /// Its stored fields in the order they are stored (`stored` is sorted by name).
+    pub stored_order: Vec<String>,
     /// Its mod revision (the write's guard).
     pub mod_revision: i64,
 }
@@ -89,6 +91,7 @@ impl TypedSelection {
                 Ok(Value::Object(stored)) => out.objects.push(TypedObject {
                     id,
                     key: kv.key.clone(),
+                    stored_order: stored_order(&kv.value, &stored),
                     stored,
                     mod_revision: kv.mod_revision,
                 }),
@@ -115,6 +118,15 @@ impl TypedSelection {
             }
         }
         Ok(out)
+    }
+}
+
+/// The keys of a stored JSON object in the order they are written (a JSON map type sorts
+/// them); the sorted keys if the order cannot be read.
+fn stored_order(raw: &[u8], stored: &Map<String, Value>) -> Vec<String> {
+    match serde_json::from_slice::<super::raw::Ordered<serde::de::IgnoredAny>>(raw) {
+        Ok(o) if o.0.len() == stored.len() => o.0.into_iter().map(|(k, _)| k).collect(),
+        _ => stored.keys().cloned().collect(),
     }
 }
 

@@ -22,6 +22,7 @@
 //! - [`object`]: an object's key, stored JSON, validation and the Python tool's output.
 //! - [`edit`]: `confctl` on a type: what a selector selected ([`TypedSelection`]), the
 //!   changes a `set` or `delete` makes ([`TypedChange`]), `set/` parsing ([`parse_set`]).
+//! - [`upgrade`]: `upgrade-schema`, the missing fields of every object ([`UpgradePlan`]).
 
 pub mod edit;
 pub mod field;
@@ -29,6 +30,7 @@ pub mod object;
 pub mod raw;
 pub mod rules;
 pub mod select;
+pub mod upgrade;
 
 use std::collections::BTreeMap;
 
@@ -41,6 +43,7 @@ pub use object::{ObjectError, ObjectId};
 pub use raw::{rule_files, RawSchema};
 pub use rules::Rule;
 pub use select::TypeSelector;
+pub use upgrade::{Upgrade, UpgradePlan};
 
 /// The name of the built-in type (pool objects), which a schema may not redefine.
 pub const NODE_TYPE: &str = "node";

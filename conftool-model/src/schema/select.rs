@@ -5,6 +5,9 @@ use std::fmt;
 
 use regex::Regex;
 
+use super::object::check_name;
+use crate::selector::Anchoring;
+
 /// A parsed selector for one object type.
 ///
 /// ```
@@ -59,6 +62,108 @@ impl TypeSelector {
         Ok(TypeSelector { parts })
     }
 
+    /// The selector of the Python tool's `tags` mode TAGS for a type with `tags`: every tag
+    /// given once, literally (`dc=eqiad,cluster=cache_text`), in any order; the values in
+    /// the type's tag order are returned with it. A type without tags takes the empty
+    /// string. A missing, unknown or repeated tag, or a value that is not a valid name, is
+    /// an error. (The Python tool ignores unknown tags and lets the last of a repeated tag
+    /// win: a typo there acts on objects nobody meant.)
+    ///
+    /// ```
+    /// use conftool_model::schema::TypeSelector;
+    /// let tags = vec!["dc".to_string(), "cluster".to_string()];
+    /// let (values, sel) = TypeSelector::for_tags("cluster=api,dc=eqiad", &tags).unwrap();
+    /// assert_eq!(values, ["eqiad", "api"]);
+    /// assert_eq!(sel.to_string(), "dc=eqiad,cluster=api");
+    /// assert!(TypeSelector::for_tags("dc=eqiad", &tags).is_err());
+    /// assert!(TypeSelector::for_tags("dc=eq.*,cluster=api", &tags).is_err());
+    /// assert!(TypeSelector::for_tags("", &[]).unwrap().1.matches::<&str>(&[], &[], "x"));
+    /// ```
+    pub fn for_tags(input: &str, tags: &[String]) -> Result<(Vec<String>, Self), String> {
+        let expected = || {
+            if tags.is_empty() {
+                "this type has no tags: give TAGS as ''".to_string()
+            } else {
+                let parts: Vec<String> = tags
+                    .iter()
+                    .map(|t| format!("{t}={}", t.to_uppercase()))
+                    .collect();
+                format!("expected {}", parts.join(","))
+            }
+        };
+        let mut values: Vec<Option<String>> = vec![None; tags.len()];
+        if !(tags.is_empty() && input.trim().is_empty()) {
+            for part in input.split(',') {
+                let Some((tag, value)) = part.split_once('=') else {
+                    return Err(format!("{part:?} is not tag=value; {}", expected()));
+                };
+                let (tag, value) = (tag.trim(), value.trim());
+                let Some(i) = tags.iter().position(|t| t == tag) else {
+                    return Err(format!("unknown tag {tag:?}; {}", expected()));
+                };
+                check_name(value).map_err(|e| format!("tag {tag}: {e}"))?;
+                if values[i].replace(value.to_string()).is_some() {
+                    return Err(format!("tag {tag} given twice"));
+                }
+            }
+        }
+        let missing: Vec<&str> = tags
+            .iter()
+            .zip(&values)
+            .filter(|(_, v)| v.is_none())
+            .map(|(t, _)| t.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "missing tag {}; {}",
+                missing.join(", "),
+                expected()
+            ));
+        }
+        let values: Vec<String> = values.into_iter().flatten().collect();
+        let mut sel = TypeSelector::any();
+        for (t, v) in tags.iter().zip(&values) {
+            sel = sel.with_term(t, &regex::escape(v), Anchoring::Whole)?;
+        }
+        Ok((values, sel))
+    }
+
+    /// This selector with a `name` term matching `name` exactly (taken literally).
+    pub fn with_name(self, name: &str) -> Result<Self, String> {
+        check_name(name)?;
+        self.with_term("name", &regex::escape(name), Anchoring::Whole)
+    }
+
+    /// This selector with a `name` term matching the regular expression `regex`, anchored
+    /// as `anchoring` says ([`Anchoring::Start`]: the Python tool's `re:` NAMEDEF, its
+    /// `re.match`). The regex is compiled on its own first, so a stray `)` cannot escape
+    /// the anchors.
+    ///
+    /// ```
+    /// use conftool_model::schema::TypeSelector;
+    /// use conftool_model::Anchoring;
+    /// let sel = TypeSelector::any().with_name_regex("w1", Anchoring::Start).unwrap();
+    /// assert!(sel.matches::<&str>(&[], &[], "w10") && !sel.matches::<&str>(&[], &[], "xw1"));
+    /// assert!(TypeSelector::any().with_name_regex("a)|(b", Anchoring::Start).is_err());
+    /// ```
+    pub fn with_name_regex(self, regex: &str, anchoring: Anchoring) -> Result<Self, String> {
+        self.with_term("name", regex, anchoring)
+    }
+
+    fn with_term(mut self, tag: &str, expr: &str, anchoring: Anchoring) -> Result<Self, String> {
+        if self.parts.iter().any(|(seen, _, _)| seen == tag) {
+            return Err(format!("tag {tag:?} given twice"));
+        }
+        Regex::new(expr).map_err(|e| format!("bad regex for {tag}: {e}"))?;
+        let (source, anchored) = match anchoring {
+            Anchoring::Start => (format!("(?:{expr}).*"), format!("^(?:{expr})")),
+            _ => (expr.to_string(), format!("^(?:{expr})$")),
+        };
+        let re = Regex::new(&anchored).map_err(|e| format!("bad regex for {tag}: {e}"))?;
+        self.parts.push((tag.to_string(), source, re));
+        Ok(self)
+    }
+
     /// Whether the object with tag values `values` (in the order of `tags`) and `name`
     /// matches. A tag the selector does not mention matches anything.
     pub fn matches<S: AsRef<str>>(&self, tags: &[String], values: &[S], name: &str) -> bool {
@@ -101,5 +206,35 @@ mod tests {
             assert!(TypeSelector::parse(bad, &tags).is_err(), "{bad}");
         }
         assert!(TypeSelector::any().matches(&tags, &["q"], "z"));
+    }
+
+    #[test]
+    fn tags_mode_tags_are_literal_complete_and_once() {
+        let tags = vec!["dc".to_string(), "cluster".to_string()];
+        let (v, sel) = TypeSelector::for_tags(" cluster = a.b , dc=eqiad", &tags).unwrap();
+        assert_eq!(v, ["eqiad", "a.b"]);
+        assert!(sel.matches(&tags, &["eqiad", "a.b"], "n"));
+        assert!(!sel.matches(&tags, &["eqiad", "axb"], "n"));
+        for (bad, want) in [
+            ("dc=eqiad", "missing tag cluster"),
+            ("", "is not tag=value"),
+            ("dc=eqiad,cluster=a,name=x", "unknown tag \"name\""),
+            ("dc=eqiad,dc=codfw,cluster=a", "given twice"),
+            ("dc=eqiad,cluster=a/b", "invalid name"),
+            ("dc=,cluster=a", "invalid name"),
+            ("dc=eqiad,cluster=a,", "is not tag=value"),
+        ] {
+            let e = TypeSelector::for_tags(bad, &tags).unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        let (v, sel) = TypeSelector::for_tags("", &[]).unwrap();
+        assert!(v.is_empty() && sel.to_string().is_empty());
+        let e = TypeSelector::for_tags("dc=eqiad", &[]).unwrap_err();
+        assert!(e.contains("no tags"), "{e}");
+        let named = sel.clone().with_name("db1001:3306").unwrap();
+        assert!(named.matches::<&str>(&[], &[], "db1001:3306"));
+        assert!(!named.matches::<&str>(&[], &[], "db1001:33067"));
+        assert!(sel.clone().with_name("a/b").is_err());
+        assert!(named.with_name_regex("x", Anchoring::Start).is_err());
     }
 }

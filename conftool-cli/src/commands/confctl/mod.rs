@@ -4,9 +4,11 @@
 mod action_file;
 mod get;
 mod host;
+mod namedef;
 mod select;
 mod tags;
 mod typed;
+mod upgrade;
 
 use clap::{Parser, Subcommand};
 
@@ -28,7 +30,9 @@ use crate::exit::BadInput;
   echo y | confctl select 'cluster=cache_text,service=nginx' set/weight=0\n  \
   confctl depool --hostname mw1018 --service apache\n  \
   confctl pool                          # every pool this host (its FQDN) is in\n  \
-  confctl --schema schema.yaml --object-type discovery select 'dnsdisc=api-rw' set/pooled=true\n\n\
+  confctl --schema schema.yaml --object-type discovery select 'dnsdisc=api-rw' set/pooled=true\n  \
+  confctl --object-type discovery tags dnsdisc=api-rw --action get all\n  \
+  confctl --schema schema.yaml upgrade-schema --dry-run discovery\n\n\
 Exit codes: 0 done, 1 runtime failure (etcd, permission, conflict, declined), 2 bad input\n\
 (selector, action, flags; nothing written).\n\
 Shell completions and a man page: confctl --completions bash|zsh|fish, confctl --man."
@@ -67,7 +71,7 @@ pub struct ConfctlArgs {
     pub reason: crate::commands::changes::ReasonArg,
 
     /// The object type to act on: `node` (pool objects, the default) or a type of the
-    /// schema file (with `select` only).
+    /// schema file (with `select`, `tags` and `upgrade-schema`).
     #[arg(long, global = true, value_name = "TYPE", default_value = "node")]
     pub object_type: String,
 
@@ -99,13 +103,16 @@ pub enum Command {
     /// The Python tool's older mode: pick objects of one pool, TAGS (every tag literal:
     /// dc=DC,cluster=CLUSTER,service=SERVICE), by NAMEDEF (a node name, re:REGEX matched at
     /// the start of names, or all), and apply ACTION. Also spelled `confctl --tags TAGS`.
+    /// With --object-type TYPE, TAGS gives every tag of TYPE ('' if it has none).
     #[command(
         long_flag = "tags",
         after_help = "Examples:\n  \
   confctl tags dc=eqiad,cluster=appservers,service=apache --action get mw1018\n  \
   confctl tags dc=eqiad,cluster=appservers,service=apache --action get all\n  \
   confctl tags dc=eqiad,cluster=appservers,service=apache --action set/pooled=no 're:mw101'\n  \
-  confctl --tags dc=codfw,cluster=api,service=nginx --action get re:mw2 --action delete mw2001"
+  confctl --tags dc=codfw,cluster=api,service=nginx --action get re:mw2 --action delete mw2001\n  \
+  confctl --object-type dbsection tags datacenter=eqiad,section=s1 --action set/readonly=true db1001\n  \
+  confctl --object-type flat tags '' --action get all"
     )]
     Tags(tags::TagsArgs),
     /// Set pooled=yes for a host in every pool it is in (or one service). Objects that are
@@ -127,6 +134,18 @@ pub enum Command {
     /// would leave a pool below its depool threshold.
     #[command(after_help = "Examples:\n  confctl decommission --hostname mw1018")]
     Decommission(host::GuardedArgs),
+    /// After a schema change (a field added), give every object of a schema type the
+    /// fields it lacks, with their defaults. Every object is validated first: invalid ones
+    /// are listed and nothing is written (exit 2), unless --force (then they are left
+    /// untouched) or --dry-run (writes nothing, shows what would be added).
+    #[command(
+        name = "upgrade-schema",
+        after_help = "Examples:\n  \
+  confctl --schema schema.yaml upgrade-schema --dry-run discovery\n  \
+  confctl --schema schema.yaml --object-type discovery upgrade-schema\n  \
+  confctl upgrade-schema --force mwconfig     # upgrade the valid ones, leave invalid ones alone"
+    )]
+    UpgradeSchema(upgrade::UpgradeArgs),
 }
 
 /// Run `confctl`.
@@ -149,24 +168,30 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         out,
         reason: args.reason.clone(),
     };
+    if let Command::UpgradeSchema(u) = &args.command {
+        let name = u.type_name(&args.object_type)?;
+        let schema = typed::load_schema(args.schema.as_deref())?;
+        let ty = typed::object_type(schema.as_ref(), name)?;
+        return upgrade::run(&args.conn, &opts, &ty, u).await;
+    }
     if args.object_type != conftool_core::schema::NODE_TYPE {
         let schema = typed::load_schema(args.schema.as_deref())?;
         let ty = typed::object_type(schema.as_ref(), &args.object_type)?;
-        let Command::Select(s) = &args.command else {
-            return Err(BadInput::msg(format!(
-                "only `select` acts on {} objects (tags, pool, depool, drain and decommission \
-                 act on node objects); \
-                 nothing written",
+        return match &args.command {
+            Command::Select(s) => typed::run(&args.conn, &opts, &ty, s).await,
+            Command::Tags(t) => tags::run(&args.conn, &opts, t, Some(&ty)).await,
+            _ => Err(BadInput::msg(format!(
+                "only `select` and `tags` act on {} objects (pool, depool, drain and \
+                 decommission act on node objects); nothing written",
                 ty.name
-            )));
+            ))),
         };
-        return typed::run(&args.conn, &opts, &ty, s).await;
     }
     use conftool_core::HostVerb as Verb;
     use host::Guard;
     match &args.command {
         Command::Select(s) => select::run(&args.conn, &opts, s).await,
-        Command::Tags(t) => tags::run(&args.conn, &opts, t).await,
+        Command::Tags(t) => tags::run(&args.conn, &opts, t, None).await,
         Command::Pool(p) => {
             let guard = Guard {
                 include_inactive: p.include_inactive,
@@ -179,6 +204,9 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         Command::Decommission(g) => {
             host::run(&args.conn, &opts, Verb::Decommission, &g.host, g.guard()).await
         }
+        Command::UpgradeSchema(_) => Err(BadInput::msg(
+            "upgrade-schema needs a schema type; nothing written",
+        )),
     }
 }
 

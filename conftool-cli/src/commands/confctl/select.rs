@@ -86,7 +86,7 @@ pub(super) enum Confirm {
 
 impl Confirm {
     /// Whether a write to `selected` objects asks.
-    fn asks(self, selected: usize) -> bool {
+    pub(super) fn asks(self, selected: usize) -> bool {
         match self {
             Confirm::WhenSeveral => selected > 1,
             Confirm::AtLeastHalfOf { pool } => pool <= 2 * selected,

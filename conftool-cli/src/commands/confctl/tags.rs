@@ -9,14 +9,20 @@
 //! or a `re:` that picks at least half of the pool; never for a node's name (`--yes` skips
 //! the question). Every TAGS and NAMEDEF is checked before etcd is
 //! touched; the actions then run in order and stop at the first that fails.
+//!
+//! With `--object-type TYPE` (a schema type), TAGS gives every tag of that type literally
+//! (`dc=eqiad,cluster=cache_text`; `''` for a type without tags, which the Python tool cannot
+//! address in this mode), NAMEDEF is an object name, `re:REGEX` or `all`, and each action
+//! runs as `confctl --object-type TYPE select` runs it, with the confirmation rule above.
 
 use clap::Args;
-use conftool_core::selector::Anchoring;
-use conftool_core::{escape_controls, Action, Config, NodeName, Overrides, PoolKey, Selector};
+use conftool_core::schema::{ObjectType, TypeSelector};
+use conftool_core::{escape_controls, Action, Config, Overrides, PoolKey, Selector};
 
 use super::action_file;
-use super::get::GetStyle;
+use super::namedef::NameDef;
 use super::select::{execute, Confirm, Request};
+use super::typed::{self, Act, TypedRequest};
 use super::Opts;
 use crate::connection::ConnArgs;
 use crate::exit::{BadInput, OK};
@@ -49,49 +55,6 @@ pub struct TagsArgs {
     /// depool_threshold allows.
     #[arg(long)]
     pub allow_below_threshold: bool,
-}
-
-/// Which objects of the pool a NAMEDEF picks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum NameDef {
-    /// One node, by name.
-    Name(NodeName),
-    /// `re:REGEX`: names that start with a match.
-    Regex(String),
-    /// `all`: every object in the pool.
-    All,
-}
-
-impl NameDef {
-    fn parse(s: &str) -> anyhow::Result<NameDef> {
-        if s == "all" {
-            return Ok(NameDef::All);
-        }
-        if let Some(re) = s.strip_prefix("re:") {
-            if re.is_empty() {
-                return Err(BadInput::msg(
-                    "NAMEDEF \"re:\" has an empty regex; use `all` for every object of the pool",
-                ));
-            }
-            return Ok(NameDef::Regex(re.to_string()));
-        }
-        let name = s.parse().map_err(|e| {
-            BadInput::msg(format!(
-                "NAMEDEF {:?} is not a node name, re:REGEX or all: {e}",
-                escape_controls(s)
-            ))
-        })?;
-        Ok(NameDef::Name(name))
-    }
-
-    fn selector(&self, pool: &PoolKey) -> anyhow::Result<Selector> {
-        let sel = Selector::for_pool(pool)?;
-        Ok(match self {
-            NameDef::Name(n) => sel.with_name(n)?,
-            NameDef::Regex(re) => sel.with_name_regex(re, Anchoring::Start)?,
-            NameDef::All => sel,
-        })
-    }
 }
 
 /// Parse TAGS: exactly `dc`, `cluster` and `service`, each once, with literal values that
@@ -143,32 +106,52 @@ fn parse_tags(input: &str) -> anyhow::Result<PoolKey> {
 
 /// One `--action ACTION NAMEDEF`, parsed.
 struct Unit {
-    action: Action,
-    pool: PoolKey,
+    what: What,
     namedef: NameDef,
-    sel: Selector,
     /// As given, for messages.
     given: String,
 }
 
-/// Run `confctl tags`.
-pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &TagsArgs) -> anyhow::Result<u8> {
-    // Everything is parsed before etcd is touched: bad input writes nothing.
-    let pool = parse_tags(&args.taglist)?;
-    let mut units = Vec::new();
-    for pair in args.action.chunks(2) {
-        let [action, namedef] = pair else {
-            return Err(BadInput::msg("--action takes two values: ACTION NAMEDEF"));
-        };
-        let namedef = NameDef::parse(namedef)?;
-        units.push(Unit {
-            action: action_file::parse(action)?,
-            sel: namedef.selector(&pool)?,
-            pool: pool.clone(),
-            namedef,
-            given: format!("--action {action} {}", escape_controls(&pair[1])),
-        });
+/// What one unit acts on, and how.
+enum What {
+    /// Node objects of one pool.
+    Node {
+        action: Action,
+        pool: PoolKey,
+        sel: Selector,
+    },
+    /// Objects of a schema type under one set of tag values.
+    Typed {
+        act: Act,
+        /// The action as given.
+        action: String,
+        /// Every object under the tag values (to count them for the confirmation rule).
+        pool: TypeSelector,
+        sel: TypeSelector,
+    },
+}
+
+impl Unit {
+    fn writes(&self) -> bool {
+        match &self.what {
+            What::Node { action, .. } => !matches!(action, Action::Get),
+            What::Typed { act, .. } => !matches!(act, Act::Get),
+        }
     }
+}
+
+/// Run `confctl tags`, on node objects (`ty` is `None`) or on a schema type's objects.
+pub(super) async fn run(
+    conn: &ConnArgs,
+    opts: &Opts,
+    args: &TagsArgs,
+    ty: Option<&ObjectType>,
+) -> anyhow::Result<u8> {
+    // Everything is parsed before etcd is touched: bad input writes nothing.
+    let units = match ty {
+        None => node_units(args)?,
+        Some(ty) => typed_units(args, ty)?,
+    };
     let (cfg, store) = conn.connect().await?;
     opts.debug_connection(&cfg, &store);
     let overrides = Overrides {
@@ -177,8 +160,11 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &TagsArgs) -> anyhow
     };
     let total = units.len();
     for (i, unit) in units.iter().enumerate() {
-        let code = run_unit(&cfg, &store, opts, unit, overrides).await;
-        let wrote_before = units[..i].iter().any(|u| !matches!(u.action, Action::Get));
+        let code = match (&unit.what, ty) {
+            (What::Typed { .. }, Some(ty)) => run_typed_unit(&cfg, &store, opts, unit, ty).await,
+            _ => run_unit(&cfg, &store, opts, unit, overrides).await,
+        };
+        let wrote_before = units[..i].iter().any(Unit::writes);
         match code {
             Ok(OK) => {}
             Ok(code) => return Ok(code),
@@ -197,6 +183,86 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &TagsArgs) -> anyhow
     Ok(OK)
 }
 
+/// The `--action` pairs, each with what it was given as.
+fn pairs(args: &TagsArgs) -> anyhow::Result<Vec<(&str, &str, String)>> {
+    args.action
+        .chunks(2)
+        .map(|pair| match pair {
+            [action, namedef] => Ok((
+                action.as_str(),
+                namedef.as_str(),
+                format!("--action {action} {}", escape_controls(namedef)),
+            )),
+            _ => Err(BadInput::msg("--action takes two values: ACTION NAMEDEF")),
+        })
+        .collect()
+}
+
+fn node_units(args: &TagsArgs) -> anyhow::Result<Vec<Unit>> {
+    let pool = parse_tags(&args.taglist)?;
+    let mut units = Vec::new();
+    for (action, namedef, given) in pairs(args)? {
+        let namedef = NameDef::parse_node(namedef)?;
+        units.push(Unit {
+            what: What::Node {
+                action: action_file::parse(action)?,
+                sel: namedef.selector(&pool)?,
+                pool: pool.clone(),
+            },
+            namedef,
+            given,
+        });
+    }
+    Ok(units)
+}
+
+fn typed_units(args: &TagsArgs, ty: &ObjectType) -> anyhow::Result<Vec<Unit>> {
+    typed::node_only_flags(ty, args.include_inactive, args.allow_below_threshold)?;
+    let (_, pool) = TypeSelector::for_tags(&args.taglist, &ty.tags).map_err(|e| {
+        BadInput::msg(format!(
+            "invalid TAGS {:?} for object type {}: {e}; nothing written",
+            escape_controls(&args.taglist),
+            ty.name
+        ))
+    })?;
+    let mut units = Vec::new();
+    for (action, namedef, given) in pairs(args)? {
+        let namedef = NameDef::parse(
+            namedef,
+            "an object name",
+            conftool_core::schema::object::check_name,
+        )?;
+        let sel = namedef
+            .typed_selector(&pool)
+            .map_err(|e| BadInput::msg(format!("{given}: {e}; nothing written")))?;
+        units.push(Unit {
+            what: What::Typed {
+                act: typed::parse_action(ty, action)?,
+                action: action.to_string(),
+                pool: pool.clone(),
+                sel,
+            },
+            namedef,
+            given,
+        });
+    }
+    Ok(units)
+}
+
+/// As the Python tool: a write asks first when it reaches `all`, or when a regex picks at
+/// least half of the pool (counted by `count`, one more read, only then); a name never asks.
+async fn confirm_rule<F>(namedef: &NameDef, writes: bool, count: F) -> anyhow::Result<Confirm>
+where
+    F: std::future::Future<Output = anyhow::Result<usize>>,
+{
+    Ok(match namedef {
+        _ if !writes => Confirm::Never,
+        NameDef::Name(_) => Confirm::Never,
+        NameDef::All => Confirm::Always,
+        NameDef::Regex(_) => Confirm::AtLeastHalfOf { pool: count.await? },
+    })
+}
+
 async fn run_unit(
     cfg: &Config,
     store: &conftool_core::Store,
@@ -204,31 +270,52 @@ async fn run_unit(
     unit: &Unit,
     overrides: Overrides,
 ) -> anyhow::Result<u8> {
-    let get_style = match &unit.namedef {
-        NameDef::Name(n) => GetStyle::Named(n.as_str()),
-        NameDef::Regex(_) => GetStyle::Lines,
-        NameDef::All => GetStyle::PoolDict,
+    let What::Node { action, pool, sel } = &unit.what else {
+        anyhow::bail!("internal error: a schema type's action on node objects");
     };
-    // As the Python tool: a write asks first when it reaches `all`, or when a regex picks
-    // at least half of the pool (counted with one more read); a node's name never asks.
-    let confirm = match (&unit.namedef, &unit.action) {
-        (_, Action::Get) | (NameDef::Name(_), _) => Confirm::Never,
-        (NameDef::All, _) => Confirm::Always,
-        (NameDef::Regex(_), _) => {
-            let whole = Selector::for_pool(&unit.pool)?;
-            Confirm::AtLeastHalfOf {
-                pool: store.select(&whole).await?.objects.len(),
-            }
-        }
-    };
+    let confirm = confirm_rule(&unit.namedef, unit.writes(), async {
+        let whole = Selector::for_pool(pool)?;
+        Ok(store.select(&whole).await?.objects.len())
+    })
+    .await?;
     let req = Request {
-        sel: &unit.sel,
-        action: &unit.action,
+        sel,
+        action,
         overrides,
-        get_style,
+        get_style: unit.namedef.get_style(),
         confirm,
     };
     execute(cfg, store, opts, req).await
+}
+
+async fn run_typed_unit(
+    cfg: &Config,
+    store: &conftool_core::Store,
+    opts: &Opts,
+    unit: &Unit,
+    ty: &ObjectType,
+) -> anyhow::Result<u8> {
+    let What::Typed {
+        act,
+        action,
+        pool,
+        sel,
+    } = &unit.what
+    else {
+        anyhow::bail!("internal error: a node action on a schema type's objects");
+    };
+    let confirm = confirm_rule(&unit.namedef, unit.writes(), async {
+        Ok(store.select_typed(ty, pool).await?.objects.len())
+    })
+    .await?;
+    let req = TypedRequest {
+        sel,
+        act,
+        action,
+        get_style: unit.namedef.get_style(),
+        confirm,
+    };
+    typed::execute(cfg, store, opts, ty, req).await
 }
 
 #[cfg(test)]
@@ -269,26 +356,5 @@ mod tests {
             assert!(e.downcast_ref::<BadInput>().is_some(), "{input}");
             assert!(format!("{e:#}").contains(want), "{input}: {e:#}");
         }
-    }
-
-    #[test]
-    fn namedefs() {
-        assert_eq!(NameDef::parse("all").unwrap(), NameDef::All);
-        assert_eq!(
-            NameDef::parse("re:mw10").unwrap(),
-            NameDef::Regex("mw10".into())
-        );
-        assert!(
-            matches!(NameDef::parse("mw1018.eqiad.wmnet").unwrap(), NameDef::Name(n) if n.as_str() == "mw1018.eqiad.wmnet")
-        );
-        for bad in ["re:", "find:mw1018", "a/b", ""] {
-            assert!(NameDef::parse(bad).is_err(), "{bad}");
-        }
-        let pool = parse_tags("dc=eqiad,cluster=appservers,service=apache").unwrap();
-        let sel = NameDef::parse("re:mw10").unwrap().selector(&pool).unwrap();
-        assert!(sel.matches_name("mw1018") && !sel.matches_name("xmw10"));
-        let sel = NameDef::parse("mw10").unwrap().selector(&pool).unwrap();
-        assert!(!sel.matches_name("mw1018") && sel.names_exactly("mw10"));
-        assert!(NameDef::parse("re:(").unwrap().selector(&pool).is_err());
     }
 }

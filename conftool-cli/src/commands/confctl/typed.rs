@@ -1,6 +1,7 @@
 //! `confctl --object-type TYPE select SELECTOR ACTION` for a type of the Python tool's schema
 //! file: the same grammar and output as for nodes (`get` prints the Python tool's lines),
 //! with the type's tags (plus `name`) as selector tags and its fields as `set/` fields.
+//! [`execute`] is also what `confctl --object-type TYPE tags ...` runs for each `--action`.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,8 @@ use conftool_core::{escape_controls, Overrides};
 use conftool_sync::{read_schema, DEFAULT_SCHEMA};
 use serde_json::json;
 
-use super::select::SelectArgs;
+use super::get::GetStyle;
+use super::select::{Confirm, SelectArgs};
 use super::Opts;
 use crate::commands::changes::{confirm, writer};
 use crate::connection::ConnArgs;
@@ -50,12 +52,13 @@ pub(super) fn object_type(
 }
 
 /// What the action asks.
-enum Act {
+pub(super) enum Act {
     Get,
     Edit(TypedEdit),
 }
 
-fn parse_action(ty: &ObjectType, action: &str) -> anyhow::Result<Act> {
+/// Parse ACTION (get, delete, set/field=value[:...], set/@FILE) for `ty`.
+pub(super) fn parse_action(ty: &ObjectType, action: &str) -> anyhow::Result<Act> {
     let bad = |m: String| BadInput::msg(format!("invalid action {action:?}: {m}; nothing written"));
     match action.split_once('/') {
         None if action == "get" => Ok(Act::Get),
@@ -85,6 +88,23 @@ fn from_file(ty: &ObjectType, file: &str) -> anyhow::Result<Vec<(String, serde_j
     check_set(ty, values.0).map_err(bad)
 }
 
+/// `--include-inactive` and `--allow-below-threshold` are rules of pool objects: given for
+/// a schema type, they would be silently ignored, so they are refused.
+pub(super) fn node_only_flags(
+    ty: &ObjectType,
+    include_inactive: bool,
+    allow_below_threshold: bool,
+) -> anyhow::Result<()> {
+    if include_inactive || allow_below_threshold {
+        return Err(BadInput::msg(format!(
+            "--include-inactive and --allow-below-threshold apply to node objects only, not to \
+             {} objects; nothing written",
+            ty.name
+        )));
+    }
+    Ok(())
+}
+
 /// Run `select` on a schema-defined type.
 pub(super) async fn run(
     conn: &ConnArgs,
@@ -93,6 +113,7 @@ pub(super) async fn run(
     args: &SelectArgs,
 ) -> anyhow::Result<u8> {
     // Parse everything before touching etcd: bad input never reaches the store.
+    node_only_flags(ty, args.include_inactive, args.allow_below_threshold)?;
     let sel = TypeSelector::parse(&args.selector, &ty.tags).map_err(|e| {
         BadInput::msg(format!(
             "invalid selector {:?} for object type {}: {e}",
@@ -103,7 +124,48 @@ pub(super) async fn run(
     let act = parse_action(ty, &args.action)?;
     let (cfg, store) = conn.connect().await?;
     opts.debug_connection(&cfg, &store);
-    let selection = store.select_typed(ty, &sel).await?;
+    let req = TypedRequest {
+        sel: &sel,
+        act: &act,
+        action: &args.action,
+        get_style: GetStyle::Lines,
+        confirm: Confirm::WhenSeveral,
+    };
+    execute(&cfg, &store, opts, ty, req).await
+}
+
+/// One selection of a schema type and what to do with it: `select`, or one `--action` of
+/// `tags`.
+pub(super) struct TypedRequest<'a> {
+    /// Which objects.
+    pub sel: &'a TypeSelector,
+    /// What to do with them.
+    pub act: &'a Act,
+    /// The action as given (for messages).
+    pub action: &'a str,
+    /// How `get` prints them.
+    pub get_style: GetStyle<'a>,
+    /// When a write asks before going ahead (unless `--yes`).
+    pub confirm: Confirm,
+}
+
+/// Select objects of `ty`, then print (`get`) or write them through the one audited path,
+/// asking first as `req.confirm` says (unless `--yes`, or `--host` and they are one name's).
+pub(super) async fn execute(
+    cfg: &conftool_core::Config,
+    store: &conftool_core::Store,
+    opts: &Opts,
+    ty: &ObjectType,
+    req: TypedRequest<'_>,
+) -> anyhow::Result<u8> {
+    let TypedRequest {
+        sel,
+        act,
+        action,
+        get_style,
+        confirm: asking,
+    } = req;
+    let selection = store.select_typed(ty, sel).await?;
     opts.debug(|| {
         format!(
             "{} selector {sel}: read {} at revision {}: {} objects matched, {} malformed",
@@ -122,35 +184,10 @@ pub(super) async fn run(
     }
     let edit = match act {
         Act::Get => {
-            let lines: Vec<(String, serde_json::Value)> = selection
-                .objects
-                .iter()
-                .map(|o| {
-                    let fields = ty.effective(&o.stored);
-                    let doc = json!({
-                        "key": o.key,
-                        "name": o.id.name,
-                        "tags": ty.tags.iter().zip(&o.id.tags).map(|(t, v)| (t.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
-                        "fields": fields.iter().cloned().collect::<serde_json::Map<_, _>>(),
-                    });
-                    (ty.py_line(&o.id, &fields), doc)
-                })
-                .collect();
-            if opts.json {
-                let objects: Vec<_> = lines.into_iter().map(|(_, d)| d).collect();
-                opts.out.line(
-                    json!({"object_type": ty.name, "selector": sel.to_string(),
-                           "revision": selection.revision, "objects": objects})
-                    .to_string(),
-                );
-            } else {
-                for (l, _) in lines {
-                    opts.out.line(l);
-                }
-            }
+            print_get(opts, ty, sel, &selection, get_style);
             return Ok(OK);
         }
-        Act::Edit(e) => e,
+        Act::Edit(e) => e.clone(),
     };
     if selection.objects.is_empty() && selection.malformed.is_empty() {
         return Err(BadInput::msg(format!(
@@ -192,14 +229,14 @@ pub(super) async fn run(
         ));
         return Ok(OK);
     }
-    let mut writer = writer("confctl", &cfg, &store, Overrides::default(), &opts.reason)?;
-    if selection.objects.len() > 1 && !opts.yes && !opts.host {
+    let mut writer = writer("confctl", cfg, store, Overrides::default(), &opts.reason)?;
+    if asking.asks(selection.objects.len()) && !opts.yes && !opts.host {
         stderr_line(&format!(
             "{} {} objects selected by {}; {} changes:",
             selection.objects.len(),
             ty.name,
             escape_controls(&sel.to_string()),
-            escape_controls(&args.action)
+            escape_controls(action)
         ));
         for c in &changes {
             for l in c.lines() {
@@ -211,7 +248,7 @@ pub(super) async fn run(
             return Ok(FAILURE);
         }
     }
-    let result = writer.apply_typed(ty, &sel, changes, &edit).await;
+    let result = writer.apply_typed(ty, sel, changes, &edit).await;
     let (applied, error) = match result {
         Ok(a) => (a, None),
         Err(e) => (e.applied, Some(e.error)),
@@ -222,7 +259,7 @@ pub(super) async fn run(
             .map(|(c, rev)| json!({"key": c.key, "before": c.before, "after": c.new.as_ref().map(|f| f.iter().cloned().collect::<serde_json::Map<_, _>>()), "revision": rev}))
             .collect();
         let mut doc = json!({"object_type": ty.name, "selector": sel.to_string(),
-                             "action": args.action, "changed": changed});
+                             "action": action, "changed": changed});
         if let Some(e) = &error {
             doc["error"] = json!(format!("{e:#}"));
         }
@@ -237,5 +274,72 @@ pub(super) async fn run(
     match error {
         Some(e) => Err(e.into()),
         None => Ok(OK),
+    }
+}
+
+/// Print what `get` selected: the Python tool's line per object (`select`, `tags ...
+/// re:REGEX`), `NAME not found` (`tags ... NAME`), or for `tags ... all` one dict of the
+/// objects' stored values by name (what node objects print; see `get.rs`), or `--json`.
+fn print_get(
+    opts: &Opts,
+    ty: &ObjectType,
+    sel: &TypeSelector,
+    selection: &conftool_core::schema::TypedSelection,
+    style: GetStyle<'_>,
+) {
+    if opts.json {
+        let objects: Vec<_> = selection
+            .objects
+            .iter()
+            .map(|o| {
+                let tags: serde_json::Map<_, _> = ty
+                    .tags
+                    .iter()
+                    .zip(&o.id.tags)
+                    .map(|(t, v)| (t.clone(), json!(v)))
+                    .collect();
+                json!({
+                    "key": o.key,
+                    "name": o.id.name,
+                    "tags": tags,
+                    "fields": ty.effective(&o.stored).into_iter().collect::<serde_json::Map<_, _>>(),
+                })
+            })
+            .collect();
+        opts.out.line(
+            json!({"object_type": ty.name, "selector": sel.to_string(),
+                   "revision": selection.revision, "objects": objects})
+            .to_string(),
+        );
+        return;
+    }
+    match style {
+        GetStyle::Named(name) if selection.objects.is_empty() => {
+            opts.out
+                .line(format!("{} not found", escape_controls(name)));
+        }
+        GetStyle::Lines | GetStyle::Named(_) => {
+            for o in &selection.objects {
+                opts.out.line(ty.py_line(&o.id, &ty.effective(&o.stored)));
+            }
+        }
+        GetStyle::PoolDict => {
+            let dict: serde_json::Map<String, serde_json::Value> = selection
+                .objects
+                .iter()
+                .map(|o| {
+                    (
+                        o.id.name.clone(),
+                        serde_json::Value::Object(o.stored.clone()),
+                    )
+                })
+                .collect();
+            let dict = serde_json::Value::Object(dict);
+            opts.out.line(if opts.yaml {
+                crate::pyyaml::dump(&dict)
+            } else {
+                conftool_core::schema::object::py_json(&dict)
+            });
+        }
     }
 }

@@ -2,5 +2,6 @@
 pub mod changes;
 pub mod confctl;
 pub mod conftool;
+pub mod lb_agent;
 pub mod migrate;
 pub mod sync;

@@ -1,0 +1,405 @@
+//! The agent's loop: reconcile, then watch, then apply, for every pool served.
+//!
+//! - One [`Store::watch`] per pool: a snapshot at one revision (reconcile the whole pool
+//!   with it), then every change after exactly that revision, across failovers; after
+//!   compaction a new snapshot. Each event brings the agent's view of the pool up to date
+//!   and the pool is reconciled: HAProxy's state is read (`show servers state <backend>`),
+//!   planned against the view ([`plan_pool`]) and the commands are sent.
+//! - Every `recheck_interval` every pool is reconciled again against the last view. That is
+//!   how a restarted HAProxy (back with its configuration's states) or a hand-made change is
+//!   corrected, and how a command that failed is retried.
+//! - A watch error (etcd unreachable, its leader lost, ...) changes nothing in HAProxy: the
+//!   last applied state stays, the error is reported and the watch retries on its own.
+//!   Until a pool's first snapshot arrives its backend is left untouched.
+//! - The service's depool threshold is read with each snapshot (from its service
+//!   definition in etcd, the one the CLI's rules use).
+//!
+//! What happens is handed to the caller as [`AgentEvent`]s, one per action or finding; the
+//! library never prints.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use conftool_core::watch::WatchEvent;
+use conftool_core::{DepoolThreshold, Selection, Store};
+use tokio::sync::mpsc;
+
+use crate::config::AgentConfig;
+use crate::error::Error;
+use crate::haproxy::Command;
+use crate::plan::plan_pool;
+use crate::runtime::Runtime;
+
+/// What the agent did or noticed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentEvent {
+    /// Connected to etcd.
+    Connected {
+        /// The endpoints.
+        endpoints: String,
+    },
+    /// etcd could not be reached at start; retrying. HAProxy is not touched meanwhile.
+    ConnectFailed {
+        /// Why.
+        error: String,
+    },
+    /// A pool's snapshot arrived (first, or after compaction).
+    Snapshot {
+        /// Backend.
+        backend: String,
+        /// etcd revision.
+        revision: i64,
+        /// Objects in the pool.
+        objects: usize,
+    },
+    /// Changes to a pool arrived.
+    Changes {
+        /// Backend.
+        backend: String,
+        /// etcd revision.
+        revision: i64,
+        /// Objects changed.
+        objects: usize,
+    },
+    /// One command sent and accepted by HAProxy.
+    Applied {
+        /// Backend.
+        backend: String,
+        /// Server.
+        server: String,
+        /// The command line.
+        command: String,
+        /// Why: the etcd revision of the view it comes from.
+        revision: i64,
+    },
+    /// HAProxy could not be read or refused a command; retried at the next recheck.
+    HaProxyError {
+        /// Backend.
+        backend: String,
+        /// Why.
+        error: String,
+    },
+    /// The watch reported an error; HAProxy keeps the last applied state.
+    WatchError {
+        /// Backend.
+        backend: String,
+        /// Why.
+        error: String,
+    },
+    /// Depooled nodes kept in rotation by the depool threshold (reported when it changes).
+    KeptByThreshold {
+        /// Backend.
+        backend: String,
+        /// The nodes kept.
+        servers: Vec<String>,
+        /// Pooled nodes needed.
+        required: usize,
+        /// Pooled nodes in etcd.
+        pooled: usize,
+    },
+    /// Nodes etcd has that the backend lacks (reported when it changes).
+    MissingInBackend {
+        /// Backend.
+        backend: String,
+        /// The nodes.
+        servers: Vec<String>,
+    },
+    /// Backend servers etcd does not know (reported when it changes).
+    UnknownToEtcd {
+        /// Backend.
+        backend: String,
+        /// The servers.
+        servers: Vec<String>,
+    },
+}
+
+/// Counters for `/metrics`, shared with the status server.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Reconciliations run (per pool).
+    pub reconciles: AtomicU64,
+    /// Commands HAProxy accepted.
+    pub commands: AtomicU64,
+    /// HAProxy errors (unreachable socket, refused command, unreadable answer).
+    pub haproxy_errors: AtomicU64,
+    /// Watch errors.
+    pub watch_errors: AtomicU64,
+    /// The etcd revision of the last event handled.
+    pub revision: AtomicU64,
+}
+
+/// What the agent keeps per pool.
+struct PoolView {
+    backend: String,
+    threshold: DepoolThreshold,
+    view: Option<Selection>,
+    reported: Vec<AgentEvent>,
+}
+
+/// The agent.
+#[derive(Debug)]
+pub struct Agent {
+    cfg: AgentConfig,
+    metrics: Arc<Metrics>,
+}
+
+impl Agent {
+    /// An agent for this configuration.
+    pub fn new(cfg: AgentConfig) -> Agent {
+        Agent {
+            cfg,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Its counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Run until `shutdown` completes. Only a bad configuration ends it with an error;
+    /// etcd and HAProxy trouble is reported through `on_event` and ridden out.
+    pub async fn run(
+        self,
+        mut on_event: impl FnMut(AgentEvent),
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        tokio::pin!(shutdown);
+        let store = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            store = connect(&self.cfg, &mut on_event) => store,
+        };
+        on_event(AgentEvent::Connected {
+            endpoints: store.endpoints().to_string(),
+        });
+        let runtime = Runtime::new(&self.cfg.haproxy_socket);
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut pools = Vec::new();
+        let mut tasks = Vec::new();
+        for (i, spec) in self.cfg.pools.iter().enumerate() {
+            let sel = spec.selector()?;
+            pools.push(PoolView {
+                backend: spec.backend.clone(),
+                threshold: DepoolThreshold::DEFAULT,
+                view: None,
+                reported: Vec::new(),
+            });
+            let (store, tx) = (store.clone(), tx.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match store.watch(&sel).await {
+                        Ok(mut w) => {
+                            while let Some(ev) = w.next().await {
+                                if tx.send((i, ev)).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            if tx.send((i, Err(e))).await.is_err() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }));
+        }
+        drop(tx);
+        let _abort = AbortOnDrop(tasks);
+        let mut recheck = tokio::time::interval(self.cfg.recheck_interval);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                got = rx.recv() => {
+                    let Some((i, ev)) = got else { return Ok(()) };
+                    let pool = &mut pools[i];
+                    match ev {
+                        Ok(ev) => {
+                            self.event(&store, i, pool, &ev, &mut on_event).await;
+                            self.reconcile(&runtime, pool, &mut on_event).await;
+                        }
+                        Err(e) => {
+                            self.metrics.watch_errors.fetch_add(1, Ordering::Relaxed);
+                            on_event(AgentEvent::WatchError {
+                                backend: pool.backend.clone(),
+                                error: e.to_string(),
+                            });
+                        }
+                    }
+                }
+                _ = recheck.tick() => {
+                    for pool in &mut pools {
+                        self.reconcile(&runtime, pool, &mut on_event).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bring a pool's view up to date with a watch event.
+    async fn event(
+        &self,
+        store: &Store,
+        i: usize,
+        pool: &mut PoolView,
+        ev: &WatchEvent,
+        on_event: &mut impl FnMut(AgentEvent),
+    ) {
+        let view = pool.view.get_or_insert_with(Selection::default);
+        ev.apply_to(store.keyspace(), view);
+        self.metrics
+            .revision
+            .store(u64::try_from(view.revision).unwrap_or(0), Ordering::Relaxed);
+        match ev {
+            WatchEvent::Snapshot(s) => {
+                on_event(AgentEvent::Snapshot {
+                    backend: pool.backend.clone(),
+                    revision: s.revision,
+                    objects: s.objects.len(),
+                });
+                // The threshold, from the service definition; on failure the last one stays.
+                let key = self.cfg.pools[i].pool();
+                let one = BTreeSet::from([key.clone()]);
+                match store.pool_members(&one).await {
+                    Ok(m) => {
+                        if let Some(m) = m.get(&key) {
+                            pool.threshold = m.threshold;
+                        }
+                    }
+                    Err(e) => on_event(AgentEvent::WatchError {
+                        backend: pool.backend.clone(),
+                        error: format!("reading the depool threshold: {e}"),
+                    }),
+                }
+            }
+            WatchEvent::Changes { revision, changes } => on_event(AgentEvent::Changes {
+                backend: pool.backend.clone(),
+                revision: *revision,
+                objects: changes.len(),
+            }),
+            _ => {}
+        }
+    }
+
+    /// Read HAProxy's state of one pool's backend, plan, apply.
+    async fn reconcile(
+        &self,
+        runtime: &Runtime,
+        pool: &mut PoolView,
+        on_event: &mut impl FnMut(AgentEvent),
+    ) {
+        let Some(view) = &pool.view else { return };
+        self.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
+        let fail = |e: Error| AgentEvent::HaProxyError {
+            backend: pool.backend.clone(),
+            error: e.to_string(),
+        };
+        let current = match runtime.servers(&pool.backend).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.metrics.haproxy_errors.fetch_add(1, Ordering::Relaxed);
+                on_event(fail(e));
+                return;
+            }
+        };
+        let desired: BTreeMap<String, _> = view
+            .objects
+            .iter()
+            .map(|o| (o.key.node.as_str().to_string(), o.state.clone()))
+            .collect();
+        let plan = plan_pool(&pool.backend, pool.threshold, &desired, &current);
+        let b = || pool.backend.clone();
+        let findings = vec![
+            AgentEvent::KeptByThreshold {
+                backend: b(),
+                servers: plan.kept_by_threshold.clone(),
+                required: plan.required,
+                pooled: plan.pooled,
+            },
+            AgentEvent::MissingInBackend {
+                backend: b(),
+                servers: plan.missing_in_backend.clone(),
+            },
+            AgentEvent::UnknownToEtcd {
+                backend: b(),
+                servers: plan.unknown_to_etcd.clone(),
+            },
+        ];
+        for (i, f) in findings.into_iter().enumerate() {
+            if pool.reported.get(i) != Some(&f) {
+                if !is_quiet(&f, pool.reported.get(i)) {
+                    on_event(f.clone());
+                }
+                if pool.reported.len() <= i {
+                    pool.reported.push(f);
+                } else {
+                    pool.reported[i] = f;
+                }
+            }
+        }
+        for command in plan.commands {
+            match runtime.apply(&command).await {
+                Ok(()) => {
+                    self.metrics.commands.fetch_add(1, Ordering::Relaxed);
+                    on_event(applied(&pool.backend, &command, view.revision));
+                }
+                Err(e) => {
+                    self.metrics.haproxy_errors.fetch_add(1, Ordering::Relaxed);
+                    on_event(fail(e));
+                }
+            }
+        }
+    }
+}
+
+/// An empty finding is said only when it ends a non-empty one.
+fn is_quiet(f: &AgentEvent, before: Option<&AgentEvent>) -> bool {
+    let empty = match f {
+        AgentEvent::KeptByThreshold { servers, .. }
+        | AgentEvent::MissingInBackend { servers, .. }
+        | AgentEvent::UnknownToEtcd { servers, .. } => servers.is_empty(),
+        _ => false,
+    };
+    empty && before.is_none()
+}
+
+fn applied(backend: &str, c: &Command, revision: i64) -> AgentEvent {
+    AgentEvent::Applied {
+        backend: backend.to_string(),
+        server: c.server().to_string(),
+        command: c.to_string(),
+        revision,
+    }
+}
+
+/// Connect to etcd, trying again every second until it answers.
+async fn connect(cfg: &AgentConfig, on_event: &mut impl FnMut(AgentEvent)) -> Store {
+    loop {
+        match Store::connect(&cfg.etcd).await {
+            Ok(s) => return s,
+            Err(e) => {
+                on_event(AgentEvent::ConnectFailed {
+                    error: e.to_string(),
+                });
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// The watch tasks end with the agent.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}

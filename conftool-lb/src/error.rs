@@ -1,0 +1,55 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// What can go wrong in the agent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The agent configuration file could not be read.
+    #[error("cannot read {path}: {source}")]
+    ReadConfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The agent configuration file is not valid.
+    #[error("{path}: {reason}")]
+    BadConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (with its line, when the YAML parser knows it).
+        reason: String,
+    },
+    /// HAProxy's runtime socket could not be used.
+    #[error("HAProxy runtime socket {path}: {source}")]
+    Socket {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// HAProxy answered a command with an error or with output we cannot read.
+    #[error("HAProxy: {command}: {reason}")]
+    HaProxy {
+        /// The command sent.
+        command: String,
+        /// HAProxy's answer, or what is wrong with it.
+        reason: String,
+    },
+    /// etcd (through conftool-core).
+    #[error(transparent)]
+    Store(#[from] conftool_core::Error),
+    /// A pool's selector could not be built.
+    #[error(transparent)]
+    Model(#[from] conftool_core::ModelError),
+    /// The status server could not listen.
+    #[error("status API on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}

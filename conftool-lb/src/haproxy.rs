@@ -1,0 +1,268 @@
+//! HAProxy's side, as plain data: the output of `show servers state`, read by its header's
+//! column names (columns differ between HAProxy versions), and the runtime API commands the
+//! agent sends.
+//!
+//! ```text
+//! 1
+//! # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight ...
+//! 3 be_apache 1 mw1001 127.0.0.1 2 0 10 10 ...
+//! ```
+
+use std::fmt;
+
+use crate::error::Error;
+
+/// `srv_admin_state` bits (HAProxy's `SRV_ADMF_*`): forced, inherited, configured
+/// (`disabled` keyword), resolver and hostname-resolution maintenance.
+const MAINT_BITS: u32 = 0x01 | 0x02 | 0x04 | 0x20 | 0x40;
+/// Forced and inherited drain.
+const DRAIN_BITS: u32 = 0x08 | 0x10;
+/// `srv_op_state` of a running server (`SRV_ST_RUNNING`).
+const OP_RUNNING: u32 = 2;
+
+/// The administrative state the agent sets, as HAProxy's `set server ... state` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AdminState {
+    /// Takes new traffic.
+    Ready,
+    /// Takes no new connections; existing ones finish.
+    Drain,
+    /// Out entirely.
+    Maint,
+}
+
+impl AdminState {
+    /// The word in HAProxy's command.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminState::Ready => "ready",
+            AdminState::Drain => "drain",
+            AdminState::Maint => "maint",
+        }
+    }
+}
+
+impl fmt::Display for AdminState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One server as HAProxy reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerState {
+    /// Backend name.
+    pub backend: String,
+    /// Server name (the node name, by the agent's convention).
+    pub name: String,
+    /// Address.
+    pub addr: String,
+    /// `srv_op_state` (0 stopped, 1 starting, 2 running, 3 stopping).
+    pub op_state: u32,
+    /// `srv_admin_state` bit field.
+    pub admin_bits: u32,
+    /// User weight (`srv_uweight`, what `set server ... weight` sets).
+    pub weight: u16,
+}
+
+impl ServerState {
+    /// The administrative state, read from the bit field: maintenance wins over drain.
+    pub fn admin(&self) -> AdminState {
+        if self.admin_bits & MAINT_BITS != 0 {
+            AdminState::Maint
+        } else if self.admin_bits & DRAIN_BITS != 0 {
+            AdminState::Drain
+        } else {
+            AdminState::Ready
+        }
+    }
+
+    /// Whether HAProxy considers it operationally up (running).
+    pub fn up(&self) -> bool {
+        self.op_state == OP_RUNNING
+    }
+
+    /// Whether it gets new requests: ready, up, and a weight above zero.
+    pub fn pooled(&self) -> bool {
+        self.admin() == AdminState::Ready && self.up() && self.weight > 0
+    }
+}
+
+/// Parse the answer to `show servers state [<backend>]`.
+pub fn parse_servers_state(text: &str) -> Result<Vec<ServerState>, Error> {
+    let bad = |reason: String| Error::HaProxy {
+        command: "show servers state".into(),
+        reason,
+    };
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let version = lines.next().ok_or_else(|| bad("empty answer".into()))?;
+    if version.trim().parse::<u32>().is_err() {
+        // An error message ("Can't find backend.") comes instead of the version line.
+        return Err(bad(version.trim().to_string()));
+    }
+    let header = lines
+        .next()
+        .and_then(|h| h.strip_prefix('#'))
+        .ok_or_else(|| bad("no `# be_id be_name ...` header line".into()))?;
+    let cols: Vec<&str> = header.split_whitespace().collect();
+    let col = |name: &str| {
+        cols.iter()
+            .position(|c| *c == name)
+            .ok_or_else(|| bad(format!("no column {name} in the header")))
+    };
+    let (be, srv, addr, op, admin, weight) = (
+        col("be_name")?,
+        col("srv_name")?,
+        col("srv_addr")?,
+        col("srv_op_state")?,
+        col("srv_admin_state")?,
+        col("srv_uweight")?,
+    );
+    let mut out = Vec::new();
+    for line in lines {
+        if line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let field = |i: usize| {
+            f.get(i)
+                .copied()
+                .ok_or_else(|| bad(format!("short line: {line}")))
+        };
+        let num = |i: usize| {
+            field(i).and_then(|s| {
+                s.parse::<u32>()
+                    .map_err(|_| bad(format!("not a number in column {i}: {line}")))
+            })
+        };
+        out.push(ServerState {
+            backend: field(be)?.to_string(),
+            name: field(srv)?.to_string(),
+            addr: field(addr)?.to_string(),
+            op_state: num(op)?,
+            admin_bits: num(admin)?,
+            weight: u16::try_from(num(weight)?)
+                .map_err(|_| bad(format!("weight out of range: {line}")))?,
+        });
+    }
+    Ok(out)
+}
+
+/// One runtime API command.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Command {
+    /// `set server <backend>/<server> state <ready|drain|maint>`.
+    State {
+        /// Backend.
+        backend: String,
+        /// Server.
+        server: String,
+        /// The state.
+        state: AdminState,
+    },
+    /// `set server <backend>/<server> weight <w>`.
+    Weight {
+        /// Backend.
+        backend: String,
+        /// Server.
+        server: String,
+        /// HAProxy weight (0..=256).
+        weight: u16,
+    },
+}
+
+impl Command {
+    /// The server the command is about.
+    pub fn server(&self) -> &str {
+        match self {
+            Command::State { server, .. } | Command::Weight { server, .. } => server,
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::State {
+                backend,
+                server,
+                state,
+            } => write!(f, "set server {backend}/{server} state {state}"),
+            Command::Weight {
+                backend,
+                server,
+                weight,
+            } => write!(f, "set server {backend}/{server} weight {weight}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Captured from HAProxy 2.6 (`show servers state be_apache`), one server per state.
+    const STATE: &str = "1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
+3 be_apache 1 mw1001 127.0.0.1 2 0 10 10 5 1 0 0 0 0 0 0 - 8001 - 0 0 - - 0
+3 be_apache 2 mw1002 127.0.0.1 2 8 1 1 5 1 0 0 0 0 0 0 - 8002 - 0 0 - - 0
+3 be_apache 3 mw1003 127.0.0.1 0 5 1 1 5 1 0 0 0 0 0 0 - 8003 - 0 0 - - 0
+";
+
+    #[test]
+    fn parses_by_column_names() {
+        let s = parse_servers_state(STATE).expect("parses");
+        assert_eq!(s.len(), 3);
+        assert_eq!(
+            (s[0].name.as_str(), s[0].weight, s[0].admin()),
+            ("mw1001", 10, AdminState::Ready)
+        );
+        assert!(s[0].pooled() && s[0].up());
+        assert_eq!(s[1].admin(), AdminState::Drain);
+        assert!(!s[1].pooled());
+        assert_eq!(s[2].admin(), AdminState::Maint);
+        assert!(!s[2].up());
+    }
+
+    #[test]
+    fn columns_in_another_order_are_found() {
+        let text = "1\n# srv_uweight srv_name be_name srv_admin_state srv_op_state srv_addr\n7 mw1 be 0 2 10.0.0.1\n";
+        let s = parse_servers_state(text).expect("parses");
+        assert_eq!(
+            (s[0].name.as_str(), s[0].backend.as_str(), s[0].weight),
+            ("mw1", "be", 7)
+        );
+    }
+
+    #[test]
+    fn errors_are_reported() {
+        assert!(parse_servers_state("Can't find backend.\n")
+            .expect_err("error")
+            .to_string()
+            .contains("Can't find backend"));
+        assert!(parse_servers_state("1\n# be_name srv_name\n").is_err());
+        assert!(parse_servers_state("").is_err());
+        let short =
+            "1\n# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight\nbe mw1\n";
+        assert!(parse_servers_state(short).is_err());
+        // A backend with no servers: header, no lines.
+        let empty = "1\n# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n";
+        assert_eq!(parse_servers_state(empty).expect("ok"), vec![]);
+    }
+
+    #[test]
+    fn commands_render_as_haproxy_reads_them() {
+        let c = Command::State {
+            backend: "be".into(),
+            server: "mw1".into(),
+            state: AdminState::Drain,
+        };
+        assert_eq!(c.to_string(), "set server be/mw1 state drain");
+        let c = Command::Weight {
+            backend: "be".into(),
+            server: "mw1".into(),
+            weight: 256,
+        };
+        assert_eq!(c.to_string(), "set server be/mw1 weight 256");
+    }
+}

@@ -1,0 +1,208 @@
+//! The status API server (hyper, HTTP/1, loopback): PyBal-compatible `GET /pools`,
+//! `GET /pools/<pool>`, `GET /pools/<pool>/<host>` (see [`crate::status`]) and Prometheus
+//! `GET /metrics`. Every answer is read from HAProxy at request time, so it says what
+//! HAProxy does, not what the agent meant it to do.
+
+use std::convert::Infallible;
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::agent::Metrics;
+use crate::error::Error;
+use crate::runtime::Runtime;
+use crate::status::{render_pool, render_pools, render_server, Format};
+
+/// What the status server needs.
+#[derive(Debug, Clone)]
+pub struct StatusServer {
+    runtime: Runtime,
+    backends: Vec<String>,
+    metrics: Arc<Metrics>,
+}
+
+/// Bind the status address (loopback only, checked by the configuration).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Listen { addr, source })
+}
+
+impl StatusServer {
+    /// A server for these backends (the pools' names), HAProxy at `runtime`.
+    pub fn new(runtime: Runtime, backends: Vec<String>, metrics: Arc<Metrics>) -> StatusServer {
+        StatusServer {
+            runtime,
+            backends,
+            metrics,
+        }
+    }
+
+    /// Serve connections from `listener` until the future is dropped.
+    pub async fn serve(self, listener: TcpListener) {
+        let this = Arc::new(self);
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let this = this.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let this = this.clone();
+                    async move { Ok::<_, Infallible>(this.answer(req).await) }
+                });
+                // A client that goes away mid-answer is its own business.
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    }
+
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let format = Format::from_accept(
+            req.headers()
+                .get(hyper::header::ACCEPT)
+                .and_then(|v| v.to_str().ok()),
+        );
+        if req.method() != hyper::Method::GET {
+            return reply(StatusCode::METHOD_NOT_ALLOWED, format, "only GET\n".into());
+        }
+        let path: Vec<&str> = req
+            .uri()
+            .path()
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        match path.as_slice() {
+            ["pools"] => reply(
+                StatusCode::OK,
+                format,
+                render_pools(self.backends.iter().map(String::as_str), format),
+            ),
+            ["pools", pool, rest @ ..] if rest.len() <= 1 => {
+                if !self.backends.iter().any(|b| b == pool) {
+                    return reply(StatusCode::NOT_FOUND, format, format!("no pool {pool}\n"));
+                }
+                let servers = match self.runtime.servers(pool).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return reply(StatusCode::SERVICE_UNAVAILABLE, format, format!("{e}\n"))
+                    }
+                };
+                match rest.first() {
+                    None => reply(StatusCode::OK, format, render_pool(&servers, format)),
+                    Some(host) => match servers.iter().find(|s| s.name == *host) {
+                        Some(s) => reply(StatusCode::OK, format, render_server(s, format)),
+                        None => reply(
+                            StatusCode::NOT_FOUND,
+                            format,
+                            format!("no host {host} in pool {pool}\n"),
+                        ),
+                    },
+                }
+            }
+            ["metrics"] => reply(StatusCode::OK, Format::Text, self.metrics_text().await),
+            _ => reply(StatusCode::NOT_FOUND, format, "not found\n".into()),
+        }
+    }
+
+    /// Prometheus text format.
+    async fn metrics_text(&self) -> String {
+        let m = &self.metrics;
+        let mut out = String::new();
+        let counters = [
+            (
+                "conftool_lb_reconciles_total",
+                "Reconciliations run, per pool.",
+                &m.reconciles,
+            ),
+            (
+                "conftool_lb_commands_total",
+                "Runtime API commands HAProxy accepted.",
+                &m.commands,
+            ),
+            (
+                "conftool_lb_haproxy_errors_total",
+                "HAProxy errors.",
+                &m.haproxy_errors,
+            ),
+            (
+                "conftool_lb_watch_errors_total",
+                "etcd watch errors.",
+                &m.watch_errors,
+            ),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP conftool_lb_etcd_revision The etcd revision of the last event handled.\n# TYPE conftool_lb_etcd_revision gauge\nconftool_lb_etcd_revision {}",
+            m.revision.load(Ordering::Relaxed)
+        );
+        let gauges = [
+            (
+                "conftool_lb_server_pooled",
+                "1 if HAProxy sends the server new requests.",
+            ),
+            (
+                "conftool_lb_server_up",
+                "1 if HAProxy considers the server up.",
+            ),
+            (
+                "conftool_lb_server_enabled",
+                "1 if the server's admin state is ready.",
+            ),
+            ("conftool_lb_server_weight", "The server's HAProxy weight."),
+        ];
+        let mut states = Vec::new();
+        for b in &self.backends {
+            if let Ok(s) = self.runtime.servers(b).await {
+                states.extend(s);
+            }
+        }
+        for (i, (name, help)) in gauges.iter().enumerate() {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for s in &states {
+                let v = match i {
+                    0 => u64::from(s.pooled()),
+                    1 => u64::from(s.up()),
+                    2 => u64::from(s.admin() == crate::haproxy::AdminState::Ready),
+                    _ => u64::from(s.weight),
+                };
+                let _ = writeln!(
+                    out,
+                    "{name}{{pool=\"{}\",server=\"{}\"}} {v}",
+                    s.backend, s.name
+                );
+            }
+        }
+        out
+    }
+}
+
+fn reply(status: StatusCode, format: Format, body: String) -> Response<Full<Bytes>> {
+    let (ctype, body) = match format {
+        Format::Json if status != StatusCode::OK => (
+            "application/json",
+            serde_json::json!({ "error": body.trim_end() }).to_string(),
+        ),
+        Format::Json => ("application/json", body),
+        Format::Text => ("text/plain; charset=utf-8", body),
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}

@@ -1,0 +1,30 @@
+//! conftool-lb: the load-balancer agent's library. It applies conftool pool state from
+//! etcd to HAProxy through HAProxy's runtime API, and reports HAProxy's view through a
+//! PyBal-compatible status API.
+//!
+//! # Layout
+//! - [`config`]: the agent's configuration file ([`AgentConfig`]: etcd, the runtime socket,
+//!   the pools served and their backends).
+//! - [`haproxy`]: HAProxy's side as plain data: `show servers state` parsed by column
+//!   names ([`ServerState`]), the runtime commands ([`Command`]).
+//! - [`plan`]: pure: etcd's desired state + HAProxy's view → the commands that close the
+//!   gap ([`plan_pool`]), with the weight mapping and the depool threshold.
+//! - [`status`]: pure: the status API's text and JSON answers.
+//! - I/O: [`runtime`] (the unix socket), [`agent`] (reconcile, then watch, then apply;
+//!   what happens is handed to the caller as [`AgentEvent`]s: the library never prints),
+//!   [`http`] (the status server).
+
+pub mod agent;
+pub mod config;
+mod error;
+pub mod haproxy;
+pub mod http;
+pub mod plan;
+pub mod runtime;
+pub mod status;
+
+pub use agent::{Agent, AgentEvent, Metrics};
+pub use config::{AgentConfig, PoolSpec};
+pub use error::Error;
+pub use haproxy::{parse_servers_state, AdminState, Command, ServerState};
+pub use plan::{haproxy_weight, plan_pool, PoolPlan};

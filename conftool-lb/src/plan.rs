@@ -1,0 +1,313 @@
+//! From etcd's desired state and HAProxy's current view of one backend to the runtime API
+//! commands that close the gap: pure, so every rule is unit-tested here.
+//!
+//! - `pooled: yes` → `state ready` with its weight; `no` → `state drain` (no new
+//!   connections, those in flight finish); `inactive` → `state maint`.
+//! - **Weights.** etcd's weights run 0..=65535, HAProxy's 0..=256. The agent *clamps*
+//!   ([`haproxy_weight`]): weights up to 256 keep their exact value (and so their exact
+//!   ratios: the weights people use, 1 to 100, are untouched) and anything above counts as
+//!   256. Scaling instead would turn the common weight 10 into 0 (no traffic at all).
+//! - Only what differs is sent: a server already right gets no command, so re-planning the
+//!   same state is a no-op.
+//! - Nodes etcd has that the backend lacks, and backend servers etcd does not know, are
+//!   reported, never added or removed: HAProxy's configuration owns the server list.
+//! - **Depool threshold** (PyBal's): when the pool's `pooled: yes` nodes are fewer than its
+//!   service's [`DepoolThreshold`] share of its nodes (those not `inactive`), depooled nodes
+//!   are kept in rotation to make up the difference, and reported. Which ones: first those
+//!   HAProxy is sending traffic to now (so keeping them changes nothing), then by node name;
+//!   deterministic, so re-planning keeps the same ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use conftool_core::{DepoolThreshold, PoolState, Pooled, Weight};
+
+use crate::haproxy::{AdminState, Command, ServerState};
+
+/// The HAProxy weight of an etcd weight: clamped to HAProxy's largest, 256.
+///
+/// ```
+/// use conftool_core::Weight;
+/// assert_eq!(conftool_lb::haproxy_weight(Weight(10)), 10);
+/// assert_eq!(conftool_lb::haproxy_weight(Weight(20000)), 256);
+/// ```
+pub fn haproxy_weight(w: Weight) -> u16 {
+    w.get().min(256)
+}
+
+/// What the agent will do to one backend, and what it noticed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolPlan {
+    /// The backend.
+    pub backend: String,
+    /// Commands, in the order to send them.
+    pub commands: Vec<Command>,
+    /// Nodes etcd has (not `inactive`) that the backend has no server for.
+    pub missing_in_backend: Vec<String>,
+    /// Backend servers etcd does not know.
+    pub unknown_to_etcd: Vec<String>,
+    /// Nodes depooled in etcd but kept in rotation by the depool threshold.
+    pub kept_by_threshold: Vec<String>,
+    /// Nodes the threshold requires pooled.
+    pub required: usize,
+    /// Nodes `pooled: yes` in etcd.
+    pub pooled: usize,
+}
+
+impl PoolPlan {
+    /// Nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+}
+
+/// Plan one backend: `desired` is etcd's state of the pool's nodes (by node name),
+/// `current` HAProxy's servers of `backend`.
+pub fn plan_pool(
+    backend: &str,
+    threshold: DepoolThreshold,
+    desired: &BTreeMap<String, PoolState>,
+    current: &[ServerState],
+) -> PoolPlan {
+    let have: BTreeMap<&str, &ServerState> = current
+        .iter()
+        .filter(|s| s.backend == backend)
+        .map(|s| (s.name.as_str(), s))
+        .collect();
+    let nodes = desired
+        .values()
+        .filter(|s| s.pooled != Pooled::Inactive)
+        .count();
+    let pooled = desired.values().filter(|s| s.pooled == Pooled::Yes).count();
+    let required = threshold.required(nodes);
+
+    // Depooled nodes to keep in rotation: those serving now first, then by name.
+    let mut kept: BTreeSet<&str> = BTreeSet::new();
+    if pooled < required {
+        let mut candidates: Vec<(bool, &str)> = desired
+            .iter()
+            .filter(|(_, s)| s.pooled == Pooled::No)
+            .filter_map(|(n, _)| have.get(n.as_str()).map(|s| (!s.pooled(), n.as_str())))
+            .collect();
+        candidates.sort();
+        kept = candidates
+            .into_iter()
+            .take(required - pooled)
+            .map(|(_, n)| n)
+            .collect();
+    }
+
+    let mut plan = PoolPlan {
+        backend: backend.to_string(),
+        required,
+        pooled,
+        kept_by_threshold: kept.iter().map(|n| n.to_string()).collect(),
+        ..PoolPlan::default()
+    };
+    for (node, state) in desired {
+        let Some(server) = have.get(node.as_str()) else {
+            if state.pooled != Pooled::Inactive {
+                plan.missing_in_backend.push(node.clone());
+            }
+            continue;
+        };
+        let target = match state.pooled {
+            Pooled::Yes => AdminState::Ready,
+            Pooled::No if kept.contains(node.as_str()) => AdminState::Ready,
+            Pooled::No => AdminState::Drain,
+            Pooled::Inactive => AdminState::Maint,
+        };
+        // The weight first: a server coming back takes traffic at its new weight at once.
+        let weight = haproxy_weight(state.weight);
+        if target == AdminState::Ready && server.weight != weight {
+            plan.commands.push(Command::Weight {
+                backend: backend.to_string(),
+                server: node.clone(),
+                weight,
+            });
+        }
+        if server.admin() != target {
+            plan.commands.push(Command::State {
+                backend: backend.to_string(),
+                server: node.clone(),
+                state: target,
+            });
+        }
+    }
+    plan.unknown_to_etcd = have
+        .keys()
+        .filter(|n| !desired.contains_key(**n))
+        .map(|n| n.to_string())
+        .collect();
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(name: &str, admin_bits: u32, weight: u16) -> ServerState {
+        ServerState {
+            backend: "be".into(),
+            name: name.into(),
+            addr: "127.0.0.1".into(),
+            op_state: 2,
+            admin_bits,
+            weight,
+        }
+    }
+
+    fn desired(nodes: &[(&str, Pooled, u16)]) -> BTreeMap<String, PoolState> {
+        nodes
+            .iter()
+            .map(|(n, p, w)| (n.to_string(), PoolState::new(*p, Weight(*w))))
+            .collect()
+    }
+
+    fn text(plan: &PoolPlan) -> Vec<String> {
+        plan.commands.iter().map(|c| c.to_string()).collect()
+    }
+
+    const NONE: DepoolThreshold = DepoolThreshold::DEFAULT;
+
+    #[test]
+    fn maps_each_state_and_sets_the_weight_before_readiness() {
+        let want = desired(&[
+            ("a", Pooled::Yes, 10),
+            ("b", Pooled::No, 10),
+            ("c", Pooled::Inactive, 10),
+            ("d", Pooled::Yes, 10),
+        ]);
+        let have = [
+            server("a", 1, 1),
+            server("b", 0, 10),
+            server("c", 0, 10),
+            server("d", 0, 10),
+        ];
+        let t = DepoolThreshold::new(0.0).expect("share");
+        assert_eq!(
+            text(&plan_pool("be", t, &want, &have)),
+            [
+                "set server be/a weight 10",
+                "set server be/a state ready",
+                "set server be/b state drain",
+                "set server be/c state maint",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_server_already_right_gets_nothing() {
+        let want = desired(&[
+            ("a", Pooled::Yes, 10),
+            ("b", Pooled::No, 3),
+            ("c", Pooled::Inactive, 0),
+        ]);
+        // b drains with any weight; c is in forced maintenance.
+        let have = [server("a", 0, 10), server("b", 8, 1), server("c", 1, 1)];
+        let t = DepoolThreshold::new(0.0).expect("share");
+        assert!(plan_pool("be", t, &want, &have).is_empty());
+        let _ = NONE;
+    }
+
+    #[test]
+    fn weights_are_clamped_to_256() {
+        assert_eq!(haproxy_weight(Weight(0)), 0);
+        assert_eq!(haproxy_weight(Weight(256)), 256);
+        assert_eq!(haproxy_weight(Weight(257)), 256);
+        assert_eq!(haproxy_weight(Weight(65535)), 256);
+        let want = desired(&[("a", Pooled::Yes, 20000)]);
+        let plan = plan_pool("be", NONE, &want, &[server("a", 0, 10)]);
+        assert_eq!(text(&plan), ["set server be/a weight 256"]);
+    }
+
+    #[test]
+    fn strangers_are_reported_not_invented() {
+        let want = desired(&[
+            ("a", Pooled::Yes, 1),
+            ("ghost", Pooled::Yes, 1),
+            ("gone", Pooled::Inactive, 1),
+        ]);
+        let have = [server("a", 0, 1), server("extra", 0, 1)];
+        let plan = plan_pool(
+            "be",
+            DepoolThreshold::new(0.0).expect("share"),
+            &want,
+            &have,
+        );
+        assert!(plan.is_empty());
+        assert_eq!(plan.missing_in_backend, ["ghost"]);
+        assert_eq!(plan.unknown_to_etcd, ["extra"]);
+    }
+
+    #[test]
+    fn other_backends_are_ignored() {
+        let want = desired(&[("a", Pooled::No, 1)]);
+        let mut other = server("a", 0, 1);
+        other.backend = "other".into();
+        let plan = plan_pool(
+            "be",
+            DepoolThreshold::new(0.0).expect("share"),
+            &want,
+            &[other],
+        );
+        assert_eq!(plan.missing_in_backend, ["a"]);
+        assert!(plan.commands.is_empty());
+    }
+
+    #[test]
+    fn the_threshold_keeps_depooled_servers_in_rotation() {
+        // 4 nodes, threshold 0.5 → 2 must serve; only 1 is pooled.
+        let want = desired(&[
+            ("a", Pooled::No, 1),
+            ("b", Pooled::No, 1),
+            ("c", Pooled::No, 1),
+            ("d", Pooled::Yes, 1),
+        ]);
+        // c is serving now: it is the one kept (no change), a and b drain.
+        let have = [
+            server("a", 0, 1),
+            server("b", 0, 1),
+            server("c", 0, 1),
+            server("d", 0, 1),
+        ];
+        let mut have_c = have.clone();
+        for s in &mut have_c[..2] {
+            s.admin_bits = 8;
+        }
+        let plan = plan_pool("be", NONE, &want, &have_c);
+        assert_eq!(plan.kept_by_threshold, ["c"]);
+        assert_eq!((plan.required, plan.pooled), (2, 1));
+        assert!(plan.is_empty(), "{:?}", plan.commands);
+        // All four serving: the first by name is kept, the others drain.
+        let plan = plan_pool("be", NONE, &want, &have);
+        assert_eq!(plan.kept_by_threshold, ["a"]);
+        assert_eq!(
+            text(&plan),
+            ["set server be/b state drain", "set server be/c state drain"]
+        );
+        // Planning again from the outcome keeps the same one.
+        let mut after = have.clone();
+        after[1].admin_bits = 8;
+        after[2].admin_bits = 8;
+        let again = plan_pool("be", NONE, &want, &after);
+        assert_eq!(again.kept_by_threshold, ["a"]);
+        assert!(again.is_empty());
+    }
+
+    #[test]
+    fn inactive_nodes_do_not_count_towards_the_threshold() {
+        // 2 active nodes (threshold 0.5 → 1), 1 pooled: nothing kept.
+        let want = desired(&[
+            ("a", Pooled::Yes, 1),
+            ("b", Pooled::No, 1),
+            ("c", Pooled::Inactive, 1),
+        ]);
+        let have = [server("a", 0, 1), server("b", 0, 1), server("c", 0, 1)];
+        let plan = plan_pool("be", NONE, &want, &have);
+        assert!(plan.kept_by_threshold.is_empty());
+        assert_eq!(
+            text(&plan),
+            ["set server be/b state drain", "set server be/c state maint"]
+        );
+    }
+}

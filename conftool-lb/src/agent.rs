@@ -137,7 +137,7 @@ struct PoolView {
     backend: String,
     threshold: DepoolThreshold,
     view: Option<Selection>,
-    reported: Vec<AgentEvent>,
+    reported: Vec<Vec<String>>,
 }
 
 /// The agent.
@@ -331,16 +331,17 @@ impl Agent {
                 servers: plan.unknown_to_etcd.clone(),
             },
         ];
+        // Each finding is said when its list of servers changes (an empty list only when
+        // it ends a non-empty one), not at every recheck.
         for (i, f) in findings.into_iter().enumerate() {
-            if pool.reported.get(i) != Some(&f) {
-                if !is_quiet(&f, pool.reported.get(i)) {
-                    on_event(f.clone());
-                }
+            let servers = finding_servers(&f);
+            let before = pool.reported.get(i).cloned().unwrap_or_default();
+            if servers != before {
+                on_event(f);
                 if pool.reported.len() <= i {
-                    pool.reported.push(f);
-                } else {
-                    pool.reported[i] = f;
+                    pool.reported.resize(i + 1, Vec::new());
                 }
+                pool.reported[i] = servers;
             }
         }
         for command in plan.commands {
@@ -358,15 +359,14 @@ impl Agent {
     }
 }
 
-/// An empty finding is said only when it ends a non-empty one.
-fn is_quiet(f: &AgentEvent, before: Option<&AgentEvent>) -> bool {
-    let empty = match f {
+/// The servers a finding names.
+fn finding_servers(f: &AgentEvent) -> Vec<String> {
+    match f {
         AgentEvent::KeptByThreshold { servers, .. }
         | AgentEvent::MissingInBackend { servers, .. }
-        | AgentEvent::UnknownToEtcd { servers, .. } => servers.is_empty(),
-        _ => false,
-    };
-    empty && before.is_none()
+        | AgentEvent::UnknownToEtcd { servers, .. } => servers.clone(),
+        _ => Vec::new(),
+    }
 }
 
 fn applied(backend: &str, c: &Command, revision: i64) -> AgentEvent {

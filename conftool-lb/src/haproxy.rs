@@ -12,9 +12,11 @@ use std::fmt;
 
 use crate::error::Error;
 
-/// `srv_admin_state` bits (HAProxy's `SRV_ADMF_*`): forced, inherited, configured
-/// (`disabled` keyword), resolver and hostname-resolution maintenance.
-const MAINT_BITS: u32 = 0x01 | 0x02 | 0x04 | 0x20 | 0x40;
+/// `srv_admin_state` bits (HAProxy's `SRV_ADMF_MAINT` mask): forced, inherited, resolver
+/// and hostname-resolution maintenance. Not `CMAINT` (0x04): it only remembers that the
+/// configuration said `disabled`, and stays set after `set server ... state ready` while
+/// the server takes traffic (seen on HAProxy 2.6: `disabled` gives 5, ready then 4).
+const MAINT_BITS: u32 = 0x01 | 0x02 | 0x20 | 0x40;
 /// Forced and inherited drain.
 const DRAIN_BITS: u32 = 0x08 | 0x10;
 /// `srv_op_state` of a running server (`SRV_ST_RUNNING`).
@@ -222,6 +224,10 @@ mod tests {
         assert!(!s[1].pooled());
         assert_eq!(s[2].admin(), AdminState::Maint);
         assert!(!s[2].up());
+        // `disabled` in the configuration, then `state ready`: CMAINT alone is ready.
+        let mut cfg_disabled = s[0].clone();
+        cfg_disabled.admin_bits = 4;
+        assert_eq!(cfg_disabled.admin(), AdminState::Ready);
     }
 
     #[test]

@@ -453,6 +453,19 @@ impl HaProxy {
         parse_servers_state(&self.command("show servers state"))
     }
 
+    /// One server's row of `show servers state` (see [`HaProxy::servers_state`]); panics,
+    /// showing the whole output, if haproxy has no such server.
+    pub fn server_state(&self, backend: &str, server: &str) -> BTreeMap<String, String> {
+        let out = self.command("show servers state");
+        parse_servers_state(&out)
+            .into_iter()
+            .find(|r| {
+                r.get("be_name").map(String::as_str) == Some(backend)
+                    && r.get("srv_name").map(String::as_str) == Some(server)
+            })
+            .unwrap_or_else(|| panic!("no {backend}/{server} in `show servers state`:\n{out}"))
+    }
+
     /// Stop haproxy (by PID) and start it again with the same config and ports: every
     /// server's state and weight are the config's again.
     pub fn restart(&mut self) {

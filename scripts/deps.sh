@@ -10,6 +10,8 @@
 #                                                                    (protobuf-compiler only *recommends* it)
 #   openssl            openssl runs                                  test certificates for the TLS tests
 #   git                git runs                                      the --git-rev tests build repositories with it
+#   haproxy            /usr/sbin/haproxy (or $CONFTOOL_TEST_HAPROXY) -v runs
+#                                                                    the real load balancer the pool-state tests drive
 #
 # Packages are installed with --no-install-recommends, so every one that is needed is named.
 # Set CONFTOOL_DEPS_DRY_RUN=1 to only print what would be installed.
@@ -37,6 +39,8 @@ elif ! protoc_works; then
 fi
 command -v openssl >/dev/null 2>&1 || need openssl "no openssl on PATH"
 command -v git >/dev/null 2>&1 || need git "no git on PATH"
+haproxy_bin=${CONFTOOL_TEST_HAPROXY:-/usr/sbin/haproxy}
+"$haproxy_bin" -v >/dev/null 2>&1 || need haproxy "$haproxy_bin -v does not run"
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ -n "${CONFTOOL_DEPS_DRY_RUN:-}" ]; then
@@ -53,12 +57,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     SUDO="sudo"
   fi
   $SUDO apt-get update -qq
-  # Tests and the demo start their own etcd members on free ports; a service the package
-  # may start on 2379 is not used.
+  # Tests and the demo start their own etcd members (and haproxy instances) on free ports;
+  # a service a package may start (etcd on 2379, haproxy's packaged config) is not used.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Check again, by the same probes: a package that installed but does not provide what the
   # build reads is an error here, not a confusing failure in a build script later.
   "$etcd_bin" --version >/dev/null 2>&1 || { echo "deps: $etcd_bin still does not run" >&2; exit 1; }
+  "$haproxy_bin" -v >/dev/null 2>&1 || { echo "deps: $haproxy_bin -v still does not run" >&2; exit 1; }
   protoc_works || {
     echo "deps: protoc still cannot import google/protobuf/descriptor.proto: $(cat "$probe/err")" >&2
     exit 1

@@ -12,6 +12,9 @@
 //! SIGSTOP until its guard is dropped (a stalled disk, a hung process), and [`BlackHole`] is a
 //! listener that accepts connections and never answers (a black-holed host).
 //!
+//! Load balancers, for pool-state tests: [`haproxy`] starts a real HAProxy (Debian's package)
+//! in front of tiny HTTP [`Backends`], driven through its runtime API.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! let etcd = conftool_testkit::Etcd::start();
@@ -31,9 +34,11 @@ use std::time::{Duration, Instant};
 use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, TlsOptions};
 
 pub mod cleanup;
+pub mod haproxy;
 mod stall;
 pub mod tls;
 pub use cleanup::{run_dir, temp_dir, TestDir};
+pub use haproxy::{haproxy_binary, send, BackendSpec, Backends, HaProxy, ServerSpec};
 pub use stall::{BlackHole, Paused};
 pub use tls::TlsFiles;
 
@@ -143,7 +148,7 @@ impl Member {
 }
 
 #[allow(unsafe_code)]
-fn set_parent_death_signal(cmd: &mut Command) {
+pub(crate) fn set_parent_death_signal(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
     unsafe {

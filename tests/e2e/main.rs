@@ -10,6 +10,7 @@ mod conftool;
 mod fuzz;
 mod guards;
 mod harness;
+mod lb_agent;
 mod migrate;
 mod output;
 mod python_nodes;

@@ -1,0 +1,405 @@
+//! The load-balancer agent (`conftool-lb-agent`) between a real etcd and a real HAProxy
+//! with real HTTP backends: pool state written with `confctl` decides where real requests
+//! land; the status API says what HAProxy says.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use conftool_testkit::haproxy::{send, BackendSpec, Backends, HaProxy, ServerSpec};
+use serde_json::Value;
+
+use crate::util::Ctx;
+
+const NODES: [&str; 3] = ["mw1001", "mw1002", "mw1003"];
+const BACKEND: &str = "be_http";
+
+/// One pool (eqiad/web/http) of three nodes, pooled with weight 10 when created.
+fn sync_pool(ctx: &Ctx) {
+    ctx.write(
+        "data/services.yaml",
+        "web:\n  http:\n    port: 80\n    default_values: {pooled: \"yes\", weight: 10}\n",
+    );
+    ctx.write(
+        "data/eqiad/pools.yaml",
+        "web:\n  mw1001: {services: [http]}\n  mw1002: {services: [http]}\n  mw1003: {services: [http]}\n",
+    );
+    ctx.sync(&ctx.path("data"), &[]).expect_code(0);
+}
+
+/// The backends, and HAProxy with every server starting in maintenance.
+fn start_lb() -> (Backends, HaProxy) {
+    let b = Backends::start(&NODES);
+    let ha = HaProxy::start(&[BackendSpec {
+        name: BACKEND.into(),
+        servers: NODES
+            .iter()
+            .map(|n| ServerSpec {
+                name: n.to_string(),
+                addr: b.addr(n),
+                weight: 1,
+                maint: true,
+            })
+            .collect(),
+    }]);
+    (b, ha)
+}
+
+/// A running agent, killed (by PID) when dropped.
+struct AgentProc {
+    child: Option<Child>,
+    config: PathBuf,
+    log: PathBuf,
+    endpoints: String,
+    status: SocketAddr,
+}
+
+impl AgentProc {
+    fn start(ctx: &Ctx, ha: &HaProxy) -> AgentProc {
+        let status: SocketAddr = format!("127.0.0.1:{}", conftool_testkit::free_port())
+            .parse()
+            .expect("addr");
+        let config = ctx.write(
+            "agent.yaml",
+            &format!(
+                "haproxy_socket: {}\nstatus_listen: {status}\nrecheck_interval: 300ms\npools:\n  - {{dc: eqiad, cluster: web, service: http, backend: {BACKEND}}}\n",
+                ha.socket().display()
+            ),
+        );
+        let mut a = AgentProc {
+            child: None,
+            config,
+            log: ctx.path("agent.log"),
+            endpoints: ctx.etcd.endpoints_arg(),
+            status,
+        };
+        a.spawn();
+        a
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_conftool-lb-agent"))
+            .arg("--agent-config")
+            .arg(&self.config)
+            .env("CONFTOOL_ENDPOINTS", &self.endpoints)
+            .env_remove("CONFTOOL_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn conftool-lb-agent");
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, and the exit code.
+    fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(c.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        c.wait().expect("wait").code()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Poll `cond` every 20 ms until it holds or `limit` passes; the time it took.
+#[track_caller]
+fn wait_for(
+    what: &str,
+    limit: Duration,
+    agent: &AgentProc,
+    mut cond: impl FnMut() -> bool,
+) -> Duration {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < limit,
+            "{what}: not within {limit:?}\n--- agent log\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t0.elapsed()
+}
+
+/// Requests through the frontend that `node` answered, out of `n`.
+fn share(ha: &HaProxy, n: usize) -> BTreeMap<String, usize> {
+    send(ha.frontend(BACKEND), n)
+}
+
+fn all_serve(ha: &HaProxy) -> bool {
+    let t = share(ha, 6);
+    NODES.iter().all(|n| t.get(*n).copied().unwrap_or(0) > 0)
+}
+
+/// A GET to the status API: (status code, body).
+fn get(addr: SocketAddr, path: &str, json: bool) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the status API");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let accept = if json { "application/json" } else { "*/*" };
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    (code, body.to_string())
+}
+
+#[test]
+fn depool_takes_a_backend_out_of_real_traffic_and_repool_brings_it_back() {
+    let ctx = Ctx::new();
+    sync_pool(&ctx);
+    let (b, ha) = start_lb();
+    assert!(
+        share(&ha, 3).keys().all(|k| k.starts_with("error:")),
+        "servers start in maintenance"
+    );
+    let agent = AgentProc::start(&ctx, &ha);
+    let t = wait_for(
+        "all three nodes get traffic",
+        Duration::from_secs(20),
+        &agent,
+        || all_serve(&ha),
+    );
+    println!("agent start → all 3 serving: {t:?}");
+
+    // Depool: within a bounded time no new request reaches mw1002.
+    let t0 = Instant::now();
+    ctx.run("confctl", &["depool", "--hostname", "mw1002"])
+        .expect_code(0);
+    wait_for(
+        "mw1002 gets no new requests",
+        Duration::from_secs(10),
+        &agent,
+        || !share(&ha, 3).contains_key("mw1002"),
+    );
+    println!(
+        "confctl depool → no new requests to mw1002: {:?}",
+        t0.elapsed()
+    );
+    b.reset();
+    let t = share(&ha, 30);
+    assert_eq!(b.hits("mw1002"), 0, "{t:?}");
+    assert_eq!(
+        t.get("mw1001").copied().unwrap_or(0) + t.get("mw1003").copied().unwrap_or(0),
+        30,
+        "{t:?}"
+    );
+    assert_eq!(
+        ha.server_state(BACKEND, "mw1002")["srv_admin_state"],
+        "12",
+        "drain (8) over the config's maintenance bit (4)"
+    );
+
+    // Repool: traffic again.
+    let t0 = Instant::now();
+    ctx.run("confctl", &["pool", "--hostname", "mw1002"])
+        .expect_code(0);
+    wait_for(
+        "mw1002 gets traffic again",
+        Duration::from_secs(10),
+        &agent,
+        || share(&ha, 3).contains_key("mw1002"),
+    );
+    println!("confctl pool → mw1002 serving again: {:?}", t0.elapsed());
+
+    // Weights shift the share: 30 against 10 and 10.
+    ctx.run("confctl", &["select", "name=mw1001", "set/weight=30"])
+        .expect_code(0);
+    wait_for(
+        "mw1001 weight 30 in HAProxy",
+        Duration::from_secs(10),
+        &agent,
+        || ha.server_state(BACKEND, "mw1001")["srv_uweight"] == "30",
+    );
+    let t = share(&ha, 50);
+    println!("shares at weights 30/10/10 out of 50: {t:?}");
+    let n = |k: &str| t.get(k).copied().unwrap_or(0);
+    assert!(n("mw1001") >= 25 && n("mw1001") <= 35, "{t:?}");
+    assert!(n("mw1002") >= 5 && n("mw1003") >= 5, "{t:?}");
+
+    // Every command is logged, one JSON object per line.
+    let log = agent.log();
+    let applied: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "applied")
+        .collect();
+    assert!(
+        applied
+            .iter()
+            .any(|v| v["command"] == "set server be_http/mw1002 state drain"),
+        "{log}"
+    );
+    assert!(
+        applied
+            .iter()
+            .any(|v| v["command"] == "set server be_http/mw1001 weight 30"),
+        "{log}"
+    );
+}
+
+#[test]
+fn status_api_reports_haproxys_view_in_text_and_json() {
+    let ctx = Ctx::new();
+    sync_pool(&ctx);
+    let (_b, ha) = start_lb();
+    let agent = AgentProc::start(&ctx, &ha);
+    wait_for(
+        "all three nodes get traffic",
+        Duration::from_secs(20),
+        &agent,
+        || all_serve(&ha),
+    );
+    ctx.run("confctl", &["depool", "--hostname", "mw1003"])
+        .expect_code(0);
+    wait_for("mw1003 drained", Duration::from_secs(10), &agent, || {
+        ha.server_state(BACKEND, "mw1003")["srv_admin_state"] == "12"
+    });
+    let s = agent.status;
+    assert_eq!(get(s, "/pools", false), (200, format!("{BACKEND}\n")));
+    let (code, text) = get(s, &format!("/pools/{BACKEND}"), false);
+    assert_eq!(code, 200);
+    assert_eq!(
+        text,
+        "mw1001:\tenabled/up/pooled\nmw1002:\tenabled/up/pooled\nmw1003:\tdisabled/up/not pooled\n"
+    );
+    let (code, json) = get(s, &format!("/pools/{BACKEND}"), true);
+    assert_eq!(code, 200);
+    let v: Value = serde_json::from_str(&json).expect("json");
+    for n in NODES {
+        // What HAProxy itself says.
+        let row = ha.server_state(BACKEND, n);
+        let weight: u64 = row["srv_uweight"].parse().expect("weight");
+        assert_eq!(v[n]["weight"], weight, "{json}");
+        assert_eq!(v[n]["up"], row["srv_op_state"] == "2", "{json}");
+        assert_eq!(v[n]["pooled"], n != "mw1003", "{json}");
+        assert_eq!(v[n]["enabled"], n != "mw1003", "{json}");
+    }
+    assert_eq!(
+        get(s, &format!("/pools/{BACKEND}/mw1001"), false),
+        (200, "mw1001:\tenabled/up/pooled\n".into())
+    );
+    let (code, one) = get(s, &format!("/pools/{BACKEND}/mw1003"), true);
+    assert_eq!(code, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&one).expect("json"),
+        serde_json::json!({"pooled": false, "weight": 10, "up": true, "enabled": false})
+    );
+    assert_eq!(get(s, "/pools/nosuch", false).0, 404);
+    assert_eq!(get(s, &format!("/pools/{BACKEND}/nosuch"), true).0, 404);
+    assert_eq!(get(s, "/elsewhere", false).0, 404);
+    let (code, metrics) = get(s, "/metrics", false);
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("conftool_lb_server_pooled{pool=\"be_http\",server=\"mw1003\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("conftool_lb_server_pooled{pool=\"be_http\",server=\"mw1001\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("conftool_lb_reconciles_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn agent_and_haproxy_restarts_converge_and_sigterm_exits_cleanly() {
+    let ctx = Ctx::new();
+    sync_pool(&ctx);
+    let (b, mut ha) = start_lb();
+    let mut agent = AgentProc::start(&ctx, &ha);
+    wait_for(
+        "all three nodes get traffic",
+        Duration::from_secs(20),
+        &agent,
+        || all_serve(&ha),
+    );
+
+    // The agent is killed; a depool lands while it is down; restarted, it converges.
+    agent.kill();
+    ctx.run("confctl", &["depool", "--hostname", "mw1001"])
+        .expect_code(0);
+    assert!(
+        share(&ha, 3).contains_key("mw1001"),
+        "nobody told HAProxy yet"
+    );
+    agent.spawn();
+    let t = wait_for(
+        "restarted agent drains mw1001",
+        Duration::from_secs(20),
+        &agent,
+        || !share(&ha, 3).contains_key("mw1001"),
+    );
+    println!("agent restart → mw1001 out of traffic: {t:?}");
+
+    // HAProxy restarts with its configuration's states (every server in maintenance): the
+    // agent notices at its next recheck and applies the state again.
+    ha.restart();
+    let t = wait_for(
+        "state re-applied after an HAProxy restart",
+        Duration::from_secs(20),
+        &agent,
+        || {
+            let t = share(&ha, 6);
+            t.get("mw1002").is_some_and(|n| *n > 0) && t.get("mw1003").is_some_and(|n| *n > 0)
+        },
+    );
+    println!("HAProxy restart → pool serving again: {t:?}");
+    b.reset();
+    share(&ha, 20);
+    assert_eq!(
+        b.hits("mw1001"),
+        0,
+        "still depooled after the HAProxy restart"
+    );
+    assert_eq!(ha.server_state(BACKEND, "mw1001")["srv_admin_state"], "12");
+
+    // SIGTERM: a clean exit, said in the log.
+    assert_eq!(agent.terminate(), Some(0), "{}", agent.log());
+    assert!(
+        agent
+            .log()
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("\"event\":\"stop\"")),
+        "{}",
+        agent.log()
+    );
+}

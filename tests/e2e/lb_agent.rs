@@ -59,13 +59,18 @@ struct AgentProc {
 
 impl AgentProc {
     fn start(ctx: &Ctx, ha: &HaProxy) -> AgentProc {
+        AgentProc::start_with(ctx, ha, "")
+    }
+
+    /// With `extra` YAML lines in its configuration.
+    fn start_with(ctx: &Ctx, ha: &HaProxy, extra: &str) -> AgentProc {
         let status: SocketAddr = format!("127.0.0.1:{}", conftool_testkit::free_port())
             .parse()
             .expect("addr");
         let config = ctx.write(
             "agent.yaml",
             &format!(
-                "haproxy_socket: {}\nstatus_listen: {status}\nrecheck_interval: 300ms\npools:\n  - {{dc: eqiad, cluster: web, service: http, backend: {BACKEND}}}\n",
+                "haproxy_socket: {}\nstatus_listen: {status}\nrecheck_interval: 300ms\n{extra}pools:\n  - {{dc: eqiad, cluster: web, service: http, backend: {BACKEND}}}\n",
                 ha.socket().display()
             ),
         );
@@ -401,5 +406,129 @@ fn agent_and_haproxy_restarts_converge_and_sigterm_exits_cleanly() {
             .is_some_and(|l| l.contains("\"event\":\"stop\"")),
         "{}",
         agent.log()
+    );
+}
+
+#[test]
+fn the_depool_threshold_keeps_servers_in_rotation() {
+    let ctx = Ctx::new();
+    sync_pool(&ctx);
+    let (b, ha) = start_lb();
+    let agent = AgentProc::start(&ctx, &ha);
+    wait_for(
+        "all three nodes get traffic",
+        Duration::from_secs(20),
+        &agent,
+        || all_serve(&ha),
+    );
+    // Two of three depooled, past the default threshold (0.5 of 3: 2 must serve).
+    ctx.run(
+        "confctl",
+        &[
+            "select",
+            "name=mw100[23]",
+            "set/pooled=no",
+            "--allow-below-threshold",
+            "--yes",
+        ],
+    )
+    .expect_code(0);
+    wait_for(
+        "one of the two drained",
+        Duration::from_secs(10),
+        &agent,
+        || !share(&ha, 3).contains_key("mw1003"),
+    );
+    // The rule: among depooled nodes, those serving first, then by name: mw1002 stays.
+    b.reset();
+    let t = share(&ha, 20);
+    assert_eq!(b.hits("mw1003"), 0, "{t:?}");
+    assert_eq!(t.get("mw1002"), Some(&10), "{t:?}");
+    let log = agent.log();
+    let kept: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "kept_by_threshold")
+        .collect();
+    assert_eq!(kept.len(), 1, "{log}");
+    assert_eq!(kept[0]["servers"], serde_json::json!(["mw1002"]), "{log}");
+    assert_eq!(
+        (kept[0]["required"].as_u64(), kept[0]["pooled"].as_u64()),
+        (Some(2), Some(1))
+    );
+    // Pooling one back ends it: mw1002 drains, as etcd says.
+    ctx.run("confctl", &["pool", "--hostname", "mw1003"])
+        .expect_code(0);
+    wait_for(
+        "mw1002 drained once the pool has enough",
+        Duration::from_secs(10),
+        &agent,
+        || {
+            let t = share(&ha, 3);
+            !t.contains_key("mw1002") && t.contains_key("mw1003")
+        },
+    );
+}
+
+#[test]
+fn etcd_down_keeps_the_last_state_and_a_restarted_etcd_is_followed() {
+    let mut ctx = Ctx::new();
+    sync_pool(&ctx);
+    let (_b, ha) = start_lb();
+    let agent = AgentProc::start_with(&ctx, &ha, "etcd: {timeout: 1s}\n");
+    wait_for(
+        "all three nodes get traffic",
+        Duration::from_secs(20),
+        &agent,
+        || all_serve(&ha),
+    );
+    ctx.run("confctl", &["depool", "--hostname", "mw1001"])
+        .expect_code(0);
+    wait_for("mw1001 drained", Duration::from_secs(10), &agent, || {
+        !share(&ha, 3).contains_key("mw1001")
+    });
+
+    // etcd goes away: HAProxy keeps what it has, and the log says so.
+    ctx.etcd.kill_member(0);
+    wait_for(
+        "a watch error in the log",
+        Duration::from_secs(20),
+        &agent,
+        || agent.log().contains("\"event\":\"watch_error\""),
+    );
+    let t = share(&ha, 20);
+    assert_eq!(
+        t.get("mw1002").copied().unwrap_or(0) + t.get("mw1003").copied().unwrap_or(0),
+        20,
+        "{t:?}"
+    );
+    assert!(
+        agent.log().contains("keeping the last applied state"),
+        "{}",
+        agent.log()
+    );
+
+    // etcd back (same data): the agent follows changes again.
+    ctx.etcd.restart_member(0);
+    ctx.etcd
+        .wait_member_serving(0, Duration::from_secs(20))
+        .expect("etcd back");
+    let t0 = Instant::now();
+    ctx.run("confctl", &["pool", "--hostname", "mw1001"])
+        .expect_code(0);
+    ctx.run("confctl", &["depool", "--hostname", "mw1003"])
+        .expect_code(0);
+    wait_for(
+        "changes after the etcd restart applied",
+        Duration::from_secs(30),
+        &agent,
+        || {
+            let t = share(&ha, 3);
+            t.contains_key("mw1001") && !t.contains_key("mw1003")
+        },
+    );
+    println!(
+        "etcd restart → changes applied again: {:?} after the writes",
+        t0.elapsed()
     );
 }

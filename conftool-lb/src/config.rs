@@ -178,6 +178,18 @@ pools:
     }
 
     #[test]
+    fn the_readme_example_is_valid() {
+        let readme = include_str!("../../README.md");
+        let (_, rest) = readme
+            .split_once("`/etc/conftool/lb-agent.yaml`:\n```yaml\n")
+            .expect("the README has the example");
+        let (example, _) = rest.split_once("```").expect("closed");
+        let c = AgentConfig::from_yaml(Path::new("README.md"), example).expect("valid");
+        assert_eq!(c.pools[0].backend, "appservers_apache");
+        assert_eq!(c.etcd.endpoints.len(), 2);
+    }
+
+    #[test]
     fn refuses_bad_configs() {
         let err = |text: &str| {
             AgentConfig::from_yaml(Path::new("a.yaml"), text)

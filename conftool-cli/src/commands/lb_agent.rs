@@ -52,6 +52,10 @@ pub async fn run(args: LbAgentArgs) -> anyhow::Result<u8> {
     if let Some(ns) = args.namespace {
         cfg.etcd.namespace = ns;
     }
+    // The flags' endpoints are judged with the file's TLS and auth settings.
+    cfg.etcd
+        .validate(&args.agent_config)
+        .map_err(|e| BadInput::msg(e.to_string()))?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let shutdown = async move {

@@ -11,6 +11,8 @@
 //! - A watch error (etcd unreachable, its leader lost, ...) changes nothing in HAProxy: the
 //!   last applied state stays, the error is reported and the watch retries on its own.
 //!   Until a pool's first snapshot arrives its backend is left untouched.
+//! - A depooled server drains; after `drain_timeout` (noticed at a recheck) what is still
+//!   in flight on it is ended, once ([`DrainClock`]).
 //! - The service's depool threshold is read with each snapshot (from its service
 //!   definition in etcd, the one the CLI's rules use).
 //!
@@ -30,7 +32,7 @@ use tokio::sync::mpsc;
 use crate::config::AgentConfig;
 use crate::error::Error;
 use crate::haproxy::Command;
-use crate::plan::plan_pool;
+use crate::plan::{plan_pool, DrainClock};
 use crate::runtime::Runtime;
 
 /// What the agent did or noticed.
@@ -138,6 +140,7 @@ struct PoolView {
     threshold: DepoolThreshold,
     view: Option<Selection>,
     reported: Vec<Vec<String>>,
+    drains: DrainClock,
 }
 
 /// The agent.
@@ -187,6 +190,7 @@ impl Agent {
                 threshold: DepoolThreshold::DEFAULT,
                 view: None,
                 reported: Vec::new(),
+                drains: DrainClock::default(),
             });
             let (store, tx) = (store.clone(), tx.clone());
             tasks.push(tokio::spawn(async move {
@@ -344,7 +348,18 @@ impl Agent {
                 pool.reported[i] = servers;
             }
         }
-        for command in plan.commands {
+        // The second step of a depool: servers drained for `drain_timeout` lose what is
+        // still in flight.
+        let due = pool.drains.due(
+            &plan.draining,
+            std::time::Instant::now(),
+            self.cfg.drain_timeout,
+        );
+        let end = due.into_iter().map(|server| Command::ShutdownSessions {
+            backend: pool.backend.clone(),
+            server,
+        });
+        for command in plan.commands.into_iter().chain(end) {
             match runtime.apply(&command).await {
                 Ok(()) => {
                     self.metrics.commands.fetch_add(1, Ordering::Relaxed);

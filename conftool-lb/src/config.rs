@@ -7,6 +7,7 @@
 //! haproxy_socket: /run/haproxy/admin.sock   # the runtime API (stats socket ... level admin)
 //! status_listen: 127.0.0.1:9090             # optional; loopback only
 //! recheck_interval: 5s                      # re-read HAProxy's state this often (restarts, drift)
+//! drain_timeout: 60s                        # then end what is still in flight on a depooled server
 //! pools:
 //!   - {dc: eqiad, cluster: appservers, service: apache, backend: appservers_apache}
 //! ```
@@ -83,12 +84,21 @@ pub struct AgentConfig {
     /// or a hand-made change gets corrected.
     #[serde(default = "default_recheck", deserialize_with = "de_duration")]
     pub recheck_interval: Duration,
+    /// How long a depooled (draining) server's in-flight requests get before they are
+    /// ended (`shutdown sessions server`); checked at each recheck, so it is late by up to
+    /// `recheck_interval`.
+    #[serde(default = "default_drain", deserialize_with = "de_duration")]
+    pub drain_timeout: Duration,
     /// The pools served.
     pub pools: Vec<PoolSpec>,
 }
 
 fn default_recheck() -> Duration {
     Duration::from_secs(5)
+}
+
+fn default_drain() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -171,6 +181,7 @@ pools:
         let c = AgentConfig::from_yaml(Path::new("a.yaml"), GOOD).expect("valid");
         assert_eq!(c.etcd.namespace, "/conftool");
         assert_eq!(c.recheck_interval, Duration::from_secs(5));
+        assert_eq!(c.drain_timeout, Duration::from_secs(60));
         assert_eq!(c.pools[0].backend, "be_apache");
         assert_eq!(c.pools[0].pool().to_string(), "eqiad/appservers/apache");
         let sel = c.pools[0].selector().expect("selector");

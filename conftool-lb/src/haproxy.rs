@@ -171,13 +171,23 @@ pub enum Command {
         /// HAProxy weight (0..=256).
         weight: u16,
     },
+    /// `shutdown sessions server <backend>/<server>`: end what is still in flight on a
+    /// drained server once its drain timeout has passed.
+    ShutdownSessions {
+        /// Backend.
+        backend: String,
+        /// Server.
+        server: String,
+    },
 }
 
 impl Command {
     /// The server the command is about.
     pub fn server(&self) -> &str {
         match self {
-            Command::State { server, .. } | Command::Weight { server, .. } => server,
+            Command::State { server, .. }
+            | Command::Weight { server, .. }
+            | Command::ShutdownSessions { server, .. } => server,
         }
     }
 }
@@ -195,6 +205,9 @@ impl fmt::Display for Command {
                 server,
                 weight,
             } => write!(f, "set server {backend}/{server} weight {weight}"),
+            Command::ShutdownSessions { backend, server } => {
+                write!(f, "shutdown sessions server {backend}/{server}")
+            }
         }
     }
 }
@@ -270,5 +283,10 @@ mod tests {
             weight: 256,
         };
         assert_eq!(c.to_string(), "set server be/mw1 weight 256");
+        let c = Command::ShutdownSessions {
+            backend: "be".into(),
+            server: "mw1".into(),
+        };
+        assert_eq!(c.to_string(), "shutdown sessions server be/mw1");
     }
 }

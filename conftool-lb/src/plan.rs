@@ -7,6 +7,9 @@
 //!   ([`haproxy_weight`]): weights up to 256 keep their exact value (and so their exact
 //!   ratios: the weights people use, 1 to 100, are untouched) and anything above counts as
 //!   256. Scaling instead would turn the common weight 10 into 0 (no traffic at all).
+//! - **Drain, then out.** A depooled server first drains (no new requests); the requests
+//!   still in flight on it get [`DrainClock`]'s timeout to finish, after which they are
+//!   ended (`shutdown sessions server`), once.
 //! - Only what differs is sent: a server already right gets no command, so re-planning the
 //!   same state is a no-op.
 //! - Nodes etcd has that the backend lacks, and backend servers etcd does not know, are
@@ -18,6 +21,7 @@
 //!   deterministic, so re-planning keeps the same ones.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use conftool_core::{DepoolThreshold, PoolState, Pooled, Weight};
 
@@ -47,6 +51,8 @@ pub struct PoolPlan {
     pub unknown_to_etcd: Vec<String>,
     /// Nodes depooled in etcd but kept in rotation by the depool threshold.
     pub kept_by_threshold: Vec<String>,
+    /// Servers that are to drain (depooled in etcd, not kept by the threshold).
+    pub draining: Vec<String>,
     /// Nodes the threshold requires pooled.
     pub required: usize,
     /// Nodes `pooled: yes` in etcd.
@@ -116,6 +122,9 @@ pub fn plan_pool(
             Pooled::No => AdminState::Drain,
             Pooled::Inactive => AdminState::Maint,
         };
+        if target == AdminState::Drain {
+            plan.draining.push(node.clone());
+        }
         // The weight first: a server coming back takes traffic at its new weight at once.
         let weight = haproxy_weight(state.weight);
         if target == AdminState::Ready && server.weight != weight {
@@ -139,6 +148,32 @@ pub fn plan_pool(
         .map(|n| n.to_string())
         .collect();
     plan
+}
+
+/// When drained servers have had their time: the second step of a depool. The caller
+/// passes the time (so this is tested without waiting) and the servers draining now.
+#[derive(Debug, Clone, Default)]
+pub struct DrainClock {
+    /// Server → (when its drain was first seen, whether its sessions were ended).
+    since: BTreeMap<String, (Instant, bool)>,
+}
+
+impl DrainClock {
+    /// Note which servers drain at `now`; return those whose in-flight requests are to be
+    /// ended now: draining for at least `timeout`, and not ended before. A server that stops
+    /// draining (repooled) starts over.
+    pub fn due(&mut self, draining: &[String], now: Instant, timeout: Duration) -> Vec<String> {
+        self.since.retain(|s, _| draining.contains(s));
+        let mut out = Vec::new();
+        for s in draining {
+            let (since, ended) = self.since.entry(s.clone()).or_insert((now, false));
+            if !*ended && now.duration_since(*since) >= timeout {
+                *ended = true;
+                out.push(s.clone());
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -309,5 +344,52 @@ mod tests {
             text(&plan),
             ["set server be/b state drain", "set server be/c state maint"]
         );
+    }
+
+    #[test]
+    fn drained_servers_are_ended_once_after_the_timeout() {
+        let mut c = DrainClock::default();
+        let t0 = Instant::now();
+        let sec = Duration::from_secs(1);
+        let d = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(c.due(&d(&["a"]), t0, 10 * sec).is_empty());
+        assert!(c.due(&d(&["a", "b"]), t0 + 5 * sec, 10 * sec).is_empty());
+        assert_eq!(c.due(&d(&["a", "b"]), t0 + 10 * sec, 10 * sec), ["a"]);
+        assert!(
+            c.due(&d(&["a", "b"]), t0 + 12 * sec, 10 * sec).is_empty(),
+            "once"
+        );
+        assert_eq!(c.due(&d(&["a", "b"]), t0 + 15 * sec, 10 * sec), ["b"]);
+        // a repooled, then drained again: its clock starts over.
+        assert!(c.due(&d(&["b"]), t0 + 16 * sec, 10 * sec).is_empty());
+        assert!(c.due(&d(&["a", "b"]), t0 + 17 * sec, 10 * sec).is_empty());
+        assert_eq!(c.due(&d(&["a", "b"]), t0 + 27 * sec, 10 * sec), ["a"]);
+    }
+
+    #[test]
+    fn the_plan_lists_what_drains() {
+        let want = desired(&[
+            ("a", Pooled::No, 1),
+            ("b", Pooled::No, 1),
+            ("c", Pooled::Yes, 1),
+            ("d", Pooled::Yes, 1),
+        ]);
+        let have = [
+            server("a", 0, 1),
+            server("b", 8, 1),
+            server("c", 0, 1),
+            server("d", 0, 1),
+        ];
+        let plan = plan_pool("be", NONE, &want, &have);
+        assert_eq!(plan.draining, ["a", "b"]);
+        // With the threshold keeping one, only the other drains.
+        let want = desired(&[
+            ("a", Pooled::No, 1),
+            ("b", Pooled::No, 1),
+            ("c", Pooled::Yes, 1),
+        ]);
+        let plan = plan_pool("be", NONE, &want, &have);
+        assert_eq!(plan.kept_by_threshold, ["a"]);
+        assert_eq!(plan.draining, ["b"]);
     }
 }

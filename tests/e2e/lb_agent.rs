@@ -532,3 +532,116 @@ fn etcd_down_keeps_the_last_state_and_a_restarted_etcd_is_followed() {
         t0.elapsed()
     );
 }
+
+/// A "server" that accepts connections and never answers: requests in flight, for as long
+/// as the test wants. Stops accepting when dropped.
+struct Hold {
+    addr: SocketAddr,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Hold {
+    fn start() -> Hold {
+        use std::sync::atomic::Ordering;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.set_nonblocking(true).expect("nonblocking");
+        let addr = l.local_addr().expect("addr");
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (a, s) = (accepted.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !s.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((conn, _)) => {
+                        held.push(conn);
+                        a.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Hold {
+            addr,
+            accepted,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn a_drained_servers_requests_in_flight_are_ended_after_the_drain_timeout() {
+    let ctx = Ctx::new();
+    ctx.write(
+        "data/services.yaml",
+        "web:\n  http:\n    port: 80\n    default_values: {pooled: \"yes\", weight: 10}\n    depool_threshold: 0.0\n",
+    );
+    ctx.write(
+        "data/eqiad/pools.yaml",
+        "web:\n  slow: {services: [http]}\n",
+    );
+    ctx.sync(&ctx.path("data"), &[]).expect_code(0);
+    let hold = Hold::start();
+    let ha = HaProxy::start(&[BackendSpec {
+        name: BACKEND.into(),
+        servers: vec![ServerSpec {
+            name: "slow".into(),
+            addr: hold.addr,
+            weight: 1,
+            maint: true,
+        }],
+    }]);
+    let agent = AgentProc::start_with(&ctx, &ha, "drain_timeout: 1s\n");
+    wait_for("slow is ready", Duration::from_secs(20), &agent, || {
+        ha.server_state(BACKEND, "slow")["srv_admin_state"] == "4"
+    });
+    // A request in flight on `slow` (HAProxy's own server timeout is 5 s).
+    let fe = ha.frontend(BACKEND);
+    let client = std::thread::spawn(move || {
+        let t0 = Instant::now();
+        let got = send(fe, 1);
+        (got, t0.elapsed())
+    });
+    wait_for(
+        "the request reached slow",
+        Duration::from_secs(10),
+        &agent,
+        || hold.accepted.load(std::sync::atomic::Ordering::Relaxed) > 0,
+    );
+    let t0 = Instant::now();
+    ctx.run("confctl", &["depool", "--hostname", "slow"])
+        .expect_code(0);
+    let (got, _) = client.join().expect("client");
+    let ended = t0.elapsed();
+    println!("depool → in-flight request on the drained server ended after {ended:?}: {got:?}");
+    assert!(
+        ended >= Duration::from_secs(1),
+        "not before the drain timeout: {ended:?}"
+    );
+    assert!(
+        ended < Duration::from_millis(4500),
+        "before HAProxy's own 5 s timeout: {ended:?}"
+    );
+    assert!(!got.contains_key("error:http-504"), "{got:?}");
+    // The log line comes once HAProxy has answered the command, maybe after the client saw
+    // its connection end.
+    let cmd = "shutdown sessions server be_http/slow";
+    wait_for("the command logged", Duration::from_secs(5), &agent, || {
+        agent.log().contains(cmd)
+    });
+    std::thread::sleep(Duration::from_millis(700)); // two more rechecks: nothing more sent
+    let log = agent.log();
+    assert_eq!(log.matches(cmd).count(), 1, "once:\n{log}");
+}

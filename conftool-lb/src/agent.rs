@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use conftool_core::watch::WatchEvent;
@@ -132,6 +132,16 @@ pub struct Metrics {
     pub watch_errors: AtomicU64,
     /// The etcd revision of the last event handled.
     pub revision: AtomicU64,
+    /// Each pool's (backend's) depool threshold, as last read from etcd (for `/alerts`).
+    pub thresholds: Mutex<BTreeMap<String, DepoolThreshold>>,
+}
+
+impl Metrics {
+    /// A pool's depool threshold as last read (the default before it was).
+    pub fn threshold(&self, backend: &str) -> DepoolThreshold {
+        let map = self.thresholds.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(backend).copied().unwrap_or_default()
+    }
 }
 
 /// What the agent keeps per pool.
@@ -274,6 +284,12 @@ impl Agent {
                     Ok(m) => {
                         if let Some(m) = m.get(&key) {
                             pool.threshold = m.threshold;
+                            let mut map = self
+                                .metrics
+                                .thresholds
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner());
+                            map.insert(pool.backend.clone(), m.threshold);
                         }
                     }
                     Err(e) => on_event(AgentEvent::WatchError {

@@ -18,7 +18,9 @@ use tokio::net::TcpListener;
 use crate::agent::Metrics;
 use crate::error::Error;
 use crate::runtime::Runtime;
-use crate::status::{render_pool, render_pools, render_server, Format};
+use crate::status::{
+    render_alerts, render_not_found, render_pool, render_pools, render_server, Format, PoolHealth,
+};
 
 /// What the status server needs.
 #[derive(Debug, Clone)]
@@ -75,6 +77,14 @@ impl StatusServer {
         if req.method() != hyper::Method::GET {
             return reply(StatusCode::METHOD_NOT_ALLOWED, format, "only GET\n".into());
         }
+        let url = req.uri().to_string();
+        let not_found = || {
+            reply(
+                StatusCode::NOT_FOUND,
+                format,
+                render_not_found(&url, format),
+            )
+        };
         let path: Vec<&str> = req
             .uri()
             .path()
@@ -89,7 +99,7 @@ impl StatusServer {
             ),
             ["pools", pool, rest @ ..] if rest.len() <= 1 => {
                 if !self.backends.iter().any(|b| b == pool) {
-                    return reply(StatusCode::NOT_FOUND, format, format!("no pool {pool}\n"));
+                    return not_found();
                 }
                 let servers = match self.runtime.servers(pool).await {
                     Ok(s) => s,
@@ -101,16 +111,32 @@ impl StatusServer {
                     None => reply(StatusCode::OK, format, render_pool(&servers, format)),
                     Some(host) => match servers.iter().find(|s| s.name == *host) {
                         Some(s) => reply(StatusCode::OK, format, render_server(s, format)),
-                        None => reply(
-                            StatusCode::NOT_FOUND,
-                            format,
-                            format!("no host {host} in pool {pool}\n"),
-                        ),
+                        None => not_found(),
                     },
                 }
             }
             ["metrics"] => reply(StatusCode::OK, Format::Text, self.metrics_text().await),
-            _ => reply(StatusCode::NOT_FOUND, format, "not found\n".into()),
+            ["alerts"] => {
+                let mut all = Vec::new();
+                for b in &self.backends {
+                    match self.runtime.servers(b).await {
+                        Ok(s) => all.push((b, s)),
+                        Err(e) => {
+                            return reply(StatusCode::SERVICE_UNAVAILABLE, format, format!("{e}\n"))
+                        }
+                    }
+                }
+                let pools: Vec<PoolHealth<'_>> = all
+                    .iter()
+                    .map(|(b, s)| PoolHealth {
+                        name: b,
+                        threshold: self.metrics.threshold(b),
+                        servers: s,
+                    })
+                    .collect();
+                reply(StatusCode::OK, format, render_alerts(&pools, format))
+            }
+            _ => not_found(),
         }
     }
 
@@ -192,7 +218,7 @@ impl StatusServer {
 
 fn reply(status: StatusCode, format: Format, body: String) -> Response<Full<Bytes>> {
     let (ctype, body) = match format {
-        Format::Json if status != StatusCode::OK => (
+        Format::Json if status != StatusCode::OK && status != StatusCode::NOT_FOUND => (
             "application/json",
             serde_json::json!({ "error": body.trim_end() }).to_string(),
         ),

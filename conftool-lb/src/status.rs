@@ -7,11 +7,21 @@
 //! - `pooled`: it gets new requests (enabled, up and a weight above 0).
 //!
 //! Text: one line per server, `mw1001:\tenabled/up/pooled` (`disabled`, `down`,
-//! `not pooled` otherwise), as PyBal's instrumentation API prints them. JSON (when the
+//! `not pooled` otherwise), as PyBal's instrumentation API prints them; for one server
+//! (`/pools/<pool>/<host>`) only its `enabled/up/pooled`, as PyBal does. JSON (when the
 //! request accepts `application/json`): `{"mw1001": {"pooled": true, "weight": 10, "up":
-//! true, "enabled": true}}`.
+//! true, "enabled": true}}`. An unknown URL: 404 with PyBal's
+//! `The desired url <url> was not found` (JSON: `{"error": ...}`).
+//!
+//! `/alerts`, as PyBal computes it, from HAProxy's view: `critical` when a pool has servers
+//! that are pooled (ready, weight above 0) but down; else `warning` when a pool is too small
+//! to allow depooling (its servers not in maintenance, `n`, are fewer than
+//! `n × depool_threshold + 1`); else `ok`. Text `OK - All pools are healthy`, JSON
+//! `{"status": "ok", "msg": "All pools are healthy"}`.
 
 use serde_json::{json, Map, Value};
+
+use conftool_core::DepoolThreshold;
 
 use crate::haproxy::{AdminState, ServerState};
 
@@ -40,9 +50,13 @@ impl Format {
 }
 
 fn line(s: &ServerState) -> String {
+    format!("{}:\t{}", s.name, text_status(s))
+}
+
+/// PyBal's `textStatus`: `enabled/up/pooled`.
+fn text_status(s: &ServerState) -> String {
     format!(
-        "{}:\t{}/{}/{}",
-        s.name,
+        "{}/{}/{}",
         if s.admin() == AdminState::Ready {
             "enabled"
         } else {
@@ -88,8 +102,69 @@ pub fn render_pool(servers: &[ServerState], f: Format) -> String {
 /// `GET /pools/<pool>/<host>`: one server.
 pub fn render_server(s: &ServerState, f: Format) -> String {
     match f {
-        Format::Text => line(s) + "\n",
+        Format::Text => text_status(s) + "\n",
         Format::Json => object(s).to_string(),
+    }
+}
+
+/// A 404, as PyBal words it.
+pub fn render_not_found(url: &str, f: Format) -> String {
+    let msg = format!("The desired url {url} was not found");
+    match f {
+        Format::Text => msg,
+        Format::Json => json!({ "error": msg }).to_string(),
+    }
+}
+
+/// One pool as `/alerts` judges it: its name, depool threshold and servers.
+#[derive(Debug, Clone)]
+pub struct PoolHealth<'a> {
+    /// The pool (backend) name.
+    pub name: &'a str,
+    /// Its service's depool threshold.
+    pub threshold: DepoolThreshold,
+    /// HAProxy's servers of the pool.
+    pub servers: &'a [ServerState],
+}
+
+/// `GET /alerts`.
+pub fn render_alerts(pools: &[PoolHealth<'_>], f: Format) -> String {
+    let mut status = "ok";
+    let mut msg = String::new();
+    let mut critical = Vec::new();
+    for p in pools {
+        let down: Vec<&str> = p
+            .servers
+            .iter()
+            .filter(|s| s.admin() == AdminState::Ready && s.weight > 0 && !s.up())
+            .map(|s| s.name.as_str())
+            .collect();
+        let total = p
+            .servers
+            .iter()
+            .filter(|s| s.admin() != AdminState::Maint)
+            .count() as f64;
+        if !down.is_empty() {
+            critical.push(format!(
+                "{}: Servers {} are marked down but pooled",
+                p.name,
+                down.join(", ")
+            ));
+        } else if total < total * p.threshold.get() + 1.0 {
+            status = "warning";
+            msg += &format!("Pool {} is too small to allow depooling. ", p.name);
+        }
+    }
+    if !critical.is_empty() {
+        status = "critical";
+        msg = critical.join("; ");
+    }
+    if status == "ok" {
+        msg = "All pools are healthy".into();
+    }
+    match f {
+        Format::Text => format!("{} - {msg}", status.to_uppercase()),
+        Format::Json => json!({ "status": status, "msg": msg }).to_string(),
     }
 }
 
@@ -121,7 +196,15 @@ mod tests {
         );
         assert_eq!(
             render_server(&s("mw1", 2, 0, 0), Format::Text),
-            "mw1:\tenabled/up/not pooled\n"
+            "enabled/up/not pooled\n"
+        );
+        assert_eq!(
+            render_not_found("/x", Format::Text),
+            "The desired url /x was not found"
+        );
+        assert_eq!(
+            render_not_found("/x", Format::Json),
+            r#"{"error":"The desired url /x was not found"}"#
         );
         assert_eq!(render_pools(["a", "b"], Format::Text), "a\nb\n");
     }
@@ -144,6 +227,40 @@ mod tests {
         assert_eq!(
             Format::from_accept(Some("text/html, application/json;q=0.9")),
             Format::Json
+        );
+    }
+
+    #[test]
+    fn alerts_are_pybals() {
+        let t = |x: f64| DepoolThreshold::new(x).expect("share");
+        let healthy = [
+            s("a", 2, 0, 1),
+            s("b", 2, 8, 1),
+            s("c", 2, 0, 1),
+            s("d", 0, 1, 1),
+        ];
+        let pool = |name, threshold, servers| PoolHealth {
+            name,
+            threshold,
+            servers,
+        };
+        assert_eq!(
+            render_alerts(&[pool("be", t(0.5), &healthy)], Format::Text),
+            "OK - All pools are healthy"
+        );
+        // 3 servers not in maintenance, threshold 0.75: 3 < 3.25, too small.
+        assert_eq!(
+            render_alerts(&[pool("be", t(0.75), &healthy)], Format::Json),
+            r#"{"msg":"Pool be is too small to allow depooling. ","status":"warning"}"#
+        );
+        // Ready with a weight but down: critical, which wins over warnings.
+        let down = [s("a", 0, 0, 1), s("b", 0, 0, 0), s("c", 0, 8, 1)];
+        assert_eq!(
+            render_alerts(
+                &[pool("x", t(0.75), &healthy), pool("y", t(0.0), &down)],
+                Format::Text
+            ),
+            "CRITICAL - y: Servers a are marked down but pooled"
         );
     }
 }

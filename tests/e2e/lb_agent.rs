@@ -315,7 +315,8 @@ fn status_api_reports_haproxys_view_in_text_and_json() {
     }
     assert_eq!(
         get(s, &format!("/pools/{BACKEND}/mw1001"), false),
-        (200, "mw1001:\tenabled/up/pooled\n".into())
+        (200, "enabled/up/pooled\n".into()),
+        "one server: its status only, as PyBal"
     );
     let (code, one) = get(s, &format!("/pools/{BACKEND}/mw1003"), true);
     assert_eq!(code, 200);
@@ -323,9 +324,27 @@ fn status_api_reports_haproxys_view_in_text_and_json() {
         serde_json::from_str::<Value>(&one).expect("json"),
         serde_json::json!({"pooled": false, "weight": 10, "up": true, "enabled": false})
     );
-    assert_eq!(get(s, "/pools/nosuch", false).0, 404);
-    assert_eq!(get(s, &format!("/pools/{BACKEND}/nosuch"), true).0, 404);
+    assert_eq!(
+        get(s, "/pools/nosuch", false),
+        (404, "The desired url /pools/nosuch was not found".into())
+    );
+    let (code, body) = get(s, &format!("/pools/{BACKEND}/nosuch"), true);
+    assert_eq!(code, 404);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("json"),
+        serde_json::json!({"error": format!("The desired url /pools/{BACKEND}/nosuch was not found")})
+    );
     assert_eq!(get(s, "/elsewhere", false).0, 404);
+    assert_eq!(
+        get(s, "/alerts", false),
+        (200, "OK - All pools are healthy".into())
+    );
+    let (code, body) = get(s, "/alerts", true);
+    assert_eq!(code, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("json"),
+        serde_json::json!({"status": "ok", "msg": "All pools are healthy"})
+    );
     let (code, metrics) = get(s, "/metrics", false);
     assert_eq!(code, 200);
     assert!(

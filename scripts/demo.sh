@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on a fresh machine: install what is needed, build, start a
-# throwaway etcd on loopback, sync conf/ into it, then show and change pool state.
+# throwaway etcd on loopback, sync conf/ into it, then show and change pool state; then
+# the load-balancer agent applying a depool to a real HAProxy's traffic.
 # Everything it starts is stopped (by PID) and removed when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,12 +25,17 @@ export PATH="$bindir:$PATH"
 
 work=$(mktemp -d -t conftool-demo.XXXXXX)
 etcd_pid=""
+haproxy_pid=""
+agent_pid=""
 cleanup() {
   local status=$?
-  if [ -n "$etcd_pid" ]; then
-    kill -9 "$etcd_pid" 2>/dev/null || true
-    wait "$etcd_pid" 2>/dev/null || true
-  fi
+  local pid
+  for pid in "$agent_pid" "$haproxy_pid" "$etcd_pid"; do
+    if [ -n "$pid" ]; then
+      kill -9 "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$work"
   exit "$status"
 }
@@ -113,5 +119,104 @@ step confctl select 'dc=eqiad,name=mw1018|mw1019|cp1052|cp1053' get
 # A fleet-wide depool is refused: it would leave pools below their depool threshold.
 expect 2; step confctl select 'name=.*' set/pooled=no --yes
 step conftool-sync --directory conf          # dynamic state survives a re-sync
+
+# The load-balancer agent: a real HAProxy in front of three HTTP "nodes" (here HAProxy's own
+# `http-request return` answering with their name), pool state from etcd applied to it.
 echo
-echo "Demo done; the throwaway etcd is stopped and its data removed."
+echo "${bold}Load balancing: conftool-lb-agent applies pool state to a real HAProxy${reset}"
+mkdir -p "$work/lb/data/eqiad"
+cat >"$work/lb/data/services.yaml" <<'YAML'
+web:
+  http:
+    port: 80
+    default_values: {pooled: "yes", weight: 10}
+YAML
+cat >"$work/lb/data/eqiad/pools.yaml" <<'YAML'
+web:
+  mw1001: {services: [http]}
+  mw1002: {services: [http]}
+  mw1003: {services: [http]}
+YAML
+fe=$(free_port); status=$(free_port)
+declare -A node_port
+{
+  printf 'global\n  stats socket %s mode 600 level admin\n' "$work/lb/admin.sock"
+  printf 'defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n  retries 0\n'
+  for n in mw1001 mw1002 mw1003; do
+    node_port[$n]=$(free_port)
+    printf 'listen %s\n  bind 127.0.0.1:%s\n  http-request return status 200 content-type text/plain string %s\n' \
+      "$n" "${node_port[$n]}" "$n"
+  done
+  printf 'frontend fe\n  bind 127.0.0.1:%s\n  default_backend be_http\nbackend be_http\n  balance roundrobin\n' "$fe"
+  for n in mw1001 mw1002 mw1003; do
+    printf '  server %s 127.0.0.1:%s weight 1 disabled\n' "$n" "${node_port[$n]}"
+  done
+} >"$work/lb/haproxy.cfg"
+/usr/sbin/haproxy -f "$work/lb/haproxy.cfg" -db >"$work/lb/haproxy.log" 2>&1 &
+haproxy_pid=$!
+cat >"$work/lb/agent.yaml" <<YAML
+haproxy_socket: $work/lb/admin.sock
+status_listen: 127.0.0.1:$status
+recheck_interval: 1s
+pools:
+  - {dc: eqiad, cluster: web, service: http, backend: be_http}
+YAML
+
+# A GET (bash's /dev/tcp, HTTP/1.0): the body of a 200, else `(HTTP <status>)`.
+http_get() { # host:port path
+  local answer code
+  exec 3<>"/dev/tcp/${1%:*}/${1#*:}" 2>/dev/null || { echo "(no answer)"; return; }
+  printf 'GET %s HTTP/1.0\r\nHost: demo\r\n\r\n' "$2" >&3
+  answer=$(cat <&3)
+  exec 3<&-
+  code=$(printf '%s' "$answer" | head -n 1 | cut -d' ' -f2)
+  if [ "$code" = 200 ]; then
+    printf '%s\n' "$answer" | sed '1,/^\r$/d'
+  else
+    echo "(HTTP $code)"
+  fi
+}
+# n requests through HAProxy, a new connection each: who answered, counted.
+tally() {
+  local i
+  for i in $(seq "$1"); do http_get "127.0.0.1:$fe" /; done | sort | uniq -c
+}
+for _ in $(seq 100); do
+  [ -S "$work/lb/admin.sock" ] && [ "$(http_get "127.0.0.1:$fe" /)" != "(no answer)" ] && break
+  sleep 0.1
+done
+step conftool-sync --namespace /lbdemo --directory "$work/lb/data"
+echo "HAProxy (pid $haproxy_pid) on 127.0.0.1:$fe: servers mw1001..mw1003 start in maintenance"
+printf '\n%s$ conftool-lb-agent --namespace /lbdemo --agent-config %s &%s\n' "$bold" "$work/lb/agent.yaml" "$reset"
+conftool-lb-agent --namespace /lbdemo --agent-config "$work/lb/agent.yaml" 2>"$work/lb/agent.log" &
+agent_pid=$!
+serving=""
+for _ in $(seq 100); do
+  if [ "$(tally 3 | grep -c ' mw100[123]$')" -eq 3 ]; then serving=1; break; fi
+  sleep 0.1
+done
+cat "$work/lb/agent.log"
+if [ -z "$serving" ]; then echo "demo: the three nodes do not all get traffic" >&2; exit 1; fi
+echo "9 requests through HAProxy:"; tally 9
+t0=$(date +%s%N)
+step confctl --namespace /lbdemo depool --hostname mw1002
+gone=""
+for _ in $(seq 500); do
+  if ! tally 3 | grep -q mw1002; then gone=1; break; fi
+done
+t1=$(date +%s%N)
+if [ -z "$gone" ]; then
+  echo "demo: mw1002 still gets requests; agent log:" >&2; cat "$work/lb/agent.log" >&2; exit 1
+fi
+echo "from the start of confctl depool to no new request reaching mw1002: $(( (t1 - t0) / 1000000 )) ms (with this script's slow bash HTTP client)"
+echo "9 requests through HAProxy:"; tally 9
+echo "The status API (PyBal's), from HAProxy's own view:"
+printf '%s$ GET http://127.0.0.1:%s/pools/be_http%s\n' "$bold" "$status" "$reset"
+http_get "127.0.0.1:$status" /pools/be_http
+step confctl --namespace /lbdemo pool --hostname mw1002
+sleep 0.2
+echo "9 requests through HAProxy:"; tally 9
+echo "The agent's log (one JSON object per line):"
+tail -n 4 "$work/lb/agent.log"
+echo
+echo "Demo done; the throwaway etcd, HAProxy and agent are stopped and their data removed."

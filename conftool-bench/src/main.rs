@@ -10,11 +10,13 @@
 //! - [`report`]: tables, scaling, the targets, machine facts, JSON;
 //! - [`mod@bench`]: the driver over sizes and runs;
 //! - [`stall`]: what a member that accepts connections and never answers costs the tools;
-//! - [`mod@watch`]: how long a write takes to reach `Store::watch`, next to etcd's own floor.
+//! - [`mod@watch`]: how long a write takes to reach `Store::watch`, next to etcd's own floor;
+//! - [`lb`]: the load-balancer agent with a real HAProxy: write → HAProxy latency, CPU, memory.
 
 mod bench;
 mod fleet;
 mod floor;
+mod lb;
 mod process;
 mod report;
 mod rows;
@@ -107,6 +109,29 @@ enum Internal {
         #[arg(long, value_name = "DIR")]
         bin_dir: Option<PathBuf>,
     },
+    /// The load-balancer agent at fleet scale with a real HAProxy: time from a write to
+    /// HAProxy's state changing (next to etcd's put-to-watch floor), the agent's CPU and
+    /// memory while changes stream through (`scripts/bench.sh lb`).
+    Lb {
+        /// Pools (HAProxy backends).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=99))]
+        pools: u32,
+        /// Servers per pool.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=9999))]
+        servers: u32,
+        /// Latency samples written with etcd-client.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+        samples: u32,
+        /// Latency samples written by a confctl process each.
+        #[arg(long, default_value_t = 20)]
+        confctl_samples: u32,
+        /// Changes streamed for the CPU and memory figures.
+        #[arg(long, default_value_t = 10000)]
+        changes: u32,
+        /// Where confctl and conftool-lb-agent are [default: next to this binary].
+        #[arg(long, value_name = "DIR")]
+        bin_dir: Option<PathBuf>,
+    },
     /// Run a command and report its wall time and peak RSS (the bench's launcher).
     #[command(hide = true)]
     Measure(process::MeasureArgs),
@@ -179,6 +204,25 @@ fn main() -> ExitCode {
                     samples: *samples as usize,
                     confctl_samples: *confctl_samples as usize,
                     members: *members as usize,
+                },
+            )
+        }),
+        Some(Internal::Lb {
+            pools,
+            servers,
+            samples,
+            confctl_samples,
+            changes,
+            bin_dir,
+        }) => suite::Tools::locate(bin_dir.clone()).and_then(|tools| {
+            lb::main(
+                &tools,
+                &lb::Options {
+                    pools: *pools as usize,
+                    servers: *servers as usize,
+                    samples: *samples as usize,
+                    confctl_samples: *confctl_samples as usize,
+                    changes: *changes as usize,
                 },
             )
         }),

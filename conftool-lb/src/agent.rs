@@ -5,6 +5,9 @@
 //!   compaction a new snapshot. Each event brings the agent's view of the pool up to date
 //!   and the pool is reconciled: HAProxy's state is read (`show servers state <backend>`),
 //!   planned against the view ([`plan_pool`]) and the commands are sent.
+//! - Events already queued are taken in together, and each pool they touched is reconciled
+//!   once (at most 1,024 events): a stream of changes costs one read of HAProxy's
+//!   state per pool and batch, not per event.
 //! - Every `recheck_interval` every pool is reconciled again against the last view. That is
 //!   how a restarted HAProxy (back with its configuration's states) or a hand-made change is
 //!   corrected, and how a command that failed is retried.
@@ -34,6 +37,9 @@ use crate::error::Error;
 use crate::haproxy::Command;
 use crate::plan::{plan_pool, DrainClock};
 use crate::runtime::Runtime;
+
+/// The most watch events taken in before the pools they touched are reconciled.
+const MAX_BATCH: usize = 1024;
 
 /// What the agent did or noticed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,20 +237,35 @@ impl Agent {
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 got = rx.recv() => {
-                    let Some((i, ev)) = got else { return Ok(()) };
-                    let pool = &mut pools[i];
-                    match ev {
-                        Ok(ev) => {
-                            self.event(&store, i, pool, &ev, &mut on_event).await;
-                            self.reconcile(&runtime, pool, &mut on_event).await;
+                    let Some(first) = got else { return Ok(()) };
+                    // Everything already queued is taken in too, and each pool it touched
+                    // is reconciled once: under a stream of changes, one read of HAProxy's
+                    // state per pool and batch rather than per event.
+                    let mut touched = BTreeSet::new();
+                    let mut next = Some(first);
+                    let mut taken = 0;
+                    while let Some((i, ev)) = next.take() {
+                        let pool = &mut pools[i];
+                        match ev {
+                            Ok(ev) => {
+                                self.event(&store, i, pool, &ev, &mut on_event).await;
+                                touched.insert(i);
+                            }
+                            Err(e) => {
+                                self.metrics.watch_errors.fetch_add(1, Ordering::Relaxed);
+                                on_event(AgentEvent::WatchError {
+                                    backend: pool.backend.clone(),
+                                    error: e.to_string(),
+                                });
+                            }
                         }
-                        Err(e) => {
-                            self.metrics.watch_errors.fetch_add(1, Ordering::Relaxed);
-                            on_event(AgentEvent::WatchError {
-                                backend: pool.backend.clone(),
-                                error: e.to_string(),
-                            });
+                        taken += 1;
+                        if taken < MAX_BATCH {
+                            next = rx.try_recv().ok();
                         }
+                    }
+                    for i in touched {
+                        self.reconcile(&runtime, &mut pools[i], &mut on_event).await;
                     }
                 }
                 _ = recheck.tick() => {

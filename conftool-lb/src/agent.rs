@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use conftool_core::watch::WatchEvent;
 use conftool_core::{DepoolThreshold, Selection, Store};
@@ -140,6 +140,14 @@ pub struct Metrics {
     pub revision: AtomicU64,
     /// Each pool's (backend's) depool threshold, as last read from etcd (for `/alerts`).
     pub thresholds: Mutex<BTreeMap<String, DepoolThreshold>>,
+    /// Watch lag of the last batch, in microseconds: from the watch handing over its oldest
+    /// event to HAProxy having been brought in line with it.
+    pub watch_lag_us: AtomicU64,
+    /// Watch events received and not yet taken in (after the last batch).
+    pub watch_backlog: AtomicU64,
+    /// Per pool (backend): how often its watch resumed after a failure, and re-listed after
+    /// compaction (as of its last event).
+    pub watch_restarts: Mutex<BTreeMap<String, (u64, u64)>>,
 }
 
 impl Metrics {
@@ -208,19 +216,26 @@ impl Agent {
                 reported: Vec::new(),
                 drains: DrainClock::default(),
             });
-            let (store, tx) = (store.clone(), tx.clone());
+            let (store, tx, metrics) = (store.clone(), tx.clone(), self.metrics.clone());
+            let backend = spec.backend.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
                     match store.watch(&sel).await {
                         Ok(mut w) => {
                             while let Some(ev) = w.next().await {
-                                if tx.send((i, ev)).await.is_err() {
+                                let st = w.status();
+                                metrics
+                                    .watch_restarts
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .insert(backend.clone(), (st.resumed, st.relists));
+                                if tx.send((i, Instant::now(), ev)).await.is_err() {
                                     return;
                                 }
                             }
                         }
                         Err(e) => {
-                            if tx.send((i, Err(e))).await.is_err() {
+                            if tx.send((i, Instant::now(), Err(e))).await.is_err() {
                                 return;
                             }
                             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -242,9 +257,10 @@ impl Agent {
                     // is reconciled once: under a stream of changes, one read of HAProxy's
                     // state per pool and batch rather than per event.
                     let mut touched = BTreeSet::new();
+                    let oldest = first.1;
                     let mut next = Some(first);
                     let mut taken = 0;
-                    while let Some((i, ev)) = next.take() {
+                    while let Some((i, _, ev)) = next.take() {
                         let pool = &mut pools[i];
                         match ev {
                             Ok(ev) => {
@@ -267,6 +283,11 @@ impl Agent {
                     for i in touched {
                         self.reconcile(&runtime, &mut pools[i], &mut on_event).await;
                     }
+                    let lag = u64::try_from(oldest.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    self.metrics.watch_lag_us.store(lag, Ordering::Relaxed);
+                    self.metrics
+                        .watch_backlog
+                        .store(rx.len() as u64, Ordering::Relaxed);
                 }
                 _ = recheck.tick() => {
                     for pool in &mut pools {

@@ -175,6 +175,35 @@ impl StatusServer {
             "# HELP conftool_lb_etcd_revision The etcd revision of the last event handled.\n# TYPE conftool_lb_etcd_revision gauge\nconftool_lb_etcd_revision {}",
             m.revision.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP conftool_lb_watch_lag_seconds Last batch: from the watch handing over its oldest event to HAProxy brought in line.\n# TYPE conftool_lb_watch_lag_seconds gauge\nconftool_lb_watch_lag_seconds {:.6}",
+            m.watch_lag_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "# HELP conftool_lb_watch_backlog_events Watch events received, not yet taken in.\n# TYPE conftool_lb_watch_backlog_events gauge\nconftool_lb_watch_backlog_events {}",
+            m.watch_backlog.load(Ordering::Relaxed)
+        );
+        let restarts = m
+            .watch_restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let _ = writeln!(out, "# HELP conftool_lb_watch_resumed_total Watch resumptions after a failure.\n# TYPE conftool_lb_watch_resumed_total counter");
+        for (pool, (resumed, _)) in &restarts {
+            let _ = writeln!(
+                out,
+                "conftool_lb_watch_resumed_total{{pool=\"{pool}\"}} {resumed}"
+            );
+        }
+        let _ = writeln!(out, "# HELP conftool_lb_watch_relists_total Watch re-lists after etcd compaction.\n# TYPE conftool_lb_watch_relists_total counter");
+        for (pool, (_, relists)) in &restarts {
+            let _ = writeln!(
+                out,
+                "conftool_lb_watch_relists_total{{pool=\"{pool}\"}} {relists}"
+            );
+        }
         let gauges = [
             (
                 "conftool_lb_server_pooled",

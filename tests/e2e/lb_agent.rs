@@ -550,6 +550,24 @@ fn etcd_down_keeps_the_last_state_and_a_restarted_etcd_is_followed() {
         "etcd restart → changes applied again: {:?} after the writes",
         t0.elapsed()
     );
+    // The metrics say the watch resumed, and how far behind the agent was.
+    let (code, metrics) = get(agent.status, "/metrics", false);
+    assert_eq!(code, 200);
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    assert!(
+        value("conftool_lb_watch_resumed_total{pool=\"be_http\"}") >= 1.0,
+        "{metrics}"
+    );
+    assert!(value("conftool_lb_watch_errors_total") >= 1.0, "{metrics}");
+    let lag = value("conftool_lb_watch_lag_seconds");
+    println!("watch lag of the last batch: {lag} s");
+    assert!(lag > 0.0 && lag < 5.0, "{metrics}");
+    assert_eq!(value("conftool_lb_watch_backlog_events"), 0.0, "{metrics}");
 }
 
 /// A "server" that accepts connections and never answers: requests in flight, for as long

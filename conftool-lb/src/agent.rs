@@ -233,6 +233,9 @@ impl Agent {
                                     return;
                                 }
                             }
+                            // Ended (an error retrying cannot fix, such as a permission
+                            // refused): start over, without spinning.
+                            tokio::time::sleep(Duration::from_secs(1)).await;
                         }
                         Err(e) => {
                             if tx.send((i, Instant::now(), Err(e))).await.is_err() {

@@ -148,6 +148,7 @@ impl AgentConfig {
             return Err(bad("recheck_interval must be at least 100ms".into()));
         }
         let mut seen = std::collections::BTreeSet::new();
+        let mut backends = std::collections::BTreeSet::new();
         for p in &cfg.pools {
             if p.backend.is_empty() || p.backend.chars().any(|c| c.is_whitespace() || c == '/') {
                 return Err(bad(format!(
@@ -158,6 +159,12 @@ impl AgentConfig {
             }
             if !seen.insert(p.pool()) {
                 return Err(bad(format!("pool {} is listed twice", p.pool())));
+            }
+            if !backends.insert(p.backend.as_str()) {
+                return Err(bad(format!(
+                    "backend {} serves two pools (each pool needs its own backend)",
+                    p.backend
+                )));
             }
         }
         Ok(cfg)
@@ -216,5 +223,9 @@ pools:
         assert!(err(&GOOD.replace("service: apache", "service: 'a/b'")).contains("a.yaml"));
         assert!(err(&format!("{GOOD}bogus: 1\n")).contains("bogus"));
         assert!(err("haproxy_socket: /s\npools: []\n").contains("no pools"));
+        assert!(err(&format!(
+            "{GOOD}  - {{dc: codfw, cluster: appservers, service: apache, backend: be_apache}}\n"
+        ))
+        .contains("serves two pools"));
     }
 }

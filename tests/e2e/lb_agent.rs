@@ -384,14 +384,34 @@ fn agent_and_haproxy_restarts_converge_and_sigterm_exits_cleanly() {
         share(&ha, 3).contains_key("mw1001"),
         "nobody told HAProxy yet"
     );
+    // Changes keep coming while it is down and while it starts again: mw1003's weight
+    // goes 11, 12, ..., 20, one confctl at a time, from another thread.
+    let endpoints = ctx.etcd.endpoints_arg();
+    let writer = std::thread::spawn(move || {
+        for w in 11..=20 {
+            let out = std::process::Command::new(crate::util::bin("confctl"))
+                .args(["select", "name=mw1003", &format!("set/weight={w}")])
+                .env("CONFTOOL_ENDPOINTS", &endpoints)
+                .env_remove("CONFTOOL_CONFIG")
+                .stdin(Stdio::null())
+                .output()
+                .expect("confctl");
+            assert!(out.status.success(), "{out:?}");
+        }
+    });
+    std::thread::sleep(Duration::from_millis(30));
     agent.spawn();
+    writer.join().expect("writer");
     let t = wait_for(
-        "restarted agent drains mw1001",
+        "restarted agent drains mw1001 and has mw1003's last weight",
         Duration::from_secs(20),
         &agent,
-        || !share(&ha, 3).contains_key("mw1001"),
+        || {
+            !share(&ha, 3).contains_key("mw1001")
+                && ha.server_state(BACKEND, "mw1003")["srv_uweight"] == "20"
+        },
     );
-    println!("agent restart → mw1001 out of traffic: {t:?}");
+    println!("agent restarted amid changes → converged {t:?} after the last write");
 
     // HAProxy restarts with its configuration's states (every server in maintenance): the
     // agent notices at its next recheck and applies the state again.

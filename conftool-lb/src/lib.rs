@@ -12,11 +12,12 @@
 //! - [`status`]: pure: the status API's text and JSON answers.
 //! - I/O: [`runtime`] (the unix socket), [`agent`] (reconcile, then watch, then apply;
 //!   what happens is handed to the caller as [`AgentEvent`]s: the library never prints),
-//!   [`http`] (the status server).
+//!   [`http`] (the status server); the events and counters it reports are in `event`.
 
 pub mod agent;
 pub mod config;
 mod error;
+mod event;
 pub mod haproxy;
 pub mod http;
 pub mod plan;

@@ -49,7 +49,8 @@ pub struct Config {
     /// Send the etcd password over plain `http://` (refused unless this is set).
     #[serde(default)]
     pub allow_insecure_auth: bool,
-    /// Refuse every write (the Python tool's `read_only`): reads, dry runs and checks work.
+    /// Refuse every write through [`crate::Store::writer`], the audited path every tool uses
+    /// (the Python tool's `read_only`): reads, dry runs and checks work.
     #[serde(default)]
     pub read_only: bool,
     /// A password given in the file itself (the Python tool's etcd client files do that).

@@ -333,16 +333,7 @@ fn tags_bad_input_exits_2_and_writes_nothing() {
             "--host: selector name=mw10.* matches objects of 4 hosts",
         ),
     ];
-    for (args, want) in cases {
-        let run = ctx.run("confctl", args);
-        assert_eq!(run.code, 2, "{args:?}: {run:?}");
-        assert!(
-            run.stderr.contains(want),
-            "{args:?}: stderr lacks {want:?}: {}",
-            run.stderr
-        );
-        assert_eq!(run.stdout, "", "{args:?}");
-    }
+    ctx.expect_bad_input("confctl", cases);
     assert_eq!((ctx.dump(), ctx.revision()), before, "bad input wrote");
 }
 

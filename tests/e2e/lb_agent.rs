@@ -155,6 +155,16 @@ fn share(ha: &HaProxy, n: usize) -> BTreeMap<String, usize> {
     send(ha.frontend(BACKEND), n)
 }
 
+/// Wait (at most 20 s) until every node gets traffic; how long it took.
+fn until_all_serve(agent: &AgentProc, ha: &HaProxy) -> Duration {
+    wait_for(
+        "all three nodes get traffic",
+        Duration::from_secs(20),
+        agent,
+        || all_serve(ha),
+    )
+}
+
 fn all_serve(ha: &HaProxy) -> bool {
     let t = share(ha, 6);
     NODES.iter().all(|n| t.get(*n).copied().unwrap_or(0) > 0)
@@ -192,12 +202,7 @@ fn depool_takes_a_backend_out_of_real_traffic_and_repool_brings_it_back() {
         "servers start in maintenance"
     );
     let agent = AgentProc::start(&ctx, &ha);
-    let t = wait_for(
-        "all three nodes get traffic",
-        Duration::from_secs(20),
-        &agent,
-        || all_serve(&ha),
-    );
+    let t = until_all_serve(&agent, &ha);
     println!("agent start → all 3 serving: {t:?}");
 
     // Depool: within a bounded time no new request reaches mw1002.
@@ -282,12 +287,7 @@ fn status_api_reports_haproxys_view_in_text_and_json() {
     sync_pool(&ctx);
     let (_b, ha) = start_lb();
     let agent = AgentProc::start(&ctx, &ha);
-    wait_for(
-        "all three nodes get traffic",
-        Duration::from_secs(20),
-        &agent,
-        || all_serve(&ha),
-    );
+    until_all_serve(&agent, &ha);
     ctx.run("confctl", &["depool", "--hostname", "mw1003"])
         .expect_code(0);
     wait_for("mw1003 drained", Duration::from_secs(10), &agent, || {
@@ -369,12 +369,7 @@ fn agent_and_haproxy_restarts_converge_and_sigterm_exits_cleanly() {
     sync_pool(&ctx);
     let (b, mut ha) = start_lb();
     let mut agent = AgentProc::start(&ctx, &ha);
-    wait_for(
-        "all three nodes get traffic",
-        Duration::from_secs(20),
-        &agent,
-        || all_serve(&ha),
-    );
+    until_all_serve(&agent, &ha);
 
     // The agent is killed; a depool lands while it is down; restarted, it converges.
     agent.kill();
@@ -454,12 +449,7 @@ fn the_depool_threshold_keeps_servers_in_rotation() {
     sync_pool(&ctx);
     let (b, ha) = start_lb();
     let agent = AgentProc::start(&ctx, &ha);
-    wait_for(
-        "all three nodes get traffic",
-        Duration::from_secs(20),
-        &agent,
-        || all_serve(&ha),
-    );
+    until_all_serve(&agent, &ha);
     // Two of three depooled, past the default threshold (0.5 of 3: 2 must serve).
     ctx.run(
         "confctl",
@@ -515,12 +505,7 @@ fn etcd_down_keeps_the_last_state_and_a_restarted_etcd_is_followed() {
     sync_pool(&ctx);
     let (_b, ha) = start_lb();
     let agent = AgentProc::start_with(&ctx, &ha, "etcd: {timeout: 1s}\n");
-    wait_for(
-        "all three nodes get traffic",
-        Duration::from_secs(20),
-        &agent,
-        || all_serve(&ha),
-    );
+    until_all_serve(&agent, &ha);
     ctx.run("confctl", &["depool", "--hostname", "mw1001"])
         .expect_code(0);
     wait_for("mw1001 drained", Duration::from_secs(10), &agent, || {

@@ -407,30 +407,6 @@ fn tags_mode_prints_and_stores_what_the_python_tool_does() {
             &parsed(&after, prefix, &[]),
         );
     }
-    // Step 080 (`tags ... --action get w1`), from the keyspace the Python tool had then.
-    let ctx = Ctx::new();
-    for (k, v) in read_keyspace(&fixtures().join("python/reference/after-confctl-077.txt")) {
-        ctx.put(&k, &v);
-    }
-    let run = ctx
-        .run(
-            "confctl",
-            &[
-                &ns[..],
-                &[
-                    "--schema",
-                    s(&schema),
-                    "--object-type",
-                    "widget",
-                    "tags",
-                    "dc=eqiad,cluster=cache_text",
-                    "--action",
-                    "get",
-                    "w1",
-                ],
-            ]
-            .concat(),
-        )
-        .expect_code(0);
-    assert_eq!(run.stdout, python_stdout("080"));
+    // Step 080 (`tags ... --action get w1`) is replayed with the whole session in
+    // python_types.rs.
 }

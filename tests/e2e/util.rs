@@ -100,6 +100,22 @@ impl Ctx {
         c
     }
 
+    /// Run `bin` with each case's arguments: each must be bad input (exit 2) whose stderr
+    /// says what it must, with nothing on stdout.
+    #[track_caller]
+    pub fn expect_bad_input(&self, bin: &str, cases: &[(&[&str], &str)]) {
+        for (args, want) in cases {
+            let run = self.run(bin, args);
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            assert!(
+                run.stderr.contains(want),
+                "{args:?}: stderr lacks {want:?}: {}",
+                run.stderr
+            );
+            assert_eq!(run.stdout, "", "{args:?}");
+        }
+    }
+
     /// Run a binary with arguments and capture everything.
     pub fn run(&self, name: &str, args: &[&str]) -> Run {
         Run::from(self.cmd(name).args(args).output().expect("run binary"))

@@ -102,6 +102,9 @@ struct Record<'a> {
     actor: &'a Actor,
     op: &'a str,
     event: Event,
+    /// The operation kept in etcd that the writes belong to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     #[serde(flatten)]
@@ -221,6 +224,7 @@ impl AuditLog {
             applied: 0,
             ops: 0,
             reason: None,
+            operation: None,
         };
         sink.begin();
         Ok(sink)
@@ -293,9 +297,26 @@ pub(crate) struct AuditSink {
     ops: u64,
     /// Why the writes are made, as the person said (`--reason`), on every line.
     reason: Option<String>,
+    /// The operation (kept in etcd) the writes belong to, on every line.
+    operation: Option<String>,
 }
 
 impl AuditSink {
+    /// Who writes.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The reason given, if any.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// Say which operation (kept in etcd) the writes belong to, from now on.
+    pub fn set_operation(&mut self, id: Option<String>) {
+        self.operation = id;
+    }
+
     /// Say why the writes are made: recorded on every line from now on.
     pub fn set_reason(&mut self, reason: Option<String>) {
         self.reason = reason;
@@ -388,6 +409,7 @@ impl AuditSink {
             time,
             actor: &self.actor,
             op: &self.op,
+            operation: self.operation.as_deref(),
             reason: self.reason.as_deref(),
             event,
             body,

@@ -106,6 +106,13 @@ pub enum Error {
         "the configuration is read-only (read_only: true): writes are refused; nothing written"
     )]
     ReadOnly,
+    /// No operation has this id; nothing written.
+    #[error("no operation {0}; nothing written")]
+    OperationNotFound(conftool_model::OperationId),
+    /// The operation was ended (by someone else, meanwhile): changes are no longer recorded
+    /// in it.
+    #[error("operation {0} has ended; no further change is recorded in it")]
+    OperationEnded(conftool_model::OperationId),
     /// Writes that must land together but do not fit in one transaction.
     #[error("{writes} changes are too many to apply atomically (at most {limit} per transaction)")]
     TooLarge {
@@ -147,6 +154,7 @@ impl Error {
             Error::Config { .. }
             | Error::Untrusted(_)
             | Error::TooLarge { .. }
+            | Error::OperationNotFound(_)
             | Error::NotFound(_) => true,
             _ => false,
         }

@@ -51,9 +51,11 @@ pub mod audit;
 pub mod config;
 mod endpoints;
 mod error;
+mod guarded;
 mod members;
 pub mod migrate;
 mod node;
+mod operations;
 pub mod pyconfig;
 mod select;
 mod store;
@@ -66,7 +68,7 @@ mod writer;
 // The pure model, re-exported whole: `conftool_core::model::PoolState` and
 // `conftool_model::model::PoolState` are one type.
 pub use conftool_model::{
-    action, keys, model, names, rules, schema, selection, selector, text, write,
+    action, keys, model, names, operation, rules, schema, selection, selector, text, write,
 };
 
 pub use audit::{Actor, AuditLog};
@@ -75,13 +77,14 @@ pub use conftool_model::rules::{HostVerb, Overrides, Refusal};
 pub use conftool_model::Error as ModelError;
 pub use conftool_model::{
     escape_controls, Action, Applied, BatchLimits, Change, Cluster, Datacenter, Defaults,
-    DepoolThreshold, Edit, Guard, Keyspace, Kv, NameError, NodeName, ObjectKey, PoolKey, PoolState,
-    Pooled, Selected, Selection, Selector, Service, ServiceDef, SetFields, Snapshot, SyncRecord,
-    Weight, Write,
+    DepoolThreshold, Edit, Guard, Keyspace, Kv, NameError, NodeName, ObjectKey, OperationId,
+    OperationRecord, OperationState, PoolKey, PoolLimits, PoolState, Pooled, RangeGuard, Selected,
+    Selection, Selector, Service, ServiceDef, SetFields, Snapshot, SyncRecord, Weight, Write,
 };
 pub use error::{Error, EtcdFailure, MemberFailure, Result};
+pub use operations::Ended;
 pub use select::{ApplyError, Atomicity};
 pub use store::{CommitReport, Raw, Store};
 pub use typed::TypedApplyError;
 pub use watch::{ObjectChange, Watch, WatchConfig, WatchEvent, WatchStatus};
-pub use writer::{HostChange, Operation, Writer};
+pub use writer::{HostChange, Planned, PlannedWrites, Writer};

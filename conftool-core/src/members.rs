@@ -1,6 +1,8 @@
 //! Reading whole pools, for the rules that judge a change by the pool it leaves behind
-//! ([`crate::rules`]): each pool's objects and its service's depool threshold, in one
-//! transaction of range reads (batched only past etcd's operations-per-transaction limit).
+//! ([`crate::rules`]): each pool's objects and its service's limits (depool threshold,
+//! `min_pooled`), in one transaction of range reads (batched only past etcd's
+//! operations-per-transaction limit), each pool with the revision it was read at: the guard
+//! under which a write judged by it is committed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,22 +11,23 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::error::Error;
 use crate::model::{PoolKey, PoolState, ServiceDef};
-use crate::rules::PoolMembers;
+use crate::rules::{Member, PoolMembers};
 use crate::store::{prefix_end, Store};
 use crate::write::Kv;
 
 impl Store {
-    /// Every object of each pool, with the pool's depool threshold (the service
-    /// definition's, else the default). Malformed values are left out.
+    /// Every object of each pool, with the pool's limits (the service definition's, else the
+    /// defaults) and the revision it was read at. Malformed values are left out.
     pub async fn pool_members(
         &self,
         pools: &BTreeSet<PoolKey>,
     ) -> Result<BTreeMap<PoolKey, PoolMembers>, Error> {
         let ks = self.keyspace().clone();
-        let pools: Vec<&PoolKey> = pools.iter().collect();
+        // Owned keys: futures that borrow across the stream below would not be `Send`.
+        let pools: Vec<PoolKey> = pools.iter().cloned().collect();
         // Two reads per pool: its objects, and its service definition.
         let per_txn = (self.limits().max_txn_ops / 2).max(1);
-        let txns: Vec<(Vec<&PoolKey>, Txn)> = pools
+        let txns: Vec<(Vec<PoolKey>, Txn)> = pools
             .chunks(per_txn)
             .map(|chunk| {
                 let ops: Vec<TxnOp> = chunk
@@ -42,25 +45,28 @@ impl Store {
                 (chunk.to_vec(), Txn::new().and_then(ops))
             })
             .collect();
-        let results: Vec<(Vec<&PoolKey>, Vec<Vec<Kv>>)> = stream::iter(txns)
+        let results: Vec<(Vec<PoolKey>, i64, Vec<Vec<Kv>>)> = stream::iter(txns)
             .map(|(chunk, txn)| async move {
-                let (_, gets) = self.txn_gets(txn).await?;
-                Ok::<_, Error>((chunk, gets))
+                let (revision, gets) = self.txn_gets(txn).await?;
+                Ok::<_, Error>((chunk, revision, gets))
             })
             .buffer_unordered(self.limits().in_flight.max(1))
             .try_collect()
             .await?;
         let mut out = BTreeMap::new();
-        for (chunk, gets) in results {
+        for (chunk, revision, gets) in results {
             let mut gets = gets.into_iter();
             for pool in chunk {
                 let (objects, service) = (gets.next(), gets.next());
-                let mut members = PoolMembers::default();
+                let mut members = PoolMembers {
+                    revision,
+                    ..PoolMembers::default()
+                };
                 if let Some(def) = service
                     .and_then(|kvs| kvs.into_iter().next())
                     .and_then(|kv| serde_json::from_slice::<ServiceDef>(&kv.value).ok())
                 {
-                    members.threshold = def.depool_threshold.unwrap_or_default();
+                    members.limits = def.limits();
                 }
                 for kv in objects.into_iter().flatten() {
                     let (Some(key), Ok(state)) = (
@@ -69,9 +75,9 @@ impl Store {
                     ) else {
                         continue;
                     };
-                    members.members.insert(key.node, state.pooled);
+                    members.members.insert(key.node, Member::from(&state));
                 }
-                out.insert(pool.clone(), members);
+                out.insert(pool, members);
             }
         }
         Ok(out)

@@ -17,7 +17,7 @@ use crate::names::{NodeName, Service};
 use crate::selection::{Selected, Selection};
 use crate::selector::Selector;
 use crate::store::Store;
-use crate::write::{Kv, Snapshot};
+use crate::write::Kv;
 
 impl Store {
     /// The objects of the first of `names` that is in any pool (or in `service`'s pools),
@@ -27,13 +27,12 @@ impl Store {
         names: &[NodeName],
         service: Option<&Service>,
     ) -> Result<Option<(Selector, Selection)>, Error> {
-        let selector = |n: &NodeName| Selector::for_node(n, service);
         if let Some(found) = self.find_node_by_points(names, service).await? {
-            let sel = selector(&found.0)?;
+            let sel = Selector::for_node(&found.0, service)?;
             return Ok(Some((sel, found.1)));
         }
         for name in names {
-            let sel = selector(name)?;
+            let sel = Selector::for_node(name, service)?;
             let selection = self.select(&sel).await?;
             if !selection.objects.is_empty() || !selection.malformed.is_empty() {
                 return Ok(Some((sel, selection)));
@@ -63,30 +62,24 @@ impl Store {
             Some(kv) => serde_json::from_slice(&kv.value).unwrap_or_default(),
             None => return Ok(None),
         };
-        let pools: Vec<PoolKey> = services
-            .iter()
-            .filter_map(|kv| ks.parse_service_key(&kv.key))
-            .filter(|(_, s)| service.is_none_or(|want| s == want))
-            .flat_map(|(cluster, s)| {
-                record.datacenters.iter().map(move |dc| PoolKey {
-                    dc: dc.clone(),
-                    cluster: cluster.clone(),
-                    service: s.clone(),
-                })
-            })
-            .collect();
+        let pools = candidate_pools(&ks, &services, &record, service);
         if pools.is_empty() {
             return Ok(None);
         }
-        let keys: Vec<ObjectKey> = names
-            .iter()
-            .flat_map(|n| {
-                pools.iter().map(move |p| ObjectKey {
-                    pool: p.clone(),
-                    node: n.clone(),
-                })
-            })
-            .collect();
+        let keys = candidate_keys(names, &pools);
+        let found = self.read_objects(&keys).await?;
+        Ok(first_found(names, found))
+    }
+
+    /// These objects, by point reads batched into transactions (absent ones are missing
+    /// from the selection). Their values are read at up to a few revisions (one per
+    /// transaction), each object with its own mod revision: enough for compare-and-swap.
+    pub async fn read_objects(
+        &self,
+        keys: &std::collections::BTreeSet<ObjectKey>,
+    ) -> Result<Selection, Error> {
+        let ks = self.keyspace().clone();
+        let keys: Vec<&ObjectKey> = keys.iter().collect();
         let txns: Vec<Txn> = keys
             .chunks(self.limits().max_txn_ops.max(1))
             .map(|chunk| {
@@ -100,38 +93,28 @@ impl Store {
             .collect();
         let results: Vec<(i64, Vec<Vec<Kv>>)> = stream::iter(txns)
             .map(|t| self.txn_gets(t))
-            .buffer_unordered(self.limits().in_flight.max(1))
+            .buffered(self.limits().in_flight.max(1))
             .try_collect()
             .await?;
-        let revision = results.iter().map(|(r, _)| *r).max().unwrap_or_default();
-        let found: Vec<Kv> = results
-            .into_iter()
-            .flat_map(|(_, gets)| gets)
-            .flatten()
-            .collect();
-        for name in names {
-            let snap = Snapshot {
-                revision,
-                kvs: found
-                    .iter()
-                    .filter(|kv| {
-                        ks.parse_object_key(&kv.key)
-                            .is_some_and(|k| &k.node == name)
-                    })
-                    .cloned()
-                    .collect(),
-            };
-            if snap.kvs.is_empty() {
+        let mut selection = Selection {
+            revision: results.iter().map(|(r, _)| *r).max().unwrap_or_default(),
+            ..Selection::default()
+        };
+        for kv in results.into_iter().flat_map(|(_, gets)| gets).flatten() {
+            let Some(key) = ks.parse_object_key(&kv.key) else {
                 continue;
+            };
+            match crate::model::PoolState::from_json(&kv.key, &kv.value) {
+                Ok(state) => selection.objects.push(Selected {
+                    key,
+                    state,
+                    mod_revision: kv.mod_revision,
+                }),
+                Err(e) => selection.malformed.push((kv.key, e.to_string())),
             }
-            let sel = Selector::for_node(name, service)?;
-            let mut selection = Selection::from_snapshot(&ks, &sel, &snap);
-            selection
-                .objects
-                .sort_by(|a: &Selected, b: &Selected| a.key.cmp(&b.key));
-            return Ok(Some((name.clone(), selection)));
         }
-        Ok(None)
+        selection.objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(selection)
     }
 
     /// Run a transaction of gets; returns its revision and each get's keys.
@@ -156,4 +139,66 @@ impl Store {
             .collect();
         Ok((revision, gets))
     }
+}
+
+/// The pools a node could be in: every defined service (or just `service`) in every
+/// datacenter of the sync record.
+fn candidate_pools(
+    ks: &crate::keys::Keyspace,
+    services: &[Kv],
+    record: &SyncRecord,
+    service: Option<&Service>,
+) -> Vec<PoolKey> {
+    let mut pools = Vec::new();
+    for (cluster, s) in services
+        .iter()
+        .filter_map(|kv| ks.parse_service_key(&kv.key))
+    {
+        if service.is_some_and(|want| *want != s) {
+            continue;
+        }
+        for dc in &record.datacenters {
+            pools.push(PoolKey {
+                dc: dc.clone(),
+                cluster: cluster.clone(),
+                service: s.clone(),
+            });
+        }
+    }
+    pools
+}
+
+/// Every candidate key of every name.
+fn candidate_keys(names: &[NodeName], pools: &[PoolKey]) -> std::collections::BTreeSet<ObjectKey> {
+    let mut keys = std::collections::BTreeSet::new();
+    for n in names {
+        for p in pools {
+            keys.insert(ObjectKey {
+                pool: p.clone(),
+                node: n.clone(),
+            });
+        }
+    }
+    keys
+}
+
+/// The objects of the first of `names` that has any.
+fn first_found(names: &[NodeName], found: Selection) -> Option<(NodeName, Selection)> {
+    let name = names
+        .iter()
+        .find(|n| found.objects.iter().any(|o| &o.key.node == *n))?;
+    let objects = found
+        .objects
+        .iter()
+        .filter(|o| &o.key.node == name)
+        .cloned()
+        .collect();
+    Some((
+        name.clone(),
+        Selection {
+            revision: found.revision,
+            objects,
+            malformed: Vec::new(),
+        },
+    ))
 }

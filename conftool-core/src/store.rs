@@ -259,7 +259,7 @@ impl Store {
 }
 
 /// The etcd compare of a write's guard.
-fn compare(w: &Write) -> Compare {
+pub(crate) fn compare(w: &Write) -> Compare {
     match w.guard() {
         Guard::Absent => Compare::version(w.key(), CompareOp::Equal, 0),
         Guard::Unchanged(rev) => Compare::mod_revision(w.key(), CompareOp::Equal, rev),
@@ -267,7 +267,7 @@ fn compare(w: &Write) -> Compare {
 }
 
 /// The etcd operation of a write.
-fn op(w: &Write) -> TxnOp {
+pub(crate) fn op(w: &Write) -> TxnOp {
     match w {
         Write::Put { key, value, .. } => TxnOp::put(key.as_str(), value.as_str(), None),
         Write::Delete { key, .. } => TxnOp::delete(key.as_str(), None),

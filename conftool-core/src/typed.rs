@@ -86,7 +86,7 @@ impl Writer<'_> {
         redo: &Redo<'_>,
     ) -> Result<Vec<(TypedChange, i64)>, TypedApplyError> {
         let store = self.store();
-        let mut op = self.operation();
+        let mut op = self.planned();
         let mut applied = Vec::new();
         let mut unknown = Vec::new();
         let result = rounds(
@@ -116,7 +116,7 @@ type Redo<'a> = dyn Fn(&TypedSelection) -> Result<Vec<TypedChange>, String> + Sy
 #[allow(clippy::too_many_arguments)]
 async fn rounds(
     store: &Store,
-    op: &mut crate::writer::Operation<'_, '_>,
+    op: &mut crate::writer::PlannedWrites<'_, '_>,
     ty: &ObjectType,
     sel: &TypeSelector,
     mut changes: Vec<TypedChange>,

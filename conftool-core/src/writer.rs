@@ -13,9 +13,11 @@
 //!   line ([`crate::audit`]);
 //! - reports what landed in one shape, also when it stopped part-way ([`ApplyError`]).
 //!
-//! The host verbs of restart scripts and reboot managers ([`Writer::host`]) are operations
-//! like any other. The sync, whose writes come from a plan and have guards of their own,
-//! writes through [`Writer::operation`], audited the same way.
+//! The host verbs of restart scripts and reboot managers ([`Writer::host`]) are writes like
+//! any other. A writer can record its changes in an operation kept in etcd
+//! ([`Writer::open_operation`], [`crate::operations`]), so that they can be undone later,
+//! after a crash too. The sync, whose writes come from a plan and have guards of their own,
+//! writes through [`Writer::planned`], audited the same way.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,24 +32,35 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::BTreeSet;
-
 use crate::audit::{AuditEntry, AuditLog, AuditSink};
 use crate::error::Error;
-use crate::rules::{below_threshold, lowers_pooled, reactivations, HostVerb, Overrides, Refusal};
-use crate::select::{ApplyError, Atomicity};
+use crate::guarded::OpHandle;
+use crate::rules::{leaves_alone, HostVerb, Overrides};
+use crate::select::{ApplyError, Atomicity, Scope};
 use crate::selection::{Applied, Change, Selected, Selection};
 use crate::selector::Selector;
 use crate::store::{CommitReport, Store};
 use crate::write::Write;
-use crate::{Actor, Edit, NodeName, ObjectKey, PoolKey, Service};
+use crate::{Actor, Edit, NodeName, ObjectKey, Service};
 
 /// Writes pool state, audited and judged by the rules; see the module docs.
 #[derive(Debug)]
 pub struct Writer<'s> {
-    store: &'s Store,
-    audit: AuditSink,
+    pub(crate) store: &'s Store,
+    pub(crate) audit: AuditSink,
     overrides: Overrides,
+    /// The operation this writer's changes are recorded in, if one is open.
+    pub(crate) op: Option<OpHandle>,
+}
+
+/// The changes an edit makes to a selection under a writer's rules, and the objects the
+/// rules leave alone ([`Writer::changes`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Planned {
+    /// What would be written.
+    pub changes: Vec<Change>,
+    /// `inactive` objects that a write by pattern leaves alone.
+    pub left_alone: Vec<ObjectKey>,
 }
 
 /// What a host verb did.
@@ -75,6 +88,7 @@ impl Store {
             store: self,
             audit: audit.open(actor)?,
             overrides: Overrides::default(),
+            op: None,
         })
     }
 }
@@ -97,54 +111,81 @@ impl<'s> Writer<'s> {
         self.store
     }
 
-    /// Refuse `changes` (selected by `sel`) if they break a rule not lifted: `inactive`
-    /// objects put into service by a pattern, or pools left below their depool threshold
-    /// (which reads the affected pools: one round trip, only when a change lowers a pool's
-    /// pooled count).
-    pub async fn check(&self, sel: &Selector, changes: &[Change]) -> Result<(), Error> {
-        if !self.overrides.include_inactive {
-            let swept = reactivations(sel, changes);
-            if !swept.is_empty() {
-                let keys = swept.iter().map(|c| c.key.clone()).collect();
-                return Err(Refusal::Reactivation(keys).into());
-            }
+    /// The rules this writer's caller lifted.
+    pub fn overrides(&self) -> Overrides {
+        self.overrides
+    }
+
+    /// The changes `edit` makes to `selection` (read with `sel`) under this writer's rules:
+    /// what [`Writer::apply`] would write, for showing or confirming first.
+    pub fn changes(
+        &self,
+        sel: &Selector,
+        selection: &Selection,
+        edit: impl Fn(&Selected) -> Option<Edit>,
+    ) -> Planned {
+        let include = self.overrides.include_inactive;
+        let held = |o: &Selected| {
+            edit(o).is_some_and(|e| leaves_alone(sel, &o.key.node, &o.state, &e, include))
+        };
+        let changes = selection.changes(|o| if held(o) { None } else { edit(o) });
+        let left_alone = selection
+            .objects
+            .iter()
+            .filter(|o| held(o) && edit(o).and_then(|e| e.apply(&o.state)).is_some())
+            .map(|o| o.key.clone())
+            .collect();
+        Planned {
+            changes,
+            left_alone,
         }
-        if self.overrides.allow_below_threshold || !changes.iter().any(lowers_pooled) {
+    }
+
+    /// Refuse `changes` if they would leave a pool below its depool threshold or
+    /// `min_pooled` (unless lifted): reads the affected pools, one round trip, only when a
+    /// change lowers a pool's serving count. [`Writer::apply`] judges again, atomically with
+    /// its write; this is for refusing before asking a person.
+    pub async fn check(&self, changes: &[Change]) -> Result<(), Error> {
+        if self.overrides.allow_below_threshold {
             return Ok(());
         }
-        let pools: BTreeSet<PoolKey> = changes
-            .iter()
-            .filter(|c| lowers_pooled(c))
-            .map(|c| c.key.pool.clone())
-            .collect();
-        let members = self.store.pool_members(&pools).await?;
-        let below = below_threshold(&members, changes);
-        if below.is_empty() {
-            Ok(())
-        } else {
-            Err(Refusal::BelowThreshold(below).into())
-        }
+        self.store.judge(changes).await.map(drop)
     }
 
     /// Apply `changes`, which `edit` made from a selection by `sel` (so that they can be shown
     /// or confirmed before): the rules, then compare-and-swap, re-applying `edit` to fresh
-    /// state after a lost race, all of it audited as one operation.
+    /// state after a lost race, all of it audited as one write (and recorded in the open
+    /// operation, if any). See [`Store`]'s `apply` rules in [`crate::rules`].
     pub async fn apply(
         &mut self,
         sel: &Selector,
         changes: Vec<Change>,
-        edit: impl Fn(&Selected) -> Option<Edit>,
+        edit: impl Fn(&Selected) -> Option<Edit> + Send + Sync,
         atomicity: Atomicity,
     ) -> Result<Vec<Applied>, ApplyError> {
-        if let Err(error) = self.check(sel, &changes).await {
-            return Err(ApplyError {
-                applied: Vec::new(),
-                error,
-            });
-        }
+        self.apply_scoped(Scope::Selector(sel), changes, &edit, atomicity)
+            .await
+    }
+
+    /// [`Writer::apply`] over a scope: what a lost race re-reads.
+    pub(crate) async fn apply_scoped(
+        &mut self,
+        scope: Scope<'_>,
+        changes: Vec<Change>,
+        edit: crate::select::EditFn<'_>,
+        atomicity: Atomicity,
+    ) -> Result<Vec<Applied>, ApplyError> {
         self.audit.begin();
         self.store
-            .apply(sel, changes, edit, atomicity, &mut self.audit)
+            .apply(
+                scope,
+                changes,
+                edit,
+                atomicity,
+                self.overrides,
+                &mut self.audit,
+                self.op.as_mut(),
+            )
             .await
     }
 
@@ -155,7 +196,7 @@ impl<'s> Writer<'s> {
             applied: Vec::new(),
             error,
         })?;
-        let changes = selection.changes(|_| Some(edit));
+        let changes = self.changes(sel, &selection, |_| Some(edit)).changes;
         self.apply(sel, changes, |_| Some(edit), Atomicity::Batched)
             .await
     }
@@ -190,7 +231,12 @@ impl<'s> Writer<'s> {
         let applied = if changes.is_empty() {
             Vec::new()
         } else {
-            self.apply(&selector, changes, edit, Atomicity::All).await?
+            // The host's objects are known: a lost race re-reads them by point reads, not
+            // the range the selector would read (all of /v1/pools/ for a name).
+            let keys: std::collections::BTreeSet<ObjectKey> =
+                selection.objects.iter().map(|o| o.key.clone()).collect();
+            self.apply_scoped(Scope::Keys(&keys), changes, &edit, Atomicity::All)
+                .await?
         };
         Ok(HostChange {
             selector,
@@ -200,12 +246,12 @@ impl<'s> Writer<'s> {
         })
     }
 
-    /// Start an operation of planned writes (the sync's): the caller commits them through
-    /// it, round after round, and finishes it with the outcome. Not judged by the rules here
-    /// (a plan has its own guards); audited like every write.
-    pub fn operation(&mut self) -> Operation<'_, 's> {
+    /// Start a run of planned writes (the sync's): the caller commits them through it,
+    /// round after round, and finishes it with the outcome. Not judged by the rules here (a
+    /// plan has its own guards); audited like every write.
+    pub fn planned(&mut self) -> PlannedWrites<'_, 's> {
         self.audit.begin();
-        Operation { writer: self }
+        PlannedWrites { writer: self }
     }
 }
 
@@ -224,15 +270,15 @@ fn not_found(names: &[NodeName], service: Option<&Service>) -> String {
     }
 }
 
-/// An operation of planned writes; see [`Writer::operation`]. Dropped without
-/// [`Operation::finish`], it leaves intents without an end line: the trace of a process that
-/// stopped in the middle.
+/// A run of planned writes; see [`Writer::planned`]. Dropped without
+/// [`PlannedWrites::finish`], it leaves intents without an end line: the trace of a process
+/// that stopped in the middle.
 #[derive(Debug)]
-pub struct Operation<'w, 's> {
+pub struct PlannedWrites<'w, 's> {
     writer: &'w mut Writer<'s>,
 }
 
-impl Operation<'_, '_> {
+impl PlannedWrites<'_, '_> {
     /// Commit `writes` (each with the stored value it replaces, `None` if absent), batched,
     /// compare-and-swap guarded: intents recorded first (if that fails, nothing is
     /// committed and the report says so), what landed after.
@@ -270,8 +316,8 @@ impl Operation<'_, '_> {
         report
     }
 
-    /// End the operation: the error that stopped it (if any) and keys whose writes may or
-    /// may not have landed.
+    /// End the run: the error that stopped it (if any) and keys whose writes may or may not
+    /// have landed.
     pub fn finish(self, error: Option<&str>, unknown: &[String]) -> Result<(), Error> {
         self.writer.audit.end(error, unknown)
     }

@@ -212,13 +212,13 @@ impl Agent {
                 match store.pool_members(&one).await {
                     Ok(m) => {
                         if let Some(m) = m.get(&key) {
-                            pool.threshold = m.threshold;
+                            pool.threshold = m.limits.threshold;
                             let mut map = self
                                 .metrics
                                 .thresholds
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner());
-                            map.insert(pool.backend.clone(), m.threshold);
+                            map.insert(pool.backend.clone(), m.limits.threshold);
                         }
                     }
                     Err(e) => on_event(AgentEvent::WatchError {

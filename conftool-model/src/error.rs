@@ -62,6 +62,27 @@ pub enum Error {
         /// What is wrong with the value.
         reason: String,
     },
+    /// An operation id that is not a path-safe name.
+    #[error(
+        "invalid operation id {}: letters, digits, '.', '_', '-', at most 64",
+        shown(&crate::text::escape_controls(.0))
+    )]
+    OperationId(String),
+    /// An operation record larger than one etcd write may carry.
+    #[error(
+        "operation {id} would record {objects} objects ({bytes} bytes), more than one record \
+         holds ({limit} bytes); split the change into several operations"
+    )]
+    OperationTooLarge {
+        /// The operation.
+        id: String,
+        /// Objects it would record.
+        objects: usize,
+        /// The record's size.
+        bytes: usize,
+        /// The largest record.
+        limit: usize,
+    },
     /// A change refused by a rule ([`crate::rules`]); nothing was written.
     #[error("refusing to write: {0}")]
     Refused(#[from] crate::rules::Refusal),

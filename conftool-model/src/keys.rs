@@ -114,6 +114,22 @@ impl Keyspace {
         Some((cluster.parse().ok()?, service.parse().ok()?))
     }
 
+    /// `<namespace>/v1/operations/`: the records of operations, outside `/v1/pools` so that
+    /// no consumer of pool keys sees them.
+    pub fn operations_prefix(&self) -> String {
+        format!("{}/operations/", self.root)
+    }
+
+    /// The key of one operation's record.
+    pub fn operation_key(&self, id: &crate::operation::OperationId) -> String {
+        format!("{}{id}", self.operations_prefix())
+    }
+
+    /// The key range of one pool: every object of it starts with this.
+    pub fn pool_prefix(&self, pool: &PoolKey) -> String {
+        format!("{}{}/", self.pools_prefix(), pool_path(pool))
+    }
+
     /// Where `conftool-sync` records what it last synced.
     pub fn sync_meta_key(&self) -> String {
         format!("{}/meta/sync", self.root)

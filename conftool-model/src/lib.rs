@@ -30,9 +30,12 @@
 //! - [`keys`]: the etcd keyspace contract ([`Keyspace`]).
 //! - [`selector`] and [`action`]: the `confctl select` grammar ([`Selector`], [`Action`], [`Edit`]).
 //! - [`selection`]: what a selector selected from a [`Snapshot`], and the [`Change`]s an edit makes.
-//! - [`rules`]: the depool threshold and the reactivation rule, judged on a list of changes.
+//! - [`rules`]: the depool threshold (serving nodes, `min_pooled`) and the rule that keeps
+//!   pattern writes away from `inactive` objects, judged on a list of changes.
 //! - [`mod@write`]: reads and guarded writes as data ([`Kv`], [`Snapshot`], [`Write`], [`Guard`],
 //!   [`BatchLimits`]).
+//! - [`operation`]: changes recorded in etcd so they can be undone ([`OperationRecord`]) and
+//!   the plan that undoes them.
 //! - [`schema`]: object types declared by the Python tool's schema file, their fields,
 //!   JSON Schema rules, keys and stored JSON.
 //! - [`text`]: control characters spelled out for people ([`escape_controls`]).
@@ -42,6 +45,7 @@ mod error;
 pub mod keys;
 pub mod model;
 pub mod names;
+pub mod operation;
 pub mod rules;
 pub mod schema;
 pub mod selection;
@@ -53,11 +57,12 @@ pub use action::{Action, Edit, SetFields};
 pub use error::{Error, NameError, Result};
 pub use keys::Keyspace;
 pub use model::{
-    Defaults, DepoolThreshold, ObjectKey, PoolKey, PoolState, Pooled, ServiceDef, SyncRecord,
-    Weight,
+    Defaults, DepoolThreshold, ObjectKey, PoolKey, PoolLimits, PoolState, Pooled, ServiceDef,
+    SyncRecord, Weight,
 };
 pub use names::{Cluster, Datacenter, NodeName, Service};
+pub use operation::{OperationId, OperationRecord, OperationState};
 pub use selection::{Applied, Change, Selected, Selection};
 pub use selector::{Anchoring, Selector};
 pub use text::escape_controls;
-pub use write::{batch, BatchLimits, Guard, Kv, Snapshot, Write};
+pub use write::{batch, batch_guarded, BatchLimits, Guard, Kv, RangeGuard, Snapshot, Write};

@@ -158,6 +158,12 @@ impl PoolState {
         })
     }
 
+    /// Whether the object takes traffic: `pooled: yes` with a weight above 0 (a pooled
+    /// object of weight 0 is drained: a load balancer sends it nothing).
+    pub fn serving(&self) -> bool {
+        self.pooled == Pooled::Yes && self.weight.0 > 0
+    }
+
     /// The JSON stored in etcd.
     pub fn to_json(&self) -> String {
         // Serializing plain strings, integers and a JSON map cannot fail.
@@ -178,6 +184,57 @@ pub struct ServiceDef {
     /// absent, [`DepoolThreshold::DEFAULT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depool_threshold: Option<DepoolThreshold>,
+    /// The least number of nodes that must stay serving, whatever the share (an absolute
+    /// floor next to the threshold: `min_pooled: 2` on a pool of 3 keeps 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_pooled: Option<u32>,
+}
+
+impl ServiceDef {
+    /// The limits a write to this service's pools must respect.
+    pub fn limits(&self) -> PoolLimits {
+        PoolLimits {
+            threshold: self.depool_threshold.unwrap_or_default(),
+            min_pooled: self.min_pooled.unwrap_or(0),
+        }
+    }
+}
+
+/// What must stay serving in a pool: a share of its nodes and an absolute floor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// The service's depool threshold (a share of the nodes that are not `inactive`).
+    pub threshold: DepoolThreshold,
+    /// The service's `min_pooled` (0 when not set).
+    pub min_pooled: u32,
+}
+
+impl PoolLimits {
+    /// How many of `nodes` (not `inactive`) must stay serving: the threshold's share
+    /// rounded up, or `min_pooled`, whichever is more.
+    ///
+    /// ```
+    /// use conftool_model::{DepoolThreshold, PoolLimits};
+    /// let l = PoolLimits { threshold: DepoolThreshold::new(0.5).unwrap(), min_pooled: 3 };
+    /// assert_eq!(l.required(4), 3);
+    /// assert_eq!(l.required(10), 5);
+    /// ```
+    pub fn required(self, nodes: usize) -> usize {
+        self.threshold
+            .required(nodes)
+            .max(usize::try_from(self.min_pooled).unwrap_or(usize::MAX))
+    }
+}
+
+impl fmt::Display for PoolLimits {
+    /// `depool threshold 0.5`, or `depool threshold 0.5 and min_pooled 2`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "depool threshold {}", self.threshold)?;
+        if self.min_pooled > 0 {
+            write!(f, " and min_pooled {}", self.min_pooled)?;
+        }
+        Ok(())
+    }
 }
 
 /// The least share (0.0..=1.0) of a pool's nodes (those not `inactive`) that must stay

@@ -1,61 +1,94 @@
 //! The rules a change of pool state must pass before it is written. Pure: they judge a
 //! list of [`Change`]s against data already read.
 //!
-//! - **Depool threshold**: a change that lowers a pool's count of `pooled: yes` nodes and
-//!   leaves it below the service's [`DepoolThreshold`] share of the pool's nodes (those not
-//!   `inactive`, as a load balancer sees the pool) is refused. A pool already below its
-//!   threshold accepts any change that does not lower the count, so it can be repaired.
-//! - **Reactivation**: `inactive` objects are out of rotation on purpose (decommissioned, or
-//!   new and not yet ready). A change that turns them `yes` must name the host exactly
-//!   (`name=mw1018.eqiad.wmnet`, as people pool a new host); a pattern that sweeps them
-//!   back into service needs an explicit opt-in.
+//! - **Depool threshold**: a change that lowers a pool's count of *serving* nodes
+//!   (`pooled: yes` with a weight above 0: a drained node takes no traffic) and leaves it
+//!   below what the service's [`PoolLimits`] require (its [`DepoolThreshold`] share of the
+//!   pool's nodes that are not `inactive`, as a load balancer sees the pool, or its
+//!   `min_pooled`, whichever is more) is refused. A pool already below accepts any change
+//!   that does not lower the count, so it can be repaired. The store makes the check and
+//!   the write one transaction, so concurrent writers cannot together do what one is refused.
+//! - **Inactive objects**: `inactive` objects are out of rotation on purpose
+//!   (decommissioned, or new and not yet ready). A write by pattern leaves them alone,
+//!   whatever it sets ([`leaves_alone`]); naming the host exactly (as people pool a new host),
+//!   setting `pooled=inactive` itself, or an explicit opt-in reaches them.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::model::{DepoolThreshold, ObjectKey, PoolKey, Pooled};
+use crate::action::Edit;
+use crate::model::{PoolKey, PoolLimits, PoolState, Pooled, Weight};
 use crate::names::NodeName;
 use crate::selection::Change;
 use crate::selector::Selector;
 
-/// What a pool holds now: its threshold and each node's `pooled` state.
+/// One node of a pool, as the rules count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    /// Its `pooled` state.
+    pub pooled: Pooled,
+    /// Its weight.
+    pub weight: Weight,
+}
+
+impl Member {
+    /// Whether a load balancer knows it (it is not `inactive`).
+    pub fn counted(self) -> bool {
+        self.pooled != Pooled::Inactive
+    }
+
+    /// Whether it takes traffic: `pooled: yes` with a weight above 0.
+    pub fn serving(self) -> bool {
+        self.pooled == Pooled::Yes && self.weight.0 > 0
+    }
+}
+
+impl From<&PoolState> for Member {
+    fn from(s: &PoolState) -> Member {
+        Member {
+            pooled: s.pooled,
+            weight: s.weight,
+        }
+    }
+}
+
+/// What a pool holds now: its limits and each node's state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PoolMembers {
-    /// The service's depool threshold.
-    pub threshold: DepoolThreshold,
+    /// The service's depool threshold and `min_pooled`.
+    pub limits: PoolLimits,
     /// Every node of the pool with its state.
-    pub members: BTreeMap<NodeName, Pooled>,
+    pub members: BTreeMap<NodeName, Member>,
+    /// The etcd revision the pool was read at (the guard of a write judged by it).
+    pub revision: i64,
 }
 
 impl PoolMembers {
     /// Nodes a load balancer knows (not `inactive`).
     pub fn nodes(&self) -> usize {
-        self.members
-            .values()
-            .filter(|p| **p != Pooled::Inactive)
-            .count()
+        self.members.values().filter(|m| m.counted()).count()
     }
 
-    /// Nodes that are `pooled: yes`.
-    pub fn pooled(&self) -> usize {
-        self.members.values().filter(|p| **p == Pooled::Yes).count()
+    /// Nodes that take traffic (`pooled: yes`, weight above 0).
+    pub fn serving(&self) -> usize {
+        self.members.values().filter(|m| m.serving()).count()
     }
 }
 
-/// A pool that a change would leave with too few pooled nodes.
+/// A pool that a change would leave with too few serving nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BelowThreshold {
     /// The pool.
     pub pool: PoolKey,
-    /// Its threshold.
-    pub threshold: DepoolThreshold,
+    /// Its limits.
+    pub limits: PoolLimits,
     /// Its nodes (not `inactive`) before the change.
     pub nodes: usize,
-    /// Pooled nodes before the change.
+    /// Serving nodes before the change.
     pub before: usize,
-    /// Pooled nodes after the change.
+    /// Serving nodes after the change.
     pub after: usize,
-    /// The least number of pooled nodes the threshold allows.
+    /// The least number of serving nodes the limits allow.
     pub required: usize,
 }
 
@@ -63,9 +96,8 @@ impl fmt::Display for BelowThreshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} of {} nodes would stay pooled (now {}), below its depool threshold {} \
-             (at least {})",
-            self.pool, self.after, self.nodes, self.before, self.threshold, self.required
+            "{}: {} of {} nodes would stay serving (now {}), below its {} (at least {})",
+            self.pool, self.after, self.nodes, self.before, self.limits, self.required
         )
     }
 }
@@ -73,15 +105,15 @@ impl fmt::Display for BelowThreshold {
 /// The rules a caller lifted for a write, explicitly.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Overrides {
-    /// Let a selection by pattern turn `inactive` objects `yes`.
+    /// Let a write by pattern change `inactive` objects.
     pub include_inactive: bool,
-    /// Let a change leave pools below their depool threshold.
+    /// Let a change leave pools below their depool threshold or `min_pooled`.
     pub allow_below_threshold: bool,
 }
 
 /// The verbs of restart scripts and reboot managers, for every pool a host is in (or one
 /// service), each with its rule about `inactive` objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HostVerb {
     /// `pooled: yes`; `inactive` objects stay inactive unless `include_inactive`.
     Pool,
@@ -96,13 +128,8 @@ pub enum HostVerb {
 
 impl HostVerb {
     /// The edit for an object in `state`, or `None` to leave it alone.
-    pub fn edit(
-        self,
-        state: &crate::model::PoolState,
-        include_inactive: bool,
-    ) -> Option<crate::action::Edit> {
-        use crate::action::{Edit, SetFields};
-        use crate::model::Weight;
+    pub fn edit(self, state: &PoolState, include_inactive: bool) -> Option<Edit> {
+        use crate::action::SetFields;
         let pooled = |p| {
             Edit::Set(SetFields {
                 pooled: Some(p),
@@ -121,13 +148,29 @@ impl HostVerb {
             HostVerb::Decommission => Some(pooled(Pooled::Inactive)),
         }
     }
+
+    /// The verb's name on the command line: `pool`, `depool`, `drain`, `decommission`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostVerb::Pool => "pool",
+            HostVerb::Depool => "depool",
+            HostVerb::Drain => "drain",
+            HostVerb::Decommission => "decommission",
+        }
+    }
+}
+
+impl fmt::Display for HostVerb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Why a change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
-    /// It would leave pools below their depool threshold.
+    /// It would leave pools below their depool threshold or `min_pooled`.
     #[error(
         "it would leave {} below {} depool threshold: {}",
         plural(.0.len(), "pool"),
@@ -135,13 +178,6 @@ pub enum Refusal {
         list(.0)
     )]
     BelowThreshold(Vec<BelowThreshold>),
-    /// It would put `inactive` objects back into service without naming their hosts.
-    #[error(
-        "it would put {} back into service (pooled=yes) by a pattern: {}",
-        plural(.0.len(), "inactive object"),
-        list(.0)
-    )]
-    Reactivation(Vec<ObjectKey>),
 }
 
 /// `1 pool`, `2 pools`.
@@ -162,24 +198,20 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
     shown.join("; ")
 }
 
-/// Whether a change can lower a pool's pooled count (only those need the pool read).
-pub fn lowers_pooled(change: &Change) -> bool {
-    change.before.pooled == Pooled::Yes
-        && change
-            .after
-            .as_ref()
-            .is_none_or(|a| a.pooled != Pooled::Yes)
+/// Whether a change can lower a pool's serving count (only those need the pool read).
+pub fn lowers_serving(change: &Change) -> bool {
+    change.before.serving() && change.after.as_ref().is_none_or(|a| !a.serving())
 }
 
-/// The pools that `changes` would leave below their depool threshold, given what each
-/// affected pool holds now (a pool missing from `pools` is judged by the changes alone, with
-/// the default threshold). Sorted by pool.
+/// The pools that `changes` would leave below their limits, given what each affected pool
+/// holds now (a pool missing from `pools` is judged by the changes alone, with the default
+/// limits). Sorted by pool.
 pub fn below_threshold(
     pools: &BTreeMap<PoolKey, PoolMembers>,
     changes: &[Change],
 ) -> Vec<BelowThreshold> {
     let mut after: BTreeMap<&PoolKey, PoolMembers> = BTreeMap::new();
-    for c in changes.iter().filter(|c| lowers_pooled(c)) {
+    for c in changes.iter().filter(|c| lowers_serving(c)) {
         after
             .entry(&c.key.pool)
             .or_insert_with(|| pools.get(&c.key.pool).cloned().unwrap_or_default());
@@ -188,25 +220,27 @@ pub fn below_threshold(
         if let Some(members) = after.get_mut(&c.key.pool) {
             // The pool as read may predate the selection by a few revisions: the change's own
             // `before` is the state it replaces.
-            members.members.insert(c.key.node.clone(), c.before.pooled);
+            members
+                .members
+                .insert(c.key.node.clone(), Member::from(&c.before));
         }
     }
     let mut out = Vec::new();
     for (pool, mut members) in after {
         let nodes = members.nodes();
-        let before = members.pooled();
+        let before = members.serving();
         for c in changes.iter().filter(|c| &c.key.pool == pool) {
             match &c.after {
-                Some(a) => members.members.insert(c.key.node.clone(), a.pooled),
+                Some(a) => members.members.insert(c.key.node.clone(), Member::from(a)),
                 None => members.members.remove(&c.key.node),
             };
         }
-        let now = members.pooled();
-        let required = members.threshold.required(nodes);
+        let now = members.serving();
+        let required = members.limits.required(nodes);
         if now < before && now < required {
             out.push(BelowThreshold {
                 pool: pool.clone(),
-                threshold: members.threshold,
+                limits: members.limits,
                 nodes,
                 before,
                 after: now,
@@ -217,23 +251,30 @@ pub fn below_threshold(
     out
 }
 
-/// Changes that would turn `inactive` objects `yes` without the selector naming their host
-/// exactly.
-pub fn reactivations<'a>(sel: &Selector, changes: &'a [Change]) -> Vec<&'a Change> {
-    changes
-        .iter()
-        .filter(|c| {
-            c.before.pooled == Pooled::Inactive
-                && c.after.as_ref().is_some_and(|a| a.pooled == Pooled::Yes)
-                && !sel.names_exactly(c.key.node.as_str())
-        })
-        .collect()
+/// Whether a write by `sel` leaves an object in state `before` alone, although `edit` would
+/// change it: `inactive` objects are reached only by a selector that names their host
+/// exactly, by `set/pooled=inactive` itself, or with `include_inactive`. Deletions are not
+/// held back (removing a decommissioned cluster is a deliberate act on every object).
+pub fn leaves_alone(
+    sel: &Selector,
+    node: &NodeName,
+    before: &PoolState,
+    edit: &Edit,
+    include_inactive: bool,
+) -> bool {
+    let Edit::Set(fields) = edit else {
+        return false;
+    };
+    before.pooled == Pooled::Inactive
+        && !include_inactive
+        && fields.pooled != Some(Pooled::Inactive)
+        && !sel.names_exactly(node.as_str())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{PoolState, Weight};
+    use crate::model::{DepoolThreshold, ObjectKey};
 
     fn key(service: &str, node: &str) -> ObjectKey {
         ObjectKey::new(
@@ -257,11 +298,23 @@ mod tests {
         (
             key(service, "x").pool,
             PoolMembers {
-                threshold: DepoolThreshold::new(threshold).unwrap(),
+                limits: PoolLimits {
+                    threshold: DepoolThreshold::new(threshold).unwrap(),
+                    min_pooled: 0,
+                },
                 members: states
                     .iter()
-                    .map(|(n, p)| (n.parse().unwrap(), *p))
+                    .map(|(n, p)| {
+                        (
+                            n.parse().unwrap(),
+                            Member {
+                                pooled: *p,
+                                weight: Weight(1),
+                            },
+                        )
+                    })
                     .collect(),
+                revision: 0,
             },
         )
     }
@@ -307,7 +360,7 @@ mod tests {
         );
         assert_eq!(
             v[0].to_string(),
-            "eqiad/appservers/apache: 1 of 4 nodes would stay pooled (now 4), below its \
+            "eqiad/appservers/apache: 1 of 4 nodes would stay serving (now 4), below its \
              depool threshold 0.5 (at least 2)"
         );
         // nginx at 0.75: one depool leaves 3 of 4 (fine), a decommission of a second 2 of 4.
@@ -362,8 +415,8 @@ mod tests {
             ],
         );
         assert_eq!(
-            (v[0].nodes, v[0].before, v[0].after, v[0].threshold),
-            (2, 2, 0, DepoolThreshold::DEFAULT)
+            (v[0].nodes, v[0].before, v[0].after, v[0].limits),
+            (2, 2, 0, PoolLimits::default())
         );
         let zero: BTreeMap<_, _> = [pool("apache", 0.0, &[("a", Yes)])].into_iter().collect();
         assert_eq!(
@@ -376,7 +429,7 @@ mod tests {
     fn refusals_say_how_many_and_list_ten() {
         let below = |n: usize| BelowThreshold {
             pool: key(&format!("s{n}"), "x").pool,
-            threshold: DepoolThreshold::DEFAULT,
+            limits: PoolLimits::default(),
             nodes: 2,
             before: 2,
             after: 0,
@@ -398,12 +451,6 @@ mod tests {
         );
         assert!(many.ends_with("; and 2 more"), "{many}");
         assert!(many.contains("/s9: ") && !many.contains("/s10: "), "{many}");
-        let keys = vec![key("a", "n1"), key("a", "n2")];
-        assert_eq!(
-            Refusal::Reactivation(keys).to_string(),
-            "it would put 2 inactive objects back into service (pooled=yes) by a pattern: \
-             eqiad/appservers/a/n1; eqiad/appservers/a/n2"
-        );
     }
 
     #[test]
@@ -442,31 +489,160 @@ mod tests {
     }
 
     #[test]
-    fn lowering_means_leaving_yes() {
-        assert!(lowers_pooled(&change("s", "a", Yes, Some(No))));
-        assert!(lowers_pooled(&change("s", "a", Yes, Some(Inactive))));
-        assert!(lowers_pooled(&change("s", "a", Yes, None)));
-        assert!(!lowers_pooled(&change("s", "a", Yes, Some(Yes))));
-        assert!(!lowers_pooled(&change("s", "a", No, None)));
-        assert!(!lowers_pooled(&change("s", "a", Inactive, Some(No))));
+    fn lowering_means_leaving_service() {
+        assert!(lowers_serving(&change("s", "a", Yes, Some(No))));
+        assert!(lowers_serving(&change("s", "a", Yes, Some(Inactive))));
+        assert!(lowers_serving(&change("s", "a", Yes, None)));
+        assert!(!lowers_serving(&change("s", "a", Yes, Some(Yes))));
+        assert!(!lowers_serving(&change("s", "a", No, None)));
+        assert!(!lowers_serving(&change("s", "a", Inactive, Some(No))));
+        // A drain (weight 0) leaves service; a pooled node of weight 0 was not serving.
+        let drain = weighted("s", "a", (Yes, 3), Some((Yes, 0)));
+        assert!(lowers_serving(&drain));
+        assert!(!lowers_serving(&weighted(
+            "s",
+            "a",
+            (Yes, 0),
+            Some((No, 0))
+        )));
+        assert!(!lowers_serving(&weighted("s", "a", (Yes, 0), None)));
+        assert!(!lowers_serving(&weighted(
+            "s",
+            "a",
+            (Yes, 1),
+            Some((Yes, 7))
+        )));
+    }
+
+    fn weighted(
+        service: &str,
+        node: &str,
+        from: (Pooled, u16),
+        to: Option<(Pooled, u16)>,
+    ) -> Change {
+        Change {
+            key: key(service, node),
+            before: PoolState::new(from.0, Weight(from.1)),
+            after: to.map(|(p, w)| PoolState::new(p, Weight(w))),
+            mod_revision: 1,
+        }
     }
 
     #[test]
-    fn reactivation_needs_the_exact_host_name() {
-        let changes = [
-            change("apache", "mw1018", Inactive, Some(Yes)),
-            change("apache", "mw1019", Inactive, Some(No)),
-            change("apache", "mw1020", No, Some(Yes)),
-        ];
-        let by_pattern: Selector = "name=mw10.*".parse().unwrap();
-        let swept: Vec<String> = reactivations(&by_pattern, &changes)
-            .iter()
-            .map(|c| c.key.node.to_string())
+    fn draining_every_node_is_refused_like_depooling_them() {
+        let pools: BTreeMap<_, _> = [pool("apache", 0.5, &[("a", Yes), ("b", Yes), ("c", Yes)])]
+            .into_iter()
             .collect();
-        assert_eq!(swept, ["mw1018"]);
-        let exact: Selector = "dc=eqiad,name=mw1018".parse().unwrap();
-        assert!(reactivations(&exact, &changes).is_empty());
+        let drain: Vec<Change> = ["a", "b", "c"]
+            .iter()
+            .map(|n| weighted("apache", n, (Yes, 1), Some((Yes, 0))))
+            .collect();
+        let v = below_threshold(&pools, &drain);
+        assert_eq!(
+            (v[0].nodes, v[0].before, v[0].after, v[0].required),
+            (3, 3, 0, 2)
+        );
+        // One drained node is within the share; a node already at weight 0 is not serving,
+        // so draining the two others would leave none.
+        assert_eq!(below_threshold(&pools, &drain[..1]), []);
+        let mut one_drained = pools.clone();
+        if let Some(p) = one_drained.values_mut().next() {
+            p.members.insert(
+                "a".parse().unwrap(),
+                Member {
+                    pooled: Yes,
+                    weight: Weight(0),
+                },
+            );
+        }
+        let v = below_threshold(&one_drained, &drain[1..2]);
+        assert_eq!((v[0].before, v[0].after, v[0].required), (2, 1, 2));
+    }
+
+    #[test]
+    fn min_pooled_is_a_floor_under_the_share() {
+        let mut pools: BTreeMap<_, _> = [pool("apache", 0.0, &[("a", Yes)])].into_iter().collect();
+        // Threshold 0: the only node may go...
+        assert_eq!(
+            below_threshold(&pools, &[change("apache", "a", Yes, Some(No))]),
+            []
+        );
+        // ...unless min_pooled keeps one.
+        for p in pools.values_mut() {
+            p.limits.min_pooled = 1;
+        }
+        let v = below_threshold(&pools, &[change("apache", "a", Yes, Some(No))]);
+        assert_eq!((v[0].nodes, v[0].after, v[0].required), (1, 0, 1));
+        assert_eq!(
+            v[0].to_string(),
+            "eqiad/appservers/apache: 0 of 1 nodes would stay serving (now 1), below its \
+             depool threshold 0 and min_pooled 1 (at least 1)"
+        );
+        // The larger of the two counts: 0.5 of 10 is 5, min_pooled 7 wins.
+        let l = PoolLimits {
+            threshold: DepoolThreshold::new(0.5).unwrap(),
+            min_pooled: 7,
+        };
+        assert_eq!((l.required(10), l.required(20)), (7, 10));
+    }
+
+    #[test]
+    fn a_pattern_leaves_inactive_objects_alone_whatever_it_sets() {
+        use crate::action::SetFields;
+        let set = |p: Option<Pooled>, w: Option<u16>| {
+            Edit::Set(SetFields {
+                pooled: p,
+                weight: w.map(Weight),
+            })
+        };
+        let inactive = PoolState::new(Inactive, Weight(1));
+        let active = PoolState::new(No, Weight(1));
+        let node: NodeName = "mw1018".parse().unwrap();
+        let pattern: Selector = "name=mw10.*".parse().unwrap();
         let no_name: Selector = "cluster=appservers".parse().unwrap();
-        assert_eq!(reactivations(&no_name, &changes).len(), 1);
+        let exact: Selector = "dc=eqiad,name=mw1018".parse().unwrap();
+        for edit in [
+            set(Some(Yes), None),
+            set(Some(No), None),
+            set(None, Some(5)),
+        ] {
+            assert!(
+                leaves_alone(&pattern, &node, &inactive, &edit, false),
+                "{edit:?}"
+            );
+            assert!(
+                leaves_alone(&no_name, &node, &inactive, &edit, false),
+                "{edit:?}"
+            );
+            // Named exactly, or opted in: reached.
+            assert!(
+                !leaves_alone(&exact, &node, &inactive, &edit, false),
+                "{edit:?}"
+            );
+            assert!(
+                !leaves_alone(&pattern, &node, &inactive, &edit, true),
+                "{edit:?}"
+            );
+            // Objects that are not inactive are never held back.
+            assert!(
+                !leaves_alone(&pattern, &node, &active, &edit, false),
+                "{edit:?}"
+            );
+        }
+        // pooled=inactive itself, and deletions, reach them.
+        assert!(!leaves_alone(
+            &pattern,
+            &node,
+            &inactive,
+            &set(Some(Inactive), Some(0)),
+            false
+        ));
+        assert!(!leaves_alone(
+            &pattern,
+            &node,
+            &inactive,
+            &Edit::Delete,
+            false
+        ));
     }
 }

@@ -76,6 +76,19 @@ impl Write {
     }
 }
 
+/// A condition on a whole pool (a key range): no key under `prefix` was written after
+/// `revision`. etcd compares a range in one comparison whatever its size, so a write judged
+/// by a pool's state (the depool threshold) fails if anything in the pool changed since it
+/// was read. (A key deleted since is not seen by it; the writer deletes serving objects in
+/// two steps for that reason, see `conftool-core`'s writer.)
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RangeGuard {
+    /// The range: every key starting with it.
+    pub prefix: String,
+    /// The revision the range was read at.
+    pub revision: i64,
+}
+
 /// How writes are batched. The defaults match etcd's defaults (`--max-txn-ops 128`,
 /// `--max-request-bytes` 1.5 MiB) with headroom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +131,49 @@ pub fn batch(writes: &[Write], limits: &BatchLimits) -> Vec<Vec<usize>> {
         }
         cur.push(i);
         bytes += size;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Split writes into transactions that also carry range compares: a transaction compares
+/// each of its writes, each range (by prefix) that one of its writes falls in, and `extra`
+/// more keys, and carries its writes plus `extra` more operations; both counts stay within
+/// [`BatchLimits::max_txn_ops`], the bytes within [`BatchLimits::max_txn_bytes`] (`extra_bytes`
+/// counted in every transaction). Writes keep their order; returns input indexes per batch.
+pub fn batch_guarded(
+    writes: &[Write],
+    ranges: &[&str],
+    extra: usize,
+    extra_bytes: usize,
+    limits: &BatchLimits,
+) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut cur: Vec<usize> = Vec::new();
+    let mut touched: Vec<usize> = Vec::new();
+    let mut bytes = extra_bytes;
+    for (i, w) in writes.iter().enumerate() {
+        let range = ranges.iter().position(|p| w.key().starts_with(p));
+        let new_range = range.is_some_and(|r| !touched.contains(&r));
+        let compares = cur.len() + 1 + touched.len() + usize::from(new_range) + extra;
+        let ops = cur.len() + 1 + extra;
+        let full =
+            compares.max(ops) > limits.max_txn_ops || bytes + w.size() > limits.max_txn_bytes;
+        if !cur.is_empty() && full {
+            out.push(std::mem::take(&mut cur));
+            touched.clear();
+            bytes = extra_bytes;
+        }
+        if let Some(r) = range {
+            if !touched.contains(&r) {
+                touched.push(r);
+                bytes += ranges[r].len() + 32;
+            }
+        }
+        cur.push(i);
+        bytes += w.size();
     }
     if !cur.is_empty() {
         out.push(cur);
@@ -173,6 +229,40 @@ mod tests {
             ..limits
         };
         assert_eq!(batch(&writes, &tiny).len(), 3);
+    }
+
+    #[test]
+    fn guarded_batches_count_range_compares_and_extra_operations() {
+        let limits = BatchLimits {
+            max_txn_ops: 6,
+            ..BatchLimits::default()
+        };
+        let writes: Vec<Write> = ["/p/a/1", "/p/a/2", "/p/b/1", "/p/b/2", "/p/c/1"]
+            .iter()
+            .map(|k| put(k, 1))
+            .collect();
+        // Without ranges or extras: 6 per transaction.
+        assert_eq!(
+            batch_guarded(&writes, &[], 0, 0, &limits),
+            vec![vec![0, 1, 2, 3, 4]]
+        );
+        // Ranges /p/a/ and /p/b/ and one extra (the operation record): writes 0,1 (+1 range
+        // +1 extra = 4 compares), write 2 opens range b (6 compares); write 3 would make 7.
+        let ranges = ["/p/a/", "/p/b/"];
+        assert_eq!(
+            batch_guarded(&writes, &ranges, 1, 0, &limits),
+            vec![vec![0, 1, 2], vec![3, 4]]
+        );
+        // Operations bound too: 5 extras leave room for one write per transaction.
+        assert_eq!(batch_guarded(&writes, &[], 5, 0, &limits).len(), 5);
+        // Extra bytes count in every transaction.
+        let tight = BatchLimits {
+            max_txn_bytes: 100,
+            ..limits
+        };
+        let one = writes[0].size();
+        assert_eq!(batch_guarded(&writes, &[], 0, 100 - one, &tight).len(), 5);
+        assert!(batch_guarded(&[], &ranges, 1, 0, &limits).is_empty());
     }
 
     fn put(k: &str, n: usize) -> Write {

@@ -1,6 +1,6 @@
 //! Carrying out a plan against etcd, re-planning on conflicts until it converges.
 
-use conftool_core::{Operation, Snapshot, Store, Write, Writer};
+use conftool_core::{PlannedWrites, Snapshot, Store, Write, Writer};
 
 use crate::error::Error;
 use crate::guard::Limits;
@@ -115,7 +115,7 @@ pub async fn apply(
     limits: &Limits,
 ) -> Result<Outcome, Error> {
     let store = writer.store();
-    let mut op = writer.operation();
+    let mut op = writer.planned();
     let mut unknown = Vec::new();
     let result = apply_rounds(store, &mut op, desired, first, limits, &mut unknown).await;
     let error = result
@@ -132,7 +132,7 @@ pub async fn apply(
 
 async fn apply_rounds(
     store: &Store,
-    op: &mut Operation<'_, '_>,
+    op: &mut PlannedWrites<'_, '_>,
     desired: &Desired,
     first: Plan,
     limits: &Limits,

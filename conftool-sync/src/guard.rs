@@ -284,6 +284,7 @@ mod tests {
                     port: 80,
                     default_values: conftool_core::Defaults::LEGACY,
                     depool_threshold: None,
+                    min_pooled: None,
                 }),
                 old: None,
                 ..service_deletion("c", "new")

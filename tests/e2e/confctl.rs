@@ -295,8 +295,23 @@ fn host_shortcuts_respect_inactive() {
     )
     .expect_code(0);
     assert_eq!(obj("nginx"), r#"{"pooled":"yes","weight":1}"#);
-    ctx.run("confctl", &["drain", "--hostname", "mw1018"])
-        .expect_code(0);
+    // A drain takes the node out of traffic: nginx's only serving node may not go.
+    let before = ctx.state();
+    let run = ctx
+        .run("confctl", &["drain", "--hostname", "mw1018"])
+        .expect_code(2);
+    assert!(
+        run.stderr
+            .contains("eqiad/appservers/nginx: 0 of 1 nodes would stay serving (now 1)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ctx.state(), before);
+    ctx.run(
+        "confctl",
+        &["drain", "--hostname", "mw1018", "--allow-below-threshold"],
+    )
+    .expect_code(0);
     assert_eq!(obj("apache"), r#"{"pooled":"yes","weight":0}"#);
     assert_eq!(obj("nginx"), r#"{"pooled":"yes","weight":0}"#);
     // Other hosts untouched.

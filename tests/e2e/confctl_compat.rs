@@ -612,7 +612,7 @@ fn set_from_a_yaml_file_as_python_does() {
 }
 
 #[test]
-fn a_named_host_goes_back_into_service_and_a_pattern_needs_the_opt_in() {
+fn a_named_host_goes_back_into_service_and_a_pattern_leaves_it_alone() {
     let ctx = fleet();
     ctx.run(
         "confctl",
@@ -623,15 +623,27 @@ fn a_named_host_goes_back_into_service_and_a_pattern_needs_the_opt_in() {
         ],
     )
     .expect_code(0);
-    // re: would turn an inactive object yes: refused, as select by pattern is.
+    // re: is a pattern: it leaves inactive objects alone, as select by pattern does.
     let before = (ctx.dump(), ctx.revision());
     let run = ctx
         .run(
             "confctl",
-            &["tags", TAGS, "--action", "set/pooled=yes", "re:mw102"],
+            &[
+                "--yes",
+                "tags",
+                TAGS,
+                "--action",
+                "set/pooled=yes",
+                "re:mw102",
+            ],
         )
-        .expect_code(2);
-    assert!(run.stderr.contains("--include-inactive"), "{run:?}");
+        .expect_code(0);
+    assert!(
+        run.stderr
+            .contains("eqiad/appservers/apache/mw1020: left alone (pooled=inactive")
+            && run.stderr.contains("--include-inactive"),
+        "{run:?}"
+    );
     assert_eq!((ctx.dump(), ctx.revision()), before);
     // Naming the host is enough, as people pool a new host with the Python tool.
     ctx.run(

@@ -31,8 +31,8 @@ fn a_fleet_wide_depool_is_refused_naming_the_pools_and_numbers() {
     ] {
         assert_eq!(run.code, 2, "{run:?}");
         for pool in [
-            "eqiad/appservers/apache: 0 of 5 nodes would stay pooled (now 5), below its depool threshold 0.5 (at least 3)",
-            "eqiad/api_appserver/apache: 0 of 3 nodes would stay pooled (now 3), below its depool threshold 0.66 (at least 2)",
+            "eqiad/appservers/apache: 0 of 5 nodes would stay serving (now 5), below its depool threshold 0.5 (at least 3)",
+            "eqiad/api_appserver/apache: 0 of 3 nodes would stay serving (now 3), below its depool threshold 0.66 (at least 2)",
         ] {
             assert!(run.stderr.contains(pool), "{pool}\n{}", run.stderr);
         }
@@ -120,15 +120,27 @@ fn depools_are_allowed_down_to_the_threshold_and_repairs_always() {
         assert_eq!(run.code, 2, "{run:?}");
         assert!(
             run.stderr
-                .contains("eqiad/appservers/apache: 2 of 5 nodes would stay pooled (now 3)"),
+                .contains("eqiad/appservers/apache: 2 of 5 nodes would stay serving (now 3)"),
             "{}",
             run.stderr
         );
         assert_eq!(ctx.state(), before);
     }
-    // Weights and repools never lower the count: fine even at the threshold.
+    // Weights above 0 and repools never lower the count: fine even at the threshold; a
+    // drain (weight 0) takes the node out of traffic, so it is refused like a depool.
+    ctx.run(
+        "confctl",
+        &[
+            "select",
+            "dc=eqiad,service=apache,name=mw1020",
+            "set/weight=5",
+        ],
+    )
+    .expect_code(0);
+    let before = ctx.state();
     ctx.run("confctl", &["drain", "--hostname", "mw1020"])
-        .expect_code(0);
+        .expect_code(2);
+    assert_eq!(ctx.state(), before);
     // With the override, below it; then the pool is below and still accepts repairs.
     ctx.run(
         "confctl",
@@ -217,30 +229,33 @@ fn the_threshold_comes_from_the_synced_service_definition() {
 }
 
 #[test]
-fn inactive_objects_return_to_service_only_by_name_or_on_request() {
+fn a_pattern_write_leaves_inactive_objects_alone_whatever_it_sets() {
     let ctx = example();
     let before = ctx.state();
+    // Pooling, depooling (which would put them back into load-balancer configuration, and a
+    // later pattern pool into service) and weights: all leave inactive objects alone.
     for args in [
         vec!["--yes", "select", "cluster=jobrunner", "set/pooled=yes"],
-        vec!["--yes", "select", "name=mw116.", "set/pooled=yes"],
+        vec!["--yes", "select", "name=mw116.", "set/pooled=no"],
+        vec!["--yes", "select", "cluster=jobrunner", "set/weight=5"],
     ] {
-        let run = ctx.run("confctl", &args);
-        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        let run = ctx.run("confctl", &args).expect_code(0);
         assert!(
-            run.stderr.contains("2 inactive objects")
-                && run.stderr.contains("eqiad/jobrunner/jobrunner/mw1161")
-                && run.stderr.contains("--include-inactive"),
-            "{}",
+            run.stderr.contains(
+                "eqiad/jobrunner/jobrunner/mw1161: left alone (pooled=inactive; name the host \
+                 exactly or pass --include-inactive to change it)"
+            ) && run
+                .stderr
+                .contains("eqiad/jobrunner/jobrunner/mw1162: left alone")
+                && run
+                    .stderr
+                    .contains("Nothing written: of 2 selected objects, 2 are pooled=inactive"),
+            "{args:?}: {}",
             run.stderr
         );
-        assert_eq!(ctx.state(), before);
+        assert_eq!(run.stdout, "", "{args:?}");
+        assert_eq!(ctx.state(), before, "{args:?}");
     }
-    // Depooling them (still out of service) and weights are not reactivation.
-    ctx.run(
-        "confctl",
-        &["--yes", "select", "cluster=jobrunner", "set/weight=5"],
-    )
-    .expect_code(0);
     // One host named exactly: as people pool a new host.
     ctx.run(
         "confctl",
@@ -249,6 +264,34 @@ fn inactive_objects_return_to_service_only_by_name_or_on_request() {
     .expect_code(0);
     assert_eq!(pooled(&ctx, "eqiad/jobrunner/jobrunner/mw1161"), "yes");
     assert_eq!(pooled(&ctx, "eqiad/jobrunner/jobrunner/mw1162"), "inactive");
+    // A pattern that selects both changes the active one only.
+    let run = ctx
+        .run(
+            "confctl",
+            &["--yes", "select", "name=mw116.", "set/weight=7"],
+        )
+        .expect_code(0);
+    assert_eq!(
+        run.stdout,
+        "eqiad/jobrunner/jobrunner/mw1161: weight changed 0 => 7\n"
+    );
+    // Setting pooled=inactive itself reaches them (a decommission by pattern; mw1161 is the
+    // pool's only serving node, so the threshold has to be lifted for it).
+    ctx.run(
+        "confctl",
+        &[
+            "--yes",
+            "select",
+            "name=mw116.",
+            "set/pooled=inactive:weight=0",
+            "--allow-below-threshold",
+        ],
+    )
+    .expect_code(0);
+    assert_eq!(
+        ctx.dump()["/v1/pools/eqiad/jobrunner/jobrunner/mw1162"],
+        r#"{"pooled":"inactive","weight":0}"#
+    );
     ctx.run(
         "confctl",
         &[
@@ -270,7 +313,6 @@ fn flags_are_offered_only_where_they_act() {
     for args in [
         vec!["--yes", "depool", "--hostname", "mw1018"],
         vec!["depool", "--hostname", "mw1018", "--include-inactive"],
-        vec!["drain", "--hostname", "mw1018", "--allow-below-threshold"],
         vec!["pool", "--hostname", "mw1018", "--allow-below-threshold"],
         vec!["-y", "pool", "--hostname", "mw1018"],
     ] {

@@ -22,6 +22,9 @@ enum Out {
     Ours(&'static str),
     /// Not compared here (another format on purpose; tested in its own module).
     Other,
+    /// Nothing on stdout and no question: every selected object is `inactive` and a write
+    /// by pattern leaves them alone (the Python tool asks, then writes them).
+    LeftAlone,
 }
 
 struct Step {
@@ -48,8 +51,9 @@ const STEPS: &[Step] = &[
     Step { n: "006", args: &["select", "dc=eqiad,cluster=cache_text,service=varnish-fe", "set/pooled=yes", "--include-inactive"], stdin: "y\n", code: 0, out: Out::ChangeLines },
     // Our question is on stderr (Python's on stdout).
     Step { n: "007", args: &["select", "dc=eqiad,cluster=appservers", "set/pooled=yes", "--include-inactive"], stdin: "n\n", code: 1, out: Out::Ours("") },
-    Step { n: "008", args: &["--yaml", "select", "dc=eqiad,cluster=appservers", "set/weight=3"], stdin: "n\n", code: 1, out: Out::Ours("") },
-    Step { n: "009", args: &["select", "dc=eqiad,cluster=appservers", "set/weight=3"], stdin: "", code: 1, out: Out::Ours("") },
+    // Every object selected is inactive: a pattern leaves them alone, nothing to ask.
+    Step { n: "008", args: &["--yaml", "select", "dc=eqiad,cluster=appservers", "set/weight=3"], stdin: "n\n", code: 0, out: Out::LeftAlone },
+    Step { n: "009", args: &["select", "dc=eqiad,cluster=appservers", "set/weight=3"], stdin: "", code: 0, out: Out::LeftAlone },
     Step { n: "010", args: &["--host", "select", "name=cp1002.eqiad.wmnet", "set/weight=7"], stdin: "", code: 0, out: Out::SameLines },
     Step { n: "011", args: &["select", "name=nosuch", "get"], stdin: "", code: 0, out: Out::Same },
     Step { n: "012", args: &["select", "service=apache", "get"], stdin: "", code: 0, out: Out::SameLines },
@@ -149,7 +153,9 @@ fn the_python_tools_node_session_gives_the_same_pools_and_lines() {
         );
         let python = python_stdout(step.n);
         // Where the Python tool asks (or refuses to, without a terminal), we ask too.
-        if python.contains("Ok to continue?") || python.contains("not scriptable") {
+        let left_alone = matches!(step.out, Out::LeftAlone);
+        if !left_alone && (python.contains("Ok to continue?") || python.contains("not scriptable"))
+        {
             assert!(
                 run.stderr.contains("Ok to continue? [y/N]"),
                 "step {}: {run:?}",
@@ -185,6 +191,15 @@ fn the_python_tools_node_session_gives_the_same_pools_and_lines() {
             }
             Out::Ours(text) => assert_eq!(run.stdout, *text, "step {}", step.n),
             Out::Other => assert!(!run.stdout.is_empty(), "step {}", step.n),
+            Out::LeftAlone => {
+                assert_eq!(run.stdout, "", "step {}", step.n);
+                assert!(
+                    run.stderr.contains("left alone (pooled=inactive")
+                        && !run.stderr.contains("Ok to continue?"),
+                    "step {}: {run:?}",
+                    step.n
+                );
+            }
         }
         // After a step that wrote (or was meant to), the pools are the Python tool's then;
         // after the others, unchanged.

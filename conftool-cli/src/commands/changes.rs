@@ -151,9 +151,6 @@ pub struct ReasonArg {
 fn with_hint(e: conftool_core::Error) -> anyhow::Error {
     use conftool_core::{ModelError as Model, Refusal};
     let hint = match &e {
-        conftool_core::Error::Model(Model::Refused(Refusal::Reactivation(_))) => {
-            "name the host exactly, e.g. name=mw1018.eqiad.wmnet, or pass --include-inactive"
-        }
         conftool_core::Error::Model(Model::Refused(Refusal::BelowThreshold(_))) => {
             "pass --allow-below-threshold to write anyway"
         }
@@ -163,12 +160,8 @@ fn with_hint(e: conftool_core::Error) -> anyhow::Error {
 }
 
 /// Refuse changes that break a rule not lifted (see [`Writer::check`]).
-pub async fn check_rules(
-    writer: &Writer<'_>,
-    sel: &Selector,
-    changes: &[Change],
-) -> anyhow::Result<()> {
-    writer.check(sel, changes).await.map_err(with_hint)
+pub async fn check_rules(writer: &Writer<'_>, changes: &[Change]) -> anyhow::Result<()> {
+    writer.check(changes).await.map_err(with_hint)
 }
 
 /// What a failed write says: nothing written, or what was kept.
@@ -200,7 +193,7 @@ pub async fn apply(
     writer: &mut Writer<'_>,
     sel: &Selector,
     changes: Vec<Change>,
-    edit: impl Fn(&Selected) -> Option<Edit>,
+    edit: impl Fn(&Selected) -> Option<Edit> + Send + Sync,
     atomicity: Atomicity,
 ) -> Landed {
     match writer.apply(sel, changes, edit, atomicity).await {

@@ -83,7 +83,7 @@ pub async fn apply(
     let store = writer.store();
     let mut done = Migrated::default();
     let mut plan_now = first;
-    let mut op = writer.operation();
+    let mut op = writer.planned();
     let result = loop {
         if overwrite == Overwrite::Refuse {
             if let Some(d) = plan_now.differing.first() {

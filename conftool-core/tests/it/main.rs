@@ -4,5 +4,6 @@
 mod migrate;
 mod node;
 mod store;
+mod thresholds;
 mod watch;
 mod writer;

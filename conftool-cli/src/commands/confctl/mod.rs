@@ -127,9 +127,11 @@ pub enum Command {
         after_help = "Examples:\n  confctl depool\n  confctl depool --hostname cp1052 --service varnish-fe"
     )]
     Depool(host::GuardedArgs),
-    /// Set weight=0 for a host in every pool it is in (or one service).
+    /// Set weight=0 for a host in every pool it is in (or one service): it stays pooled and
+    /// takes no new traffic. Refused if it would leave a pool with fewer serving nodes than
+    /// its depool threshold allows (a node of weight 0 does not serve).
     #[command(after_help = "Examples:\n  confctl drain --hostname mw1018")]
-    Drain(host::HostArgs),
+    Drain(host::GuardedArgs),
     /// Set pooled=inactive for a host in every pool it is in (or one service). Refused if it
     /// would leave a pool below its depool threshold.
     #[command(after_help = "Examples:\n  confctl decommission --hostname mw1018")]
@@ -200,7 +202,7 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
             host::run(&args.conn, &opts, Verb::Pool, &p.host, guard).await
         }
         Command::Depool(g) => host::run(&args.conn, &opts, Verb::Depool, &g.host, g.guard()).await,
-        Command::Drain(h) => host::run(&args.conn, &opts, Verb::Drain, h, Guard::default()).await,
+        Command::Drain(g) => host::run(&args.conn, &opts, Verb::Drain, &g.host, g.guard()).await,
         Command::Decommission(g) => {
             host::run(&args.conn, &opts, Verb::Decommission, &g.host, g.guard()).await
         }

@@ -27,8 +27,8 @@ pub struct SelectArgs {
     /// Do not ask for confirmation when a write matches more than one object.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Let a selection by pattern (or without a name) put pooled=inactive objects back into
-    /// service (pooled=yes). Not needed when the selector names one host exactly.
+    /// Let a write by pattern (or without a name) change pooled=inactive objects, which it
+    /// otherwise leaves alone. Not needed when the selector names one host exactly.
     #[arg(long)]
     pub include_inactive: bool,
     /// Write even if the change leaves a pool with fewer pooled nodes than its service's
@@ -147,16 +147,32 @@ pub(super) async fn execute(
     if opts.host {
         one_host(sel, &selection)?;
     }
-    let changes = selection.changes(|_| Some(edit));
-    let unchanged = selection.objects.len() - changes.len();
     // The audit log is checked here, and the rules before asking anything.
     let mut writer = writer("confctl", cfg, store, overrides, &opts.reason)?;
-    check_rules(&writer, sel, &changes).await?;
-    if changes.is_empty() {
+    let planned = writer.changes(sel, &selection, |_| Some(edit));
+    for key in &planned.left_alone {
         opts.out.info(format!(
-            "All {} selected objects are already in the requested state; nothing written.",
-            selection.objects.len()
+            "{key}: left alone (pooled=inactive; name the host exactly or pass \
+             --include-inactive to change it)"
         ));
+    }
+    let changes = planned.changes.clone();
+    let unchanged = selection.objects.len() - changes.len();
+    check_rules(&writer, &changes).await?;
+    if changes.is_empty() {
+        let left = planned.left_alone.len();
+        opts.out.info(if left == 0 {
+            format!(
+                "All {} selected objects are already in the requested state; nothing written.",
+                selection.objects.len()
+            )
+        } else {
+            format!(
+                "Nothing written: of {} selected objects, {left} are pooled=inactive (left \
+                 alone) and the others are already in the requested state.",
+                selection.objects.len()
+            )
+        });
         if opts.json {
             let mut doc = summary_json(sel, action, unchanged);
             doc["changed"] = json!([]);

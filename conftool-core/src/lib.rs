@@ -51,11 +51,13 @@ pub mod audit;
 pub mod config;
 mod endpoints;
 mod error;
+mod group;
 mod guarded;
 mod members;
 pub mod migrate;
 mod node;
 mod operations;
+pub mod policy;
 pub mod pyconfig;
 mod select;
 mod store;
@@ -82,6 +84,7 @@ pub use conftool_model::{
     Selection, Selector, Service, ServiceDef, SetFields, Snapshot, SyncRecord, Weight, Write,
 };
 pub use error::{Error, EtcdFailure, MemberFailure, Result};
+pub use group::{GroupPlan, HostPlan};
 pub use operations::Ended;
 pub use select::{ApplyError, Atomicity};
 pub use store::{CommitReport, Raw, Store};

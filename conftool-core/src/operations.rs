@@ -271,6 +271,25 @@ impl Writer<'_> {
         id: &OperationId,
         dry_run: bool,
     ) -> Result<Ended, ApplyError> {
+        let mut ended = self.restore_operation(id, dry_run).await?;
+        if dry_run || ended.already_ended {
+            return Ok(ended);
+        }
+        ended.record = self.close_operation(id).await.map_err(|error| ApplyError {
+            applied: ended.restored.clone(),
+            error,
+        })?;
+        Ok(ended)
+    }
+
+    /// The restoring half of [`Writer::end_operation`]: the record stays open (for a caller
+    /// with more to undo first, e.g. the policy's repool commands), to be closed with
+    /// [`Writer::close_operation`]. Running it again restores nothing twice.
+    pub async fn restore_operation(
+        &mut self,
+        id: &OperationId,
+        dry_run: bool,
+    ) -> Result<Ended, ApplyError> {
         let fail = |error| ApplyError {
             applied: Vec::new(),
             error,
@@ -347,10 +366,6 @@ impl Writer<'_> {
             .set_operation(previous.as_ref().map(|h| h.record.id.to_string()));
         self.op = previous;
         let restored = restored?;
-        let record = self.close(id).await.map_err(|error| ApplyError {
-            applied: restored.clone(),
-            error,
-        })?;
         Ok(Ended {
             record,
             restored,
@@ -361,7 +376,7 @@ impl Writer<'_> {
     }
 
     /// Mark the record ended (compare-and-swap; someone else ending it first is fine).
-    async fn close(&mut self, id: &OperationId) -> Result<OperationRecord, Error> {
+    pub async fn close_operation(&mut self, id: &OperationId) -> Result<OperationRecord, Error> {
         for _ in 0..crate::select::MAX_ROUNDS {
             let (mut record, rev) = self
                 .store

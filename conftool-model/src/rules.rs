@@ -251,6 +251,31 @@ pub fn below_threshold(
     out
 }
 
+/// Which of several hosts' changes fit together: hosts in order, each admitted if its
+/// changes, added to those admitted before it, leave no pool below its limits (judged
+/// against what the pools hold now); the others are held back with the pools they would
+/// cross. For `--partial` group writes: as many hosts as the pools allow, the rest named.
+pub fn admit(
+    pools: &BTreeMap<PoolKey, PoolMembers>,
+    hosts: &[Vec<Change>],
+) -> (Vec<usize>, Vec<(usize, Vec<BelowThreshold>)>) {
+    let mut admitted = Vec::new();
+    let mut held = Vec::new();
+    let mut so_far: Vec<Change> = Vec::new();
+    for (i, changes) in hosts.iter().enumerate() {
+        let mut with = so_far.clone();
+        with.extend(changes.iter().cloned());
+        let below = below_threshold(pools, &with);
+        if below.is_empty() {
+            admitted.push(i);
+            so_far = with;
+        } else {
+            held.push((i, below));
+        }
+    }
+    (admitted, held)
+}
+
 /// Whether a write by `sel` leaves an object in state `before` alone, although `edit` would
 /// change it: `inactive` objects are reached only by a selector that names their host
 /// exactly, by `set/pooled=inactive` itself, or with `include_inactive`. Deletions are not
@@ -584,6 +609,42 @@ mod tests {
             min_pooled: 7,
         };
         assert_eq!((l.required(10), l.required(20)), (7, 10));
+    }
+
+    #[test]
+    fn admitting_hosts_in_order_until_the_pools_are_full() {
+        // 6 nodes at 0.5: 3 may leave. Hosts a+b (one node each), then c+d together, then e.
+        let pools: BTreeMap<_, _> = [pool(
+            "apache",
+            0.5,
+            &[
+                ("a", Yes),
+                ("b", Yes),
+                ("c", Yes),
+                ("d", Yes),
+                ("e", Yes),
+                ("f", Yes),
+            ],
+        )]
+        .into_iter()
+        .collect();
+        let out = |n: &str| change("apache", n, Yes, Some(No));
+        let hosts = vec![
+            vec![out("a")],
+            vec![out("b")],
+            vec![out("c"), out("d")],
+            vec![out("e")],
+            vec![],
+        ];
+        let (admitted, held) = admit(&pools, &hosts);
+        // a, b fit; c+d would make 4 out: held; e fits (3 out); a host with no change fits.
+        assert_eq!(admitted, [0, 1, 3, 4]);
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].0, 2);
+        assert_eq!((held[0].1[0].after, held[0].1[0].required), (2, 3));
+        // Everything fits when nothing lowers.
+        let back = vec![vec![change("apache", "a", No, Some(Yes))]];
+        assert_eq!(admit(&pools, &back), (vec![0], vec![]));
     }
 
     #[test]

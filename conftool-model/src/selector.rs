@@ -99,6 +99,18 @@ pub struct Selector {
 }
 
 impl Selector {
+    /// The selector that matches every object (no term).
+    ///
+    /// ```
+    /// use conftool_model::{ObjectKey, Selector};
+    /// let k: ObjectKey = "eqiad/appservers/apache/mw1018".parse()?;
+    /// assert!(Selector::any().matches(&k));
+    /// # Ok::<(), conftool_model::Error>(())
+    /// ```
+    pub fn any() -> Selector {
+        Selector { terms: Vec::new() }
+    }
+
     /// A selector for exactly one node (its name taken literally), optionally in one service.
     ///
     /// ```

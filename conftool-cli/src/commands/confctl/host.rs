@@ -1,29 +1,58 @@
-//! `confctl pool|depool|drain|decommission [--hostname H] [--service S]`: act on every pool
-//! a host is in, like the restart scripts' shortcuts.
+//! `confctl pool|depool|drain|decommission`: act on every pool a host is in, like the
+//! restart scripts' shortcuts, or on a group of hosts (`--hostname` repeated,
+//! `--hosts-file`): one plan for the whole group, checked once against every pool it touches,
+//! written all or nothing (or `--partial`), recorded in an operation that `confctl operation
+//! end` undoes, and shown first with `--dry-run`. A depool policy
+//! (`depool-policy.yaml`) says which hosts are depooled by a command of their owners, or by
+//! a person.
+
+use std::path::PathBuf;
 
 use clap::Args;
-use conftool_core::{HostVerb, NodeName, Service};
+use conftool_core::policy::{Mechanism, Policy};
+use conftool_core::{HostVerb, NodeName, Overrides, Service};
 
+use super::group_report;
+use super::policy_run::{self, PolicyHost};
 use super::Opts;
 use crate::commands::changes::{failure, writer, Landed};
 use crate::connection::ConnArgs;
-use conftool_core::Overrides;
+use crate::exit::BadInput;
 
-/// Which host, which service.
+/// Which hosts, which service, and how.
 #[derive(Debug, Clone, Args)]
 pub struct HostArgs {
-    /// The node name (default: this machine's FQDN, then its short name).
+    /// A host name; repeat for several (default: this machine's FQDN, then its short name).
     #[arg(long, value_name = "HOST")]
-    pub hostname: Option<String>,
-    /// Only this service (default: every service the host is in).
+    pub hostname: Vec<String>,
+    /// A file of host names, one per line (`#` comments and blank lines ignored).
+    #[arg(long, value_name = "FILE")]
+    pub hosts_file: Option<PathBuf>,
+    /// Only this service (default: every service the hosts are in).
     #[arg(long, value_name = "SERVICE")]
     pub service: Option<String>,
+    /// Show, per host, each pool and its state, what would change, which pools would cross
+    /// their depool threshold and which hosts conftool does not manage; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// For a group: write the hosts that fit within the pools' depool thresholds and name
+    /// the others (default: all or nothing).
+    #[arg(long)]
+    pub partial: bool,
+    /// Record the change as an operation in etcd (printed), which `confctl operation end ID`
+    /// undoes. Groups of hosts always do.
+    #[arg(long)]
+    pub operation: bool,
+    /// The depool policy: which hosts are depooled by a command or by a person (default:
+    /// /etc/conftool/depool-policy.yaml if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 /// `confctl pool`'s arguments.
 #[derive(Debug, Clone, Args)]
 pub struct PoolArgs {
-    /// Which host, which service.
+    /// Which hosts, which service.
     #[command(flatten)]
     pub host: HostArgs,
     /// Also pool objects that are pooled=inactive (out of rotation on purpose).
@@ -31,14 +60,15 @@ pub struct PoolArgs {
     pub include_inactive: bool,
 }
 
-/// Arguments of the verbs that lower pooled counts (`depool`, `decommission`).
+/// Arguments of the verbs that lower serving counts (`depool`, `drain`, `decommission`).
 #[derive(Debug, Clone, Args)]
 pub struct GuardedArgs {
-    /// Which host, which service.
+    /// Which hosts, which service.
     #[command(flatten)]
     pub host: HostArgs,
-    /// Write even if it leaves a pool with fewer pooled nodes than its service's
-    /// depool_threshold allows (default 0.5 of the pool's nodes that are not inactive).
+    /// Write even if it leaves a pool with fewer serving nodes than its service's
+    /// depool_threshold (default 0.5 of the pool's nodes that are not inactive) or
+    /// min_pooled allows.
     #[arg(long)]
     pub allow_below_threshold: bool,
 }
@@ -55,6 +85,9 @@ impl GuardedArgs {
 /// The rules a verb's caller lifted.
 pub(super) type Guard = Overrides;
 
+/// The default policy file.
+const DEFAULT_POLICY: &str = "/etc/conftool/depool-policy.yaml";
+
 /// This machine's FQDN (`hostname -f`), falling back to the kernel's host name.
 fn this_host() -> String {
     std::process::Command::new("hostname")
@@ -67,6 +100,109 @@ fn this_host() -> String {
         .unwrap_or_else(conftool_core::audit::hostname)
 }
 
+/// The hosts asked for, each with the names it may be known by; whether they were named
+/// (rather than this machine).
+fn hosts(args: &HostArgs) -> anyhow::Result<(Vec<Vec<NodeName>>, bool)> {
+    let mut named: Vec<String> = args.hostname.clone();
+    if let Some(file) = &args.hosts_file {
+        named.extend(read_hosts_file(file)?);
+    }
+    if named.is_empty() {
+        if args.hosts_file.is_some() {
+            return Err(BadInput::msg(format!(
+                "hosts file {} names no host; nothing written",
+                args.hosts_file
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )));
+        }
+        // This machine: its FQDN, then its short name.
+        let host = this_host();
+        let mut names = vec![host.parse::<NodeName>()?];
+        if let Some((short, _)) = host.split_once('.') {
+            names.push(short.parse()?);
+        }
+        return Ok((vec![names], false));
+    }
+    let mut out = Vec::new();
+    for n in named {
+        let name: NodeName = n.parse()?;
+        if !out.iter().any(|v: &Vec<NodeName>| v[0] == name) {
+            out.push(vec![name]);
+        }
+    }
+    Ok((out, true))
+}
+
+/// Host names from a file: one per line, `#` comments and blank lines ignored; a bad name
+/// is bad input with its line.
+fn read_hosts_file(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text = conftool_core::trust::read_bounded(path, 4 << 20, "hosts file").map_err(|e| {
+        BadInput::msg(format!(
+            "hosts file {}: {e}; nothing written",
+            path.display()
+        ))
+    })?;
+    let text = String::from_utf8(text).map_err(|_| {
+        BadInput::msg(format!(
+            "hosts file {}: not UTF-8 text; nothing written",
+            path.display()
+        ))
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Err(e) = line.parse::<NodeName>() {
+            return Err(BadInput::msg(format!(
+                "hosts file {}:{}: {e}; nothing written",
+                path.display(),
+                i + 1
+            )));
+        }
+        out.push(line.to_string());
+    }
+    Ok(out)
+}
+
+/// The depool policy: the file given, or the default one if it exists.
+fn policy(args: &HostArgs) -> anyhow::Result<Policy> {
+    let path = match &args.policy {
+        Some(p) => p.clone(),
+        None if std::path::Path::new(DEFAULT_POLICY).exists() => PathBuf::from(DEFAULT_POLICY),
+        None => return Ok(Policy::default()),
+    };
+    // Its commands run as this process: under sudo it must be root's own file.
+    if conftool_core::trust::Privilege::current().is_sudo() {
+        conftool_core::trust::system_file(&path).map_err(|why| {
+            BadInput::msg(format!(
+                "depool policy {}: running through sudo, the policy must be a system file \
+                 (owned and writable by root only): {why}; nothing written",
+                path.display()
+            ))
+        })?;
+    }
+    let text =
+        conftool_core::trust::read_bounded(&path, 1 << 20, "depool policy").map_err(|e| {
+            BadInput::msg(format!(
+                "depool policy {}: {e}; nothing written",
+                path.display()
+            ))
+        })?;
+    let text = String::from_utf8_lossy(&text);
+    Policy::parse(&text).map_err(|e| {
+        let at = e.line.map_or(String::new(), |l| format!(":{l}"));
+        BadInput::msg(format!(
+            "depool policy {}{at}: {}; nothing written",
+            path.display(),
+            e.message
+        ))
+    })
+}
+
 pub(super) async fn run(
     conn: &ConnArgs,
     opts: &Opts,
@@ -74,46 +210,125 @@ pub(super) async fn run(
     args: &HostArgs,
     guard: Guard,
 ) -> anyhow::Result<u8> {
-    let explicit = args.hostname.is_some();
-    let host = args.hostname.clone().unwrap_or_else(this_host);
-    let mut candidates = vec![host.clone()];
-    if !explicit {
-        if let Some((short, _)) = host.split_once('.') {
-            candidates.push(short.to_string());
-        }
-    }
-    let names = candidates
-        .iter()
-        .map(|h| h.parse::<NodeName>())
-        .collect::<Result<Vec<_>, _>>()?;
+    // Everything the user gave is checked before etcd is contacted.
+    let (hosts, named) = hosts(args)?;
     let service = args
         .service
         .as_deref()
         .map(str::parse::<Service>)
         .transpose()?;
+    let policy = policy(args)?;
+    if args.partial && hosts.len() < 2 {
+        return Err(BadInput::msg(
+            "--partial is for a group of hosts; nothing written",
+        ));
+    }
     let (cfg, store) = conn.connect().await?;
     opts.debug_connection(&cfg, &store);
     let mut writer = writer("confctl", &cfg, &store, guard, &opts.reason)?;
-    // Point reads of the host's candidate keys, not a read of the whole fleet; the rules
-    // (depool threshold) and the audit trail are the library's.
-    let landed = match writer.host(verb, &names, service.as_ref()).await {
-        Ok(done) => {
-            let skipped: Vec<String> = done.skipped.iter().map(ToString::to_string).collect();
-            for s in &skipped {
-                opts.out.info(format!("{s}: left alone (pooled=inactive)"));
-            }
-            if done.applied.is_empty() {
-                opts.out.info("Nothing to change.");
-            }
-            let json = opts.json.then(|| serde_json::json!({ "skipped": skipped }));
-            return Landed {
-                applied: done.applied,
-                error: None,
-            }
-            .report(&opts.out, json);
+    // Hosts the policy gives to a command or a person are not conftool's to change.
+    let labels = std::collections::BTreeMap::new();
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for names in hosts {
+        match policy.mechanism(&names[0], &labels) {
+            Mechanism::Conftool => ours.push(names),
+            m => theirs.push(PolicyHost {
+                host: names[0].clone(),
+                mechanism: m.clone(),
+            }),
         }
+    }
+    let group = named && ours.len() + theirs.len() > 1;
+    let plan = writer
+        .plan_hosts(verb, &ours, service.as_ref(), args.partial)
+        .await?;
+    if !plan.not_found.is_empty() && named {
+        let names: Vec<String> = plan.not_found.iter().map(ToString::to_string).collect();
+        let what = match &service {
+            Some(s) => format!("service {s}"),
+            None => "any pool".into(),
+        };
+        let (noun, verb) = if names.len() == 1 {
+            ("node", "is")
+        } else {
+            ("nodes", "are")
+        };
+        return Err(BadInput::msg(format!(
+            "{noun} {} {verb} not in {what}; nothing written",
+            names.join(", ")
+        )));
+    }
+    if !plan.not_found.is_empty() {
+        // This machine, by its FQDN and its short name: neither is in a pool.
+        let names: Vec<String> = ours
+            .first()
+            .map(|v| v.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        let first = names.first().cloned().unwrap_or_default();
+        let alt = if names.len() > 1 {
+            format!(" (or {})", names[1..].join(", "))
+        } else {
+            String::new()
+        };
+        let what = match &service {
+            Some(s) => format!("service {s}"),
+            None => "any pool".into(),
+        };
+        return Err(BadInput::msg(format!(
+            "node {first}{alt} is not in {what}; nothing written"
+        )));
+    }
+    if args.dry_run {
+        group_report::dry_run(opts, &plan, &theirs);
+        return Ok(crate::exit::OK);
+    }
+    if plan.refused() {
+        // Refused before an operation is opened or a command run.
+        return failure(conftool_core::ApplyError {
+            applied: Vec::new(),
+            error: conftool_core::Refusal::BelowThreshold(plan.below.clone()).into(),
+        })
+        .report(&opts.out, None);
+    }
+    let changes = plan.changes();
+    let record = (args.operation || (group && verb != HostVerb::Pool))
+        && (!changes.is_empty() || !theirs.is_empty());
+    if record {
+        let subject: Vec<String> = plan
+            .hosts
+            .iter()
+            .map(|h| h.host.to_string())
+            .chain(theirs.iter().map(|t| t.host.to_string()))
+            .collect();
+        writer.open_operation(verb.as_str(), subject).await?;
+    }
+    group_report::skipped(opts, &plan);
+    let landed = match writer.apply_hosts(&plan).await {
+        Ok(applied) => Landed {
+            applied,
+            error: None,
+        },
         Err(e) => failure(e),
     };
-    let json = opts.json.then(|| serde_json::json!({ "skipped": [] }));
-    landed.report(&opts.out, json)
+    let conftool_failed = landed.error.is_some();
+    // The policy's hosts: only when conftool's part went through.
+    let outcomes = if conftool_failed {
+        Vec::new()
+    } else {
+        policy_run::run_all(&mut writer, verb, &theirs).await
+    };
+    let op = writer.operation_record().map(|r| r.id.clone());
+    let json = opts
+        .json
+        .then(|| group_report::json(&plan, &outcomes, op.as_ref()));
+    if changes.is_empty() && theirs.is_empty() && !conftool_failed {
+        opts.out.info("Nothing to change.");
+    }
+    let code = landed.report(&opts.out, json)?;
+    group_report::after(opts, &plan, &outcomes, op.as_ref());
+    Ok(if outcomes.iter().any(|o| o.failed()) {
+        crate::exit::FAILURE
+    } else {
+        code
+    })
 }

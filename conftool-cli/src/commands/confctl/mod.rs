@@ -3,8 +3,11 @@
 
 mod action_file;
 mod get;
+mod group_report;
 mod host;
 mod namedef;
+mod operation;
+mod policy_run;
 mod select;
 mod tags;
 mod typed;
@@ -115,16 +118,22 @@ pub enum Command {
   confctl --object-type flat tags '' --action get all"
     )]
     Tags(tags::TagsArgs),
-    /// Set pooled=yes for a host in every pool it is in (or one service). Objects that are
-    /// pooled=inactive stay inactive unless --include-inactive is given.
+    /// Set pooled=yes for a host (or several) in every pool it is in (or one service).
+    /// Objects that are pooled=inactive stay inactive unless --include-inactive is given.
     #[command(
-        after_help = "Examples:\n  confctl pool\n  confctl pool --hostname mw1018 --service apache"
+        after_help = "Examples:\n  confctl pool\n  confctl pool --hostname mw1018 --service apache\n  \
+  confctl pool --hostname mw1018 --hostname mw1019 --dry-run"
     )]
     Pool(host::PoolArgs),
-    /// Set pooled=no for a host in every pool it is in (or one service); inactive objects
-    /// are left alone. Refused if it would leave a pool below its depool threshold.
+    /// Set pooled=no for a host (or a group: --hostname repeated, --hosts-file) in every
+    /// pool it is in (or one service); inactive objects are left alone. A group is one plan,
+    /// checked once against every pool's depool threshold: all or nothing (or --partial),
+    /// recorded as an operation that `confctl operation end ID` undoes.
     #[command(
-        after_help = "Examples:\n  confctl depool\n  confctl depool --hostname cp1052 --service varnish-fe"
+        after_help = "Examples:\n  confctl depool\n  confctl depool --hostname cp1052 --service varnish-fe\n  \
+  confctl depool --hosts-file rack-b4.txt --dry-run\n  \
+  confctl depool --hosts-file rack-b4.txt --reason 'T123 switch upgrade'\n  \
+  confctl depool --hostname mw1018 --operation        # prints the operation id"
     )]
     Depool(host::GuardedArgs),
     /// Set weight=0 for a host in every pool it is in (or one service): it stays pooled and
@@ -136,6 +145,14 @@ pub enum Command {
     /// would leave a pool below its depool threshold.
     #[command(after_help = "Examples:\n  confctl decommission --hostname mw1018")]
     Decommission(host::GuardedArgs),
+    /// Operations kept in etcd (group depools, depool-during, --operation): list them,
+    /// show one, end one (restore what it changed, where nobody changed it since).
+    #[command(
+        after_help = "Examples:\n  confctl operation list\n  confctl operation show op-20261204-164223-3fa9c1\n  \
+  confctl operation end op-20261204-164223-3fa9c1 --dry-run\n  \
+  confctl operation end op-20261204-164223-3fa9c1"
+    )]
+    Operation(operation::OperationArgs),
     /// After a schema change (a field added), give every object of a schema type the
     /// fields it lacks, with their defaults. Every object is validated first: invalid ones
     /// are listed and nothing is written (exit 2), unless --force (then they are left
@@ -206,6 +223,7 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         Command::Decommission(g) => {
             host::run(&args.conn, &opts, Verb::Decommission, &g.host, g.guard()).await
         }
+        Command::Operation(o) => operation::run(&args.conn, &opts, o).await,
         Command::UpgradeSchema(_) => Err(BadInput::msg(
             "upgrade-schema needs a schema type; nothing written",
         )),

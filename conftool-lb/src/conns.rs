@@ -9,9 +9,10 @@
 //! - **Timeouts.** A request header must be complete within `header_timeout` of the
 //!   connection being ready for it (hyper's header timer; it also ends idle keep-alive
 //!   connections); a connection on which no byte moves for `idle_timeout` is closed.
-//! - **A failing accept** (out of descriptors despite the bound: something else used them)
-//!   closes the oldest waiting connection, to free one, and pauses ([`Backoff`]) before it
-//!   tries again, instead of looping on the error.
+//! - **A failing accept** (out of descriptors despite the bound: something else used them,
+//!   or the limit was lowered under the running agent) pauses ([`Backoff`]) before it tries
+//!   again, instead of looping on the error; connections held are left alone (closing one
+//!   for another client would not give the agent anything it needs).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -134,6 +135,24 @@ pub(crate) async fn serve(
         .store(cap as u64, Ordering::Relaxed);
     let mut backoff = Backoff::new(ACCEPT_PAUSE.0, ACCEPT_PAUSE.1);
     loop {
+        // Room for one more: at most `cap` open (those asked to close count until they
+        // have), so at most `cap + 1` descriptors with the one accepted next. Over it, the
+        // oldest connection waiting for its request goes (maybe the last accepted, if every
+        // other is being answered); none waiting: no accepts until one is answered.
+        loop {
+            let (open, staying) = table.counts();
+            metrics
+                .status_connections
+                .store(open as u64, Ordering::Relaxed);
+            if open <= cap {
+                break;
+            }
+            if staying > cap && table.close_oldest_waiting() {
+                metrics.status_evicted.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            table.changed.notified().await;
+        }
         match listener.accept().await {
             Ok((stream, _)) => {
                 backoff.reset();
@@ -149,30 +168,11 @@ pub(crate) async fn serve(
                         .store(open, Ordering::Relaxed);
                 });
             }
-            Err(e) => {
+            Err(_) => {
+                // Out of descriptors, or a connection gone before it was accepted: the same
+                // pause either way (a passing error costs 10 ms).
                 metrics.status_accept_errors.fetch_add(1, Ordering::Relaxed);
-                if crate::runtime::out_of_descriptors(&e) && table.close_oldest_waiting() {
-                    metrics.status_evicted.fetch_add(1, Ordering::Relaxed);
-                }
                 tokio::time::sleep(backoff.next_pause()).await;
-                continue;
-            }
-        }
-        // Over the cap: the oldest connection waiting for its request goes (maybe the new
-        // one, if every other is being answered). None waiting: no more accepts until one
-        // is answered or closes.
-        loop {
-            let (open, staying) = table.counts();
-            metrics
-                .status_connections
-                .store(open as u64, Ordering::Relaxed);
-            if staying <= cap {
-                break;
-            }
-            if table.close_oldest_waiting() {
-                metrics.status_evicted.fetch_add(1, Ordering::Relaxed);
-            } else {
-                table.changed.notified().await;
             }
         }
     }

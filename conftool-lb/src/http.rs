@@ -13,7 +13,7 @@ use std::sync::Arc;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
 use crate::agent::Metrics;
@@ -34,11 +34,23 @@ pub struct StatusServer {
     queries: Arc<Semaphore>,
 }
 
+/// Connections the kernel queues for the status server to accept. The default (128) is
+/// too few under a flood: the queue fills between two accepts and a client's connection
+/// attempt is dropped, to be retried a second later; queued ones cost no descriptor.
+const BACKLOG: u32 = 1024;
+
 /// Bind the status address (loopback only, checked by the configuration).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Listen { addr, source })
+    let listen = |source| Error::Listen { addr, source };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(listen)?;
+    socket.set_reuseaddr(true).map_err(listen)?;
+    socket.bind(addr).map_err(listen)?;
+    socket.listen(BACKLOG).map_err(listen)
 }
 
 impl StatusServer {

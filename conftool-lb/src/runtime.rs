@@ -62,7 +62,7 @@ impl Reserve {
 }
 
 /// Whether an error means the process (or the system) is out of descriptors.
-pub(crate) fn out_of_descriptors(e: &std::io::Error) -> bool {
+fn out_of_descriptors(e: &std::io::Error) -> bool {
     use nix::errno::Errno;
     e.raw_os_error()
         .is_some_and(|n| n == Errno::EMFILE as i32 || n == Errno::ENFILE as i32)

@@ -29,6 +29,9 @@ use tokio::sync::Notify;
 use crate::http::StatusServer;
 use crate::limits::{Backoff, StatusLimits};
 
+/// The most a connection buffers of a request (hyper's least is 8 KiB).
+const READ_BUFFER: usize = 16 * 1024;
+
 /// The first pause after a failed accept, and the longest.
 const ACCEPT_PAUSE: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
 
@@ -210,7 +213,10 @@ async fn connection(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        // The API's requests are a line and a few headers; hyper's default (~400 KiB) would
+        // let every held connection pin that much memory with a header it never finishes.
+        .max_buf_size(READ_BUFFER);
     let metrics = server.metrics();
     tokio::select! {
         done = builder.serve_connection(io, svc) => {

@@ -67,6 +67,22 @@ async fn a_half_sent_header_and_a_silent_connection_are_cut_off() {
     assert_eq!(until_closed(&mut half).await, "");
     assert_eq!(until_closed(&mut silent).await, "");
     assert_eq!(metrics.status_timeouts.load(Ordering::Relaxed), 2);
+    // A header longer than the API ever needs is refused, not buffered.
+    let mut long = TcpStream::connect(addr).await.expect("connect");
+    let filler = format!("GET /pools HTTP/1.1\r\nX: {}", "a".repeat(64 * 1024));
+    let _ = long.write_all(filler.as_bytes()).await;
+    let answer = until_closed(&mut long).await;
+    // 431, or a reset if it comes before the client read it (the server closes with the
+    // rest of the header unread).
+    assert!(
+        answer.starts_with("HTTP/1.1 431") || answer.contains("reset"),
+        "{answer}"
+    );
+    assert_eq!(
+        metrics.status_timeouts.load(Ordering::Relaxed),
+        2,
+        "not a timeout"
+    );
     // A client that sends its request is answered.
     let mut ok = TcpStream::connect(addr).await.expect("connect");
     ok.write_all(GET).await.expect("write");

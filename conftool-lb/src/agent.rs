@@ -18,6 +18,10 @@
 //!   in flight on it is ended, once ([`DrainClock`]).
 //! - The service's depool threshold is read with each snapshot (from its service
 //!   definition in etcd, the one the CLI's rules use).
+//! - Keys under a pool that are not object keys, and values that are not valid states, are
+//!   skipped and reported, each once ([`AgentEvent::Unreadable`]).
+//! - HAProxy's socket has a descriptor kept in reserve ([`Runtime::with_reserve`]): a
+//!   process out of descriptors still gets its commands to HAProxy.
 //!
 //! What happens is handed to the caller as [`AgentEvent`]s, one per action or finding; the
 //! library never prints.
@@ -38,6 +42,7 @@ pub use crate::event::{AgentEvent, Metrics};
 use crate::haproxy::Command;
 use crate::plan::{plan_pool, DrainClock};
 use crate::runtime::Runtime;
+use crate::unreadable::Said;
 
 /// The most watch events taken in before the pools they touched are reconciled.
 const MAX_BATCH: usize = 1024;
@@ -45,6 +50,9 @@ const MAX_BATCH: usize = 1024;
 /// What the agent keeps per pool.
 struct PoolView {
     backend: String,
+    /// The etcd prefix of the pool's keys.
+    prefix: String,
+    said: Said,
     threshold: DepoolThreshold,
     view: Option<Selection>,
     reported: Vec<Vec<String>>,
@@ -87,7 +95,7 @@ impl Agent {
         on_event(AgentEvent::Connected {
             endpoints: store.endpoints().to_string(),
         });
-        let runtime = Runtime::new(&self.cfg.haproxy_socket);
+        let runtime = Runtime::with_reserve(&self.cfg.haproxy_socket);
         let (tx, mut rx) = mpsc::channel(64);
         let mut pools = Vec::new();
         let mut tasks = Vec::new();
@@ -95,6 +103,12 @@ impl Agent {
             let sel = spec.selector()?;
             pools.push(PoolView {
                 backend: spec.backend.clone(),
+                prefix: store.keyspace().pools_prefix_for(
+                    Some(&spec.dc),
+                    Some(&spec.cluster),
+                    Some(&spec.service),
+                ),
+                said: Said::default(),
                 threshold: DepoolThreshold::DEFAULT,
                 view: None,
                 reported: Vec::new(),
@@ -196,6 +210,13 @@ impl Agent {
     ) {
         let view = pool.view.get_or_insert_with(Selection::default);
         ev.apply_to(store.keyspace(), view);
+        for (key, reason) in pool.said.news(&pool.prefix, view) {
+            on_event(AgentEvent::Unreadable {
+                backend: pool.backend.clone(),
+                key,
+                reason,
+            });
+        }
         self.metrics
             .revision
             .store(u64::try_from(view.revision).unwrap_or(0), Ordering::Relaxed);
@@ -254,6 +275,9 @@ impl Agent {
             Err(e) => {
                 self.metrics.haproxy_errors.fetch_add(1, Ordering::Relaxed);
                 on_event(fail(e));
+                self.metrics
+                    .haproxy_reserve_used
+                    .store(runtime.reserve_used(), Ordering::Relaxed);
                 return;
             }
         };
@@ -316,6 +340,9 @@ impl Agent {
                 }
             }
         }
+        self.metrics
+            .haproxy_reserve_used
+            .store(runtime.reserve_used(), Ordering::Relaxed);
     }
 }
 

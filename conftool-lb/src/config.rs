@@ -8,6 +8,7 @@
 //! status_listen: 127.0.0.1:9090             # optional; loopback only
 //! recheck_interval: 5s                      # re-read HAProxy's state this often (restarts, drift)
 //! drain_timeout: 60s                        # then end what is still in flight on a depooled server
+//! status_limits: {max_connections: 256, header_timeout: 5s, idle_timeout: 10s}  # the defaults
 //! pools:
 //!   - {dc: eqiad, cluster: appservers, service: apache, backend: appservers_apache}
 //! ```
@@ -24,6 +25,7 @@ use conftool_core::{Cluster, Config, Datacenter, PoolKey, Selector, Service};
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::limits::StatusLimits;
 
 /// The largest agent configuration file read.
 const MAX_BYTES: u64 = 1 << 20;
@@ -89,6 +91,9 @@ pub struct AgentConfig {
     /// `recheck_interval`.
     #[serde(default = "default_drain", deserialize_with = "de_duration")]
     pub drain_timeout: Duration,
+    /// The status API's bounds (connections, timeouts): see [`StatusLimits`].
+    #[serde(default)]
+    pub status_limits: StatusLimits,
     /// The pools served.
     pub pools: Vec<PoolSpec>,
 }
@@ -101,7 +106,7 @@ fn default_drain() -> Duration {
     Duration::from_secs(60)
 }
 
-fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     parse_duration(&s).map_err(serde::de::Error::custom)
 }
@@ -147,6 +152,7 @@ impl AgentConfig {
         if cfg.recheck_interval < Duration::from_millis(100) {
             return Err(bad("recheck_interval must be at least 100ms".into()));
         }
+        cfg.status_limits.check().map_err(bad)?;
         let mut seen = std::collections::BTreeSet::new();
         let mut backends = std::collections::BTreeSet::new();
         for p in &cfg.pools {
@@ -189,6 +195,7 @@ pools:
         assert_eq!(c.etcd.namespace, "/conftool");
         assert_eq!(c.recheck_interval, Duration::from_secs(5));
         assert_eq!(c.drain_timeout, Duration::from_secs(60));
+        assert_eq!(c.status_limits, StatusLimits::default());
         assert_eq!(c.pools[0].backend, "be_apache");
         assert_eq!(c.pools[0].pool().to_string(), "eqiad/appservers/apache");
         let sel = c.pools[0].selector().expect("selector");
@@ -227,5 +234,32 @@ pools:
             "{GOOD}  - {{dc: codfw, cluster: appservers, service: apache, backend: be_apache}}\n"
         ))
         .contains("serves two pools"));
+        assert!(
+            err(&format!("{GOOD}status_limits: {{max_connections: 0}}\n"))
+                .contains("status_limits.max_connections 0 is not between 1 and 65536")
+        );
+        assert!(
+            err(&format!("{GOOD}status_limits: {{header_timeout: 1ms}}\n"))
+                .contains("status_limits.header_timeout 1ms")
+        );
+        assert!(err(&format!("{GOOD}status_limits: {{idle_timeout: soon}}\n")).contains("a.yaml"));
+        assert!(err(&format!("{GOOD}status_limits: {{max_conns: 5}}\n")).contains("max_conns"));
+    }
+
+    #[test]
+    fn status_limits_are_read_with_their_defaults() {
+        let c = AgentConfig::from_yaml(
+            Path::new("a.yaml"),
+            &format!("{GOOD}status_limits: {{max_connections: 64, idle_timeout: 2s}}\n"),
+        )
+        .expect("valid");
+        assert_eq!(
+            c.status_limits,
+            StatusLimits {
+                max_connections: 64,
+                header_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(2),
+            }
+        );
     }
 }

@@ -44,6 +44,14 @@ pub enum Error {
     /// A pool's selector could not be built.
     #[error(transparent)]
     Model(#[from] conftool_core::ModelError),
+    /// The open-files limit leaves no descriptor for the status API's connections.
+    #[error("the open-files limit {limit} leaves no room for status API connections (the agent needs {needed} or more: raise LimitNOFILE)")]
+    OpenFiles {
+        /// The process's soft `RLIMIT_NOFILE`.
+        limit: u64,
+        /// The least limit that leaves room for one connection.
+        needed: u64,
+    },
     /// The status server could not listen.
     #[error("status API on {addr}: {source}")]
     Listen {

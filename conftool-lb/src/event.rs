@@ -89,6 +89,18 @@ pub enum AgentEvent {
         /// The servers.
         servers: Vec<String>,
     },
+    /// A key under the pool's prefix that is not an object key, or an object's value that
+    /// is not a valid state: skipped (a malformed object is left as HAProxy has it).
+    /// Reported once per key and reason, and again if it goes away and comes back. The key
+    /// and reason are as etcd has them: escape them before showing them to a person.
+    Unreadable {
+        /// Backend.
+        backend: String,
+        /// The etcd key.
+        key: String,
+        /// What is wrong with it, or with its value.
+        reason: String,
+    },
 }
 
 /// Counters for `/metrics`, shared with the status server.
@@ -111,6 +123,18 @@ pub struct Metrics {
     pub watch_lag_us: AtomicU64,
     /// Watch events received and not yet taken in (after the last batch).
     pub watch_backlog: AtomicU64,
+    /// Status API connections open now.
+    pub status_connections: AtomicU64,
+    /// Status API connections allowed.
+    pub status_max_connections: AtomicU64,
+    /// Status API connections closed to make room for a new one.
+    pub status_evicted: AtomicU64,
+    /// Status API connections closed by the header or the idle timeout.
+    pub status_timeouts: AtomicU64,
+    /// Status API accepts that failed.
+    pub status_accept_errors: AtomicU64,
+    /// Times the descriptor kept for HAProxy's socket was used.
+    pub haproxy_reserve_used: AtomicU64,
     /// Per pool (backend): how often its watch resumed after a failure, and re-listed after
     /// compaction (as of its last event).
     pub watch_restarts: Mutex<BTreeMap<String, (u64, u64)>>,

@@ -1,9 +1,10 @@
 //! The status API server (hyper, HTTP/1, loopback): PyBal-compatible `GET /pools`,
 //! `GET /pools/<pool>`, `GET /pools/<pool>/<host>` (see [`crate::status`]) and Prometheus
 //! `GET /metrics`. Every answer is read from HAProxy at request time, so it says what
-//! HAProxy does, not what the agent meant it to do.
+//! HAProxy does, not what the agent meant it to do; at most
+//! [`STATUS_HAPROXY_QUERIES`](crate::limits::STATUS_HAPROXY_QUERIES) requests read it at
+//! once. How connections are bounded is in `conns`.
 
-use std::convert::Infallible;
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -12,11 +13,13 @@ use std::sync::Arc;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::Semaphore;
 
 use crate::agent::Metrics;
 use crate::error::Error;
+use crate::haproxy::ServerState;
+use crate::limits::{ConnectionCap, StatusLimits, STATUS_HAPROXY_QUERIES};
 use crate::runtime::Runtime;
 use crate::status::{
     render_alerts, render_not_found, render_pool, render_pools, render_server, Format, PoolHealth,
@@ -28,13 +31,26 @@ pub struct StatusServer {
     runtime: Runtime,
     backends: Vec<String>,
     metrics: Arc<Metrics>,
+    queries: Arc<Semaphore>,
 }
+
+/// Connections the kernel queues for the status server to accept. The default (128) is
+/// too few under a flood: the queue fills between two accepts and a client's connection
+/// attempt is dropped, to be retried a second later; queued ones cost no descriptor.
+const BACKLOG: u32 = 1024;
 
 /// Bind the status address (loopback only, checked by the configuration).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Listen { addr, source })
+    let listen = |source| Error::Listen { addr, source };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(listen)?;
+    socket.set_reuseaddr(true).map_err(listen)?;
+    socket.bind(addr).map_err(listen)?;
+    socket.listen(BACKLOG).map_err(listen)
 }
 
 impl StatusServer {
@@ -44,31 +60,28 @@ impl StatusServer {
             runtime,
             backends,
             metrics,
+            queries: Arc::new(Semaphore::new(STATUS_HAPROXY_QUERIES)),
         }
     }
 
-    /// Serve connections from `listener` until the future is dropped.
-    pub async fn serve(self, listener: TcpListener) {
-        let this = Arc::new(self);
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let this = this.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    let this = this.clone();
-                    async move { Ok::<_, Infallible>(this.answer(req).await) }
-                });
-                // A client that goes away mid-answer is its own business.
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
+    /// Serve connections from `listener` until the future is dropped, within `limits`
+    /// and at most `cap.max` connections (see [`crate::limits::connection_cap`]).
+    pub async fn serve(self, listener: TcpListener, limits: StatusLimits, cap: ConnectionCap) {
+        crate::conns::serve(Arc::new(self), listener, limits, cap.max).await;
     }
 
-    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// HAProxy's servers of one backend, a few requests at a time.
+    async fn servers(&self, backend: &str) -> Result<Vec<ServerState>, Error> {
+        // Never closed: acquiring only fails on a closed semaphore.
+        let _permit = self.queries.acquire().await;
+        self.runtime.servers(backend).await
+    }
+
+    pub(crate) async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let format = Format::from_accept(
             req.headers()
                 .get(hyper::header::ACCEPT)
@@ -101,7 +114,7 @@ impl StatusServer {
                 if !self.backends.iter().any(|b| b == pool) {
                     return not_found();
                 }
-                let servers = match self.runtime.servers(pool).await {
+                let servers = match self.servers(pool).await {
                     Ok(s) => s,
                     Err(e) => {
                         return reply(StatusCode::SERVICE_UNAVAILABLE, format, format!("{e}\n"))
@@ -119,7 +132,7 @@ impl StatusServer {
             ["alerts"] => {
                 let mut all = Vec::new();
                 for b in &self.backends {
-                    match self.runtime.servers(b).await {
+                    match self.servers(b).await {
                         Ok(s) => all.push((b, s)),
                         Err(e) => {
                             return reply(StatusCode::SERVICE_UNAVAILABLE, format, format!("{e}\n"))
@@ -168,6 +181,48 @@ impl StatusServer {
         ];
         for (name, help, v) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
+        }
+        let status = [
+            (
+                "conftool_lb_status_accept_errors_total",
+                "counter",
+                "Status API accepts that failed (each followed by a pause).",
+                &m.status_accept_errors,
+            ),
+            (
+                "conftool_lb_status_evicted_total",
+                "counter",
+                "Status API connections closed to make room for a new one.",
+                &m.status_evicted,
+            ),
+            (
+                "conftool_lb_status_timeouts_total",
+                "counter",
+                "Status API connections closed by the header or idle timeout.",
+                &m.status_timeouts,
+            ),
+            (
+                "conftool_lb_status_connections",
+                "gauge",
+                "Status API connections open.",
+                &m.status_connections,
+            ),
+            (
+                "conftool_lb_status_max_connections",
+                "gauge",
+                "Status API connections allowed.",
+                &m.status_max_connections,
+            ),
+            (
+                "conftool_lb_haproxy_reserve_used_total",
+                "counter",
+                "Times the descriptor kept for HAProxy's socket was used (out of descriptors).",
+                &m.haproxy_reserve_used,
+            ),
+        ];
+        for (name, kind, help, v) in status {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
         }
         let _ = writeln!(
@@ -221,7 +276,7 @@ impl StatusServer {
         ];
         let mut states = Vec::new();
         for b in &self.backends {
-            if let Ok(s) = self.runtime.servers(b).await {
+            if let Ok(s) = self.servers(b).await {
                 states.extend(s);
             }
         }

@@ -12,20 +12,26 @@
 //! - [`status`]: pure: the status API's text and JSON answers.
 //! - I/O: [`runtime`] (the unix socket), [`agent`] (reconcile, then watch, then apply;
 //!   what happens is handed to the caller as [`AgentEvent`]s: the library never prints),
-//!   [`http`] (the status server); the events and counters it reports are in `event`.
+//!   [`http`] (the status server; its connections are accepted and bounded in `conns`,
+//!   within [`limits`]); the events and counters it reports are in `event`; the keys and
+//!   values it cannot read are reported once each (`unreadable`).
 
 pub mod agent;
 pub mod config;
+mod conns;
 mod error;
 mod event;
 pub mod haproxy;
 pub mod http;
+pub mod limits;
 pub mod plan;
 pub mod runtime;
 pub mod status;
+mod unreadable;
 
 pub use agent::{Agent, AgentEvent, Metrics};
 pub use config::{AgentConfig, PoolSpec};
 pub use error::Error;
 pub use haproxy::{parse_servers_state, AdminState, Command, ServerState};
+pub use limits::{connection_cap, ConnectionCap, StatusLimits};
 pub use plan::{haproxy_weight, plan_pool, PoolPlan};

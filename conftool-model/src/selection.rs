@@ -27,6 +27,10 @@ pub struct Selection {
     pub objects: Vec<Selected>,
     /// Matching keys whose value is not a valid object (key, reason).
     pub malformed: Vec<(String, String)>,
+    /// Keys read under the pools prefix that are not object keys (a node name that is not a
+    /// valid name, a path below a node, ...), sorted. No selector can judge them, so every
+    /// one read is listed: read a pool's prefix to learn about that pool's.
+    pub unreadable: Vec<String>,
 }
 
 impl Selection {
@@ -36,8 +40,12 @@ impl Selection {
             revision: snap.revision,
             ..Selection::default()
         };
+        let pools = ks.pools_prefix();
         for kv in &snap.kvs {
             let Some(key) = ks.parse_object_key(&kv.key) else {
+                if kv.key.starts_with(&pools) {
+                    out.unreadable.push(kv.key.clone());
+                }
                 continue;
             };
             if !sel.matches(&key) {
@@ -150,7 +158,9 @@ mod tests {
                 ("/v1/pools/codfw/app/apache/mw1", YES, 5),
                 ("/v1/pools/eqiad/app/apache/mw10", "not json", 6),
                 ("/v1/pools/eqiad/app/apache", YES, 7),
-                ("/v1/services/app/apache", "{}", 8),
+                ("/v1/pools/eqiad/app/apache/mw 1", YES, 8),
+                ("/v1/pools/eqiad/app/apache/mw1/x", YES, 9),
+                ("/v1/services/app/apache", "{}", 10),
             ]),
         );
         assert_eq!(s.revision, 42);
@@ -167,6 +177,15 @@ mod tests {
             s.malformed[0].1.contains("malformed value"),
             "{:?}",
             s.malformed
+        );
+        // Not object keys: listed whatever the selector, but only under the pools prefix.
+        assert_eq!(
+            s.unreadable,
+            [
+                "/v1/pools/eqiad/app/apache",
+                "/v1/pools/eqiad/app/apache/mw 1",
+                "/v1/pools/eqiad/app/apache/mw1/x"
+            ]
         );
     }
 

@@ -14,11 +14,11 @@ use serde_json::Value;
 
 use crate::util::Ctx;
 
-const NODES: [&str; 3] = ["mw1001", "mw1002", "mw1003"];
-const BACKEND: &str = "be_http";
+pub(crate) const NODES: [&str; 3] = ["mw1001", "mw1002", "mw1003"];
+pub(crate) const BACKEND: &str = "be_http";
 
 /// One pool (eqiad/web/http) of three nodes, pooled with weight 10 when created.
-fn sync_pool(ctx: &Ctx) {
+pub(crate) fn sync_pool(ctx: &Ctx) {
     ctx.write(
         "data/services.yaml",
         "web:\n  http:\n    port: 80\n    default_values: {pooled: \"yes\", weight: 10}\n",
@@ -31,7 +31,7 @@ fn sync_pool(ctx: &Ctx) {
 }
 
 /// The backends, and HAProxy with every server starting in maintenance.
-fn start_lb() -> (Backends, HaProxy) {
+pub(crate) fn start_lb() -> (Backends, HaProxy) {
     let b = Backends::start(&NODES);
     let ha = HaProxy::start(&[BackendSpec {
         name: BACKEND.into(),
@@ -49,12 +49,14 @@ fn start_lb() -> (Backends, HaProxy) {
 }
 
 /// A running agent, killed (by PID) when dropped.
-struct AgentProc {
+pub(crate) struct AgentProc {
     child: Option<Child>,
     config: PathBuf,
     log: PathBuf,
     endpoints: String,
-    status: SocketAddr,
+    pub(crate) status: SocketAddr,
+    /// Its open-files limit (soft and hard), set by `prlimit` when it starts; none: ours.
+    nofile: Option<u64>,
 }
 
 impl AgentProc {
@@ -63,7 +65,18 @@ impl AgentProc {
     }
 
     /// With `extra` YAML lines in its configuration.
-    fn start_with(ctx: &Ctx, ha: &HaProxy, extra: &str) -> AgentProc {
+    pub(crate) fn start_with(ctx: &Ctx, ha: &HaProxy, extra: &str) -> AgentProc {
+        AgentProc::start_limited(ctx, ha, extra, None)
+    }
+
+    /// With `extra` YAML lines in its configuration and, if given, an open-files limit
+    /// (`prlimit --nofile=N:N`, which then executes the agent: same process).
+    pub(crate) fn start_limited(
+        ctx: &Ctx,
+        ha: &HaProxy,
+        extra: &str,
+        nofile: Option<u64>,
+    ) -> AgentProc {
         let status: SocketAddr = format!("127.0.0.1:{}", conftool_testkit::free_port())
             .parse()
             .expect("addr");
@@ -80,6 +93,7 @@ impl AgentProc {
             log: ctx.path("agent.log"),
             endpoints: ctx.etcd.endpoints_arg(),
             status,
+            nofile,
         };
         a.spawn();
         a
@@ -91,7 +105,16 @@ impl AgentProc {
             .append(true)
             .open(&self.log)
             .expect("log");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_conftool-lb-agent"))
+        let agent = env!("CARGO_BIN_EXE_conftool-lb-agent");
+        let mut cmd = match self.nofile {
+            Some(n) => {
+                let mut c = std::process::Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(agent);
+                c
+            }
+            None => std::process::Command::new(agent),
+        };
+        let child = cmd
             .arg("--agent-config")
             .arg(&self.config)
             .env("CONFTOOL_ENDPOINTS", &self.endpoints)
@@ -119,8 +142,13 @@ impl AgentProc {
         c.wait().expect("wait").code()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 }
 
@@ -132,7 +160,7 @@ impl Drop for AgentProc {
 
 /// Poll `cond` every 20 ms until it holds or `limit` passes; the time it took.
 #[track_caller]
-fn wait_for(
+pub(crate) fn wait_for(
     what: &str,
     limit: Duration,
     agent: &AgentProc,
@@ -150,13 +178,23 @@ fn wait_for(
     t0.elapsed()
 }
 
+/// The agent's log lines of one event.
+pub(crate) fn events(agent: &AgentProc, event: &str) -> Vec<Value> {
+    agent
+        .log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == event)
+        .collect()
+}
+
 /// Requests through the frontend that `node` answered, out of `n`.
-fn share(ha: &HaProxy, n: usize) -> BTreeMap<String, usize> {
+pub(crate) fn share(ha: &HaProxy, n: usize) -> BTreeMap<String, usize> {
     send(ha.frontend(BACKEND), n)
 }
 
 /// Wait (at most 20 s) until every node gets traffic; how long it took.
-fn until_all_serve(agent: &AgentProc, ha: &HaProxy) -> Duration {
+pub(crate) fn until_all_serve(agent: &AgentProc, ha: &HaProxy) -> Duration {
     wait_for(
         "all three nodes get traffic",
         Duration::from_secs(20),
@@ -171,7 +209,7 @@ fn all_serve(ha: &HaProxy) -> bool {
 }
 
 /// A GET to the status API: (status code, body).
-fn get(addr: SocketAddr, path: &str, json: bool) -> (u16, String) {
+pub(crate) fn get(addr: SocketAddr, path: &str, json: bool) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect to the status API");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");

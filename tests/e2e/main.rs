@@ -11,6 +11,8 @@ mod fuzz;
 mod guards;
 mod harness;
 mod lb_agent;
+mod lb_agent_flood;
+mod lb_agent_unreadable;
 mod migrate;
 mod output;
 mod python_nodes;

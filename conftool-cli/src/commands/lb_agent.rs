@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
+use conftool_core::escape_controls;
 use conftool_lb::http::{bind, StatusServer};
+use conftool_lb::limits::{connection_cap, open_files_limit};
 use conftool_lb::runtime::Runtime;
 use conftool_lb::{Agent, AgentConfig, AgentEvent};
 use serde_json::{json, Value};
@@ -67,14 +69,30 @@ pub async fn run(args: LbAgentArgs) -> anyhow::Result<u8> {
     let agent = Agent::new(cfg.clone());
     let status = match cfg.status_listen {
         Some(addr) => {
+            // The connections must fit in the open-files limit next to what the agent
+            // needs for etcd and HAProxy: fewer than configured if need be, said here.
+            let limits = cfg.status_limits;
+            let cap = connection_cap(&limits, open_files_limit(), cfg.pools.len())?;
+            if cap.clamped() {
+                log(json!({
+                    "event": "status_connections_clamped", "level": "warn",
+                    "configured": cap.configured, "max_connections": cap.max,
+                    "open_files_limit": cap.open_files,
+                }));
+            }
             let listener = bind(addr).await?;
             let server = StatusServer::new(
                 Runtime::new(&cfg.haproxy_socket),
                 cfg.pools.iter().map(|p| p.backend.clone()).collect(),
                 agent.metrics(),
             );
-            log(json!({"event": "status_listening", "addr": listener.local_addr()?.to_string()}));
-            Some(tokio::spawn(server.serve(listener)))
+            log(json!({
+                "event": "status_listening", "addr": listener.local_addr()?.to_string(),
+                "max_connections": cap.max,
+                "header_timeout_ms": limits.header_timeout.as_millis() as u64,
+                "idle_timeout_ms": limits.idle_timeout.as_millis() as u64,
+            }));
+            Some(tokio::spawn(server.serve(listener, limits, cap)))
         }
         None => None,
     };
@@ -151,6 +169,15 @@ fn event_json(e: &AgentEvent) -> Value {
         }),
         AgentEvent::UnknownToEtcd { backend, servers } => json!({
             "event": "unknown_to_etcd", "level": "warn", "backend": backend, "servers": servers
+        }),
+        // Anyone who may write under the pool chose these bytes: escaped for the reader.
+        AgentEvent::Unreadable {
+            backend,
+            key,
+            reason,
+        } => json!({
+            "event": "unreadable", "level": "warn", "backend": backend,
+            "key": escape_controls(key), "reason": escape_controls(reason), "skipped": true
         }),
         other => json!({"event": "other", "detail": format!("{other:?}")}),
     }

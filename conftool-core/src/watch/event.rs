@@ -45,14 +45,21 @@ pub enum ObjectChange {
         /// What is wrong with the value.
         reason: String,
     },
+    /// A key under the watched prefix that is not an object key (a node name that is not
+    /// a valid name, a path below a node, ...) was written. As in a [`Selection`], it is
+    /// listed among the unreadable keys (as text: bytes that are not UTF-8 replaced).
+    Unreadable(String),
+    /// Such a key was deleted.
+    UnreadableDeleted(String),
 }
 
 impl ObjectChange {
-    /// The object changed.
-    pub fn key(&self) -> &ObjectKey {
+    /// The object changed; `None` for a key that is not an object key.
+    pub fn key(&self) -> Option<&ObjectKey> {
         match self {
-            ObjectChange::Put(s) => &s.key,
-            ObjectChange::Deleted(key) | ObjectChange::Malformed { key, .. } => key,
+            ObjectChange::Put(s) => Some(&s.key),
+            ObjectChange::Deleted(key) | ObjectChange::Malformed { key, .. } => Some(key),
+            ObjectChange::Unreadable(_) | ObjectChange::UnreadableDeleted(_) => None,
         }
     }
 }
@@ -93,7 +100,21 @@ impl WatchEvent {
 }
 
 fn apply_change(ks: &Keyspace, view: &mut Selection, change: &ObjectChange) {
-    let key = change.key();
+    let key = match change {
+        ObjectChange::Unreadable(raw) | ObjectChange::UnreadableDeleted(raw) => {
+            let at = view.unreadable.binary_search(raw);
+            match (change, at) {
+                (ObjectChange::Unreadable(_), Err(i)) => view.unreadable.insert(i, raw.clone()),
+                (ObjectChange::UnreadableDeleted(_), Ok(i)) => {
+                    view.unreadable.remove(i);
+                }
+                _ => {}
+            }
+            return;
+        }
+        ObjectChange::Put(s) => &s.key,
+        ObjectChange::Deleted(key) | ObjectChange::Malformed { key, .. } => key,
+    };
     // A selection is sorted by etcd key, which is not `ObjectKey`'s own order.
     let at = view.objects.binary_search_by(|o| etcd_order(&o.key, key));
     if let Ok(i) = at {
@@ -115,7 +136,9 @@ fn apply_change(ks: &Keyspace, view: &mut Selection, change: &ObjectChange) {
             let i = bad.unwrap_or_else(|i| i);
             view.malformed.insert(i, (raw, reason.clone()));
         }
-        ObjectChange::Deleted(_) => {}
+        ObjectChange::Deleted(_)
+        | ObjectChange::Unreadable(_)
+        | ObjectChange::UnreadableDeleted(_) => {}
     }
 }
 
@@ -157,8 +180,8 @@ pub(crate) struct Revision {
 }
 
 /// Group a response's events by revision (etcd sends them in revision order, every event of
-/// a revision in one response) and keep those of objects the selector matches. Keys that
-/// are not objects are ignored, as [`Selection::from_snapshot`] ignores them.
+/// a revision in one response) and keep those of objects the selector matches, and of keys
+/// under the pools prefix that are not object keys, as [`Selection::from_snapshot`] does.
 pub(crate) fn by_revision<'a>(
     ks: &Keyspace,
     sel: &Selector,
@@ -179,10 +202,23 @@ pub(crate) fn by_revision<'a>(
     out
 }
 
-/// One event as a change of a selected object, or `None` if it is not about one.
+/// One event as a change of a selected object (or of a key under the pools prefix that is
+/// not an object key), or `None` if it is not about one.
 fn decode(ks: &Keyspace, sel: &Selector, ev: &RawEvent<'_>) -> Option<ObjectChange> {
-    let raw = std::str::from_utf8(ev.key).ok()?;
-    let key = ks.parse_object_key(raw)?;
+    // Lossy, as a read of the prefix is: such a key is unreadable either way.
+    let raw = String::from_utf8_lossy(ev.key);
+    let Some(key) = ks.parse_object_key(&raw) else {
+        if !raw.starts_with(&ks.pools_prefix()) {
+            return None;
+        }
+        let raw = raw.into_owned();
+        return Some(if ev.delete {
+            ObjectChange::UnreadableDeleted(raw)
+        } else {
+            ObjectChange::Unreadable(raw)
+        });
+    };
+    let raw = raw.as_ref();
     if !sel.matches(&key) {
         return None;
     }
@@ -258,7 +294,14 @@ mod tests {
         assert_eq!(revs[0].changes.len(), 1);
         assert!(matches!(&revs[0].changes[0],
             ObjectChange::Put(s) if s.key.node.as_str() == "mw1018" && s.mod_revision == 5));
-        assert!(revs[1].changes.is_empty());
+        // Under the pools prefix but not object keys: unreadable, whatever the selector.
+        assert_eq!(
+            revs[1].changes,
+            [
+                ObjectChange::Unreadable("/v1/pools/eqiad/appservers/apache".into()),
+                ObjectChange::Unreadable("/v1/pools/eqiad/appservers/apache/mw\u{fffd}".into()),
+            ]
+        );
         assert!(
             matches!(&revs[2].changes[0], ObjectChange::Deleted(k) if k.node.as_str() == "mw1019")
         );
@@ -292,10 +335,14 @@ mod tests {
             "/conftool/v1/pools/eqiad/app/apache/mw1.x",
             "/conftool/v1/pools/eqiad/app/apache/mw1-x",
             "/conftool/v1/pools/eqiad/app.x/apache/mw1",
+            // Not object keys: unreadable ones come and go too.
+            "/conftool/v1/pools/eqiad/app/apache/mw 1",
+            "/conftool/v1/pools/eqiad/app/apache/mw1/x",
         ];
         let mut store: std::collections::BTreeMap<String, (String, i64)> = Default::default();
         let mut view = Selection::default();
         let mut rev = 1;
+        let mut with_unreadable = 0;
         for step in 0..200usize {
             rev += 1;
             let key = keys[step * 7 % keys.len()];
@@ -335,7 +382,9 @@ mod tests {
                 Selection::from_snapshot(&ks, &sel, &snap),
                 "step {step}"
             );
+            with_unreadable += usize::from(!view.unreadable.is_empty());
         }
+        assert!(with_unreadable > 0, "the unreadable keys were exercised");
         // A snapshot replaces the view whole.
         let fresh = Selection {
             revision: 99,

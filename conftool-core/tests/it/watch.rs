@@ -88,7 +88,9 @@ impl Consumer {
                 );
                 assert!(!changes.is_empty());
                 for c in changes {
-                    let k = ks.object_key(c.key());
+                    let k = c
+                        .key()
+                        .map_or_else(|| format!("{c:?}"), |key| ks.object_key(key));
                     assert!(
                         self.seen.insert((k.clone(), *revision)),
                         "{k} twice at {revision}"
@@ -150,6 +152,7 @@ async fn assert_view_is_fresh(s: &Store, sel: &Selector, view: &Selection) {
     let fresh = s.select(sel).await.expect("select");
     assert_eq!(view.objects, fresh.objects);
     assert_eq!(view.malformed, fresh.malformed);
+    assert_eq!(view.unreadable, fresh.unreadable);
 }
 
 #[tokio::test]
@@ -169,9 +172,10 @@ async fn a_snapshot_then_every_change_of_the_selection_once() {
     assert_eq!(seen.view.malformed.len(), 1);
     assert_view_is_fresh(&s, &sel, &seen.view).await;
 
-    // Outside the selection (another cluster; not an object key): nothing.
+    // Outside the selection (another cluster): nothing. Under its prefix but not an object
+    // key: unreadable.
     put(&mut c, &key("eqiad", "api", "mw3"), &state("no", 1)).await;
-    put(&mut c, "/v1/pools/eqiad/appservers/apache", "{}").await;
+    let r0 = put(&mut c, "/v1/pools/eqiad/appservers/apache", "{}").await;
     let r1 = put(&mut c, &key("eqiad", "appservers", "mw1"), &state("no", 5)).await;
     let r2 = put(&mut c, &key("eqiad", "appservers", "mw2"), &state("yes", 2)).await;
     let r3 = put(
@@ -196,7 +200,7 @@ async fn a_snapshot_then_every_change_of_the_selection_once() {
     let r5 = c.txn(txn).await.unwrap().header().unwrap().revision();
     seen.until(&mut w, &ks, |c| c.last >= r5).await;
     let revisions: Vec<i64> = seen.changes.iter().map(|(r, _)| *r).collect();
-    assert_eq!(revisions, vec![r1, r2, r3, r4, r5]);
+    assert_eq!(revisions, vec![r0, r1, r2, r3, r4, r5]);
     let kinds: Vec<String> = seen
         .changes
         .iter()
@@ -205,12 +209,14 @@ async fn a_snapshot_then_every_change_of_the_selection_once() {
             ObjectChange::Put(s) => format!("put {} {}", s.key, s.state.to_json()),
             ObjectChange::Deleted(k) => format!("delete {k}"),
             ObjectChange::Malformed { key, .. } => format!("malformed {key}"),
+            ObjectChange::Unreadable(key) => format!("unreadable {key}"),
             other => panic!("{other:?}"),
         })
         .collect();
     assert_eq!(
         kinds,
         [
+            "unreadable /v1/pools/eqiad/appservers/apache",
             r#"put eqiad/appservers/apache/mw1 {"pooled":"no","weight":5}"#,
             r#"put eqiad/appservers/apache/mw2 {"pooled":"yes","weight":2}"#,
             "malformed eqiad/appservers/apache/mw1",

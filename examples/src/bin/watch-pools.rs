@@ -154,7 +154,14 @@ fn print(ks: &Keyspace, event: &WatchEvent) -> std::io::Result<()> {
                         "{revision} malformed {key} {}",
                         escape_controls(reason)
                     )?,
-                    other => writeln!(out, "{revision} other {}", other.key())?,
+                    ObjectChange::Unreadable(key) => {
+                        writeln!(out, "{revision} unreadable {}", escape_controls(key))?
+                    }
+                    other => writeln!(
+                        out,
+                        "{revision} other {}",
+                        escape_controls(&format!("{other:?}"))
+                    )?,
                 }
             }
         }

@@ -367,6 +367,48 @@ fn bounded(
     Ok(buf)
 }
 
+/// Open the directory `path` for `caller` (walked on descriptors, links followed only where
+/// root controls them), if they could list it themselves: search every directory on the
+/// way, and read and search it. What is read from it is then opened from this descriptor,
+/// so the path cannot be swapped for another directory after the check.
+pub fn open_dir_for(path: &Path, caller: Caller) -> Result<std::fs::File, ReadError> {
+    use nix::fcntl::OFlag;
+    let walked = walk::walk(
+        path,
+        Rules {
+            caller: Some(caller),
+            trusted: &[0],
+            links: Links::Trusted,
+            look_at_last: true,
+        },
+    )?;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = match nix::fcntl::openat(
+        &walked.dir,
+        walked.name.as_os_str(),
+        flags,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ELOOP) => return Err(ReadError::Link { at: walked.at }),
+        Err(nix::errno::Errno::ENOTDIR) => return Err(ReadError::NotADirectory { at: walked.at }),
+        Err(e) => return Err(ReadError::Io(e.into())),
+    };
+    let st = nix::sys::stat::fstat(&fd).map_err(|e| ReadError::Io(e.into()))?;
+    if let Some(dir) = &walked.unsearchable {
+        return Err(ReadError::NotForCaller(format!(
+            "no permission to search {}",
+            dir.display()
+        )));
+    }
+    if !(caller.may(&st, 0o4) && caller.may(&st, 0o1)) {
+        return Err(ReadError::NotForCaller(
+            "no permission to list the directory".into(),
+        ));
+    }
+    Ok(std::fs::File::from(fd))
+}
+
 /// The directory a file is to be written in (opened), and the file's name in it: every
 /// directory on the way owned by one of `owners` and writable by no one else (unless
 /// sticky), and no symbolic link followed, not even root's. What writes on root's behalf

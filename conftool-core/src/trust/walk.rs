@@ -44,13 +44,28 @@ impl Caller {
     /// execute/search), as the kernel judges them: the owner's bits for the owner, the
     /// group's for the group, the others' for everyone else; root may do anything.
     pub(crate) fn may(&self, st: &FileStat, bits: u32) -> bool {
-        let mode = st.st_mode;
+        self.allowed(st.st_uid, st.st_gid, st.st_mode, bits)
+    }
+
+    /// Whether this user could read what `meta` describes (a file opened for them).
+    pub fn can_read(&self, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        self.allowed(meta.uid(), meta.gid(), meta.mode(), 0o4)
+    }
+
+    /// Whether this user could search (pass through) the directory `meta` describes.
+    pub fn can_search(&self, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        self.allowed(meta.uid(), meta.gid(), meta.mode(), 0o1)
+    }
+
+    fn allowed(&self, uid: u32, gid: u32, mode: u32, bits: u32) -> bool {
         if self.uid == 0 {
             return true;
         }
-        if st.st_uid == self.uid {
+        if uid == self.uid {
             mode & (bits << 6) != 0
-        } else if Some(st.st_gid) == self.gid {
+        } else if Some(gid) == self.gid {
             mode & (bits << 3) != 0
         } else {
             mode & bits != 0

@@ -265,6 +265,28 @@ fn what_each_origin_requires_for_another_user() {
         read(&open.join("x"), Origin::Caller),
         Err(ReadError::NotADirectory { .. })
     ));
+    // Directories, however the path ends, are listed for a caller who may, and are no
+    // files to read.
+    let sub = w.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let caller = nobody().caller().unwrap();
+    for p in [
+        sub.clone(),
+        sub.join("."),
+        sub.join("../sub"),
+        w.path().join("sub/.."),
+    ] {
+        assert!(open_dir_for(&p, caller).is_ok(), "{p:?}");
+        assert!(
+            matches!(read(&p, Origin::Caller), Err(ReadError::NotAFile)),
+            "{p:?}"
+        );
+    }
+    chmod(&sub, 0o700);
+    assert!(matches!(
+        open_dir_for(&sub, caller),
+        Err(ReadError::NotForCaller(why)) if why == "no permission to list the directory"
+    ));
     let big = w.path().join("big");
     write(&big, &"x".repeat(101), 0o644);
     assert!(matches!(

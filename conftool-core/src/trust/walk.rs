@@ -265,7 +265,9 @@ pub(crate) fn walk(path: &Path, rules: Rules<'_>) -> Result<Walked, ReadError> {
         dir = fd;
         at = here;
     }
-    Err(ReadError::NotAFile)
+    // The path ends at a directory reached by `..` or `/`: that directory itself, as `.`
+    // in it.
+    Ok(found.end(dir, OsString::from("."), at, Some(dir_st)))
 }
 
 /// What a walk has found so far.

@@ -209,6 +209,20 @@ fn sudo_to_a_service_account_runs_for_the_person() {
         ),
         0o644,
     );
+    let before = ctx.state();
+    let set = [
+        "--config",
+        s(&cfg),
+        "--endpoints",
+        &rec.url,
+        "select",
+        SEL,
+        "set/weight=3",
+    ];
+    let r = as_daemon(true, &set);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--endpoints may only name"), "{r:?}");
+    assert_eq!(ctx.state(), before);
     let get = [
         "--config",
         s(&cfg),

@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+# Tests emulate sudo where they mean to (tests/e2e/sudo*.rs). Run through sudo itself, the
+# suite's own SUDO_* variables would make every tool it starts run "for another user".
+unset SUDO_UID SUDO_GID SUDO_USER SUDO_COMMAND
 set -m   # the tests run in a process group of their own, to be signalled as one
 cargo test --workspace --locked "$@" &
 tests=$!

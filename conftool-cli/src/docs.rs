@@ -2,6 +2,13 @@
 //! `BINARY --completions bash|zsh|fish|elvish|powershell`, `BINARY --man` (the binary's
 //! page), `BINARY --man SUBCOMMAND` or `BINARY SUBCOMMAND --man` (e.g. `confctl-select(1)`,
 //! which the main page refers to), and `BINARY --man-dir DIR` (every page, as files).
+//!
+//! `--man-dir` is the one option that writes files. It is refused (exit 2) when the process
+//! runs for another user (sudo), who could otherwise have root write, or create
+//! directories, anywhere; and it never writes through a symbolic link or into anything but
+//! a regular file of its own, whoever runs it (see [`write_page`]).
+
+use std::path::Path;
 
 use clap::CommandFactory;
 
@@ -86,9 +93,14 @@ pub fn maybe_generate<T: CommandFactory>() -> Option<u8> {
             let Some(dir) = dir else {
                 return fail("--man-dir needs a directory".into());
             };
-            let written = std::fs::create_dir_all(&dir)
-                .and_then(|()| clap_mangen::generate_to(T::command(), &dir));
-            match written {
+            if conftool_core::trust::Privilege::current().is_sudo() {
+                // It writes files where the caller says: as root, anywhere.
+                return fail(format!(
+                    "--man-dir writes files, which is refused when running for another user \
+                     (through sudo); run `{name} --man-dir {dir}` as yourself; nothing written"
+                ));
+            }
+            match write_pages(cmd, Path::new(&dir)) {
                 Ok(()) => Some(OK),
                 Err(e) => {
                     stderr_line(&format!("{name}: cannot write man pages to {dir}: {e}"));
@@ -99,12 +111,98 @@ pub fn maybe_generate<T: CommandFactory>() -> Option<u8> {
     }
 }
 
+/// Every page of `cmd` (its subcommands', then its own), one file each in `dir` (created if
+/// missing), never through a link: see [`write_page`].
+fn write_pages(cmd: clap::Command, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_pages(sub.clone(), dir)?;
+    }
+    let man = clap_mangen::Man::new(cmd);
+    let mut page = Vec::new();
+    man.render(&mut page)?;
+    write_page(&dir.join(man.get_filename()), &page)
+}
+
+/// Write `text` to `path`: created if missing (`0644`), or replaced if it is a regular file
+/// with one name; opened without following a link and without blocking, so a link, FIFO or
+/// device planted under the page's name is refused and what it points to left alone.
+fn write_page(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let refuse =
+        |why: &str| std::io::Error::other(format!("{}: {why}; not written", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            // (Creating over someone else's link in a sticky directory is EACCES, not ELOOP:
+            // looked at again only to say what it is.)
+            let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+            match e.raw_os_error() {
+                _ if link => refuse("a symbolic link, which is not followed"),
+                Some(libc::ELOOP) => refuse("a symbolic link, which is not followed"),
+                Some(libc::ENXIO) => refuse("not a regular file"),
+                _ => e,
+            }
+        })?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file"));
+    }
+    if meta.nlink() > 1 {
+        return Err(refuse("a file with more than one name (hard links)"));
+    }
+    // Truncated only once it is known to be a plain file of its own.
+    file.set_len(0)?;
+    file.write_all(text)?;
+    file.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn pages_are_never_written_through_a_link_or_into_a_special_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let precious = dir.path().join("precious");
+        std::fs::write(&precious, "keep\n").expect("write");
+        let why = |p: &Path| {
+            write_page(p, b".TH X 1\n")
+                .expect_err("refused")
+                .to_string()
+        };
+        let link = dir.path().join("confctl-select.1");
+        std::os::unix::fs::symlink(&precious, &link).expect("symlink");
+        assert!(why(&link).contains("symbolic link"), "{}", why(&link));
+        let dangling = dir.path().join("confctl-tags.1");
+        std::os::unix::fs::symlink(dir.path().join("new"), &dangling).expect("symlink");
+        assert!(why(&dangling).contains("symbolic link"));
+        assert!(
+            !dir.path().join("new").exists(),
+            "no file created through a link"
+        );
+        let hard = dir.path().join("confctl-pool.1");
+        std::fs::hard_link(&precious, &hard).expect("link");
+        assert!(why(&hard).contains("more than one name"));
+        let fifo = dir.path().join("confctl-drain.1");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        assert!(why(&fifo).contains("not a regular file"), "{}", why(&fifo));
+        assert_eq!(std::fs::read_to_string(&precious).expect("read"), "keep\n");
+        // The control: a regular file of its own is replaced, a missing one created.
+        let page = dir.path().join("confctl.1");
+        std::fs::write(&page, "an older, longer page\n").expect("write");
+        write_page(&page, b".TH X 1\n").expect("written");
+        assert_eq!(std::fs::read_to_string(&page).expect("read"), ".TH X 1\n");
+        write_page(&dir.path().join("confctl-depool.1"), b"x").expect("created");
     }
 
     #[test]

@@ -28,13 +28,18 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::keys::Keyspace;
 use crate::selection::{Applied, Change};
+use crate::trust::Privilege;
 
 /// Who is acting, from where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Actor {
-    /// The person: the account that ran `sudo` (`SUDO_USER`, when running as root), else
-    /// the account of the process's user id.
+    /// The person: the caller when the process runs for another user (sudo's `SUDO_USER`,
+    /// to root or to a service account alike), else the account of the process's user id.
     pub user: String,
+    /// The account the process runs as, when it runs for another user (`root`, or the
+    /// service account `sudo -u` switched to); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The etcd user the tool authenticated as, if any.
     pub etcd_user: Option<String>,
     /// This machine's host name.
@@ -44,27 +49,57 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// The actor of this process: `SUDO_USER` when the process runs as root (as sudo leaves
-    /// it), else the account name of the real user id (from the system's user database, so
-    /// cron jobs, systemd units and `env -i` are named too), else `USER`/`LOGNAME`, else
-    /// `uid <n>`.
+    /// The actor of this process ([`Actor::for_privilege`] of [`Privilege::current`]).
     pub fn from_env(tool: &str, etcd_user: Option<String>) -> Actor {
+        Actor::for_privilege(tool, etcd_user, &Privilege::current())
+    }
+
+    /// The actor of a process running under `privilege`. Running for another user, the
+    /// person is that user (the account of the real user id when it differs from the
+    /// effective one, else `SUDO_USER`, else the account of `SUDO_UID`) and `account` the
+    /// effective user's. Otherwise the person is `SUDO_USER` when the process runs as root
+    /// (root's word for who it acts for), else the account of the real user id (from the
+    /// system's user database, so cron jobs, systemd units and `env -i` are named too), else
+    /// `USER`/`LOGNAME`, else `uid <n>`.
+    ///
+    /// A line is only as trustworthy as the account that wrote it (the log file is that
+    /// account's): `account` says which one it was.
+    pub fn for_privilege(tool: &str, etcd_user: Option<String>, privilege: &Privilege) -> Actor {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let uid = nix::unistd::getuid();
-        let sudo = var("SUDO_USER").filter(|_| uid.is_root());
-        let account = || {
+        let name_of = |uid: nix::unistd::Uid| {
             nix::unistd::User::from_uid(uid)
                 .ok()
                 .flatten()
                 .map(|u| u.name)
                 .filter(|n| !n.is_empty())
         };
+        let (ruid, euid) = (nix::unistd::getuid(), nix::unistd::geteuid());
+        let (user, account) = match privilege {
+            Privilege::Sudo { uid, .. } => {
+                let caller = nix::unistd::Uid::from_raw(*uid);
+                let person = if ruid != euid {
+                    name_of(ruid)
+                } else {
+                    var("SUDO_USER").or_else(|| name_of(caller))
+                };
+                (
+                    person.unwrap_or_else(|| format!("uid {uid}")),
+                    Some(name_of(euid).unwrap_or_else(|| format!("uid {euid}"))),
+                )
+            }
+            _ => {
+                let sudo = var("SUDO_USER").filter(|_| ruid.is_root());
+                let user = sudo
+                    .or_else(|| name_of(ruid))
+                    .or_else(|| var("USER"))
+                    .or_else(|| var("LOGNAME"))
+                    .unwrap_or_else(|| format!("uid {ruid}"));
+                (user, None)
+            }
+        };
         Actor {
-            user: sudo
-                .or_else(account)
-                .or_else(|| var("USER"))
-                .or_else(|| var("LOGNAME"))
-                .unwrap_or_else(|| format!("uid {uid}")),
+            user,
+            account,
             etcd_user,
             host: hostname(),
             tool: tool.to_string(),
@@ -207,10 +242,13 @@ impl AuditLog {
 
     /// Open the log for one operation by `actor`. The file is opened now, so an audit log
     /// that cannot be written stops a change before anything is written, not after. It is
-    /// opened without following a symbolic link (one planted in a log directory others can
-    /// write to cannot redirect root's lines), without blocking, and must be a regular file
-    /// with one name, owned by the user writing it, writable by no one else; created `0640`
-    /// whatever the umask.
+    /// opened from a descriptor of its directory, reached without following any symbolic
+    /// link, every directory on the way owned by root (or the user writing it) and writable
+    /// by no one else unless sticky (so a link planted in a log directory others can write
+    /// to, or a directory link above it, cannot redirect root's lines); it is opened without
+    /// following a link and without blocking, and must be a regular file with one name,
+    /// owned by the user writing it, writable by no one else; created `0640` whatever the
+    /// umask.
     pub(crate) fn open(&self, actor: &Actor) -> Result<AuditSink, Error> {
         let file = match &self.file {
             None => None,
@@ -233,26 +271,45 @@ impl AuditLog {
 
 /// Open (creating if needed) an audit log file; see [`AuditLog::open`].
 fn open_log(path: &Path) -> Result<std::fs::File, Error> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    use crate::trust::ReadError;
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let fail = |source: std::io::Error| Error::Audit {
         path: path.to_path_buf(),
         source,
     };
     let refuse = |why: String| fail(std::io::Error::other(why));
-    let flags = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .custom_flags(flags.bits())
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(nix::errno::Errno::ELOOP as i32) {
-                refuse("it is a symbolic link, which is not followed".into())
-            } else {
-                fail(e)
-            }
-        })?;
+    let euid = nix::unistd::geteuid().as_raw();
+    // Every directory above it is root's (or the writing user's) alone, and none is a link:
+    // a directory link planted in a sticky /tmp-like directory cannot move the log.
+    let (dir, name) = crate::trust::dir_to_write_in(path, &[0, euid]).map_err(|e| match e {
+        ReadError::NotSystem(why) => refuse(format!(
+            "a directory above it is not root's (or the writing user's) alone: {why}"
+        )),
+        ReadError::Link { at } => refuse(format!(
+            "{} is a symbolic link, which is not followed on the way to an audit log",
+            at.display()
+        )),
+        ReadError::Io(e) => fail(e),
+        e => refuse(e.to_string()),
+    })?;
+    let flags = OFlag::O_WRONLY
+        | OFlag::O_APPEND
+        | OFlag::O_CREAT
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_NONBLOCK
+        | OFlag::O_NOCTTY
+        | OFlag::O_CLOEXEC;
+    let mode = nix::sys::stat::Mode::from_bits_truncate(0o640);
+    let file = match nix::fcntl::openat(&dir, name.as_os_str(), flags, mode) {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(nix::errno::Errno::ELOOP) => {
+            return Err(refuse(
+                "it is a symbolic link, which is not followed".into(),
+            ))
+        }
+        Err(e) => return Err(fail(e.into())),
+    };
     let meta = file.metadata().map_err(fail)?;
     if !meta.is_file() {
         return Err(refuse("not a regular file".into()));
@@ -263,7 +320,6 @@ fn open_log(path: &Path) -> Result<std::fs::File, Error> {
             meta.nlink()
         )));
     }
-    let euid = nix::unistd::geteuid().as_raw();
     if meta.uid() != euid {
         return Err(refuse(format!(
             "owned by uid {}, not by the user writing it (uid {euid})",
@@ -415,7 +471,7 @@ impl AuditSink {
             body,
         };
         // Strings, numbers and JSON values only: serializing cannot fail.
-        serde_json::to_string(&rec).unwrap_or_default()
+        json_escape_unshowable(serde_json::to_string(&rec).unwrap_or_default())
     }
 
     fn write_entries(&mut self, event: Event, entries: &[AuditEntry]) -> Result<(), Error> {
@@ -459,6 +515,28 @@ impl AuditSink {
         }
         Ok(())
     }
+}
+
+/// JSON text with the characters JSON leaves as they are but a viewer would not show as
+/// stored ([`crate::text::is_unshowable`]: DEL, C1, Unicode's bidirectional controls and
+/// separators, from a `--reason` or a stored value) written as `\uXXXX` escapes: the same
+/// JSON value, but `less` or a terminal shows the line as it is. (serde_json escapes C0
+/// itself; every such character is in the Basic Multilingual Plane, and can only be inside
+/// a string.)
+fn json_escape_unshowable(json: String) -> String {
+    use std::fmt::Write as _;
+    if !json.chars().any(crate::text::is_unshowable) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if crate::text::is_unshowable(c) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// An error and its causes, `: `-separated (what an `end` line records).
@@ -524,6 +602,7 @@ mod tests {
     fn actor() -> Actor {
         Actor {
             user: "alice".into(),
+            account: None,
             etcd_user: Some("conftool".into()),
             host: "cumin1001".into(),
             tool: "confctl".into(),
@@ -599,9 +678,13 @@ mod tests {
         );
         assert_eq!(err.to_string(), format!("audit log {}", path.display()));
         assert!(!err.is_bad_input());
+        let chain = error_chain(&err);
         assert!(
-            error_chain(&err).ends_with("Not a directory (os error 20)"),
-            "{err}"
+            chain.ends_with(&format!(
+                "{} is not a directory",
+                path.parent().unwrap().display()
+            )),
+            "{chain}"
         );
     }
 
@@ -641,6 +724,77 @@ mod tests {
         open(&fresh).unwrap();
         let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
         assert_eq!(mode & 0o7777, 0o640);
+    }
+
+    #[test]
+    fn unshowable_characters_are_escaped_in_the_json_and_kept_in_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut sink = AuditLog::from_config(Some(&path)).open(&actor()).unwrap();
+        let reason = "T123\u{7f} \u{202e}dlrow\u{202c}\u{9b}2J\u{2028}x\u{1b}";
+        sink.set_reason(Some(reason.into()));
+        sink.end(None, &[]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.trim_end().chars().any(crate::text::is_unshowable),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(r"\u007f") && text.contains(r"\u202e"),
+            "{text}"
+        );
+        let line: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(line["reason"], reason, "the value is kept exactly");
+        assert_eq!(
+            json_escape_unshowable("{\"a\":\"é\"}".into()),
+            "{\"a\":\"é\"}"
+        );
+    }
+
+    #[test]
+    fn every_directory_above_the_log_is_checked_and_none_is_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        if !nix::unistd::geteuid().is_root() {
+            return; // ownership cannot be arranged without root
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let why = |p: &Path| {
+            error_chain(
+                &AuditLog::from_config(Some(p))
+                    .open(&actor())
+                    .map(|_| ())
+                    .unwrap_err(),
+            )
+        };
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        // A sticky directory anyone may write to, holding someone's directory link.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, shared.join("logs")).unwrap();
+        let e = why(&shared.join("logs/audit.jsonl"));
+        assert!(e.contains("logs is a symbolic link"), "{e}");
+        assert!(!elsewhere.join("audit.jsonl").exists());
+        // Someone else's directory in it.
+        let theirs = shared.join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        let e = why(&theirs.join("audit.jsonl"));
+        assert!(e.contains("owned by uid 65534"), "{e}");
+        // A directory anyone may write to, not sticky.
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = why(&open.join("audit.jsonl"));
+        assert!(e.contains("writable by group or others"), "{e}");
+        // Root's own directory, inside the sticky one: fine.
+        let mine = shared.join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        AuditLog::from_config(Some(&mine.join("audit.jsonl")))
+            .open(&actor())
+            .unwrap();
+        assert!(mine.join("audit.jsonl").is_file());
     }
 
     #[test]

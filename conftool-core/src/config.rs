@@ -117,15 +117,7 @@ pub const MAX_PASSWORD_BYTES: u64 = 4 << 10;
 /// The largest TLS file (certificate, key, CA bundle) read.
 pub const MAX_TLS_BYTES: u64 = 1 << 20;
 
-/// Whether errors about a file may quote what is in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quote {
-    /// Yes: whoever reads the error could read the file.
-    Content,
-    /// No: say where the problem is, never what the file holds (a file root read on behalf
-    /// of a caller who could not).
-    PlaceOnly,
-}
+pub use crate::trust::Quote;
 
 impl Config {
     /// Read a configuration file (at most [`MAX_CONFIG_BYTES`], a regular file).
@@ -151,6 +143,17 @@ impl Config {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
             })?;
+        Config::from_bytes(path, bytes, quote, privilege)
+    }
+
+    /// Parse a configuration file's bytes (read from `path`) in either format; see
+    /// [`Config::load_as`].
+    pub fn from_bytes(
+        path: &Path,
+        bytes: Vec<u8>,
+        quote: Quote,
+        privilege: &crate::trust::Privilege,
+    ) -> Result<Config, Error> {
         let Ok(text) = String::from_utf8(bytes) else {
             return Err(Error::Config {
                 path: path.to_path_buf(),
@@ -166,7 +169,7 @@ impl Config {
                     .any(|k| crate::pyconfig::PYTHON_KEYS.contains(&k))
             });
         let parsed = if python {
-            crate::pyconfig::load(path, &text, quote, privilege).map(|(mut cfg, notes)| {
+            crate::pyconfig::load(path, &text, privilege).map(|(mut cfg, notes)| {
                 cfg.notes = notes;
                 cfg
             })
@@ -209,6 +212,58 @@ impl Config {
             });
         }
         Ok(cfg)
+    }
+
+    /// Read a configuration file for another user: a system file, opened once and judged on
+    /// its descriptor; one the caller `named` must also be readable by them. Errors quote it
+    /// only if the caller could read it.
+    fn load_system(
+        path: &Path,
+        named: bool,
+        privilege: &crate::trust::Privilege,
+    ) -> Result<Config, Error> {
+        use crate::trust::{Opened, ReadError};
+        let untrusted = |s: String| Error::Untrusted(s);
+        let Some(caller) = privilege.caller() else {
+            return Config::load_as(path, Quote::Content, privilege);
+        };
+        let opened = Opened::open(path, caller).map_err(|e| match e {
+            ReadError::Link { .. } => untrusted(format!(
+                "the configuration must be a system file (owned by root and changeable by root \
+                 only): {}: {e}",
+                path.display()
+            )),
+            e => Error::Config {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            },
+        })?;
+        if let Some(why) = opened.not_system() {
+            return Err(untrusted(format!(
+                "the configuration must be a system file (owned by root and changeable by root \
+                 only): {}: {why}",
+                path.display()
+            )));
+        }
+        let readable = opened.caller_cannot_read().is_none();
+        if named && !readable {
+            return Err(untrusted(format!(
+                "--config may only name a file the caller can read: {}",
+                path.display()
+            )));
+        }
+        let quote = if readable {
+            Quote::Content
+        } else {
+            Quote::PlaceOnly
+        };
+        let bytes = opened
+            .read(MAX_CONFIG_BYTES, "configuration file")
+            .map_err(|e| Error::Config {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        Config::from_bytes(path, bytes, quote, privilege)
     }
 
     /// Check what must hold before the first request: every endpoint a plain
@@ -302,16 +357,17 @@ impl Config {
     /// The effective configuration: the file (`caller.config`, else `default_path` if it
     /// exists, else the defaults), then the caller's settings on top, then [`Config::validate`].
     ///
-    /// Running as root through sudo ([`crate::trust::Privilege::Sudo`]), the caller may narrow but never
-    /// redirect: the file must be a system file ([`crate::trust::system_file`]), one the
-    /// caller names must be readable by the caller, errors quote no file the caller could not
-    /// read, endpoints may only be some of the file's, and the namespace is the file's.
+    /// Running for another user ([`crate::trust::Privilege::Sudo`]), the caller may narrow
+    /// but never redirect: the file must be a system file, opened once and judged on its
+    /// descriptor ([`crate::trust::Opened`]); one the caller names must be readable by the
+    /// caller, and the system configuration's (`default_path`) `audit_log` and `read_only`
+    /// apply whatever file the caller names; errors quote no file the caller could not read;
+    /// endpoints may only be some of the file's, and the namespace is the file's.
     pub fn resolve(
         caller: &CallerSettings,
         default_path: &Path,
         privilege: &crate::trust::Privilege,
     ) -> Result<Config, Error> {
-        use crate::trust::{caller_can_read, system_file, Privilege};
         let untrusted = |s: String| Error::Untrusted(s);
         let path = caller.config.as_deref().or_else(|| {
             // A missing default file means the defaults; a missing explicit one is an error.
@@ -320,33 +376,25 @@ impl Config {
         let (mut cfg, label) = match path {
             None => (Config::default(), PathBuf::from("--endpoints")),
             Some(path) => {
-                let quote = match privilege {
-                    Privilege::Sudo { uid, gid } => {
-                        system_file(path).map_err(|why| {
-                            untrusted(format!(
-                                "the configuration must be a system file (owned by root and \
-                                 changeable by root only): {}: {why}",
-                                path.display()
-                            ))
-                        })?;
-                        let readable = caller_can_read(path, *uid, *gid);
-                        if caller.config.is_some() && !readable {
-                            return Err(untrusted(format!(
-                                "--config may only name a file the caller can read: {}",
-                                path.display()
-                            )));
-                        }
-                        if readable {
-                            Quote::Content
-                        } else {
-                            Quote::PlaceOnly
-                        }
-                    }
-                    _ => Quote::Content,
+                let named = caller.config.is_some();
+                let cfg = match privilege.caller() {
+                    Some(_) => Config::load_system(path, named, privilege)?,
+                    None => Config::load_as(path, Quote::Content, privilege)?,
                 };
-                (Config::load_as(path, quote, privilege)?, path.to_path_buf())
+                (cfg, path.to_path_buf())
             }
         };
+        // Another file the caller names cannot drop what the system configuration imposes:
+        // its audit log, and read-only mode.
+        if let Some(named) = caller.config.as_deref().filter(|_| privilege.is_sudo()) {
+            if named != default_path && default_path.exists() {
+                let system = Config::load_system(default_path, false, privilege)?;
+                if system.audit_log.is_some() {
+                    cfg.audit_log = system.audit_log;
+                }
+                cfg.read_only |= system.read_only;
+            }
+        }
         if !caller.endpoints.is_empty() {
             if privilege.is_sudo() && path.is_some() {
                 let allowed: std::collections::BTreeSet<String> = cfg
@@ -697,6 +745,61 @@ mod tests {
         };
         let cfg = Config::resolve(&none, &dir.path().join("absent.yaml"), &sudo).unwrap();
         assert_eq!(cfg.endpoints, ["http://6.6.6.6:1"]);
+    }
+
+    /// Finding 8 of issue 16: an empty root-owned file the caller could read, named with
+    /// `--config`, dropped the system configuration's audit log and read-only mode.
+    #[test]
+    fn under_sudo_another_config_keeps_the_systems_audit_log_and_read_only() {
+        use crate::trust::Privilege;
+        use std::os::unix::fs::PermissionsExt;
+        if !nix::unistd::geteuid().is_root() {
+            return; // ownership cannot be arranged without root
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let system = file(
+            dir.path(),
+            "config.yaml",
+            // The Python tool's format (where read_only comes from), with our audit_log.
+            "hosts: [http://10.0.0.1:2379]\naudit_log: /var/log/conftool/audit.jsonl\n\
+             read_only: true\n",
+            0o644,
+        );
+        let empty = file(dir.path(), "empty.yaml", "", 0o644);
+        let other = file(
+            dir.path(),
+            "codfw.yaml",
+            "endpoints: [http://10.0.0.9:2379]\naudit_log: /tmp/elsewhere.jsonl\n",
+            0o644,
+        );
+        let named = |p: &Path| CallerSettings {
+            config: Some(p.to_path_buf()),
+            ..CallerSettings::default()
+        };
+        let sudo = Privilege::Sudo {
+            uid: 65534,
+            gid: Some(65534),
+        };
+        for f in [&empty, &other] {
+            let cfg = Config::resolve(&named(f), &system, &sudo).unwrap();
+            assert_eq!(
+                cfg.audit_log.as_deref(),
+                Some(Path::new("/var/log/conftool/audit.jsonl")),
+                "{f:?}"
+            );
+            assert!(cfg.read_only, "{f:?}");
+        }
+        // The other file's own settings still count (another cluster's endpoints).
+        let cfg = Config::resolve(&named(&other), &system, &sudo).unwrap();
+        assert_eq!(cfg.endpoints, ["http://10.0.0.9:2379"]);
+        // Root itself chooses freely: the empty file means the defaults.
+        let cfg = Config::resolve(&named(&empty), &system, &Privilege::Root).unwrap();
+        assert_eq!((cfg.audit_log, cfg.read_only), (None, false));
+        // A system configuration that cannot be read stops the run rather than be skipped.
+        std::fs::write(&system, "endpoints: [\n").unwrap();
+        let e = Config::resolve(&named(&empty), &system, &sudo).unwrap_err();
+        assert!(e.to_string().contains("config.yaml"), "{e}");
     }
 
     #[test]

@@ -94,9 +94,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A setting the caller may not choose when running as root through sudo
+    /// A setting (or file) the caller may not choose when the process runs for another user
     /// ([`crate::trust`]); nothing was done.
-    #[error("running as root through sudo, {0}")]
+    #[error("running for another user (through sudo), {0}")]
     Untrusted(String),
     /// What was asked for does not exist (a host in no pool); nothing was written.
     #[error("{0}; nothing written")]

@@ -178,6 +178,7 @@ impl Store {
                             revision: found.revision,
                             objects,
                             malformed: Vec::new(),
+                            unreadable: Vec::new(),
                         },
                     )
                 })

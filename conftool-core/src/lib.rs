@@ -31,7 +31,8 @@
 //!   [`selection`], [`rules`], [`mod@write`], [`text`], [`schema`] (types of the Python
 //!   tool's schema file).
 //! - [`config`]: connection settings ([`Config`]) from `/etc/conftool/config.yaml`, and who
-//!   may choose them ([`trust`]: root through sudo vs its caller).
+//!   may choose them ([`trust`]: a run for another user, through sudo, vs its caller; files
+//!   read on the caller's behalf, opened once on descriptors).
 //! - [`Store`]: the only network code: connection and failover, range reads pinned to one
 //!   revision ([`Store::select`], [`Store::find_node`] by point reads, [`Store::pool_members`]),
 //!   batched compare-and-swap transactions.

@@ -199,6 +199,7 @@ fn first_found(names: &[NodeName], found: Selection) -> Option<(NodeName, Select
             revision: found.revision,
             objects,
             malformed: Vec::new(),
+            unreadable: Vec::new(),
         },
     ))
 }

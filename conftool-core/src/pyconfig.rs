@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{Config, Quote, TlsConfig, MAX_CONFIG_BYTES};
+use crate::config::{Config, TlsConfig, MAX_CONFIG_BYTES};
 use crate::error::Error;
-use crate::trust::Privilege;
+use crate::trust::{read_file, Contents, Origin, Privilege, Quote, ReadError};
 
 /// Keys only the Python tool's `config.yaml` has.
 pub(crate) const PYTHON_KEYS: &[&str] = &[
@@ -218,33 +218,46 @@ impl Merged {
     }
 }
 
-/// Read one python-etcd file if it exists (a missing one is skipped, as the Python tool does).
-fn read_rc(path: &Path, quote: Quote) -> Result<Option<Rc>, Error> {
-    if !path.exists() {
-        return Ok(None);
+/// Read one python-etcd file if it exists (a missing one is skipped, as the Python tool
+/// does), through [`crate::trust::read_file`]: for another user, a file the system names
+/// must be root's alone and is quoted only if the caller could read it; the caller's own
+/// must be theirs.
+fn read_rc(path: &Path, privilege: &Privilege, origin: Origin) -> Result<Option<Rc>, Error> {
+    match read_file(
+        path,
+        privilege,
+        origin,
+        MAX_CONFIG_BYTES,
+        "etcd client file",
+    ) {
+        Ok(c) => parse_rc(path, c).map(Some),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(Error::Config {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
     }
+}
+
+fn parse_rc(path: &Path, contents: Contents) -> Result<Rc, Error> {
     let fail = |reason: String| Error::Config {
         path: path.to_path_buf(),
         reason,
     };
-    let bytes = crate::trust::read_bounded(path, MAX_CONFIG_BYTES, "etcd client file")
-        .map_err(|e| fail(e.to_string()))?;
-    let text = String::from_utf8(bytes).map_err(|_| fail("not valid UTF-8".into()))?;
+    let text = String::from_utf8(contents.bytes).map_err(|_| fail("not valid UTF-8".into()))?;
     if text.trim().is_empty() {
-        return Ok(Some(Rc::default()));
+        return Ok(Rc::default());
     }
-    yaml_serde::from_str(&text)
-        .map(Some)
-        .map_err(|e| match quote {
-            Quote::Content => fail(e.to_string()),
-            Quote::PlaceOnly => fail(format!(
-                "not a valid etcd client file{} (its content is not shown: the user who ran this \
+    yaml_serde::from_str(&text).map_err(|e| match contents.quote {
+        Quote::Content => fail(e.to_string()),
+        Quote::PlaceOnly => fail(format!(
+            "not a valid etcd client file{} (its content is not shown: the user who ran this \
              could not read the file)",
-                e.location()
-                    .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
-                    .unwrap_or_default()
-            )),
-        })
+            e.location()
+                .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
+                .unwrap_or_default()
+        )),
+    })
 }
 
 /// The home directory of `uid`, from the user database.
@@ -281,16 +294,14 @@ impl Sources {
 pub(crate) fn load(
     path: &Path,
     text: &str,
-    quote: Quote,
     privilege: &Privilege,
 ) -> Result<(Config, Notes), Error> {
-    load_from(path, text, quote, privilege, &Sources::real(privilege))
+    load_from(path, text, privilege, &Sources::real(privilege))
 }
 
 fn load_from(
     path: &Path,
     text: &str,
-    quote: Quote,
     privilege: &Privilege,
     sources: &Sources,
 ) -> Result<(Config, Notes), Error> {
@@ -353,26 +364,38 @@ fn load_from(
         .unwrap_or_else(|| PathBuf::from(DEFAULT_RC));
     let mut merged = Merged::default();
     // The system's, the user's, then the configured file, as the Python tool reads them.
-    if let Some(rc) = read_rc(&sources.system_rc, quote)? {
+    if let Some(rc) = read_rc(&sources.system_rc, privilege, Origin::System)? {
         merged.layer(rc, &sources.system_rc, false, &mut notes)?;
     }
     let identity_only = privilege.is_sudo();
     if let Some(user_rc) = sources.home.as_ref().map(|h| h.join(".etcdrc")) {
-        let owned_by_caller = match privilege {
-            Privilege::Sudo { uid, .. } => {
-                use std::os::unix::fs::MetadataExt;
-                std::fs::metadata(&user_rc).is_ok_and(|m| m.uid() == *uid)
-            }
-            _ => true,
-        };
-        if user_rc.exists() && owned_by_caller {
-            // The caller's own file: its content may be quoted to them.
-            if let Some(rc) = read_rc(&user_rc, Quote::Content)? {
+        // For another user, their file must be theirs (judged on the descriptor it is read
+        // from, never through a link they control); one that is not is skipped, and said.
+        let read = read_file(
+            &user_rc,
+            privilege,
+            Origin::CallersOwn,
+            MAX_CONFIG_BYTES,
+            "etcd client file",
+        );
+        match read {
+            Ok(c) => {
+                let rc = parse_rc(&user_rc, c)?;
                 merged.layer(rc, &user_rc, identity_only, &mut notes)?;
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e @ (ReadError::NotForCaller(_) | ReadError::Link { .. })) => {
+                notes.push(format!("{}: not read: {e}", user_rc.display()));
+            }
+            Err(e) => {
+                return Err(Error::Config {
+                    path: user_rc.clone(),
+                    reason: e.to_string(),
+                })
             }
         }
     }
-    if let Some(rc) = read_rc(&rc_file, quote)? {
+    if let Some(rc) = read_rc(&rc_file, privilege, Origin::System)? {
         merged.layer(rc, &rc_file, false, &mut notes)?;
     }
     if !merged.ignored.is_empty() {
@@ -465,7 +488,7 @@ mod tests {
         }
         fn load(&self, config: &str, privilege: &Privilege) -> Result<(Config, Notes), Error> {
             let path = self.file("conftool/config.yaml", config);
-            load_from(&path, config, Quote::Content, privilege, &self.sources())
+            load_from(&path, config, privilege, &self.sources())
         }
     }
 
@@ -565,6 +588,84 @@ mod tests {
                 .iter()
                 .any(|n| n.contains("only username and password")),
             "{notes:?}"
+        );
+    }
+
+    /// Finding 3 of issue 16: the owner check of `~/.etcdrc` looked at the path, then read
+    /// it again, following links; swapping the file for a link to a root-only file in
+    /// between leaked that file in the parse error. Now the file is opened once, judged on
+    /// its descriptor, and a link the caller controls is never followed. A thread keeps
+    /// swapping while the configuration is loaded thousands of times for the caller.
+    #[test]
+    fn a_callers_rc_swapped_for_a_link_never_leaks_what_it_points_to() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        if !nix::unistd::geteuid().is_root() {
+            return; // ownership cannot be arranged without root
+        }
+        let nobody = nix::unistd::Uid::from_raw(65534);
+        let w = World::new();
+        let mode = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        mode(w.dir.path(), 0o755);
+        let secret = w.file("shadow", "root:ROOT-ONLY-HASH:19000:0:99999:7:::\n");
+        mode(&secret, 0o600);
+        let home = w.dir.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        nix::unistd::chown(&home, Some(nobody), None).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let swaps = Arc::new(AtomicUsize::new(0));
+        let swapper = {
+            let (stop, swaps, home, secret) =
+                (stop.clone(), swaps.clone(), home.clone(), secret.clone());
+            std::thread::spawn(move || {
+                let (rc, file, link) = (home.join(".etcdrc"), home.join("f"), home.join("l"));
+                let lchown = |p: &Path| {
+                    nix::unistd::fchownat(
+                        nix::fcntl::AT_FDCWD,
+                        p,
+                        Some(nobody),
+                        None,
+                        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
+                    .unwrap()
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    // A scalar, not a mapping: its parse error quotes it.
+                    std::fs::write(&file, "CALLER-TOKEN\n").unwrap();
+                    lchown(&file);
+                    std::fs::rename(&file, &rc).unwrap();
+                    std::os::unix::fs::symlink(&secret, &link).unwrap();
+                    lchown(&link);
+                    std::fs::rename(&link, &rc).unwrap();
+                    swaps.fetch_add(2, Ordering::Relaxed);
+                }
+            })
+        };
+        let sudo = Privilege::Sudo {
+            uid: 65534,
+            gid: Some(65534),
+        };
+        let path = w.file("conftool/config.yaml", "driver: etcd\n");
+        let (mut quoted_own, mut link_refused, mut loads) = (0, 0, 0);
+        while loads < 2_000 || swaps.load(Ordering::Relaxed) < 2_000 {
+            loads += 1;
+            let said = match load_from(&path, "driver: etcd\n", &sudo, &w.sources()) {
+                Ok((_, notes)) => notes.join("\n"),
+                Err(e) => e.to_string(),
+            };
+            assert!(!said.contains("ROOT-ONLY"), "leaked after {loads}: {said}");
+            quoted_own += usize::from(said.contains("CALLER-TOKEN"));
+            link_refused += usize::from(said.contains("symbolic link"));
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        assert!(
+            quoted_own > 0 && link_refused > 0,
+            "both sides of the swap must be met: {quoted_own} files, {link_refused} links in \
+             {loads} loads"
         );
     }
 

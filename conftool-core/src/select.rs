@@ -104,6 +104,7 @@ impl Store {
             revision: 0,
             objects: changes.iter().map(selected).collect(),
             malformed: Vec::new(),
+            unreadable: Vec::new(),
         };
         let deferred: BTreeSet<ObjectKey> = changes
             .iter()

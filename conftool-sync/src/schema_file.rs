@@ -14,6 +14,7 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use conftool_core::schema::{rule_files, RawSchema, Schema, SchemaError};
+use conftool_core::trust::{read_file, Origin, Privilege, Quote};
 
 use crate::error::Error;
 use crate::source::MAX_FILE_SIZE;
@@ -22,39 +23,75 @@ use crate::yaml::parse;
 /// Where the Python tool looks for its schema when none is given.
 pub const DEFAULT_SCHEMA: &str = "/etc/conftool/schema.yaml";
 
-/// Read and check the schema file at `path`, and the JSON Schema files its rules name.
+/// Read and check the schema file at `path`, and the JSON Schema files its rules name, as
+/// the caller's files ([`read_schema_as`] with this process's privilege).
 pub fn read_schema(path: &Path) -> Result<Schema, Error> {
-    let text = read_text(path)?;
-    let raw: RawSchema = parse(path, &text, PhantomData::<RawSchema>)?;
-    let base = path.parent().unwrap_or(Path::new(""));
-    let mut files = BTreeMap::new();
-    for name in rule_files(&raw) {
-        let file: PathBuf = base.join(&name);
-        let json = read_text(&file)?;
-        let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| Error::Yaml {
-            file: file.clone(),
-            line: Some((e.line(), e.column())),
-            message: format!("not a JSON Schema: {e}"),
-        })?;
-        files.insert(name, value);
-    }
-    Schema::build(raw, &files).map_err(|e| placed(path, &text, e))
+    read_schema_as(path, &Privilege::current(), Origin::Caller)
 }
 
-fn read_text(path: &Path) -> Result<String, Error> {
+/// [`read_schema`], for a process running under `privilege`, the schema's path chosen by
+/// `origin`. A schema changes what is written, so for another user every file is read
+/// through [`conftool_core::trust::read_file`]: one the caller names ([`Origin::Caller`])
+/// must be a file they could read, and so must the JSON Schema files it names; the
+/// system's ([`Origin::System`], the default file) and its rule files must be root's alone,
+/// and errors show only the place of what is wrong in a file the caller could not read.
+/// Always: regular files only, opened without blocking, at most [`MAX_FILE_SIZE`].
+pub fn read_schema_as(path: &Path, privilege: &Privilege, origin: Origin) -> Result<Schema, Error> {
+    let mut quote = Quote::Content;
+    let mut read = |p: &Path| {
+        let (text, q) = read_text(p, privilege, origin)?;
+        if q == Quote::PlaceOnly {
+            quote = Quote::PlaceOnly;
+        }
+        Ok::<_, Error>(text)
+    };
+    let checked = (|| {
+        let text = read(path)?;
+        let raw: RawSchema = parse(path, &text, PhantomData::<RawSchema>)?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let mut files = BTreeMap::new();
+        for name in rule_files(&raw) {
+            let file: PathBuf = base.join(&name);
+            let json = read(&file)?;
+            let value: serde_json::Value =
+                serde_json::from_str(&json).map_err(|e| Error::Yaml {
+                    file: file.clone(),
+                    line: Some((e.line(), e.column())),
+                    message: format!("not a JSON Schema: {e}"),
+                })?;
+            files.insert(name, value);
+        }
+        Schema::build(raw, &files).map_err(|e| placed(path, &text, e))
+    })();
+    match checked {
+        Err(Error::Yaml { file, line, .. }) if quote == Quote::PlaceOnly => Err(Error::Yaml {
+            file,
+            line,
+            message: "not a valid schema (its content is not shown: the user who ran this \
+                      could not read the file)"
+                .into(),
+        }),
+        other => other,
+    }
+}
+
+/// A schema or JSON Schema file's text, and whether errors may quote it.
+fn read_text(path: &Path, privilege: &Privilege, origin: Origin) -> Result<(String, Quote), Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_FILE_SIZE {
-        return Err(Error::TooLarge {
-            file: path.to_path_buf(),
-            size: Some(meta.len()),
-            limit: MAX_FILE_SIZE,
-        });
-    }
-    std::fs::read_to_string(path).map_err(io)
+    let contents =
+        read_file(path, privilege, origin, MAX_FILE_SIZE, "schema file").map_err(|e| match e {
+            conftool_core::trust::ReadError::Io(source) => io(source),
+            e => io(std::io::Error::other(e)),
+        })?;
+    let text = String::from_utf8(contents.bytes).map_err(|_| Error::Yaml {
+        file: path.to_path_buf(),
+        line: None,
+        message: "not valid UTF-8".into(),
+    })?;
+    Ok((text, contents.quote))
 }
 
 /// A cross-check error at the line of its type (and field, when it names one).

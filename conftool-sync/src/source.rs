@@ -19,12 +19,21 @@
 //!   bound of the limit plus one byte, so a file that grows while it is read, or whose size
 //!   is misreported, cannot go beyond it either. (libgit2 allocates the size an object's
 //!   header declares and refuses a body longer than that, so the header check bounds it.)
+//! - Running for another user (sudo: [`conftool_core::trust::Privilege`]), the directory must
+//!   be one that user could list themselves: it is walked and opened on descriptors
+//!   ([`conftool_core::trust::open_dir_for`]) before anything in it is listed, and every
+//!   directory and data file opened from it must be one they could search and read (judged
+//!   on the opened handle), so no error can quote a file they could not read. With
+//!   `--git-rev`, the data directory and the repository's git directory must be ones they
+//!   could list. (The listing itself goes by path: a caller who swaps a subdirectory while
+//!   the sync runs could have names listed in an error, never content.)
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use conftool_core::trust::{self, Caller, Privilege};
 use nix::errno::Errno;
 use nix::fcntl::{open, openat, OFlag};
 use nix::sys::stat::Mode;
@@ -107,6 +116,13 @@ pub fn read_dir_with(dir: &Path, types: &[String]) -> Result<Files, Error> {
 }
 
 pub(crate) fn read_dir_limited(dir: &Path, limit: u64, types: &[String]) -> Result<Files, Error> {
+    // Running for another user (sudo), the directory must be one they could read: checked
+    // before anything in it is listed, on the descriptor the files are then opened from.
+    let caller = Privilege::current().caller();
+    let checked = match caller {
+        Some(c) => Some(trust::open_dir_for(dir, c).map_err(|e| not_for_caller(dir, e))?),
+        None => None,
+    };
     let meta = std::fs::metadata(dir).map_err(io(dir))?;
     if !meta.is_dir() {
         return Err(Error::Layout {
@@ -117,14 +133,17 @@ pub(crate) fn read_dir_limited(dir: &Path, limit: u64, types: &[String]) -> Resu
     let (read, warnings) = classify_with(&list_dir(dir)?, types).checked(dir)?;
     // The handle every data file is opened from: what it names stays this directory even
     // if the path is changed under the sync.
-    let root = File::from(
-        open(
-            dir,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| io(dir)(e.into()))?,
-    );
+    let root = match checked {
+        Some(root) => root,
+        None => File::from(
+            open(
+                dir,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| io(dir)(e.into()))?,
+        ),
+    };
     let mut files = Files {
         dir: dir.to_path_buf(),
         warnings,
@@ -133,7 +152,7 @@ pub(crate) fn read_dir_limited(dir: &Path, limit: u64, types: &[String]) -> Resu
     };
     for rel in read {
         let full = dir.join(&rel);
-        let file = open_data_file(&root, dir, &rel)?;
+        let file = open_data_file(&root, dir, &rel, caller)?;
         let text = read_bounded(file, &full, limit)?;
         let text = String::from_utf8(text).map_err(|_| Error::Yaml {
             file: full.clone(),
@@ -145,9 +164,23 @@ pub(crate) fn read_dir_limited(dir: &Path, limit: u64, types: &[String]) -> Resu
     Ok(files)
 }
 
+/// Why a file or directory is not read for the user the process runs for.
+fn not_for_caller(path: &Path, e: trust::ReadError) -> Error {
+    match e {
+        trust::ReadError::Io(source) => io(path)(source),
+        e => io(path)(std::io::Error::other(e)),
+    }
+}
+
 /// Open `rel` (relative to the directory `root`, shown as `dir`) for reading: each component
-/// without following links, the file without blocking, and only if it is a regular file.
-fn open_data_file(root: &File, dir: &Path, rel: &Path) -> Result<File, Error> {
+/// without following links, the file without blocking, and only if it is a regular file
+/// (and, running for another user, `caller`, one they could reach and read).
+fn open_data_file(
+    root: &File,
+    dir: &Path,
+    rel: &Path,
+    caller: Option<Caller>,
+) -> Result<File, Error> {
     let names: Vec<&std::ffi::OsStr> = rel
         .components()
         .map(|c| match c {
@@ -171,7 +204,17 @@ fn open_data_file(root: &File, dir: &Path, rel: &Path) -> Result<File, Error> {
         let base = parent.as_ref().unwrap_or(root);
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         match openat(base, *name, flags, Mode::empty()) {
-            Ok(fd) => parent = Some(File::from(fd)),
+            Ok(fd) => {
+                let fd = File::from(fd);
+                if let Some(c) = caller {
+                    let meta = fd.metadata().map_err(io(&at))?;
+                    if !c.can_search(&meta) {
+                        let why = "no permission to search it".to_string();
+                        return Err(not_for_caller(&at, trust::ReadError::NotForCaller(why)));
+                    }
+                }
+                parent = Some(fd)
+            }
             // A link is ELOOP, or ENOTDIR with O_DIRECTORY: say which it is.
             Err(Errno::ELOOP | Errno::ENOTDIR) => return Err(not_followed(&at)),
             Err(e) => return Err(io(&at)(e.into())),
@@ -201,6 +244,10 @@ fn open_data_file(root: &File, dir: &Path, rel: &Path) -> Result<File, Error> {
             dir: at,
             reason: SPECIAL_REASON.into(),
         });
+    }
+    if caller.is_some_and(|c| !c.can_read(&meta)) {
+        let why = "no permission to read it".to_string();
+        return Err(not_for_caller(&at, trust::ReadError::NotForCaller(why)));
     }
     Ok(file)
 }
@@ -309,6 +356,12 @@ pub(crate) fn read_git_limited(
     limit: u64,
     types: &[String],
 ) -> Result<Files, Error> {
+    // Running for another user (sudo), the data directory and the repository's git
+    // directory must be ones they could list themselves.
+    let caller = Privilege::current().caller();
+    if let Some(c) = caller {
+        trust::open_dir_for(dir, c).map_err(|e| not_for_caller(dir, e))?;
+    }
     let repo = git2::Repository::discover(dir).map_err(|e| {
         Error::Git(format!(
             "{}: no git repository: {}",
@@ -316,6 +369,9 @@ pub(crate) fn read_git_limited(
             e.message()
         ))
     })?;
+    if let Some(c) = caller {
+        trust::open_dir_for(repo.path(), c).map_err(|e| not_for_caller(repo.path(), e))?;
+    }
     let workdir = repo
         .workdir()
         .ok_or_else(|| Error::Git("bare repositories are not supported".into()))?;
@@ -661,7 +717,7 @@ mod tests {
         nix::unistd::mkfifo(&dir.join("fifo.yaml"), Mode::S_IRWXU).unwrap();
         std::os::unix::fs::symlink(&outside, dir.join("codfw")).unwrap();
         let root = File::open(&dir).unwrap();
-        let open = |rel: &str| open_data_file(&root, &dir, Path::new(rel)).map(|_| ());
+        let open = |rel: &str| open_data_file(&root, &dir, Path::new(rel), None).map(|_| ());
         let d = dir.display();
         assert!(open("eqiad/pools.yaml").is_ok());
         assert_eq!(

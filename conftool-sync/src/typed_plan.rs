@@ -53,24 +53,11 @@ pub struct TypedPlan {
     pub invalid: Vec<ObjectError>,
 }
 
-/// Plan every declared type against the keys of the snapshot that are not pool objects or
-/// the sync record: the service definitions (a type at path `services` manages them when the
-/// directory has no `services.yaml`) and every other key.
+/// Plan every declared type against the keys of the snapshot that are not pool objects,
+/// service definitions or the sync record (no type may map onto those: see
+/// [`conftool_core::schema::RESERVED_PATHS`]).
 pub(crate) fn plan_typed(typed: &[TypedDesired], current: &Current) -> Vec<TypedPlan> {
-    if typed.is_empty() {
-        return Vec::new();
-    }
-    let mut keys: Vec<Kv> = current.other.clone();
-    let root = Keyspace::default().root_prefix();
-    for ((cluster, service), (rev, value)) in &current.services {
-        let full = Keyspace::default().service_key(cluster, service);
-        keys.push(Kv {
-            key: full.strip_prefix(&root).unwrap_or(&full).to_string(),
-            value: value.clone(),
-            mod_revision: *rev,
-        });
-    }
-    typed.iter().map(|t| plan_one(t, &keys)).collect()
+    typed.iter().map(|t| plan_one(t, &current.other)).collect()
 }
 
 fn plan_one(t: &TypedDesired, other: &[Kv]) -> TypedPlan {

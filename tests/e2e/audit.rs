@@ -65,7 +65,7 @@ fn an_unwritable_audit_log_refuses_every_write_before_it_is_made() {
         assert!(
             run.stderr.contains(&format!("audit log {shown}"))
                 && run.stderr.contains("nothing written")
-                && run.stderr.contains("Not a directory"),
+                && run.stderr.contains("not-a-dir is not a directory"),
             "{bin} {args:?}: {}",
             run.stderr
         );

@@ -23,6 +23,8 @@ mod schema_tags;
 mod schema_upgrade;
 mod stall;
 mod sudo;
+mod sudo_reads;
+mod sudo_writes;
 mod sync;
 mod sync_bad_input;
 mod sync_crash;

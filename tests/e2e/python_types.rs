@@ -106,11 +106,12 @@ const EXPECT: &[(u32, i32, Out, Keys)] = &[
     (83, 0, Out::SameJson, Keys::Python),
     // TAGS '' addresses a type without tags (Python: `Invalid tag list`).
     (84, 0, Out::All("/conftool/v1/sites/"), Keys::Python),
-    // upgrade-schema: the dry run lists the invalid object; without --force nothing is
-    // written (exit 2 here, 1 there).
-    (85, 0, Out::Same, Keys::Python),
-    (86, 0, Out::Same, Keys::Python),
-    (87, 0, Out::Same, Keys::Python),
+    // The `svc` type maps onto `services`, the service definitions, which only the sync
+    // writes here (issue 16): our copy of the schema leaves it out (schema.rs,
+    // python_schema_ours), so these name an unknown type; nothing written.
+    (85, 2, Out::Ours(""), Keys::Unchanged),
+    (86, 2, Out::Ours(""), Keys::Unchanged),
+    (87, 2, Out::Ours(""), Keys::Unchanged),
     // json_schema rules, checked on the whole resulting object.
     (88, 0, Out::Same, Keys::Python),
     (89, 0, Out::Same, Keys::Python),
@@ -123,6 +124,8 @@ const EXPECT: &[(u32, i32, Out, Keys)] = &[
     (94, 2, Out::Same, Keys::Python),
     (95, 2, Out::Same, Keys::Python),
     (96, 0, Out::SameJson, Keys::Python),
+    // upgrade-schema: the dry run lists the invalid object; without --force nothing is
+    // written (exit 2 here, 1 there).
     (97, 0, Out::Same, Keys::Python),
     (98, 2, Out::Same, Keys::Python),
     // free_form: stored extra fields are kept and shown; setting them is refused (Python
@@ -253,6 +256,7 @@ fn the_python_tools_schema_session_step_by_step() {
     let ctx = Ctx::new();
     let dir = ctx.path("py");
     copy_dir(&fixtures().join("python"), &dir);
+    std::fs::write(dir.join("schema.yaml"), crate::schema::python_schema_ours()).expect("schema");
     let index = std::fs::read_to_string(reference().join("INDEX.txt")).expect("INDEX.txt");
     let steps: Vec<u32> = index
         .lines()

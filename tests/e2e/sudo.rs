@@ -1,7 +1,9 @@
 //! Safe under sudo: a caller with a sudoers rule for the tools cannot send the etcd password
-//! to a listener of theirs, read root's files through error messages, append to root's files,
-//! or forge the audit trail's user. Root through sudo is emulated by running as root with
-//! `SUDO_UID`/`SUDO_USER` set (as sudo leaves them); the unprivileged side runs as `nobody`.
+//! to a listener of theirs, read root's files through error messages, or append to root's
+//! files. Root through sudo is emulated by running as root with `SUDO_UID`/`SUDO_USER` set
+//! (as sudo leaves them); the unprivileged side runs as `nobody`. The second round (issue 16)
+//! is in `sudo_reads.rs` (files read on the caller's behalf) and `sudo_writes.rs` (what is
+//! written, sudo to a service account, the audit log); the helpers here serve all three.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -13,17 +15,17 @@ use std::time::Duration;
 
 use crate::util::*;
 
-const PASSWORD: &str = "S3cret-Etcd-Passw0rd";
-const NOBODY: u32 = 65534;
+pub(crate) const PASSWORD: &str = "S3cret-Etcd-Passw0rd";
+pub(crate) const NOBODY: u32 = 65534;
 
 /// A listener that accepts connections and records every byte it receives, never answering.
-struct Recorder {
-    url: String,
+pub(crate) struct Recorder {
+    pub(crate) url: String,
     received: Arc<Mutex<(usize, Vec<u8>)>>,
 }
 
 impl Recorder {
-    fn start() -> Recorder {
+    pub(crate) fn start() -> Recorder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let received = Arc::new(Mutex::new((0, Vec::new())));
@@ -48,11 +50,11 @@ impl Recorder {
         Recorder { url, received }
     }
 
-    fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.received.lock().expect("lock").0
     }
 
-    fn saw(&self, needle: &str) -> bool {
+    pub(crate) fn saw(&self, needle: &str) -> bool {
         let data = &self.received.lock().expect("lock").1;
         data.windows(needle.len()).any(|w| w == needle.as_bytes())
     }
@@ -60,7 +62,7 @@ impl Recorder {
 
 /// A directory that `nobody` can search (the test's own dir and the run dir above it are
 /// root-only by default).
-fn open_dir(ctx: &Ctx, rel: &str, mode: u32) -> PathBuf {
+pub(crate) fn open_dir(ctx: &Ctx, rel: &str, mode: u32) -> PathBuf {
     let mut p = ctx.dir.path().to_path_buf();
     for dir in [conftool_testkit::run_dir().path(), ctx.dir.path()] {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -71,23 +73,23 @@ fn open_dir(ctx: &Ctx, rel: &str, mode: u32) -> PathBuf {
     p
 }
 
-fn write_mode(path: &Path, text: &str, mode: u32) {
+pub(crate) fn write_mode(path: &Path, text: &str, mode: u32) {
     std::fs::write(path, text).expect("write");
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-fn chown_nobody(path: &Path) {
+pub(crate) fn chown_nobody(path: &Path) {
     nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(NOBODY)), None).expect("chown");
 }
 
 /// A command run "through sudo" by `nobody`: as root, with sudo's variables.
-fn sudo(ctx: &Ctx, bin_name: &str) -> Command {
+pub(crate) fn sudo(ctx: &Ctx, bin_name: &str) -> Command {
     let mut c = ctx.cmd(bin_name);
     as_sudo(&mut c);
     c
 }
 
-fn as_sudo(c: &mut Command) {
+pub(crate) fn as_sudo(c: &mut Command) {
     c.env_remove("CONFTOOL_ENDPOINTS")
         .env_remove("CONFTOOL_CONFIG")
         .env("SUDO_UID", NOBODY.to_string())
@@ -97,11 +99,11 @@ fn as_sudo(c: &mut Command) {
         .stdin(Stdio::null());
 }
 
-fn run(mut c: Command) -> Run {
+pub(crate) fn run(mut c: Command) -> Run {
     Run::from(c.output().expect("run"))
 }
 
-fn no_secret(run: &Run, secret: &str) {
+pub(crate) fn no_secret(run: &Run, secret: &str) {
     assert!(
         !run.stdout.contains(secret) && !run.stderr.contains(secret),
         "{secret:?} leaked: {run:?}"
@@ -110,12 +112,12 @@ fn no_secret(run: &Run, secret: &str) {
 
 /// The system's files, as an administrator would install them: a root-owned config
 /// (world-readable, as `/etc/conftool/config.yaml` is) pointing at a root-only password file.
-struct System {
-    config: PathBuf,
-    password: PathBuf,
+pub(crate) struct System {
+    pub(crate) config: PathBuf,
+    pub(crate) password: PathBuf,
 }
 
-fn system(ctx: &Ctx, endpoint: &str, audit_log: Option<&Path>) -> System {
+pub(crate) fn system(ctx: &Ctx, endpoint: &str, audit_log: Option<&Path>) -> System {
     let etc = open_dir(ctx, "etc", 0o755);
     let password = etc.join("etcd-password");
     write_mode(&password, &format!("{PASSWORD}\n"), 0o600);
@@ -346,50 +348,6 @@ fn credentials_need_tls_and_a_password() {
     );
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(rec.connections(), 0);
-}
-
-#[test]
-fn sudo_user_is_believed_only_from_root() {
-    let ctx = Ctx::new();
-    let conf = ctx.copy_example("conf");
-    ctx.sync(&conf, &[]).expect_code(0);
-    let dir = open_dir(&ctx, "shared", 0o777);
-    let log = dir.join("audit.jsonl");
-    let cfg = dir.join("config.yaml");
-    write_mode(
-        &cfg,
-        &format!(
-            "endpoints: [{}]\naudit_log: {}\n",
-            ctx.etcd.endpoint(),
-            log.display()
-        ),
-        0o644,
-    );
-    let mut c = Command::new("runuser");
-    c.args([
-        "-u",
-        "nobody",
-        "--",
-        "env",
-        "SUDO_USER=alice",
-        "SUDO_UID=1000",
-    ])
-    .arg(bin("confctl"))
-    .args(["--config", cfg.to_str().expect("utf-8")])
-    .args([
-        "select",
-        "dc=eqiad,service=apache,name=mw1018",
-        "set/weight=3",
-    ])
-    .env_remove("CONFTOOL_ENDPOINTS")
-    .stdin(Stdio::null());
-    run(c).expect_code(0);
-    let text = std::fs::read_to_string(&log).expect("audit log");
-    assert!(!text.is_empty());
-    for line in text.lines() {
-        let rec: serde_json::Value = serde_json::from_str(line).expect("JSON");
-        assert_eq!(rec["user"], "nobody", "{line}");
-    }
 }
 
 #[test]

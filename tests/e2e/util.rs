@@ -96,6 +96,8 @@ impl Ctx {
             .env_remove("CONFTOOL_CONFIG")
             .env("USER", "tester")
             .env_remove("SUDO_USER")
+            .env_remove("SUDO_UID")
+            .env_remove("SUDO_GID")
             .stdin(Stdio::null());
         c
     }

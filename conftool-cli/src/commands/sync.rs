@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use conftool_core::escape_controls;
+use conftool_core::trust::{Origin, Privilege};
 use conftool_sync::{
-    apply, load_with, read_dir_with, read_git_with, read_schema, Limits, DEFAULT_SCHEMA,
+    apply, load_with, read_dir_with, read_git_with, read_schema_as, Limits, DEFAULT_SCHEMA,
 };
 
 use crate::commands::changes::writer;
@@ -87,9 +88,15 @@ fn parse_share(s: &str) -> Result<f64, String> {
 /// Run `conftool-sync`.
 pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
     let out = Printer::new(args.quiet.quiet);
+    // The caller's schema (for another user, one they could read) or the system's.
+    let privilege = Privilege::current();
     let schema = match &args.schema {
-        Some(path) => Some(read_schema(path)?),
-        None if Path::new(DEFAULT_SCHEMA).is_file() => Some(read_schema(DEFAULT_SCHEMA.as_ref())?),
+        Some(path) => Some(read_schema_as(path, &privilege, Origin::Caller)?),
+        None if Path::new(DEFAULT_SCHEMA).is_file() => Some(read_schema_as(
+            DEFAULT_SCHEMA.as_ref(),
+            &privilege,
+            Origin::System,
+        )?),
         None => None,
     };
     let types: Vec<String> = schema

@@ -48,10 +48,25 @@ pub use upgrade::{Upgrade, UpgradePlan};
 /// The name of the built-in type (pool objects), which a schema may not redefine.
 pub const NODE_TYPE: &str = "node";
 
-/// First path segments that belong to the built-in keyspace. (`services` is not among them:
-/// the Python tool's schemas commonly declare a service type at that path, whose objects are
-/// the service definitions; a sync refuses a directory that declares them twice.)
-const RESERVED_PATHS: &[&str] = &["pools", "meta"];
+/// First path segments of the keyspace conftool-rs owns (DESIGN.md), which no schema type may
+/// map onto: pool objects (`pools`: the built-in `node` type's, the Python tool's
+/// `pools_path`), service definitions (`services`: written by the sync only, from the data
+/// directory's `services.yaml`, so that a schema, which a caller may bring with `--schema`,
+/// can never rewrite a depool threshold or a port), the sync record (`meta`) and the
+/// fleet-wide tools' keys (`labels`, `operations`, `locks`, `stop`, `rebootmgr`, `maint`).
+/// (The Python tool's built-in `service` type, at `services`, is not a schema type either:
+/// its definitions come from `services.yaml`.)
+pub const RESERVED_PATHS: &[&str] = &[
+    "pools",
+    "services",
+    "meta",
+    "labels",
+    "operations",
+    "locks",
+    "stop",
+    "rebootmgr",
+    "maint",
+];
 
 /// A refused schema: which type (and field or rule) and why. The caller knows the file and
 /// finds the type's line.

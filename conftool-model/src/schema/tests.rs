@@ -325,3 +325,41 @@ fn set_values_are_parsed_and_checked() {
         .changes(mw, &TypedEdit::Set(vec![("val".into(), json!(2))]))
         .is_ok());
 }
+
+/// Issue 16, finding 5: a caller's schema declared a type over `services` and rewrote a
+/// service's depool threshold. No type may map onto any prefix conftool-rs owns, however
+/// spelled (nested, trailing slash); the built-in node type is not a schema type and keeps
+/// working at `pools`.
+#[test]
+fn no_type_maps_onto_a_reserved_prefix() {
+    for first in RESERVED_PATHS {
+        for path in [
+            first.to_string(),
+            format!("{first}/"),
+            format!("{first}/x/y"),
+        ] {
+            let v = json!({"t": {"path": path, "tags": ["cluster"], "schema": {}}});
+            let e = Schema::build(raw(v), &files()).unwrap_err();
+            assert_eq!(e.ty, "t");
+            assert!(
+                e.to_string()
+                    .contains(&format!("is inside {first}/, which conftool-rs owns")),
+                "{path}: {e}"
+            );
+        }
+    }
+    assert_eq!(RESERVED_PATHS.len(), 9);
+    // Near misses are fine.
+    for path in [
+        "service",
+        "services-extra",
+        "poolsx",
+        "x/services",
+        "maintenance",
+    ] {
+        let v = json!({"t": {"path": path, "tags": [], "schema": {}}});
+        assert!(Schema::build(raw(v), &files()).is_ok(), "{path}");
+    }
+    let v = json!({"node": {"path": "x", "tags": [], "schema": {}}});
+    assert!(Schema::build(raw(v), &files()).is_err(), "node is built in");
+}

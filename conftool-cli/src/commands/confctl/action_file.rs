@@ -7,14 +7,40 @@
 //! file, YAML that does not parse, a field twice, an unknown field or a bad value is bad input
 //! (exit 2, nothing written). `pooled: yes` (a YAML 1.1 boolean to the Python tool, which
 //! then refused it) means what its writer meant, as in the data directory.
+//!
+//! The file is read with [`read_action_file`]: a regular file of at most
+//! [`MAX_ACTION_FILE_BYTES`], opened without blocking (a FIFO cannot hang confctl, nor
+//! `/dev/zero` fill its memory), and, running for another user (sudo), one that user could
+//! read themselves, opened once on descriptors ([`conftool_core::trust`]): what it holds is
+//! quoted in errors, so it must never be a file only root may read.
 
 use std::path::Path;
 
+use conftool_core::trust::{read_file, Origin, Privilege};
 use conftool_core::{Action, Pooled, SetFields, Weight};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::exit::BadInput;
+
+/// The largest `set/@FILE` file read: a few fields, so 1 MiB is plenty.
+pub(super) const MAX_ACTION_FILE_BYTES: u64 = 1 << 20;
+
+/// The text of a `set/@FILE` file (see the module's documentation); `bad` makes the error.
+pub(super) fn read_action_file(
+    path: &Path,
+    bad: impl Fn(String) -> anyhow::Error,
+) -> anyhow::Result<String> {
+    let contents = read_file(
+        path,
+        &Privilege::current(),
+        Origin::Caller,
+        MAX_ACTION_FILE_BYTES,
+        "set/@ file",
+    )
+    .map_err(|e| bad(format!("cannot read it: {e}")))?;
+    String::from_utf8(contents.bytes).map_err(|_| bad("not valid UTF-8".into()))
+}
 
 /// Parse ACTION, reading `set/@FILE` from its file.
 pub(super) fn parse(input: &str) -> anyhow::Result<Action> {
@@ -35,7 +61,7 @@ struct FileFields {
 fn from_file(path: &Path) -> anyhow::Result<SetFields> {
     let shown = crate::output::for_terminal(&path.display().to_string());
     let bad = |why: String| BadInput::msg(format!("set/@{shown}: {why}; nothing written"));
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let text = read_action_file(path, bad)?;
     if text.trim().is_empty() {
         return Err(bad(
             "the file is empty; expected e.g. `pooled: \"no\"` and/or `weight: 5`".into(),

@@ -138,13 +138,24 @@ fn hosts(args: &HostArgs) -> anyhow::Result<(Vec<Vec<NodeName>>, bool)> {
 /// Host names from a file: one per line, `#` comments and blank lines ignored; a bad name
 /// is bad input with its line.
 fn read_hosts_file(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    let text = conftool_core::trust::read_bounded(path, 4 << 20, "hosts file").map_err(|e| {
+    use conftool_core::trust::{read_file, Origin, Privilege, Quote};
+    // Read as the user this runs for would: under sudo, only a file they could read, and
+    // its content quoted in errors only then.
+    let contents = read_file(
+        path,
+        &Privilege::current(),
+        Origin::Caller,
+        4 << 20,
+        "hosts file",
+    )
+    .map_err(|e| {
         BadInput::msg(format!(
             "hosts file {}: {e}; nothing written",
             path.display()
         ))
     })?;
-    let text = String::from_utf8(text).map_err(|_| {
+    let quote = contents.quote == Quote::Content;
+    let text = String::from_utf8(contents.bytes).map_err(|_| {
         BadInput::msg(format!(
             "hosts file {}: not UTF-8 text; nothing written",
             path.display()
@@ -157,8 +168,13 @@ fn read_hosts_file(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
             continue;
         }
         if let Err(e) = line.parse::<NodeName>() {
+            let why = if quote {
+                e.to_string()
+            } else {
+                "not a valid host name".into()
+            };
             return Err(BadInput::msg(format!(
-                "hosts file {}:{}: {e}; nothing written",
+                "hosts file {}:{}: {why}; nothing written",
                 path.display(),
                 i + 1
             )));

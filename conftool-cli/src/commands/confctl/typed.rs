@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use conftool_core::schema::raw::Ordered;
 use conftool_core::schema::{check_set, parse_set, ObjectType, Schema, TypeSelector, TypedEdit};
+use conftool_core::trust::{Origin, Privilege};
 use conftool_core::{escape_controls, Overrides};
-use conftool_sync::{read_schema, DEFAULT_SCHEMA};
+use conftool_sync::{read_schema_as, DEFAULT_SCHEMA};
 use serde_json::json;
 
 use super::get::GetStyle;
@@ -19,14 +20,17 @@ use crate::connection::ConnArgs;
 use crate::exit::{BadInput, FAILURE, OK};
 use crate::output::{stderr_line, warn};
 
-/// The schema: `--schema FILE`, else the Python tool's default file if it exists.
+/// The schema: `--schema FILE` (the caller's: for another user, one they could read),
+/// else the Python tool's default file if it exists (the system's).
 pub(super) fn load_schema(path: Option<&Path>) -> anyhow::Result<Option<(PathBuf, Schema)>> {
-    let path = match path {
-        Some(p) => p.to_path_buf(),
-        None if Path::new(DEFAULT_SCHEMA).is_file() => PathBuf::from(DEFAULT_SCHEMA),
+    let (path, origin) = match path {
+        Some(p) => (p.to_path_buf(), Origin::Caller),
+        None if Path::new(DEFAULT_SCHEMA).is_file() => {
+            (PathBuf::from(DEFAULT_SCHEMA), Origin::System)
+        }
         None => return Ok(None),
     };
-    let schema = read_schema(&path)?;
+    let schema = read_schema_as(&path, &Privilege::current(), origin)?;
     Ok(Some((path, schema)))
 }
 
@@ -78,7 +82,7 @@ pub(super) fn parse_action(ty: &ObjectType, action: &str) -> anyhow::Result<Act>
 fn from_file(ty: &ObjectType, file: &str) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
     let shown = crate::output::for_terminal(file);
     let bad = |why: String| BadInput::msg(format!("set/@{shown}: {why}; nothing written"));
-    let text = std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let text = super::action_file::read_action_file(Path::new(file), bad)?;
     let values: Ordered<serde_json::Value> =
         serde::Deserialize::deserialize(yaml_serde::Deserializer::from_str(&text))
             .map_err(|e| bad(e.to_string()))?;

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conftool_core::watch::WatchEvent;
-use conftool_core::{DepoolThreshold, Selection, Store};
+use conftool_core::{PoolLimits, Selection, Store};
 use tokio::sync::mpsc;
 
 use crate::config::AgentConfig;
@@ -53,7 +53,7 @@ struct PoolView {
     /// The etcd prefix of the pool's keys.
     prefix: String,
     said: Said,
-    threshold: DepoolThreshold,
+    limits: PoolLimits,
     view: Option<Selection>,
     reported: Vec<Vec<String>>,
     drains: DrainClock,
@@ -109,7 +109,7 @@ impl Agent {
                     Some(&spec.service),
                 ),
                 said: Said::default(),
-                threshold: DepoolThreshold::DEFAULT,
+                limits: PoolLimits::default(),
                 view: None,
                 reported: Vec::new(),
                 drains: DrainClock::default(),
@@ -233,13 +233,13 @@ impl Agent {
                 match store.pool_members(&one).await {
                     Ok(m) => {
                         if let Some(m) = m.get(&key) {
-                            pool.threshold = m.limits.threshold;
+                            pool.limits = m.limits;
                             let mut map = self
                                 .metrics
                                 .thresholds
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner());
-                            map.insert(pool.backend.clone(), m.limits.threshold);
+                            map.insert(pool.backend.clone(), m.limits);
                         }
                     }
                     Err(e) => on_event(AgentEvent::WatchError {
@@ -286,7 +286,12 @@ impl Agent {
             .iter()
             .map(|o| (o.key.node.as_str().to_string(), o.state.clone()))
             .collect();
-        let plan = plan_pool(&pool.backend, pool.threshold, &desired, &current);
+        let plan = plan_pool(&pool.backend, pool.limits, &desired, &current);
+        self.metrics
+            .kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pool.backend.clone(), plan.kept_by_threshold.clone());
         let b = || pool.backend.clone();
         let findings = vec![
             AgentEvent::KeptByThreshold {

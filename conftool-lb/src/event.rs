@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
-use conftool_core::DepoolThreshold;
+use conftool_core::PoolLimits;
 
 /// What the agent did or noticed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +117,10 @@ pub struct Metrics {
     /// The etcd revision of the last event handled.
     pub revision: AtomicU64,
     /// Each pool's (backend's) depool threshold, as last read from etcd (for `/alerts`).
-    pub thresholds: Mutex<BTreeMap<String, DepoolThreshold>>,
+    pub thresholds: Mutex<BTreeMap<String, PoolLimits>>,
+    /// Each pool's servers that etcd has depooled or drained but the threshold keeps in
+    /// rotation, as of the last plan (for `/alerts`).
+    pub kept: Mutex<BTreeMap<String, Vec<String>>>,
     /// Watch lag of the last batch, in microseconds: from the watch handing over its oldest
     /// event to HAProxy having been brought in line with it.
     pub watch_lag_us: AtomicU64,
@@ -142,8 +145,14 @@ pub struct Metrics {
 
 impl Metrics {
     /// A pool's depool threshold as last read (the default before it was).
-    pub fn threshold(&self, backend: &str) -> DepoolThreshold {
+    pub fn threshold(&self, backend: &str) -> PoolLimits {
         let map = self.thresholds.lock().unwrap_or_else(|e| e.into_inner());
         map.get(backend).copied().unwrap_or_default()
+    }
+
+    /// A pool's servers kept in rotation by the threshold, as of the last plan.
+    pub fn kept(&self, backend: &str) -> Vec<String> {
+        let map = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(backend).cloned().unwrap_or_default()
     }
 }

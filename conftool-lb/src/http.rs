@@ -139,12 +139,16 @@ impl StatusServer {
                         }
                     }
                 }
+                let kept: Vec<Vec<String>> =
+                    all.iter().map(|(b, _)| self.metrics.kept(b)).collect();
                 let pools: Vec<PoolHealth<'_>> = all
                     .iter()
-                    .map(|(b, s)| PoolHealth {
+                    .zip(&kept)
+                    .map(|((b, s), k)| PoolHealth {
                         name: b,
                         threshold: self.metrics.threshold(b),
                         servers: s,
+                        kept: k,
                     })
                     .collect();
                 reply(StatusCode::OK, format, render_alerts(&pools, format))

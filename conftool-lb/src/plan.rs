@@ -14,16 +14,20 @@
 //!   same state is a no-op.
 //! - Nodes etcd has that the backend lacks, and backend servers etcd does not know, are
 //!   reported, never added or removed: HAProxy's configuration owns the server list.
-//! - **Depool threshold** (PyBal's): when the pool's `pooled: yes` nodes are fewer than its
-//!   service's [`DepoolThreshold`] share of its nodes (those not `inactive`), depooled nodes
-//!   are kept in rotation to make up the difference, and reported. Which ones: first those
-//!   HAProxy is sending traffic to now (so keeping them changes nothing), then by node name;
-//!   deterministic, so re-planning keeps the same ones.
+//! - **Depool threshold** (PyBal's), counted as confctl counts it: when the pool's *serving*
+//!   nodes (`pooled: yes` with a weight above 0) are fewer than its service's [`PoolLimits`]
+//!   require (the [`DepoolThreshold`] share of its nodes that are not `inactive`, or
+//!   `min_pooled`, whichever is more), depooled and drained nodes are kept in rotation to
+//!   make up the difference (a drained one at weight 1), and reported. Which ones: first
+//!   those HAProxy is sending traffic to now (so keeping them changes nothing), then by node
+//!   name; deterministic, so re-planning keeps the same ones.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use conftool_core::{DepoolThreshold, PoolState, Pooled, Weight};
+#[cfg(doc)]
+use conftool_core::DepoolThreshold;
+use conftool_core::{PoolLimits, PoolState, Pooled, Weight};
 
 use crate::haproxy::{AdminState, Command, ServerState};
 
@@ -53,9 +57,9 @@ pub struct PoolPlan {
     pub kept_by_threshold: Vec<String>,
     /// Servers that are to drain (depooled in etcd, not kept by the threshold).
     pub draining: Vec<String>,
-    /// Nodes the threshold requires pooled.
+    /// Nodes the limits require serving.
     pub required: usize,
-    /// Nodes `pooled: yes` in etcd.
+    /// Nodes serving in etcd (`pooled: yes`, weight above 0).
     pub pooled: usize,
 }
 
@@ -70,7 +74,7 @@ impl PoolPlan {
 /// `current` HAProxy's servers of `backend`.
 pub fn plan_pool(
     backend: &str,
-    threshold: DepoolThreshold,
+    limits: PoolLimits,
     desired: &BTreeMap<String, PoolState>,
     current: &[ServerState],
 ) -> PoolPlan {
@@ -83,15 +87,15 @@ pub fn plan_pool(
         .values()
         .filter(|s| s.pooled != Pooled::Inactive)
         .count();
-    let pooled = desired.values().filter(|s| s.pooled == Pooled::Yes).count();
-    let required = threshold.required(nodes);
+    let pooled = desired.values().filter(|s| s.serving()).count();
+    let required = limits.required(nodes);
 
-    // Depooled nodes to keep in rotation: those serving now first, then by name.
+    // Depooled (or drained) nodes to keep in rotation: those serving now first, then by name.
     let mut kept: BTreeSet<&str> = BTreeSet::new();
     if pooled < required {
         let mut candidates: Vec<(bool, &str)> = desired
             .iter()
-            .filter(|(_, s)| s.pooled == Pooled::No)
+            .filter(|(_, s)| s.pooled != Pooled::Inactive && !s.serving())
             .filter_map(|(n, _)| have.get(n.as_str()).map(|s| (!s.pooled(), n.as_str())))
             .collect();
         candidates.sort();
@@ -116,17 +120,22 @@ pub fn plan_pool(
             }
             continue;
         };
+        let keep = kept.contains(node.as_str());
         let target = match state.pooled {
             Pooled::Yes => AdminState::Ready,
-            Pooled::No if kept.contains(node.as_str()) => AdminState::Ready,
+            Pooled::No if keep => AdminState::Ready,
             Pooled::No => AdminState::Drain,
             Pooled::Inactive => AdminState::Maint,
         };
         if target == AdminState::Drain {
             plan.draining.push(node.clone());
         }
-        // The weight first: a server coming back takes traffic at its new weight at once.
-        let weight = haproxy_weight(state.weight);
+        // The weight first: a server coming back takes traffic at its new weight at once. One
+        // kept by the threshold takes traffic even if etcd says weight 0.
+        let mut weight = haproxy_weight(state.weight);
+        if keep {
+            weight = weight.max(1);
+        }
         if target == AdminState::Ready && server.weight != weight {
             plan.commands.push(Command::Weight {
                 backend: backend.to_string(),
@@ -202,7 +211,19 @@ mod tests {
         plan.commands.iter().map(|c| c.to_string()).collect()
     }
 
-    const NONE: DepoolThreshold = DepoolThreshold::DEFAULT;
+    /// The service's limits: a share of the nodes, no floor.
+    fn share(s: f64) -> PoolLimits {
+        PoolLimits {
+            threshold: conftool_core::DepoolThreshold::new(s).expect("share"),
+            min_pooled: 0,
+        }
+    }
+
+    /// PyBal's default: half the pool.
+    const HALF: PoolLimits = PoolLimits {
+        threshold: conftool_core::DepoolThreshold::DEFAULT,
+        min_pooled: 0,
+    };
 
     #[test]
     fn maps_each_state_and_sets_the_weight_before_readiness() {
@@ -218,9 +239,8 @@ mod tests {
             server("c", 0, 10),
             server("d", 0, 10),
         ];
-        let t = DepoolThreshold::new(0.0).expect("share");
         assert_eq!(
-            text(&plan_pool("be", t, &want, &have)),
+            text(&plan_pool("be", share(0.0), &want, &have)),
             [
                 "set server be/a weight 10",
                 "set server be/a state ready",
@@ -239,9 +259,7 @@ mod tests {
         ]);
         // b drains with any weight; c is in forced maintenance.
         let have = [server("a", 0, 10), server("b", 8, 1), server("c", 1, 1)];
-        let t = DepoolThreshold::new(0.0).expect("share");
-        assert!(plan_pool("be", t, &want, &have).is_empty());
-        let _ = NONE;
+        assert!(plan_pool("be", share(0.0), &want, &have).is_empty());
     }
 
     #[test]
@@ -251,7 +269,7 @@ mod tests {
         assert_eq!(haproxy_weight(Weight(257)), 256);
         assert_eq!(haproxy_weight(Weight(65535)), 256);
         let want = desired(&[("a", Pooled::Yes, 20000)]);
-        let plan = plan_pool("be", NONE, &want, &[server("a", 0, 10)]);
+        let plan = plan_pool("be", HALF, &want, &[server("a", 0, 10)]);
         assert_eq!(text(&plan), ["set server be/a weight 256"]);
     }
 
@@ -263,12 +281,7 @@ mod tests {
             ("gone", Pooled::Inactive, 1),
         ]);
         let have = [server("a", 0, 1), server("extra", 0, 1)];
-        let plan = plan_pool(
-            "be",
-            DepoolThreshold::new(0.0).expect("share"),
-            &want,
-            &have,
-        );
+        let plan = plan_pool("be", share(0.0), &want, &have);
         assert!(plan.is_empty());
         assert_eq!(plan.missing_in_backend, ["ghost"]);
         assert_eq!(plan.unknown_to_etcd, ["extra"]);
@@ -279,12 +292,7 @@ mod tests {
         let want = desired(&[("a", Pooled::No, 1)]);
         let mut other = server("a", 0, 1);
         other.backend = "other".into();
-        let plan = plan_pool(
-            "be",
-            DepoolThreshold::new(0.0).expect("share"),
-            &want,
-            &[other],
-        );
+        let plan = plan_pool("be", share(0.0), &want, &[other]);
         assert_eq!(plan.missing_in_backend, ["a"]);
         assert!(plan.commands.is_empty());
     }
@@ -309,12 +317,12 @@ mod tests {
         for s in &mut have_c[..2] {
             s.admin_bits = 8;
         }
-        let plan = plan_pool("be", NONE, &want, &have_c);
+        let plan = plan_pool("be", HALF, &want, &have_c);
         assert_eq!(plan.kept_by_threshold, ["c"]);
         assert_eq!((plan.required, plan.pooled), (2, 1));
         assert!(plan.is_empty(), "{:?}", plan.commands);
         // All four serving: the first by name is kept, the others drain.
-        let plan = plan_pool("be", NONE, &want, &have);
+        let plan = plan_pool("be", HALF, &want, &have);
         assert_eq!(plan.kept_by_threshold, ["a"]);
         assert_eq!(
             text(&plan),
@@ -324,9 +332,53 @@ mod tests {
         let mut after = have.clone();
         after[1].admin_bits = 8;
         after[2].admin_bits = 8;
-        let again = plan_pool("be", NONE, &want, &after);
+        let again = plan_pool("be", HALF, &want, &after);
         assert_eq!(again.kept_by_threshold, ["a"]);
         assert!(again.is_empty());
+    }
+
+    #[test]
+    fn drained_nodes_do_not_serve_and_min_pooled_is_a_floor() {
+        // 3 nodes at 0.5 (2 must serve); all drained by etcd (weight 0): the first two by
+        // name are kept in rotation at weight 1, the third stays at weight 0.
+        let want = desired(&[
+            ("a", Pooled::Yes, 0),
+            ("b", Pooled::Yes, 0),
+            ("c", Pooled::Yes, 0),
+        ]);
+        let have = [server("a", 0, 5), server("b", 0, 5), server("c", 0, 5)];
+        let plan = plan_pool("be", HALF, &want, &have);
+        assert_eq!((plan.required, plan.pooled), (2, 0));
+        assert_eq!(plan.kept_by_threshold, ["a", "b"]);
+        assert_eq!(
+            text(&plan),
+            [
+                "set server be/a weight 1",
+                "set server be/b weight 1",
+                "set server be/c weight 0"
+            ]
+        );
+        // min_pooled 3 of 4 at share 0: one depooled node is kept.
+        let floor = PoolLimits {
+            min_pooled: 3,
+            ..share(0.0)
+        };
+        let want = desired(&[
+            ("a", Pooled::Yes, 1),
+            ("b", Pooled::Yes, 1),
+            ("c", Pooled::No, 1),
+            ("d", Pooled::No, 1),
+        ]);
+        let have = [
+            server("a", 0, 1),
+            server("b", 0, 1),
+            server("c", 0, 1),
+            server("d", 0, 1),
+        ];
+        let plan = plan_pool("be", floor, &want, &have);
+        assert_eq!((plan.required, plan.pooled), (3, 2));
+        assert_eq!(plan.kept_by_threshold, ["c"]);
+        assert_eq!(text(&plan), ["set server be/d state drain"]);
     }
 
     #[test]
@@ -338,7 +390,7 @@ mod tests {
             ("c", Pooled::Inactive, 1),
         ]);
         let have = [server("a", 0, 1), server("b", 0, 1), server("c", 0, 1)];
-        let plan = plan_pool("be", NONE, &want, &have);
+        let plan = plan_pool("be", HALF, &want, &have);
         assert!(plan.kept_by_threshold.is_empty());
         assert_eq!(
             text(&plan),
@@ -380,7 +432,7 @@ mod tests {
             server("c", 0, 1),
             server("d", 0, 1),
         ];
-        let plan = plan_pool("be", NONE, &want, &have);
+        let plan = plan_pool("be", HALF, &want, &have);
         assert_eq!(plan.draining, ["a", "b"]);
         // With the threshold keeping one, only the other drains.
         let want = desired(&[
@@ -388,7 +440,7 @@ mod tests {
             ("b", Pooled::No, 1),
             ("c", Pooled::Yes, 1),
         ]);
-        let plan = plan_pool("be", NONE, &want, &have);
+        let plan = plan_pool("be", HALF, &want, &have);
         assert_eq!(plan.kept_by_threshold, ["a"]);
         assert_eq!(plan.draining, ["b"]);
     }

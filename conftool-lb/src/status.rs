@@ -13,15 +13,19 @@
 //! true, "enabled": true}}`. An unknown URL: 404 with PyBal's
 //! `The desired url <url> was not found` (JSON: `{"error": ...}`).
 //!
-//! `/alerts`, as PyBal computes it, from HAProxy's view: `critical` when a pool has servers
-//! that are pooled (ready, weight above 0) but down; else `warning` when a pool is too small
-//! to allow depooling (its servers not in maintenance, `n`, are fewer than
+//! `/alerts`, as PyBal computes it, from HAProxy's view, and counted as confctl counts:
+//! `critical` when a pool has servers that are pooled (ready, weight above 0) but down, or
+//! when fewer of its servers take traffic (ready, up, weight above 0) than its limits
+//! require (the depool threshold's share of the servers not in maintenance, or
+//! `min_pooled`): a pool drained to nothing is critical, not healthy; else `warning` when
+//! the agent keeps servers in rotation that etcd has depooled (the threshold holds them), or
+//! when a pool is too small to allow depooling (its servers not in maintenance, `n`, are fewer than
 //! `n × depool_threshold + 1`); else `ok`. Text `OK - All pools are healthy`, JSON
 //! `{"status": "ok", "msg": "All pools are healthy"}`.
 
 use serde_json::{json, Map, Value};
 
-use conftool_core::DepoolThreshold;
+use conftool_core::PoolLimits;
 
 use crate::haproxy::{AdminState, ServerState};
 
@@ -121,10 +125,12 @@ pub fn render_not_found(url: &str, f: Format) -> String {
 pub struct PoolHealth<'a> {
     /// The pool (backend) name.
     pub name: &'a str,
-    /// Its service's depool threshold.
-    pub threshold: DepoolThreshold,
+    /// Its service's limits (depool threshold, `min_pooled`).
+    pub threshold: PoolLimits,
     /// HAProxy's servers of the pool.
     pub servers: &'a [ServerState],
+    /// Servers etcd has depooled (or drained) that the threshold keeps in rotation.
+    pub kept: &'a [String],
 }
 
 /// `GET /alerts`.
@@ -139,18 +145,35 @@ pub fn render_alerts(pools: &[PoolHealth<'_>], f: Format) -> String {
             .filter(|s| s.admin() == AdminState::Ready && s.weight > 0 && !s.up())
             .map(|s| s.name.as_str())
             .collect();
-        let total = p
+        let nodes = p
             .servers
             .iter()
             .filter(|s| s.admin() != AdminState::Maint)
-            .count() as f64;
+            .count();
+        let serving = p.servers.iter().filter(|s| s.pooled()).count();
+        let required = p.threshold.required(nodes);
+        let total = nodes as f64;
         if !down.is_empty() {
             critical.push(format!(
                 "{}: Servers {} are marked down but pooled",
                 p.name,
                 down.join(", ")
             ));
-        } else if total < total * p.threshold.get() + 1.0 {
+        } else if serving < required {
+            critical.push(format!(
+                "{}: {serving} of {nodes} servers take traffic, fewer than its {} requires \
+                 ({required})",
+                p.name, p.threshold
+            ));
+        } else if !p.kept.is_empty() {
+            status = "warning";
+            msg += &format!(
+                "Pool {} keeps {} in rotation, depooled in etcd, to stay at its {}. ",
+                p.name,
+                p.kept.join(", "),
+                p.threshold
+            );
+        } else if total < total * p.threshold.threshold.get() + 1.0 {
             status = "warning";
             msg += &format!("Pool {} is too small to allow depooling. ", p.name);
         }
@@ -232,7 +255,10 @@ mod tests {
 
     #[test]
     fn alerts_are_pybals() {
-        let t = |x: f64| DepoolThreshold::new(x).expect("share");
+        let t = |x: f64| PoolLimits {
+            threshold: conftool_core::DepoolThreshold::new(x).expect("share"),
+            min_pooled: 0,
+        };
         let healthy = [
             s("a", 2, 0, 1),
             s("b", 2, 8, 1),
@@ -243,21 +269,57 @@ mod tests {
             name,
             threshold,
             servers,
+            kept: &[],
         };
         assert_eq!(
             render_alerts(&[pool("be", t(0.5), &healthy)], Format::Text),
             "OK - All pools are healthy"
         );
-        // 3 servers not in maintenance, threshold 0.75: 3 < 3.25, too small.
+        // 3 servers not in maintenance, all serving, threshold 0.75: 3 < 3.25, too small.
+        let all_serve = [s("a", 2, 0, 1), s("b", 2, 0, 1), s("c", 2, 0, 1)];
         assert_eq!(
-            render_alerts(&[pool("be", t(0.75), &healthy)], Format::Json),
+            render_alerts(&[pool("be", t(0.75), &all_serve)], Format::Json),
             r#"{"msg":"Pool be is too small to allow depooling. ","status":"warning"}"#
         );
+        // Fewer taking traffic than the limits require: b drains, so 2 of 3 at 0.75 (3).
+        assert_eq!(
+            render_alerts(&[pool("be", t(0.75), &healthy)], Format::Text),
+            "CRITICAL - be: 2 of 3 servers take traffic, fewer than its depool threshold 0.75 \
+             requires (3)"
+        );
+        // Every server drained (weight 0): critical, not healthy; min_pooled counts too.
+        let drained = [s("a", 2, 0, 0), s("b", 2, 0, 0)];
+        assert!(render_alerts(&[pool("be", t(0.5), &drained)], Format::Text)
+            .starts_with("CRITICAL - be: 0 of 2 servers take traffic"));
+        let floor = PoolLimits {
+            min_pooled: 3,
+            ..t(0.0)
+        };
+        assert_eq!(
+            render_alerts(&[pool("be", floor, &all_serve)], Format::Text),
+            "OK - All pools are healthy"
+        );
+        let kept = ["a".to_string()];
+        let held = PoolHealth {
+            kept: &kept,
+            ..pool("be", t(0.5), &all_serve)
+        };
+        assert_eq!(
+            render_alerts(&[held], Format::Text),
+            "WARNING - Pool be keeps a in rotation, depooled in etcd, to stay at its depool \
+             threshold 0.5. "
+        );
+        let four = PoolLimits {
+            min_pooled: 4,
+            ..t(0.0)
+        };
+        assert!(render_alerts(&[pool("be", four, &all_serve)], Format::Text)
+            .contains("fewer than its depool threshold 0 and min_pooled 4 requires (4)"));
         // Ready with a weight but down: critical, which wins over warnings.
         let down = [s("a", 0, 0, 1), s("b", 0, 0, 0), s("c", 0, 8, 1)];
         assert_eq!(
             render_alerts(
-                &[pool("x", t(0.75), &healthy), pool("y", t(0.0), &down)],
+                &[pool("x", t(0.75), &all_serve), pool("y", t(0.0), &down)],
                 Format::Text
             ),
             "CRITICAL - y: Servers a are marked down but pooled"

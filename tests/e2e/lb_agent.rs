@@ -538,6 +538,67 @@ fn the_depool_threshold_keeps_servers_in_rotation() {
 }
 
 #[test]
+fn draining_a_whole_pool_is_refused_and_forced_it_still_serves_and_alerts() {
+    let ctx = Ctx::new();
+    sync_pool(&ctx);
+    let (b, ha) = start_lb();
+    let agent = AgentProc::start(&ctx, &ha);
+    until_all_serve(&agent, &ha);
+    let (code, alerts) = get(agent.status, "/alerts", false);
+    assert_eq!((code, alerts.as_str()), (200, "OK - All pools are healthy"));
+    // A drain (weight 0) of every node is refused like a depool of every node.
+    let before = ctx.state();
+    let run = ctx
+        .run(
+            "confctl",
+            &["--yes", "select", "cluster=web", "set/weight=0"],
+        )
+        .expect_code(2);
+    assert!(
+        run.stderr
+            .contains("eqiad/web/http: 0 of 3 nodes would stay serving (now 3)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ctx.state(), before);
+    // Forced: the agent keeps the threshold's share (2 of 3) in rotation at weight 1, so
+    // requests are still answered, and /alerts is no longer OK.
+    ctx.run(
+        "confctl",
+        &[
+            "--yes",
+            "select",
+            "cluster=web",
+            "set/weight=0",
+            "--allow-below-threshold",
+        ],
+    )
+    .expect_code(0);
+    wait_for(
+        "two servers kept at weight 1",
+        Duration::from_secs(10),
+        &agent,
+        || {
+            let t = share(&ha, 6);
+            t.len() == 2 && !t.contains_key("mw1003")
+        },
+    );
+    b.reset();
+    let t = share(&ha, 20);
+    assert_eq!(
+        t.values().sum::<usize>(),
+        20,
+        "every request answered: {t:?}"
+    );
+    assert_eq!(b.hits("mw1003"), 0, "{t:?}");
+    let (_, alerts) = get(agent.status, "/alerts", false);
+    assert!(
+        alerts.starts_with("CRITICAL - ") || alerts.starts_with("WARNING - "),
+        "{alerts}"
+    );
+}
+
+#[test]
 fn etcd_down_keeps_the_last_state_and_a_restarted_etcd_is_followed() {
     let mut ctx = Ctx::new();
     sync_pool(&ctx);

@@ -293,27 +293,52 @@ async fn depool_during_a_command_then_restore_exactly_what_it_changed() {
     std::fs::write(&go, "").expect("go");
     let out = child.wait_with_output().expect("wait");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(7),
-        "the command's exit code: {out:?}"
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The command failed: the host stays out, and the operation stays open to say so.
+    assert_eq!(out.status.code(), Some(7), "the command's exit code: {out:?}");
+    assert_eq!(pooled(&s, apache).await, "no", "{stdout}");
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("operation "))
+        .expect("the operation id is printed")
+        .to_string();
+    assert!(stderr.contains(&format!("confctl operation end {id}")), "{stderr}");
+    let (ops, _) = s.operations().await.expect("operations");
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].state, conftool_core::OperationState::Open);
+    assert_eq!(ops[0].objects.len(), 2, "both depools recorded: {:?}", ops[0]);
+    // Run again (the restart fixed): it resumes the open operation and puts back exactly
+    // what was depooled, not what someone else changed meanwhile.
+    let again = Command::new(env!("CARGO_BIN_EXE_depool-during"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--hostname", "mw1018", "--", "true"])
+        .env_remove("CONFTOOL_ENDPOINTS")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run depool-during again");
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert!(stdout.starts_with(&format!("operation {id} (resumed)\n")), "{stdout}");
     assert_eq!(pooled(&s, apache).await, "yes", "{stdout}");
     assert_eq!(pooled(&s, nginx).await, "inactive", "{stdout}");
     assert_eq!(pooled(&s, jobrunner).await, "inactive");
     assert!(
         stdout.contains("restored eqiad/appservers/apache/mw1018 pooled=yes")
             && stdout.contains(
-                "left eqiad/appservers/nginx/mw1018: changed meanwhile (pooled=inactive)"
+                "left eqiad/appservers/nginx/mw1018: it became inactive meanwhile"
             ),
         "{stdout}"
     );
-    // Both operations are in the audit trail, each with its intent before its write.
+    let (ops, _) = s.operations().await.expect("operations");
+    assert_eq!(ops[0].state, conftool_core::OperationState::Ended);
+    // Every write is in the audit trail with its operation, each intent before its write.
     let audit = std::fs::read_to_string(&log).expect("audit log");
     let events: Vec<String> = audit
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            assert_eq!(v["operation"].as_str(), Some(id.as_str()), "{l}");
             format!(
                 "{} {}",
                 v["event"].as_str().unwrap_or("?"),
@@ -329,6 +354,7 @@ async fn depool_during_a_command_then_restore_exactly_what_it_changed() {
             format!("applied {apache}"),
             format!("applied {nginx}"),
             "end ".to_string(),
+            // The re-run finds nothing to depool (no write, no line), then restores.
             format!("intent {apache}"),
             format!("applied {apache}"),
             "end ".to_string(),

@@ -4,49 +4,69 @@
 //!
 //! ```text
 //! $ depool-during --endpoints http://127.0.0.1:2379 --hostname mw1018 -- systemctl restart php-fpm
+//! operation op-20261204-164223-3fa9c1
 //! depooled eqiad/appservers/apache/mw1018 (was pooled=yes)
 //! ... the command runs ...
 //! restored eqiad/appservers/apache/mw1018 pooled=yes
 //! ```
 //!
+//! - It opens an **operation** in etcd before depooling, and every depool is recorded in it
+//!   in the same transaction: killed at any point (SIGKILL included), the host can always be
+//!   put back with `confctl operation end ID`, or by running the same command again, which
+//!   resumes the open operation of this host instead of seeing it "already depooled".
 //! - Depooling is the library's host verb: the depool threshold refuses it when the pools
 //!   would be left too thin (nothing changed, the command is not run, exit 2); `inactive`
 //!   objects are left alone; every write is in the audit log (`--config` names it).
-//! - Restoring puts back only what this run changed, and only where nobody changed it
-//!   meanwhile: an object whose state is no longer what this run wrote is left as it is,
-//!   and said so (someone depooled it on purpose, or it was deleted).
-//! - The command's exit code is this program's (1 if restoring failed; 2 for bad arguments
-//!   or a refusal, when the command is not run; 127 if it cannot be started). A depool that
-//!   fails runs nothing.
+//! - Restoring (ending the operation) puts back only what was depooled, and only where
+//!   nobody changed it meanwhile: an object whose state is no longer what was written is
+//!   left as it is, and said so (someone depooled it on purpose, or it was deleted).
+//! - A command that fails leaves the host depooled and the operation open (exit code the
+//!   command's), unless `--repool-on-failure`: a failed restart is not put back into traffic.
+//!   Exit codes: the command's (1 if restoring failed; 2 for bad arguments or a refusal, when
+//!   the command is not run; 127 if it cannot be started).
 
 use std::process::ExitCode;
 
-use conftool_core::{
-    Actor, Atomicity, AuditLog, Config, Edit, HostVerb, NodeName, ObjectKey, Pooled, Selected,
-    Service, SetFields, Store,
-};
+use conftool_core::{Actor, AuditLog, Config, HostVerb, NodeName, Service, Store};
 
 const USAGE: &str = "usage: depool-during [--config FILE] [--endpoints URL[,URL...]] \
-                     --hostname HOST [--service SERVICE] -- COMMAND [ARGS...]";
+                     --hostname HOST [--service SERVICE] [--repool-on-failure] \
+                     -- COMMAND [ARGS...]";
+
+/// The operation kind, with the host as its subject: how a re-run finds what to resume.
+const KIND: &str = "depool-during";
 
 /// What the command line asked for.
 struct Args {
     config: Config,
     host: NodeName,
     service: Option<Service>,
+    repool_on_failure: bool,
     command: Vec<String>,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut file, mut endpoints, mut host, mut service) = (None, None, None, None);
+    let mut repool_on_failure = false;
     let mut command = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        let once = |slot: &Option<String>, name: &str| match slot {
+            Some(_) => Err(format!("{name} given twice")),
+            None => Ok(()),
+        };
         match arg.as_str() {
             "--config" => file = Some(value("--config")?),
             "--endpoints" => endpoints = Some(value("--endpoints")?),
-            "--hostname" => host = Some(value("--hostname")?),
-            "--service" => service = Some(value("--service")?),
+            "--hostname" => {
+                once(&host, "--hostname")?;
+                host = Some(value("--hostname")?);
+            }
+            "--service" => {
+                once(&service, "--service")?;
+                service = Some(value("--service")?);
+            }
+            "--repool-on-failure" => repool_on_failure = true,
             "--" => {
                 command = args.by_ref().collect();
                 break;
@@ -74,14 +94,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             .map(|s| s.parse())
             .transpose()
             .map_err(|e: conftool_core::NameError| e.to_string())?,
+        repool_on_failure,
         command,
     })
-}
-
-/// What this run wrote: each object with the state it replaced.
-struct Depooled {
-    key: ObjectKey,
-    was: Pooled,
 }
 
 async fn run(args: Args) -> Result<u8, (u8, String)> {
@@ -91,27 +106,42 @@ async fn run(args: Args) -> Result<u8, (u8, String)> {
     let audit = AuditLog::from_config(args.config.audit_log.as_deref());
     let mut writer = store.writer(&actor, &audit).map_err(fail(1))?;
 
+    // The operation first: from here on, whatever happens, it says what to put back.
+    let mut subject = vec![args.host.to_string()];
+    if let Some(s) = &args.service {
+        subject.push(format!("service={s}"));
+    }
+    let (id, resumed) = writer
+        .resume_or_open(KIND, subject)
+        .await
+        .map_err(fail(1))?;
+    println!(
+        "operation {id}{}",
+        if resumed { " (resumed)" } else { "" }
+    );
     let done = writer
         .host(
             HostVerb::Depool,
             std::slice::from_ref(&args.host),
             args.service.as_ref(),
         )
-        .await
-        .map_err(|e| {
+        .await;
+    let done = match done {
+        Ok(d) => d,
+        Err(e) => {
             let code = if e.error.is_bad_input() { 2 } else { 1 };
-            (code, e.to_string())
-        })?;
-    let depooled: Vec<Depooled> = done
-        .applied
-        .iter()
-        .map(|a| Depooled {
-            key: a.change.key.clone(),
-            was: a.change.before.pooled,
-        })
-        .collect();
-    for d in &depooled {
-        println!("depooled {} (was pooled={})", d.key, d.was);
+            // Nothing was depooled by this run: a new operation has nothing to keep open.
+            if !resumed {
+                let _ = writer.end_operation(&id, false).await;
+            }
+            return Err((code, e.to_string()));
+        }
+    };
+    for a in &done.applied {
+        println!(
+            "depooled {} (was pooled={})",
+            a.change.key, a.change.before.pooled
+        );
     }
 
     let status = std::process::Command::new(&args.command[0])
@@ -124,34 +154,23 @@ async fn run(args: Args) -> Result<u8, (u8, String)> {
             127
         }
     };
-
-    // Put back what this run changed, where it is still as this run left it.
-    let edit = |o: &Selected| {
-        let mine = depooled.iter().find(|d| d.key == o.key)?;
-        (o.state.pooled == Pooled::No).then_some(Edit::Set(SetFields {
-            pooled: Some(mine.was),
-            weight: None,
-        }))
-    };
-    let fresh = store.select(&done.selector).await.map_err(fail(1))?;
-    for d in &depooled {
-        match fresh.objects.iter().find(|o| o.key == d.key) {
-            None => println!("left {}: it is gone", d.key),
-            Some(o) if o.state.pooled != Pooled::No => {
-                println!(
-                    "left {}: changed meanwhile (pooled={})",
-                    d.key, o.state.pooled
-                )
-            }
-            Some(_) => {}
-        }
+    if code != 0 && !args.repool_on_failure {
+        eprintln!(
+            "depool-during: the command failed (exit {code}): the host stays depooled; put it \
+             back with `confctl operation end {id}`, or run this again"
+        );
+        return Ok(code);
     }
-    let changes = fresh.changes(edit);
-    let restored = writer
-        .apply(&done.selector, changes, edit, Atomicity::All)
+
+    // Put back what the operation changed, where it is still as it was left.
+    let ended = writer
+        .end_operation(&id, false)
         .await
-        .map_err(|e| (1, format!("restoring failed: {e}")))?;
-    for a in &restored {
+        .map_err(|e| (1, format!("restoring failed: {e}; operation {id} stays open")))?;
+    for (key, why) in &ended.left {
+        println!("left {key}: {why}");
+    }
+    for a in &ended.restored {
         if let Some(after) = &a.change.after {
             println!("restored {} pooled={}", a.change.key, after.pooled);
         }

@@ -134,10 +134,19 @@ impl Policy {
     }
 }
 
-/// A yaml error's text without its ` at line L column C` (the line is given apart).
+/// A yaml error's text without its ` at line L column C` (the line is given apart), and its
+/// `.[N]: ` path said as `rule N+1: `.
 fn strip_location(s: &str) -> String {
-    match s.find(" at line ") {
-        Some(i) => s[..i].to_string(),
+    let s = match s.find(" at line ") {
+        Some(i) => &s[..i],
+        None => s,
+    };
+    let rule = s
+        .strip_prefix(".[")
+        .and_then(|r| r.split_once("]: "))
+        .and_then(|(n, rest)| Some((n.parse::<usize>().ok()? + 1, rest)));
+    match rule {
+        Some((n, rest)) => format!("rule {n}: {rest}"),
         None => s.to_string(),
     }
 }
@@ -293,7 +302,10 @@ mod tests {
     #[test]
     fn a_policy_that_says_nothing_clear_is_refused_with_what_to_change() {
         for (text, want) in [
-            ("- hosts: 'a'\n  script: x\n", "unknown field `script`"),
+            (
+                "- hosts: 'a'\n  script: x\n",
+                "rule 1: unknown field `script`",
+            ),
             ("- hosts: 'a'\n  script: x\n", "line 2"),
             ("- hosts: 'a'\n", "rule 1: says no mechanism"),
             ("- manual: x\n", "rule 1: says no hosts"),

@@ -295,18 +295,30 @@ async fn depool_during_a_command_then_restore_exactly_what_it_changed() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The command failed: the host stays out, and the operation stays open to say so.
-    assert_eq!(out.status.code(), Some(7), "the command's exit code: {out:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "the command's exit code: {out:?}"
+    );
     assert_eq!(pooled(&s, apache).await, "no", "{stdout}");
     let id = stdout
         .lines()
         .find_map(|l| l.strip_prefix("operation "))
         .expect("the operation id is printed")
         .to_string();
-    assert!(stderr.contains(&format!("confctl operation end {id}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("confctl operation end {id}")),
+        "{stderr}"
+    );
     let (ops, _) = s.operations().await.expect("operations");
     assert_eq!(ops.len(), 1);
     assert_eq!(ops[0].state, conftool_core::OperationState::Open);
-    assert_eq!(ops[0].objects.len(), 2, "both depools recorded: {:?}", ops[0]);
+    assert_eq!(
+        ops[0].objects.len(),
+        2,
+        "both depools recorded: {:?}",
+        ops[0]
+    );
     // Run again (the restart fixed): it resumes the open operation and puts back exactly
     // what was depooled, not what someone else changed meanwhile.
     let again = Command::new(env!("CARGO_BIN_EXE_depool-during"))
@@ -319,15 +331,16 @@ async fn depool_during_a_command_then_restore_exactly_what_it_changed() {
         .expect("run depool-during again");
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert_eq!(again.status.code(), Some(0), "{again:?}");
-    assert!(stdout.starts_with(&format!("operation {id} (resumed)\n")), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("operation {id} (resumed)\n")),
+        "{stdout}"
+    );
     assert_eq!(pooled(&s, apache).await, "yes", "{stdout}");
     assert_eq!(pooled(&s, nginx).await, "inactive", "{stdout}");
     assert_eq!(pooled(&s, jobrunner).await, "inactive");
     assert!(
         stdout.contains("restored eqiad/appservers/apache/mw1018 pooled=yes")
-            && stdout.contains(
-                "left eqiad/appservers/nginx/mw1018: it became inactive meanwhile"
-            ),
+            && stdout.contains("left eqiad/appservers/nginx/mw1018: it became inactive meanwhile"),
         "{stdout}"
     );
     let (ops, _) = s.operations().await.expect("operations");

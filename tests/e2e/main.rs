@@ -7,6 +7,7 @@ mod auth;
 mod confctl;
 mod confctl_compat;
 mod conftool;
+mod fleet_safety;
 mod fuzz;
 mod guards;
 mod harness;

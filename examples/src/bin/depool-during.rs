@@ -115,10 +115,7 @@ async fn run(args: Args) -> Result<u8, (u8, String)> {
         .resume_or_open(KIND, subject)
         .await
         .map_err(fail(1))?;
-    println!(
-        "operation {id}{}",
-        if resumed { " (resumed)" } else { "" }
-    );
+    println!("operation {id}{}", if resumed { " (resumed)" } else { "" });
     let done = writer
         .host(
             HostVerb::Depool,
@@ -163,10 +160,12 @@ async fn run(args: Args) -> Result<u8, (u8, String)> {
     }
 
     // Put back what the operation changed, where it is still as it was left.
-    let ended = writer
-        .end_operation(&id, false)
-        .await
-        .map_err(|e| (1, format!("restoring failed: {e}; operation {id} stays open")))?;
+    let ended = writer.end_operation(&id, false).await.map_err(|e| {
+        (
+            1,
+            format!("restoring failed: {e}; operation {id} stays open"),
+        )
+    })?;
     for (key, why) in &ended.left {
         println!("left {key}: {why}");
     }

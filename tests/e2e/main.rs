@@ -13,6 +13,7 @@ mod harness;
 mod lb_agent;
 mod measure;
 mod migrate;
+mod migrate_hostile;
 mod output;
 mod python_nodes;
 mod python_types;

@@ -105,7 +105,11 @@ pub(crate) fn main(tools: &Tools, opts: &Options) -> anyhow::Result<()> {
         Ok(took)
     };
     let conf_s = conf.display().to_string();
-    let sync_args = ["--directory", conf_s.as_str(), "--quiet"];
+    let caps = crate::suite::sync_caps(&[&conf], opts.objects)?;
+    let sync_args: Vec<&str> = ["--directory", conf_s.as_str(), "--quiet"]
+        .into_iter()
+        .chain(caps.iter().map(String::as_str))
+        .collect();
     let clear = || rt.block_on(clear(&reader_url));
     let check =
         || -> anyhow::Result<()> { check_sync_result(&rt.block_on(dump(&reader_url))?, &expected) };
@@ -151,7 +155,7 @@ pub(crate) fn main(tools: &Tools, opts: &Options) -> anyhow::Result<()> {
                 Freeze::PartWay => {
                     let base = rt.block_on(revision(&reader_url))?;
                     let mut cmd = Command::new(&tools.sync);
-                    cmd.args(sync_args)
+                    cmd.args(&sync_args)
                         .args(["--endpoints", &all])
                         .args(opts.timeout.iter().flat_map(|t| ["--timeout", t.as_str()]))
                         .env_remove("CONFTOOL_ENDPOINTS")

@@ -103,6 +103,29 @@ impl Prepared {
     }
 }
 
+/// `conftool-sync`'s caps on what it reads (by default 3 MiB of data files and 150,000
+/// objects, issue 16) raised explicitly to what the data directories `dirs` hold, so that
+/// every fleet size is measured rather than refused: their largest total of bytes and
+/// `objects` (as many as the largest of them declares).
+pub(crate) fn sync_caps(dirs: &[&Path], objects: usize) -> anyhow::Result<Vec<String>> {
+    let mut most = 0u64;
+    for dir in dirs {
+        let mut total = std::fs::metadata(dir.join("services.yaml"))?.len();
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            if let Ok(m) = std::fs::metadata(entry?.path().join("pools.yaml")) {
+                total += m.len();
+            }
+        }
+        most = most.max(total);
+    }
+    Ok(vec![
+        "--max-input-bytes".into(),
+        most.to_string(),
+        "--max-objects".into(),
+        objects.to_string(),
+    ])
+}
+
 /// A throwaway etcd big enough for a million objects.
 fn fresh_etcd() -> EtcdCluster {
     EtcdCluster::start_with(1, &["--quota-backend-bytes", "8589934592"])
@@ -202,13 +225,17 @@ pub(crate) fn run_once(
     };
     let initial = p.initial_dir.display().to_string();
     let churned = p.churned_dir.display().to_string();
+    // The churned fleet adds 1% of its nodes before it removes as many.
+    let caps = sync_caps(&[&p.initial_dir, &p.churned_dir], n + n / 50 + 100)?;
+    let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
 
-    let m = tool(&tools.sync, &["--directory", &initial, "--quiet"])?;
+    let initial_args = [&["--directory", &initial, "--quiet"][..], &caps].concat();
+    let m = tool(&tools.sync, &initial_args)?;
     check_sync_result(&rt.block_on(dump(&url, ROOT_PREFIX))?, &p.expected)?;
     run.insert(RowId::SyncInitial, sample(n, &m));
 
     let before = rt.block_on(revision(&url))?;
-    let m = tool(&tools.sync, &["--directory", &initial, "--quiet"])?;
+    let m = tool(&tools.sync, &initial_args)?;
     let after = rt.block_on(revision(&url))?;
     ensure!(
         before == after,
@@ -267,8 +294,7 @@ pub(crate) fn run_once(
     );
     run.insert(RowId::Depool, sample(1, &m));
 
-    let m = tool(
-        &tools.sync,
+    let churned_args = [
         &[
             "--directory",
             &churned,
@@ -276,8 +302,11 @@ pub(crate) fn run_once(
             "--allow-delete-pooled",
             "--max-delete-share",
             "0.05",
-        ],
-    )?;
+        ][..],
+        &caps,
+    ]
+    .concat();
+    let m = tool(&tools.sync, &churned_args)?;
     let keys: Vec<String> = rt
         .block_on(dump(&url, POOLS_PREFIX))?
         .into_iter()

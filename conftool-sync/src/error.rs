@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use conftool_core::escape_controls;
 
+use crate::caps::Cap;
+
 /// Everything that can go wrong while loading, planning or applying a sync.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -57,6 +59,18 @@ pub enum Error {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// A cap on what a sync reads and holds ([`crate::Caps`]) was passed: for bytes, `file`
+    /// is the data file that would pass it (not read, nothing parsed); for objects, the place
+    /// of the first object past it (read no further). Nothing was written.
+    #[error("{}: {}", Place(file, *line), OverCap(*cap))]
+    OverCap {
+        /// The file, as shown.
+        file: PathBuf,
+        /// Line and column of the first object past the cap.
+        line: Option<(usize, usize)>,
+        /// Which cap, and its value.
+        cap: Cap,
+    },
     /// A git repository or revision that cannot be read.
     #[error("git: {}", escape_controls(.0))]
     Git(String),
@@ -86,6 +100,7 @@ impl Error {
             | Error::Layout { .. }
             | Error::Io { .. }
             | Error::TooLarge { .. }
+            | Error::OverCap { .. }
             | Error::Git(_) => true,
             Error::Refused(_) => true,
             Error::Store(e) => e.is_bad_input(),
@@ -131,6 +146,37 @@ impl fmt::Display for TooLarge {
                 f,
                 "more than {limit} read (it grew while being read, or its size was \
                  misreported), more than the {limit}"
+            ),
+        }
+    }
+}
+
+struct OverCap(Cap);
+
+impl fmt::Display for OverCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Cap::Bytes {
+                limit,
+                total: Some(total),
+            } => write!(
+                f,
+                "the data files would add up to {} with this one, more than the {} a sync \
+                 reads; not read, nothing parsed (raise the cap with --max-input-bytes if this \
+                 is intended)",
+                Bytes(total),
+                Bytes(limit)
+            ),
+            Cap::Bytes { limit, total: None } => write!(
+                f,
+                "the data files add up to more than the {} a sync reads; nothing parsed \
+                 (raise the cap with --max-input-bytes if this is intended)",
+                Bytes(limit)
+            ),
+            Cap::Objects { limit } => write!(
+                f,
+                "more than the {limit} objects a sync holds; read no further (raise the cap \
+                 with --max-objects if this is intended)"
             ),
         }
     }

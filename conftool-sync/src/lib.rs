@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`source`] (I/O): list a directory's entries in the working tree or a git commit and
 //!   read its data files into [`Files`]: regular files only (symbolic links and special
-//!   files are refused, never followed), at most [`MAX_FILE_SIZE`] each.
+//!   files are refused, never followed), at most [`MAX_FILE_SIZE`] each and
+//!   [`Caps::max_bytes`] together (see [`Caps`] for why, and for the cap on objects).
 //! - [`layout`] (pure): which entries are read, which are errors (they look like data but
 //!   would not be read) and which are warnings; [`Files::warnings`] carries the latter.
 //! - [`mod@load`] (pure): parse and validate [`Files`] into [`Desired`] state; every error names
@@ -34,6 +35,7 @@
 //! ```
 
 pub mod apply;
+mod caps;
 mod error;
 mod guard;
 pub mod layout;
@@ -47,12 +49,16 @@ pub mod typed_plan;
 mod yaml;
 
 pub use apply::{Outcome, Written};
+pub use caps::{Cap, Caps};
 pub use error::Error;
 pub use guard::Limits;
 pub use layout::Notice;
-pub use load::{load, load_with, Desired, NodeDefs, ServiceDefs};
+pub use load::{load, load_capped, load_with, Desired, NodeDefs, ServiceDefs};
 pub use plan::{plan, Current, Deletion, MetaChange, Plan, ServiceChange};
 pub use schema_file::{read_schema, read_schema_as, DEFAULT_SCHEMA};
-pub use source::{read_dir, read_dir_with, read_git, read_git_with, Files, MAX_FILE_SIZE};
+pub use source::{
+    read_dir, read_dir_capped, read_dir_with, read_git, read_git_capped, read_git_with, Files,
+    MAX_FILE_SIZE,
+};
 pub use typed_load::TypedDesired;
 pub use typed_plan::{TypedCreate, TypedDeletion, TypedPlan};

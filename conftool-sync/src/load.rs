@@ -15,10 +15,11 @@ use std::path::Path;
 use conftool_core::{Cluster, Datacenter, Defaults, NodeName, ObjectKey, Service, ServiceDef};
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
+use crate::caps::{Budget, Cap, Caps};
 use crate::error::{shown, Error};
 use crate::layout::{classify_with, listing_of, problems, Notice};
 use crate::source::Files;
-use crate::typed_load::{load_typed, TypedDesired};
+use crate::typed_load::{load_typed_counted, TypedDesired};
 use crate::yaml::{any, parse, plain, FieldSeed, MapSeed, NameListSeed};
 use conftool_core::schema::Schema;
 
@@ -69,7 +70,7 @@ pub struct Desired {
 
 type ServicesFile = BTreeMap<Cluster, BTreeMap<Service, ServiceDef>>;
 
-/// Parse and validate a directory's files.
+/// Parse and validate a directory's files, within the default [`Caps`].
 pub fn load(files: &Files) -> Result<Desired, Error> {
     load_with(files, None)
 }
@@ -78,6 +79,43 @@ pub fn load(files: &Files) -> Result<Desired, Error> {
 /// directory exists are read too (the files must have been read with the types' names:
 /// [`crate::read_dir_with`]).
 pub fn load_with(files: &Files, schema: Option<&Schema>) -> Result<Desired, Error> {
+    load_capped(files, schema, &Caps::default())
+}
+
+/// [`load_with`], within `caps`: files adding up to more than [`Caps::max_bytes`] are not
+/// parsed (the sources refuse them before reading; files given in memory are checked
+/// here), and reading stops at the first object past [`Caps::max_objects`]
+/// ([`Error::OverCap`]).
+pub fn load_capped(files: &Files, schema: Option<&Schema>, caps: &Caps) -> Result<Desired, Error> {
+    let mut total = 0u64;
+    for (rel, text) in &files.files {
+        total = total.saturating_add(text.len() as u64);
+        if total > caps.max_bytes {
+            return Err(Error::OverCap {
+                file: files.display_path(rel),
+                line: None,
+                cap: Cap::Bytes {
+                    limit: caps.max_bytes,
+                    total: Some(total),
+                },
+            });
+        }
+    }
+    let budget = Budget::new(caps.max_objects);
+    load_counted(files, schema, &budget).map_err(|e| match e {
+        // The budget's refusal reaches here as a YAML error at the object's place.
+        Error::Yaml { file, line, .. } if budget.is_over() => Error::OverCap {
+            file,
+            line,
+            cap: Cap::Objects {
+                limit: budget.limit(),
+            },
+        },
+        e => e,
+    })
+}
+
+fn load_counted(files: &Files, schema: Option<&Schema>, budget: &Budget) -> Result<Desired, Error> {
     // The sources hand over only what the layout reads; files given in memory are judged by
     // the same rules, so that none is ignored without a word.
     let judged = classify_with(&listing_of(files.files.keys()), &files.types);
@@ -115,7 +153,7 @@ pub fn load_with(files: &Files, schema: Option<&Schema>) -> Result<Desired, Erro
     let typed = match schema {
         Some(schema) => {
             let order = schema.order().map_err(|e| layout_err(e.to_string()))?;
-            load_typed(files, &order)?
+            load_typed_counted(files, &order, budget)?
         }
         None => Vec::new(),
     };
@@ -208,9 +246,9 @@ pub fn load_with(files: &Files, schema: Option<&Schema>) -> Result<Desired, Erro
             message: format!("{e} (from the file's path)"),
         })?;
         let nodes = if is_legacy {
-            parse_legacy(&file, text, &dc, known)?
+            parse_legacy(&file, text, &dc, known, budget)?
         } else {
-            parse_pools(&file, text, known)?
+            parse_pools(&file, text, known, budget)?
         };
         for (cluster, by_node) in nodes {
             for (node, svcs) in by_node {
@@ -254,7 +292,12 @@ fn service_check<'a>(
 }
 
 /// `<dc>/pools.yaml`: `cluster -> node -> {services: [..]}`.
-fn parse_pools(file: &Path, text: &str, known: Option<&ServicesFile>) -> Result<Nodes, Error> {
+fn parse_pools(
+    file: &Path,
+    text: &str,
+    known: Option<&ServicesFile>,
+    budget: &Budget,
+) -> Result<Nodes, Error> {
     let ccheck = cluster_check(known);
     parse(
         file,
@@ -265,6 +308,7 @@ fn parse_pools(file: &Path, text: &str, known: Option<&ServicesFile>) -> Result<
                 cluster: cluster.clone(),
                 known,
                 wrapped: true,
+                budget,
             },
         },
     )
@@ -277,6 +321,7 @@ fn parse_legacy(
     text: &str,
     dc: &Datacenter,
     known: Option<&ServicesFile>,
+    budget: &Budget,
 ) -> Result<Nodes, Error> {
     let ccheck = cluster_check(known);
     let dc_check = |d: &Datacenter| {
@@ -297,6 +342,7 @@ fn parse_legacy(
                     cluster: cluster.clone(),
                     known,
                     wrapped: false,
+                    budget,
                 },
             },
         },
@@ -305,16 +351,23 @@ fn parse_legacy(
 }
 
 /// The nodes of one cluster: `node -> {services: [..]}` (`wrapped`) or `node -> [..]`.
+/// Each (node, service) pair is an object, counted against `budget` as it is read.
 struct NodesSeed<'a> {
     cluster: Cluster,
     known: Option<&'a ServicesFile>,
     wrapped: bool,
+    budget: &'a Budget,
 }
 
 impl<'de> DeserializeSeed<'de> for NodesSeed<'_> {
     type Value = BTreeMap<NodeName, Vec<Service>>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        let scheck = service_check(self.known, &self.cluster);
+        let defined = service_check(self.known, &self.cluster);
+        let budget = self.budget;
+        let scheck = |s: &Service| {
+            defined(s)?;
+            budget.take_one()
+        };
         let wrapped = self.wrapped;
         MapSeed {
             check: &any,
@@ -621,6 +674,85 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn objects_past_the_cap_stop_the_read_at_their_place() {
+        let caps = |max_objects| Caps {
+            max_bytes: u64::MAX,
+            max_objects,
+        };
+        let f = files(&[
+            (
+                "eqiad/pools.yaml",
+                "cache_text:\n  cp1052: {services: [nginx, varnish-fe]}\n",
+            ),
+            (
+                "codfw/pools.yaml",
+                "cache_text:\n  cp2001:\n    services: [nginx]\n",
+            ),
+        ]);
+        assert_eq!(load_capped(&f, None, &caps(3)).unwrap().objects.len(), 3);
+        // One count across files (codfw's is read first): the third object is refused.
+        let e = load_capped(&f, None, &caps(2)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "conf/eqiad/pools.yaml:2:30: more than the 2 objects a sync holds; read no further \
+             (raise the cap with --max-objects if this is intended)"
+        );
+        assert!(e.is_bad_input());
+        // The Python layout counts the same way.
+        let legacy = Files::in_memory(
+            "conf",
+            [(
+                "node/eqiad.yaml".to_string(),
+                "eqiad:\n  cache_text:\n    cp1052: [nginx, varnish-fe]\n".to_string(),
+            )],
+        );
+        assert!(load_capped(&legacy, None, &caps(2)).is_ok());
+        let e = load_capped(&legacy, None, &caps(1)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::OverCap {
+                    line: Some((3, _)),
+                    cap: Cap::Objects { limit: 1 },
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // A YAML error is still itself, cap or not.
+        let bad = files(&[("eqiad/pools.yaml", "cache_text: [\n")]);
+        assert!(matches!(
+            load_capped(&bad, None, &caps(1)).unwrap_err(),
+            Error::Yaml { .. }
+        ));
+    }
+
+    #[test]
+    fn files_given_in_memory_over_the_byte_cap_are_not_parsed() {
+        let f = files(&[("eqiad/pools.yaml", "not: [yaml\n")]);
+        let all = f.files.values().map(|t| t.len() as u64).sum::<u64>();
+        let caps = |max_bytes| Caps {
+            max_bytes,
+            max_objects: 10,
+        };
+        // Under the cap it is parsed (and fails as YAML); over it, it is not parsed at all.
+        assert!(matches!(
+            load_capped(&f, None, &caps(all)).unwrap_err(),
+            Error::Yaml { .. }
+        ));
+        let e = load_capped(&f, None, &caps(all - 1)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "conf/services.yaml: the data files would add up to {all} bytes with this one, \
+                 more than the {} bytes a sync reads; not read, nothing parsed (raise the cap \
+                 with --max-input-bytes if this is intended)",
+                all - 1
+            )
+        );
     }
 
     #[test]

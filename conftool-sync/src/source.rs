@@ -38,6 +38,7 @@ use nix::errno::Errno;
 use nix::fcntl::{open, openat, OFlag};
 use nix::sys::stat::Mode;
 
+use crate::caps::{Cap, Caps};
 use crate::error::Error;
 use crate::layout::{
     classify_with, walk, EntryKind, Listing, Notice, Walk, POOLS_FILE, SPECIAL_REASON,
@@ -107,15 +108,26 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error {
 /// Read the data files of `dir` from the file system. `dir` itself may be a symbolic link;
 /// nothing under it is followed (see the module's documentation).
 pub fn read_dir(dir: &Path) -> Result<Files, Error> {
-    read_dir_limited(dir, MAX_FILE_SIZE, &[])
+    read_dir_capped(dir, &[], &Caps::default())
 }
 
 /// [`read_dir`], also reading the `<type>/*.yaml` files of the schema-declared `types`.
 pub fn read_dir_with(dir: &Path, types: &[String]) -> Result<Files, Error> {
-    read_dir_limited(dir, MAX_FILE_SIZE, types)
+    read_dir_capped(dir, types, &Caps::default())
 }
 
-pub(crate) fn read_dir_limited(dir: &Path, limit: u64, types: &[String]) -> Result<Files, Error> {
+/// [`read_dir_with`], within `caps` (the data files' bytes together: a file that would pass
+/// [`Caps::max_bytes`] is refused before it is read).
+pub fn read_dir_capped(dir: &Path, types: &[String], caps: &Caps) -> Result<Files, Error> {
+    read_dir_limited(dir, MAX_FILE_SIZE, types, caps.max_bytes)
+}
+
+pub(crate) fn read_dir_limited(
+    dir: &Path,
+    limit: u64,
+    types: &[String],
+    max_total: u64,
+) -> Result<Files, Error> {
     // Running for another user (sudo), the directory must be one they could read: checked
     // before anything in it is listed, on the descriptor the files are then opened from.
     let caller = Privilege::current().caller();
@@ -150,10 +162,15 @@ pub(crate) fn read_dir_limited(dir: &Path, limit: u64, types: &[String]) -> Resu
         types: types.to_vec(),
         ..Files::default()
     };
+    let mut total = 0u64;
     for rel in read {
         let full = dir.join(&rel);
         let file = open_data_file(&root, dir, &rel, caller)?;
-        let text = read_bounded(file, &full, limit)?;
+        // Bounded by what is left under the cap on all files, too.
+        let room = max_total.saturating_sub(total);
+        let text = read_bounded(file, &full, limit.min(room))
+            .map_err(|e| past_total(e, total, limit, max_total))?;
+        total += text.len() as u64;
         let text = String::from_utf8(text).map_err(|_| Error::Yaml {
             file: full.clone(),
             line: None,
@@ -295,6 +312,43 @@ fn read_bounded(file: File, path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     Ok(buf)
 }
 
+/// The error for a file of `size` bytes after `total` bytes of others, if that passes the
+/// cap on all data files together.
+fn over_total(file: &Path, total: u64, size: u64, max_total: u64) -> Option<Error> {
+    let with = total.saturating_add(size);
+    (with > max_total).then(|| Error::OverCap {
+        file: file.to_path_buf(),
+        line: None,
+        cap: Cap::Bytes {
+            limit: max_total,
+            total: Some(with),
+        },
+    })
+}
+
+/// A file refused by [`read_bounded`] when it was bounded by the smaller of the per-file
+/// `limit` and the room left under the cap on all files (after `total` bytes): said as the
+/// limit it passed.
+fn past_total(e: Error, total: u64, limit: u64, max_total: u64) -> Error {
+    let Error::TooLarge { file, size, .. } = e else {
+        return e;
+    };
+    let bytes_cap = |total| Error::OverCap {
+        file: file.clone(),
+        line: None,
+        cap: Cap::Bytes {
+            limit: max_total,
+            total,
+        },
+    };
+    match size {
+        Some(size) if size <= limit => bytes_cap(Some(total.saturating_add(size))),
+        // It grew while being read, past the room left under the cap on all files.
+        None if max_total.saturating_sub(total) < limit => bytes_cap(None),
+        _ => Error::TooLarge { file, size, limit },
+    }
+}
+
 /// Every entry under `dir`, without following symbolic links.
 fn list_dir(dir: &Path) -> Result<Listing, Error> {
     let kind_of = |t: std::fs::FileType| {
@@ -342,12 +396,23 @@ fn list_dir(dir: &Path) -> Result<Listing, Error> {
 /// `dir`, ignoring the working tree entirely. Links and submodules where data files are
 /// expected are refused, and no blob larger than [`MAX_FILE_SIZE`] is read.
 pub fn read_git(dir: &Path, rev: &str) -> Result<Files, Error> {
-    read_git_limited(dir, rev, MAX_FILE_SIZE, &[])
+    read_git_capped(dir, rev, &[], &Caps::default())
 }
 
 /// [`read_git`], also reading the `<type>/*.yaml` files of the schema-declared `types`.
 pub fn read_git_with(dir: &Path, rev: &str, types: &[String]) -> Result<Files, Error> {
-    read_git_limited(dir, rev, MAX_FILE_SIZE, types)
+    read_git_capped(dir, rev, types, &Caps::default())
+}
+
+/// [`read_git_with`], within `caps` (the blobs' bytes together: one that would pass
+/// [`Caps::max_bytes`] is refused by its header, before it is inflated).
+pub fn read_git_capped(
+    dir: &Path,
+    rev: &str,
+    types: &[String],
+    caps: &Caps,
+) -> Result<Files, Error> {
+    read_git_limited(dir, rev, MAX_FILE_SIZE, types, caps.max_bytes)
 }
 
 pub(crate) fn read_git_limited(
@@ -355,6 +420,7 @@ pub(crate) fn read_git_limited(
     rev: &str,
     limit: u64,
     types: &[String],
+    max_total: u64,
 ) -> Result<Files, Error> {
     // Running for another user (sudo), the data directory and the repository's git
     // directory must be ones they could list themselves.
@@ -416,6 +482,7 @@ pub(crate) fn read_git_limited(
         warnings,
         types: types.to_vec(),
     };
+    let mut total = 0u64;
     for path in read {
         let id = ids
             .get(&path)
@@ -430,10 +497,17 @@ pub(crate) fn read_git_limited(
         if size as u64 > limit {
             return Err(too_large(size as u64));
         }
+        if let Some(e) = over_total(&dir.join(&path), total, size as u64, max_total) {
+            return Err(e);
+        }
         let blob = repo.find_blob(*id)?;
         if blob.size() as u64 > limit {
             return Err(too_large(blob.size() as u64));
         }
+        if let Some(e) = over_total(&dir.join(&path), total, blob.size() as u64, max_total) {
+            return Err(e);
+        }
+        total += blob.size() as u64;
         let text = String::from_utf8(blob.content().to_vec()).map_err(|_| Error::Yaml {
             file: dir.join(&path),
             line: None,
@@ -770,8 +844,8 @@ mod tests {
         );
         commit_all(dir);
         let services = SERVICES.len() as u64;
-        assert!(read_dir_limited(dir, services, &[]).is_ok());
-        assert!(read_git_limited(dir, "HEAD", services, &[]).is_ok());
+        assert!(read_dir_limited(dir, services, &[], u64::MAX).is_ok());
+        assert!(read_git_limited(dir, "HEAD", services, &[], u64::MAX).is_ok());
         let want = format!(
             "{}/services.yaml: {services} bytes ({services} bytes) is more than the {} bytes a \
              data file may be",
@@ -779,8 +853,8 @@ mod tests {
             services - 1
         );
         for e in [
-            read_dir_limited(dir, services - 1, &[]).unwrap_err(),
-            read_git_limited(dir, "HEAD", services - 1, &[]).unwrap_err(),
+            read_dir_limited(dir, services - 1, &[], u64::MAX).unwrap_err(),
+            read_git_limited(dir, "HEAD", services - 1, &[], u64::MAX).unwrap_err(),
         ] {
             assert!(e.is_bad_input());
             assert_eq!(e.to_string(), want);
@@ -807,6 +881,59 @@ mod tests {
         );
         let small = File::open("/proc/self/status").unwrap();
         assert!(read_bounded(small, Path::new("/proc/self/status"), 1 << 20).is_ok());
+    }
+
+    /// The files' sizes are added up as they are read; the one that would pass the cap on
+    /// all of them is refused before it is read, by its stated size (work tree and git) or
+    /// while it is read (a size misreported). Exactly at the cap is fine.
+    #[test]
+    fn data_files_together_larger_than_the_cap_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        write(
+            dir,
+            &[("services.yaml", SERVICES), ("eqiad/pools.yaml", "c: {}\n")],
+        );
+        commit_all(dir);
+        let all = SERVICES.len() as u64 + 6;
+        let caps = |max_bytes| Caps {
+            max_bytes,
+            max_objects: 1,
+        };
+        assert!(read_dir_capped(dir, &[], &caps(all)).is_ok());
+        assert!(read_git_capped(dir, "HEAD", &[], &caps(all)).is_ok());
+        let want = format!(
+            "{}/services.yaml: the data files would add up to {all} bytes with this one, more \
+             than the {} bytes a sync reads; not read, nothing parsed (raise the cap with \
+             --max-input-bytes if this is intended)",
+            dir.display(),
+            all - 1
+        );
+        // Files are read in path order: eqiad/pools.yaml first, then services.yaml.
+        for e in [
+            read_dir_capped(dir, &[], &caps(all - 1)).unwrap_err(),
+            read_git_capped(dir, "HEAD", &[], &caps(all - 1)).unwrap_err(),
+        ] {
+            assert!(e.is_bad_input());
+            assert_eq!(e.to_string(), want);
+        }
+        // A file whose stated size is 0 but that holds more: stopped at what is left.
+        let status = File::open("/proc/self/status").unwrap();
+        let e = read_bounded(status, Path::new("/proc/self/status"), 100).unwrap_err();
+        assert_eq!(
+            past_total(e, 900, MAX_FILE_SIZE, 1000).to_string(),
+            "/proc/self/status: the data files add up to more than the 1000 bytes a sync reads; \
+             nothing parsed (raise the cap with --max-input-bytes if this is intended)"
+        );
+        // Past the per-file limit too: that limit is the one named.
+        let e = Error::TooLarge {
+            file: "x".into(),
+            size: Some(MAX_FILE_SIZE + 1),
+            limit: 10,
+        };
+        assert!(past_total(e, 0, MAX_FILE_SIZE, 10)
+            .to_string()
+            .ends_with("more than the 64 MiB a data file may be"));
     }
 
     #[test]

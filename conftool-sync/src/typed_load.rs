@@ -17,6 +17,7 @@ use conftool_core::schema::object::check_name;
 use conftool_core::schema::{ObjectId, ObjectType};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::caps::Budget;
 use crate::error::Error;
 use crate::source::Files;
 use crate::yaml::parse;
@@ -34,6 +35,16 @@ pub struct TypedDesired {
 /// A type without a directory is not the directory's to manage: its objects are left alone,
 /// as the Python tool leaves them.
 pub fn load_typed(files: &Files, types: &[&ObjectType]) -> Result<Vec<TypedDesired>, Error> {
+    load_typed_counted(files, types, &Budget::new(usize::MAX))
+}
+
+/// [`load_typed`], each object read counted against `budget` (shared with the pool
+/// objects), the read stopping at the first one past it.
+pub(crate) fn load_typed_counted(
+    files: &Files,
+    types: &[&ObjectType],
+    budget: &Budget,
+) -> Result<Vec<TypedDesired>, Error> {
     let mut out = Vec::new();
     for ty in types {
         let mut objects = BTreeSet::new();
@@ -45,7 +56,7 @@ pub fn load_typed(files: &Files, types: &[&ObjectType]) -> Result<Vec<TypedDesir
             }
             seen = true;
             let file = files.display_path(rel);
-            objects.extend(parse_file(&file, text, ty)?);
+            objects.extend(parse_file(&file, text, ty, budget)?);
         }
         if seen {
             out.push(TypedDesired {
@@ -57,13 +68,19 @@ pub fn load_typed(files: &Files, types: &[&ObjectType]) -> Result<Vec<TypedDesir
     Ok(out)
 }
 
-fn parse_file(file: &Path, text: &str, ty: &ObjectType) -> Result<Vec<ObjectId>, Error> {
+fn parse_file(
+    file: &Path,
+    text: &str,
+    ty: &ObjectType,
+    budget: &Budget,
+) -> Result<Vec<ObjectId>, Error> {
     parse(
         file,
         text,
         TreeSeed {
             tags: &ty.tags,
             above: Vec::new(),
+            budget,
         },
     )
 }
@@ -74,6 +91,8 @@ struct TreeSeed<'a> {
     tags: &'a [String],
     /// The tag values read above.
     above: Vec<String>,
+    /// Objects read so far, against the cap.
+    budget: &'a Budget,
 }
 
 impl<'de> DeserializeSeed<'de> for TreeSeed<'_> {
@@ -107,9 +126,14 @@ impl<'de> Visitor<'de> for TreeSeed<'_> {
                 Some((_, rest)) => {
                     let mut above = self.above.clone();
                     above.push(key);
-                    out.extend(map.next_value_seed(TreeSeed { tags: rest, above })?);
+                    out.extend(map.next_value_seed(TreeSeed {
+                        tags: rest,
+                        above,
+                        budget: self.budget,
+                    })?);
                 }
                 None => {
+                    self.budget.take_one().map_err(de::Error::custom)?;
                     map.next_value::<IgnoredAny>()?;
                     out.push(ObjectId {
                         tags: self.above.clone(),
@@ -124,6 +148,7 @@ impl<'de> Visitor<'de> for TreeSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
         while let Some(name) = seq.next_element_seed(Name("object", None))? {
+            self.budget.take_one().map_err(de::Error::custom)?;
             out.push(ObjectId {
                 tags: self.above.clone(),
                 name,
@@ -199,6 +224,31 @@ mod tests {
             names[1],
             vec!["eqiad/s1/db1", "eqiad/s1/db2:3306", "eqiad/s2/db3"]
         );
+    }
+
+    #[test]
+    fn objects_are_counted_against_the_cap_as_they_are_read() {
+        let s = schema();
+        let types: Vec<&ObjectType> = s.types.iter().collect();
+        let files = Files::in_memory(
+            "d",
+            vec![
+                ("flat/a.yaml".into(), "[x, y]\n".into()),
+                (
+                    "two/eqiad.yaml".into(),
+                    "eqiad:\n  s1: {db1: 1, db2: 2}\n".into(),
+                ),
+            ],
+        );
+        assert!(load_typed_counted(&files, &types, &Budget::new(4)).is_ok());
+        let budget = Budget::new(3);
+        let e = load_typed_counted(&files, &types, &budget).unwrap_err();
+        assert!(budget.is_over());
+        assert!(e.to_string().starts_with("d/two/eqiad.yaml:2:"), "{e}");
+        let budget = Budget::new(1);
+        let e = load_typed_counted(&files, &types, &budget).unwrap_err();
+        assert!(budget.is_over());
+        assert!(e.to_string().starts_with("d/flat/a.yaml:1:"), "{e}");
     }
 
     #[test]

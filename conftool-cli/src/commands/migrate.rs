@@ -14,6 +14,7 @@ use crate::commands::changes::writer;
 use crate::connection::ConnArgs;
 use crate::exit::{BadInput, OK, PENDING};
 use crate::output::{warn, Printer};
+use crate::size::Size;
 
 const PROG: &str = "conftool-migrate";
 
@@ -28,7 +29,10 @@ const NAMED: usize = 10;
 /// (create if absent; replace only if unchanged since read), then re-reads both sides and
 /// compares them. Keys whose v3 value differs are refused (nothing written) unless
 /// --overwrite-differing; keys only v3 has are reported, never deleted. Directories, values
-/// that are not JSON and keys with a TTL are not copied (and are reported).
+/// that are not JSON, keys with a TTL and keys with a '.', '..' or empty segment or a
+/// control character are not copied (and are reported, escaped). An answer larger than
+/// --v2-max-bytes, holding more than --v2-max-keys keys, or listing a key twice is refused
+/// (nothing written).
 #[derive(Debug, Parser)]
 #[command(
     name = "conftool-migrate",
@@ -37,6 +41,7 @@ const NAMED: usize = 10;
   conftool-migrate --from-v2 http://etcd1:2379                   # dry run: the diff and a summary\n  \
   conftool-migrate --from-v2 http://etcd1:2379 --check           # exit 3 if anything is left to copy\n  \
   conftool-migrate --from-v2 http://etcd1:2379 --apply -r T1234  # copy, then verify\n  \
+  conftool-migrate --from-v2 http://etcd1:2379,http://etcd2:2379  # the next one if etcd1 is down\n  \
   conftool-migrate --from-v2 https://etcd1:2379 --v2-ca /etc/ssl/certs/Puppet_Internal_CA.pem \\\n      \
   --v2-username root --v2-password-file /root/.etcd-v2-password --apply\n\n\
 Exit codes: 0 done (or nothing to do), 1 runtime failure (including a failed verification),\n\
@@ -45,9 +50,16 @@ Exit codes: 0 done (or nothing to do), 1 runtime failure (including a failed ver
 Shell completions and a man page: conftool-migrate --completions bash|zsh|fish, conftool-migrate --man."
 )]
 pub struct MigrateArgs {
-    /// The v2 source: http://HOST:PORT or https://HOST:PORT of one etcd member.
-    #[arg(long, value_name = "URL")]
-    pub from_v2: String,
+    /// The v2 source: http://HOST:PORT or https://HOST:PORT of etcd members of one cluster,
+    /// comma-separated; tried in order, the next one when one cannot be reached, does not
+    /// answer within --v2-timeout or answers with a server error.
+    #[arg(
+        long,
+        value_name = "URL[,URL...]",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub from_v2: Vec<String>,
 
     /// The subtree to copy, the same key strings in v2 and v3 (the Python tool's namespace).
     #[arg(long, default_value = "/conftool", value_name = "PREFIX")]
@@ -89,9 +101,20 @@ pub struct MigrateArgs {
     #[arg(long, requires = "v2_username")]
     pub v2_allow_insecure_auth: bool,
 
-    /// Time allowed for one read of the whole v2 subtree.
+    /// Time allowed for one read of the whole v2 subtree, per endpoint tried.
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub v2_timeout: Duration,
+
+    /// The largest v2 answer read (e.g. 256MiB): a larger one is refused as soon as that
+    /// much has arrived (or by its stated length), the rest not read, nothing written.
+    #[arg(long, default_value_t = Size(v2::DEFAULT_MAX_BYTES), value_name = "SIZE")]
+    pub v2_max_bytes: Size,
+
+    /// The most v2 keys (values and directories) under --prefix: reading stops at the
+    /// first one past it, nothing written.
+    #[arg(long, default_value_t = v2::DEFAULT_MAX_KEYS, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub v2_max_keys: usize,
 
     /// Operations per v3 transaction (etcd's --max-txn-ops, 128 by default).
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..),
@@ -123,10 +146,12 @@ fn v2_error(e: v2::Error) -> anyhow::Error {
 pub async fn run(args: MigrateArgs) -> anyhow::Result<u8> {
     let out = Printer::new(args.quiet.quiet);
     // Everything that can be checked without a network, first.
-    v2::parse_url(&args.from_v2).map_err(v2_error)?;
+    for url in &args.from_v2 {
+        v2::parse_url(url).map_err(v2_error)?;
+    }
     v2::check_prefix(&args.prefix).map_err(v2_error)?;
     let source = V2Source {
-        url: args.from_v2.clone(),
+        endpoints: args.from_v2.clone(),
         ca: args.v2_ca.clone(),
         cert: args.v2_cert.clone(),
         key: args.v2_key.clone(),
@@ -134,6 +159,8 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<u8> {
         password_file: args.v2_password_file.clone(),
         timeout: args.v2_timeout,
         allow_insecure_auth: args.v2_allow_insecure_auth,
+        max_bytes: args.v2_max_bytes.0,
+        max_keys: args.v2_max_keys,
     };
     let cfg = args.conn.config()?;
     if cfg.namespace != args.prefix {
@@ -158,7 +185,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<u8> {
     let v3 = store.read_prefix(&range).await?;
     let plan = migrate::plan(&v2_data, &v3);
 
-    out.diff(&render_diff(&plan, &store, &args.from_v2, &args.prefix));
+    out.diff(&render_diff(&plan, &store, &v2_data.endpoint, &args.prefix));
     report_unmigrated(&plan);
     if !plan.pending() {
         out.info(format!(
@@ -264,8 +291,12 @@ fn render_diff(plan: &MigrationPlan, store: &Store, url: &str, prefix: &str) -> 
         return String::new();
     }
     let mut lines: Vec<(&str, String)> = Vec::new();
+    // Keys too come from v2: escaped like the values, so that none can forge a line.
     for (key, value) in &plan.create {
-        lines.push((key, format!("+{} {}\n", key, escape_controls(value))));
+        lines.push((
+            key,
+            format!("+{} {}\n", escape_controls(key), escape_controls(value)),
+        ));
     }
     for d in &plan.differing {
         lines.push((
@@ -274,7 +305,7 @@ fn render_diff(plan: &MigrationPlan, store: &Store, url: &str, prefix: &str) -> 
                 "-{k} {}\n+{k} {}\n",
                 escape_controls(&d.v3),
                 escape_controls(&d.v2),
-                k = d.key
+                k = escape_controls(&d.key)
             ),
         ));
     }
@@ -328,6 +359,11 @@ fn report_unmigrated(plan: &MigrationPlan) {
     name(
         skipped(|r| matches!(r, SkipReason::Expiring { .. })),
         "v2 keys have a TTL (locks, leases) and are not copied",
+    );
+    name(
+        skipped(|r| matches!(r, SkipReason::UnsafeKey(_))),
+        "v2 keys have a '.', '..' or empty segment or a control character, which no conftool \
+         tool writes, and are not copied",
     );
     name(
         plan.only_in_v3.iter().map(String::as_str).collect(),

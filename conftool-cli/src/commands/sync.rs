@@ -6,13 +6,15 @@ use clap::Parser;
 use conftool_core::escape_controls;
 use conftool_core::trust::{Origin, Privilege};
 use conftool_sync::{
-    apply, load_with, read_dir_with, read_git_with, read_schema_as, Limits, DEFAULT_SCHEMA,
+    apply, load_capped, read_dir_capped, read_git_capped, read_schema_as, Caps, Limits,
+    DEFAULT_SCHEMA,
 };
 
 use crate::commands::changes::writer;
 use crate::connection::ConnArgs;
 use crate::exit::{OK, PENDING};
 use crate::output::{warn, Printer};
+use crate::size::Size;
 use conftool_core::Overrides;
 
 /// Sync the static pool configuration of a data directory into etcd.
@@ -66,6 +68,18 @@ pub struct SyncArgs {
     #[arg(long)]
     pub allow_delete_pooled: bool,
 
+    /// The most bytes of data files read, all together (e.g. 512KiB, 16MiB): a file that
+    /// would pass it is refused before it is read, nothing parsed. Parsing YAML takes up to
+    /// ~120 times its size in memory; the default keeps a run under 500 MB.
+    #[arg(long, default_value_t = Size(Caps::DEFAULT_MAX_BYTES), value_name = "SIZE")]
+    pub max_input_bytes: Size,
+
+    /// The most objects the directory may declare (pool objects and schema-declared types
+    /// together): reading stops at the first one past it.
+    #[arg(long, default_value_t = Caps::DEFAULT_MAX_OBJECTS, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_objects: usize,
+
     /// Quiet output.
     #[command(flatten)]
     pub quiet: crate::output::QuietArg,
@@ -103,9 +117,13 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         .iter()
         .flat_map(|s| s.types.iter().map(|t| t.name.clone()))
         .collect();
+    let caps = Caps {
+        max_bytes: args.max_input_bytes.0,
+        max_objects: args.max_objects,
+    };
     let files = match &args.git_rev {
-        Some(rev) => read_git_with(&args.directory, rev, &types)?,
-        None => read_dir_with(&args.directory, &types)?,
+        Some(rev) => read_git_capped(&args.directory, rev, &types, &caps)?,
+        None => read_dir_capped(&args.directory, &types, &caps)?,
     };
     // Entries not read: said even with --quiet (they may be data someone meant to sync).
     // Their names come from the checkout: shown with control characters escaped.
@@ -119,7 +137,9 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
             ),
         );
     }
-    let desired = load_with(&files, schema.as_ref())?;
+    let desired = load_capped(&files, schema.as_ref(), &caps)?;
+    // The text is not needed past this point: not held while etcd is read and written.
+    drop(files);
     let limits = Limits {
         max_delete_share: args.max_delete_share,
         allow_delete_pooled: args.allow_delete_pooled,

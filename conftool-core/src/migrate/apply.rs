@@ -38,7 +38,10 @@ pub struct Migrated {
 #[non_exhaustive]
 pub enum Error {
     /// Keys differ in v3 and overwriting was not asked for: nothing more is written.
-    #[error("{count} keys in v3 differ from v2 (e.g. {example})")]
+    #[error(
+        "{count} keys in v3 differ from v2 (e.g. {})",
+        crate::escape_controls(example)
+    )]
     Differing {
         /// How many.
         count: usize,

@@ -3,15 +3,17 @@
 //! Plan, then apply, like the sync: [`plan`] compares what v2 holds ([`V2Read`]) with what
 //! v3 holds under the same prefix ([`Snapshot`]) and returns plain data ([`MigrationPlan`]):
 //! keys to create, keys already identical, keys whose v3 value differs, what is not copied
-//! (directories, non-JSON values, values with a TTL), and keys only v3 has (reported, never
-//! deleted). [`MigrationPlan::writes`] turns it into compare-and-swap guarded writes
+//! (directories, non-JSON values, values with a TTL, keys no conftool tool writes: see
+//! [`key_problem`]), and keys only v3 has (reported, never deleted). [`MigrationPlan::writes`] turns it into compare-and-swap guarded writes
 //! (create-if-absent; replace-only-if-unchanged-since-read), which [`apply`] commits through
 //! the audited write path ([`crate::Writer::operation`]), and [`verify`] checks the result
 //! against a fresh read of both sides. All but [`apply`] are pure.
 
 mod apply;
+mod keys;
 
 pub use apply::{apply, v3_prefix, Error, Migrated};
+pub use keys::{key_problem, KeyProblem};
 
 use crate::v2::{V2Kind, V2Read};
 use crate::write::{Guard, Snapshot, Write};
@@ -50,6 +52,8 @@ pub enum SkipReason {
         /// Seconds left when read.
         ttl: i64,
     },
+    /// The key itself is not one to copy (see [`key_problem`]).
+    UnsafeKey(KeyProblem),
 }
 
 /// A v2 key that is not copied, and why.
@@ -87,10 +91,13 @@ fn is_json(value: &str) -> bool {
     serde_json::from_str::<serde_json::Value>(value).is_ok()
 }
 
-/// The keys v2 holds that a migration copies: JSON values without a TTL, with their values.
+/// The keys v2 holds that a migration copies: JSON values without a TTL under safe keys,
+/// with their values.
 pub fn copied(v2: &V2Read) -> impl Iterator<Item = (&str, &str)> {
     v2.entries.iter().filter_map(|e| match &e.kind {
-        V2Kind::Value { value, .. } if is_json(value) => Some((e.key.as_str(), value.as_str())),
+        V2Kind::Value { value, .. } if key_problem(&e.key).is_none() && is_json(value) => {
+            Some((e.key.as_str(), value.as_str()))
+        }
         _ => None,
     })
 }
@@ -104,6 +111,13 @@ pub fn plan(v2: &V2Read, v3: &Snapshot) -> MigrationPlan {
     };
     let mut v3_iter = v3.kvs.iter().peekable();
     for e in &v2.entries {
+        if let (V2Kind::Value { .. }, Some(why)) = (&e.kind, key_problem(&e.key)) {
+            p.skipped.push(Skipped {
+                key: e.key.clone(),
+                reason: SkipReason::UnsafeKey(why),
+            });
+            continue;
+        }
         let value = match &e.kind {
             V2Kind::Dir => {
                 p.directories += 1;
@@ -198,15 +212,16 @@ impl MigrationPlan {
     }
 
     /// `20000 to create, 3 identical, 1 differing (1 only in formatting), 12 directories
-    /// skipped, 1 non-JSON skipped, 0 with a TTL skipped, 2 only in v3`.
+    /// skipped, 1 non-JSON skipped, 0 with a TTL skipped, 2 only in v3` (and `, 1 unsafe
+    /// key skipped` when there are some).
     pub fn summary(&self) -> String {
-        let not_json = self
-            .skipped
-            .iter()
-            .filter(|s| s.reason == SkipReason::NotJson)
-            .count();
+        let count =
+            |want: fn(&SkipReason) -> bool| self.skipped.iter().filter(|s| want(&s.reason)).count();
+        let not_json = count(|r| *r == SkipReason::NotJson);
+        let expiring = count(|r| matches!(r, SkipReason::Expiring { .. }));
+        let unsafe_keys = count(|r| matches!(r, SkipReason::UnsafeKey(_)));
         let formatting = self.differing.iter().filter(|d| d.same_json).count();
-        format!(
+        let mut text = format!(
             "{} to create, {} already identical, {} differing ({} only in JSON formatting), \
              {} directories skipped, {} non-JSON skipped, {} with a TTL skipped, {} only in v3",
             self.create.len(),
@@ -215,9 +230,13 @@ impl MigrationPlan {
             formatting,
             self.directories,
             not_json,
-            self.skipped.len() - not_json,
+            expiring,
             self.only_in_v3.len()
-        )
+        );
+        if unsafe_keys > 0 {
+            text.push_str(&format!(", {unsafe_keys} unsafe keys skipped"));
+        }
+        text
     }
 }
 
@@ -285,7 +304,11 @@ mod tests {
     }
     fn v2(mut entries: Vec<V2Entry>) -> V2Read {
         entries.sort_by(|a, b| a.key.cmp(&b.key));
-        V2Read { index: 7, entries }
+        V2Read {
+            index: 7,
+            entries,
+            ..V2Read::default()
+        }
     }
     fn v3(mut kvs: Vec<Kv>) -> Snapshot {
         kvs.sort_by(|a, b| a.key.cmp(&b.key));
@@ -337,6 +360,46 @@ mod tests {
             .iter()
             .all(|(w, before)| w.guard() == Guard::Absent && before.is_none()));
         assert_eq!((p.v2_index, p.v3_revision), (7, 9));
+    }
+
+    #[test]
+    fn keys_no_conftool_tool_writes_are_skipped_and_not_verified() {
+        let bad = ["/c/a\n+/c/forged", "/c/../x", "/c//y", "/c/\u{1b}[2J"];
+        let mut entries: Vec<V2Entry> = bad.iter().map(|k| val(k, YES)).collect();
+        entries.push(val("/c/ok", YES));
+        entries.push(V2Entry {
+            key: "/c/../lock".into(),
+            kind: V2Kind::Expiring { ttl: 3 },
+        });
+        let src = v2(entries);
+        let p = plan(&src, &v3(vec![]));
+        assert_eq!(p.create, vec![("/c/ok".into(), YES.into())]);
+        let unsafe_keys: Vec<(&str, KeyProblem)> = p
+            .skipped
+            .iter()
+            .filter_map(|s| match s.reason {
+                SkipReason::UnsafeKey(why) => Some((s.key.as_str(), why)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            unsafe_keys,
+            vec![
+                ("/c/\u{1b}[2J", KeyProblem::ControlCharacter),
+                ("/c/../x", KeyProblem::DotSegment),
+                ("/c//y", KeyProblem::EmptySegment),
+                ("/c/a\n+/c/forged", KeyProblem::ControlCharacter),
+            ]
+        );
+        assert!(
+            p.summary()
+                .ends_with("1 with a TTL skipped, 0 only in v3, 4 unsafe keys skipped"),
+            "{}",
+            p.summary()
+        );
+        assert_eq!(copied(&src).collect::<Vec<_>>(), vec![("/c/ok", YES)]);
+        let v = verify(&src, &v3(vec![kv("/c/ok", YES, 2)]));
+        assert!(v.is_ok() && v.v2_values == 1, "{v:?}");
     }
 
     #[test]

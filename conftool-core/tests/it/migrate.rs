@@ -36,6 +36,7 @@ fn source(n: usize) -> V2Read {
                 },
             })
             .collect(),
+        ..V2Read::default()
     }
 }
 

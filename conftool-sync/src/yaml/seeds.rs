@@ -1,7 +1,7 @@
 //! Seeds that read names and mappings strictly: each key is validated inside the
 //! deserializer's visitor, so an error carries the key's own line and column.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Display};
 use std::marker::PhantomData;
 use std::str::FromStr;
@@ -98,14 +98,15 @@ where
     }
 }
 
-/// A list of validated names without repeats.
+/// A list of validated names without repeats (found with a set: a list of a million
+/// names must not cost a million squared comparisons).
 pub(crate) struct NameListSeed<'a, K> {
     pub check: Check<'a, K>,
 }
 
 impl<'de, K> DeserializeSeed<'de> for NameListSeed<'_, K>
 where
-    K: FromStr + Ord + Display,
+    K: FromStr + Ord + Display + Clone,
     K::Err: Display,
 {
     type Value = Vec<K>;
@@ -116,7 +117,7 @@ where
 
 impl<'de, K> Visitor<'de> for NameListSeed<'_, K>
 where
-    K: FromStr + Ord + Display,
+    K: FromStr + Ord + Display + Clone,
     K::Err: Display,
 {
     type Value = Vec<K>;
@@ -125,16 +126,20 @@ where
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<K>, A::Error> {
         let mut out: Vec<K> = Vec::new();
+        let mut seen: BTreeSet<K> = BTreeSet::new();
         loop {
             let unique = |k: &K| {
-                if out.contains(k) {
+                if seen.contains(k) {
                     Err(format!("{k} is listed twice"))
                 } else {
                     (self.check)(k)
                 }
             };
             match seq.next_element_seed(NameSeed { check: &unique })? {
-                Some(k) => out.push(k),
+                Some(k) => {
+                    seen.insert(k.clone());
+                    out.push(k);
+                }
                 None => return Ok(out),
             }
         }

@@ -12,6 +12,8 @@
 //! - [`stall`]: what a member that accepts connections and never answers costs the tools;
 //! - [`mod@watch`]: how long a write takes to reach `Store::watch`, next to etcd's own floor;
 //! - [`lb`]: the load-balancer agent with a real HAProxy: write → HAProxy latency, CPU, memory.
+//! - [`thresholds`]: what the atomic depool threshold costs: the range compare, one depool,
+//!   writers at once, a rack as one operation.
 
 mod bench;
 mod fleet;
@@ -22,6 +24,7 @@ mod report;
 mod rows;
 mod stall;
 mod suite;
+mod thresholds;
 mod watch;
 
 use std::path::PathBuf;
@@ -132,6 +135,20 @@ enum Internal {
         #[arg(long, value_name = "DIR")]
         bin_dir: Option<PathBuf>,
     },
+    /// What the atomic depool threshold costs: the range compare next to etcd's floor, one
+    /// depool through the library, writers at once, a 40-host rack as one operation
+    /// (`scripts/bench.sh thresholds`).
+    Thresholds {
+        /// Samples per row.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+        samples: u32,
+        /// Nodes in the pool.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..))]
+        pool: u32,
+        /// Writers started at once.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+        writers: u32,
+    },
     /// Run a command and report its wall time and peak RSS (the bench's launcher).
     #[command(hide = true)]
     Measure(process::MeasureArgs),
@@ -225,6 +242,15 @@ fn main() -> ExitCode {
                     changes: *changes as usize,
                 },
             )
+        }),
+        Some(Internal::Thresholds {
+            samples,
+            pool,
+            writers,
+        }) => thresholds::main(&thresholds::Options {
+            samples: *samples as usize,
+            pool: *pool as usize,
+            writers: *writers as usize,
         }),
         None => bench::main(bench::Options {
             sizes: cli.sizes,

@@ -47,12 +47,26 @@ impl EtcdCluster {
             .member_pid(i)
             .unwrap_or_else(|| panic!("member {i} does not run"));
         signal(pid, libc::SIGSTOP);
+        // The signal only marks the stop as pending: wait until the kernel says every thread
+        // of the member is stopped, or a request sent right after could still be served.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !stopped(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         Paused {
             cluster: self,
             member: i,
             pid,
         }
     }
+}
+
+/// Whether process `pid` is stopped (`T` in `/proc/<pid>/stat`).
+fn stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
+        .unwrap_or(false)
 }
 
 impl Paused<'_> {

@@ -8,6 +8,8 @@
 //!   would not be read) and which are warnings; [`Files::warnings`] carries the latter.
 //! - [`mod@load`] (pure): parse and validate [`Files`] into [`Desired`] state; every error names
 //!   its file and line.
+//! - [`labels`] (pure): node labels (racks, rows) in both layouts, and their part of the plan
+//!   ([`LabelPlan`]), synced to `/v1/labels/<dc>/<node>` as declared.
 //! - [`mod@plan`] (pure): [`Desired`] + [`Current`] (decoded from one etcd snapshot) -> [`Plan`];
 //!   [`Plan::guard`] applies the safety [`Limits`] to objects and service definitions;
 //!   [`Plan::render_diff`] shows it, control characters in stored values escaped.
@@ -36,6 +38,7 @@
 pub mod apply;
 mod error;
 mod guard;
+pub mod labels;
 pub mod layout;
 pub mod load;
 pub mod plan;
@@ -49,6 +52,7 @@ mod yaml;
 pub use apply::{Outcome, Written};
 pub use error::Error;
 pub use guard::Limits;
+pub use labels::{LabelChange, LabelPlan};
 pub use layout::Notice;
 pub use load::{load, load_with, Desired, NodeDefs, ServiceDefs};
 pub use plan::{plan, Current, Deletion, MetaChange, Plan, ServiceChange};

@@ -8,14 +8,19 @@
 //!   that tool's defaults (`pooled: inactive`, `weight: 0`), and the service definitions in
 //!   etcd are not the directory's to manage ([`ServiceDefs::Unmanaged`]): none is written,
 //!   none deleted. A missing file says nothing about them; it must not delete them all.
+//!
+//! Node labels are read with the nodes, in both layouts: see [`crate::labels`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use conftool_core::{Cluster, Datacenter, Defaults, NodeName, ObjectKey, Service, ServiceDef};
+use conftool_core::{
+    Cluster, Datacenter, Defaults, LabelMap, Labels, NodeName, ObjectKey, Service, ServiceDef,
+};
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
 use crate::error::{shown, Error};
+use crate::labels::{LabelsLoad, LabelsSeed, NodeLabels, LABELS_DIR};
 use crate::layout::{classify_with, listing_of, problems, Notice};
 use crate::source::Files;
 use crate::typed_load::{load_typed, TypedDesired};
@@ -65,6 +70,9 @@ pub struct Desired {
     /// Objects of schema-declared types, per type in dependency order (only the types
     /// whose directory the data directory has).
     pub typed: Vec<TypedDesired>,
+    /// Every node's labels (nodes without labels absent), written to
+    /// `/v1/labels/<dc>/<node>` when [`Desired::nodes`] is declared.
+    pub labels: LabelMap,
 }
 
 type ServicesFile = BTreeMap<Cluster, BTreeMap<Service, ServiceDef>>;
@@ -121,6 +129,7 @@ pub fn load_with(files: &Files, schema: Option<&Schema>) -> Result<Desired, Erro
     };
     let mut pools = Vec::new();
     let mut legacy = Vec::new();
+    let python = crate::labels::python_layout(files);
     for (rel, text) in &files.files {
         if rel
             .iter()
@@ -140,6 +149,8 @@ pub fn load_with(files: &Files, schema: Option<&Schema>) -> Result<Desired, Erro
                 let dc = f.strip_suffix(".yaml").unwrap_or(f).to_string();
                 legacy.push((dc, rel, text));
             }
+            // Labels of the Python layout, read with its nodes (see crate::labels).
+            [LABELS_DIR, _] if python => {}
             [dc, "pools.yaml"] => pools.push((dc.to_string(), rel, text)),
             _ => {}
         }
@@ -200,6 +211,7 @@ pub fn load_with(files: &Files, schema: Option<&Schema>) -> Result<Desired, Erro
                 .insert((cluster.clone(), service.clone()), def.clone());
         }
     }
+    let mut labels = LabelsLoad::default();
     for (dc, rel, text) in pools.iter().chain(&legacy) {
         let file = files.display_path(rel);
         let dc: Datacenter = dc.parse().map_err(|e| Error::Yaml {
@@ -208,9 +220,13 @@ pub fn load_with(files: &Files, schema: Option<&Schema>) -> Result<Desired, Erro
             message: format!("{e} (from the file's path)"),
         })?;
         let nodes = if is_legacy {
-            parse_legacy(&file, text, &dc, known)?
+            let nodes = parse_legacy(&file, text, &dc, known)?;
+            labels.python_file(&dc, nodes.values().flat_map(BTreeMap::keys));
+            nodes
         } else {
-            parse_pools(&file, text, known)?
+            let (nodes, of_nodes) = parse_pools(&file, text, known)?;
+            labels.pools_file(&dc, of_nodes);
+            nodes
         };
         for (cluster, by_node) in nodes {
             for (node, svcs) in by_node {
@@ -225,6 +241,7 @@ pub fn load_with(files: &Files, schema: Option<&Schema>) -> Result<Desired, Erro
             }
         }
     }
+    desired.labels = labels.finish(files, &desired.typed)?;
     Ok(desired)
 }
 
@@ -253,21 +270,27 @@ fn service_check<'a>(
     }
 }
 
-/// `<dc>/pools.yaml`: `cluster -> node -> {services: [..]}`.
-fn parse_pools(file: &Path, text: &str, known: Option<&ServicesFile>) -> Result<Nodes, Error> {
+/// `<dc>/pools.yaml`: `cluster -> node -> {services: [..][, labels: {..}]}`, and the labels.
+fn parse_pools(
+    file: &Path,
+    text: &str,
+    known: Option<&ServicesFile>,
+) -> Result<(Nodes, BTreeMap<NodeName, Labels>), Error> {
     let ccheck = cluster_check(known);
-    parse(
-        file,
-        text,
-        MapSeed {
-            check: &ccheck,
-            value: |cluster: &Cluster| NodesSeed {
-                cluster: cluster.clone(),
-                known,
-                wrapped: true,
+    crate::labels::read_pools(|labels| {
+        parse(
+            file,
+            text,
+            MapSeed {
+                check: &ccheck,
+                value: |cluster: &Cluster| NodesSeed {
+                    cluster: cluster.clone(),
+                    known,
+                    labels: Some(labels),
+                },
             },
-        },
-    )
+        )
+    })
 }
 
 /// `node/<dc>.yaml`: `dc: {cluster: {node: [services]}}`, the file's single key being its
@@ -296,7 +319,7 @@ fn parse_legacy(
                 value: |cluster: &Cluster| NodesSeed {
                     cluster: cluster.clone(),
                     known,
-                    wrapped: false,
+                    labels: None,
                 },
             },
         },
@@ -304,45 +327,51 @@ fn parse_legacy(
     Ok(by_dc.remove(dc).unwrap_or_default())
 }
 
-/// The nodes of one cluster: `node -> {services: [..]}` (`wrapped`) or `node -> [..]`.
+/// The nodes of one cluster: `node -> {services: [..], labels: {..}}` (with `labels`, the
+/// conftool-rs layout) or `node -> [..]`.
 struct NodesSeed<'a> {
     cluster: Cluster,
     known: Option<&'a ServicesFile>,
-    wrapped: bool,
+    labels: Option<&'a NodeLabels>,
 }
 
 impl<'de> DeserializeSeed<'de> for NodesSeed<'_> {
     type Value = BTreeMap<NodeName, Vec<Service>>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         let scheck = service_check(self.known, &self.cluster);
-        let wrapped = self.wrapped;
+        let cluster = &self.cluster;
+        let labels = self.labels;
         MapSeed {
             check: &any,
-            value: |_: &NodeName| NodeSeed {
+            value: |node: &NodeName| NodeSeed {
                 check: &scheck,
-                wrapped,
+                labels: labels.map(|l| (l, cluster, node.clone())),
             },
         }
         .deserialize(d)
     }
 }
 
-/// One node's services: `{services: [..]}` or a bare list.
+/// One node's services: `{services: [..][, labels: {..}]}` (its labels go to `labels`) or a
+/// bare list.
 struct NodeSeed<'a> {
     check: &'a dyn Fn(&Service) -> Result<(), String>,
-    wrapped: bool,
+    labels: Option<(&'a NodeLabels, &'a Cluster, NodeName)>,
 }
 
 impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
     type Value = Vec<Service>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Vec<Service>, D::Error> {
-        if self.wrapped {
-            d.deserialize_struct("node", &["services"], self)
+        if self.labels.is_some() {
+            d.deserialize_struct("node", NODE_FIELDS, self)
         } else {
             NameListSeed { check: self.check }.deserialize(d)
         }
     }
 }
+
+/// The fields of a node entry in `<dc>/pools.yaml`.
+const NODE_FIELDS: &[&str] = &["services", "labels"];
 
 impl<'de> Visitor<'de> for NodeSeed<'_> {
     type Value = Vec<Service>;
@@ -351,18 +380,19 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Service>, A::Error> {
         // The field name is checked while it is read, so the error points at its line.
-        const FIELDS: &[&str] = &["services"];
         let mut services = None;
-        loop {
-            let seen: &[&str] = if services.is_some() { FIELDS } else { &[] };
-            let Some(_) = map.next_key_seed(FieldSeed {
-                fields: FIELDS,
-                seen,
-            })?
-            else {
-                break;
-            };
-            services = Some(map.next_value_seed(NameListSeed { check: self.check })?);
+        let mut seen = Vec::new();
+        while let Some(field) = map.next_key_seed(FieldSeed {
+            fields: NODE_FIELDS,
+            seen: &seen,
+        })? {
+            seen.push(field);
+            if field == "labels" {
+                let of = self.labels.as_ref().map(|(l, c, n)| (*l, *c, n));
+                map.next_value_seed(LabelsSeed { of })?;
+            } else {
+                services = Some(map.next_value_seed(NameListSeed { check: self.check })?);
+            }
         }
         services.ok_or_else(|| de::Error::missing_field("services"))
     }

@@ -8,9 +8,11 @@
 //!   same ones (an entry without `labels` says nothing about them; `labels: {}` says "none").
 //! - **Python conftool layout**: `labels/<dc>.yaml` beside `node/<dc>.yaml`, shaped
 //!   `node -> {label: value}`, every node one that `node/<dc>.yaml` declares. Not inside
-//!   `node/`: the Python tool reads every `node/*.yaml` as a datacenter (`eqiad.labels`),
-//!   and a directory may be read by both tools while a fleet switches over; a top-level
-//!   directory of a type its schema does not declare, it leaves alone.
+//!   `node/`: a directory may be read by both tools while a fleet switches over, and the
+//!   Python tool's sync loads every `node/*.yaml` as node data (`node/eqiad.labels.yaml`
+//!   would fail to load, and it then skips every removal), while it reads only the
+//!   directories of the types its schema declares (`<dir>/<type>/*.yaml`): `labels/` is
+//!   left alone.
 //!
 //! How they are synced: like service definitions, as declared. A node's labels are created,
 //! rewritten when they differ (by meaning: stored JSON with other spacing or order is the
@@ -19,9 +21,9 @@
 //! `--check`, written in the same batched compare-and-swap transactions, audited.
 //!
 //! Label deletions are not counted by `--max-delete-share` (nor guarded otherwise): labels
-//! carry no traffic and no pool consumer reads them, and a node that lost its labels is not
-//! found by a label selector, which group verbs report (they never act on nothing). The guard
-//! is for the objects whose loss drops traffic.
+//! carry no traffic and no pool consumer reads them; the guard is for the objects whose loss
+//! drops traffic. A node that lost its labels is no longer found by a label selector; the
+//! diff shows that (`-` lines under `/v1/labels/`) before anything is written.
 
 mod yaml;
 

@@ -366,12 +366,34 @@ fn labels_are_created_rewritten_and_deleted_as_declared_only() {
 }
 
 #[test]
-fn a_schema_type_may_not_own_the_labels_keys() {
+fn a_schema_type_named_labels_is_refused_beside_node() {
     let mut f = python(&[("labels/eqiad.yaml", "cp1052: {rack: B4}\n")]);
     f.types = vec!["labels".into()];
     let load_err = crate::load::load_with(&f, None).unwrap_err().to_string();
     assert!(
         load_err.contains("the schema declares an object type named labels"),
         "{load_err}"
+    );
+}
+
+#[test]
+fn a_schema_type_at_the_labels_path_is_refused() {
+    use conftool_core::schema::{RawSchema, Schema};
+    let raw: RawSchema =
+        serde_json::from_str(r#"{"racks": {"path": "labels", "tags": ["dc"], "schema": {}}}"#)
+            .unwrap();
+    let schema = Schema::build(raw, &Default::default()).unwrap();
+    let typed = vec![TypedDesired {
+        ty: schema.order().unwrap()[0].clone(),
+        objects: Default::default(),
+    }];
+    let e = LabelsLoad::default()
+        .finish(&files(&[]), &typed)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "conf: the object type racks (path labels) would own the node labels' keys \
+         (/v1/labels/...); give it another path"
     );
 }

@@ -11,7 +11,8 @@ use crate::store::Store;
 
 impl Store {
     /// Every node's labels in `dc` (or in every datacenter), from one range read of
-    /// `<namespace>/v1/labels/[<dc>/]`. Nodes without labels are absent. A stored value that
+    /// `<namespace>/v1/labels/[<dc>/]` (paged at one revision if it is large, as
+    /// [`Store::read_prefix`]). Nodes without labels are absent. A stored value that
     /// is not a node's labels fails the read ([`crate::ModelError::MalformedValue`], naming
     /// the key): a group of hosts read with one missing is worse than no answer.
     pub async fn labels(

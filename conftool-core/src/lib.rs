@@ -45,6 +45,8 @@
 //!   [`Writer::apply_upgrade`] (`upgrade-schema`).
 //! - [`v2`] and [`migrate`]: moving a Python deployment's live state from etcd v2 (read over
 //!   HTTP) to v3, values byte for byte: a pure plan, applied through [`Writer::operation`].
+//! - node labels (racks, rows; [`labels`]): [`Store::labels`] and
+//!   [`Store::hosts_with_labels`], one range read of `/v1/labels/`.
 //! - [`watch`]: [`Store::watch`], a selection at one revision and then every change after
 //!   it ([`WatchEvent`]), across failovers, restarts and compaction.
 
@@ -54,6 +56,7 @@ mod endpoints;
 mod error;
 mod group;
 mod guarded;
+mod label_store;
 mod members;
 pub mod migrate;
 mod node;
@@ -71,7 +74,7 @@ mod writer;
 // The pure model, re-exported whole: `conftool_core::model::PoolState` and
 // `conftool_model::model::PoolState` are one type.
 pub use conftool_model::{
-    action, keys, model, names, operation, rules, schema, selection, selector, text, write,
+    action, keys, labels, model, names, operation, rules, schema, selection, selector, text, write,
 };
 
 pub use audit::{Actor, AuditLog};
@@ -80,9 +83,10 @@ pub use conftool_model::rules::{HostVerb, Overrides, Refusal};
 pub use conftool_model::Error as ModelError;
 pub use conftool_model::{
     escape_controls, Action, Applied, BatchLimits, Change, Cluster, Datacenter, Defaults,
-    DepoolThreshold, Edit, Guard, Keyspace, Kv, NameError, NodeName, ObjectKey, OperationId,
-    OperationRecord, OperationState, PoolKey, PoolLimits, PoolState, Pooled, RangeGuard, Selected,
-    Selection, Selector, Service, ServiceDef, SetFields, Snapshot, SyncRecord, Weight, Write,
+    DepoolThreshold, Edit, Guard, Keyspace, Kv, LabelError, LabelMap, LabelName, LabelSelector,
+    LabelValue, Labels, NameError, NodeName, ObjectKey, OperationId, OperationRecord,
+    OperationState, PoolKey, PoolLimits, PoolState, Pooled, RangeGuard, Selected, Selection,
+    Selector, Service, ServiceDef, SetFields, Snapshot, SyncRecord, Weight, Write,
 };
 pub use error::{Error, EtcdFailure, MemberFailure, Result};
 pub use group::{GroupPlan, HostPlan};

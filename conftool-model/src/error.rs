@@ -13,7 +13,7 @@ pub struct NameError {
 }
 
 /// A name quoted for a message, cut short if it is huge.
-fn shown(name: &str) -> String {
+pub(crate) fn shown(name: &str) -> String {
     if name.chars().count() <= 80 {
         return format!("{name:?}");
     }
@@ -83,6 +83,9 @@ pub enum Error {
         /// The largest record.
         limit: usize,
     },
+    /// An invalid label name or value ([`crate::labels`]).
+    #[error(transparent)]
+    Label(#[from] crate::labels::LabelError),
     /// A change refused by a rule ([`crate::rules`]); nothing was written.
     #[error("refusing to write: {0}")]
     Refused(#[from] crate::rules::Refusal),

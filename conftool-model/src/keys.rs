@@ -4,6 +4,7 @@
 //! <namespace>/v1/pools/<dc>/<cluster>/<service>/<node>  => {"pooled": "yes", "weight": 10}
 //! <namespace>/v1/services/<cluster>/<service>           => {"port": 80, "default_values": {...}}
 //! <namespace>/v1/meta/sync                              => {"git_rev": "..."}
+//! <namespace>/v1/labels/<dc>/<node>                     => {"rack": "B4"}  (see crate::labels)
 //! ```
 
 use crate::model::{ObjectKey, PoolKey};

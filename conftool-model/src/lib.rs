@@ -28,6 +28,8 @@
 //! - [`model`]: [`Pooled`], [`Weight`], an object's [`PoolState`], a [`ServiceDef`] with its
 //!   [`DepoolThreshold`], the typed keys [`PoolKey`] / [`ObjectKey`], the [`SyncRecord`].
 //! - [`keys`]: the etcd keyspace contract ([`Keyspace`]).
+//! - [`labels`]: node labels (racks, rows) and the [`LabelSelector`] that picks a group of
+//!   hosts by them; their keys, `/v1/labels/<dc>/<node>`.
 //! - [`selector`] and [`action`]: the `confctl select` grammar ([`Selector`], [`Action`], [`Edit`]).
 //! - [`selection`]: what a selector selected from a [`Snapshot`], and the [`Change`]s an edit makes.
 //! - [`rules`]: the depool threshold (serving nodes, `min_pooled`) and the rule that keeps
@@ -43,6 +45,7 @@
 pub mod action;
 mod error;
 pub mod keys;
+pub mod labels;
 pub mod model;
 pub mod names;
 pub mod operation;
@@ -56,6 +59,9 @@ pub mod write;
 pub use action::{Action, Edit, SetFields};
 pub use error::{Error, NameError, Result};
 pub use keys::Keyspace;
+pub use labels::{
+    decode_labels, LabelError, LabelMap, LabelName, LabelPart, LabelSelector, LabelValue, Labels,
+};
 pub use model::{
     Defaults, DepoolThreshold, ObjectKey, PoolKey, PoolLimits, PoolState, Pooled, ServiceDef,
     SyncRecord, Weight,

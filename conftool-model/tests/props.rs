@@ -1,7 +1,7 @@
-//! Property tests of the parsers: a selector or an action parses (and prints as something
-//! that parses to the same) or is refused with a message; never a panic.
+//! Property tests of the parsers: a selector, a label selector or an action parses (and
+//! prints as something that parses to the same) or is refused with a message; never a panic.
 
-use conftool_model::{Action, Selector};
+use conftool_model::{Action, LabelSelector, Labels, Selector};
 use proptest::prelude::*;
 
 fn config(cases: u32) -> ProptestConfig {
@@ -84,6 +84,16 @@ fn selector_input() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Pieces of label selectors.
+const LABEL_TOKENS: &[&str] = &[
+    "rack", "row", "Rack", "=", "==", ",", ",,", "B4", "b4", "3", ".", "..", "-", "_", " ", "é",
+    "\n", "*", "a.b",
+];
+
+fn label_selector_input() -> impl Strategy<Value = String> {
+    prop_oneof![any::<String>(), joined(LABEL_TOKENS)]
+}
+
 fn action_input() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
@@ -120,6 +130,24 @@ proptest! {
             Ok(a) => {
                 let shown = a.to_string();
                 prop_assert_eq!(shown.parse::<Action>().ok(), Some(a));
+            }
+            Err(e) => {
+                prop_assert!(!e.to_string().trim().is_empty());
+                prop_assert!(e.is_bad_input(), "{e}");
+            }
+        }
+    }
+
+    /// A label selector parses (printing as something that parses to the same selector,
+    /// which matches the labels it names) or is refused with a message.
+    #[test]
+    fn label_selectors_parse_or_explain(s in label_selector_input()) {
+        match s.parse::<LabelSelector>() {
+            Ok(sel) => {
+                let shown = sel.to_string();
+                prop_assert_eq!(shown.parse::<LabelSelector>().ok(), Some(sel.clone()));
+                let exactly: Labels = sel.terms().map(|(n, v)| (n.clone(), v.clone())).collect();
+                prop_assert!(sel.matches(&exactly));
             }
             Err(e) => {
                 prop_assert!(!e.to_string().trim().is_empty());

@@ -20,6 +20,8 @@ pub struct Outcome {
     pub deleted: usize,
     /// Service definitions written or deleted.
     pub services: usize,
+    /// Node labels created, rewritten or deleted (one per node).
+    pub labels: usize,
     /// Whether the sync record was written.
     pub meta: bool,
     /// Plan-and-apply rounds it took (more than 1 means concurrent changes were met).
@@ -48,8 +50,13 @@ impl Outcome {
     /// What was written, every write counted: `created 1 object, deleted 0 objects, wrote 2
     /// service definitions and the sync record`.
     pub fn summary(&self) -> String {
+        // Said only when there are some (see Plan::summary).
+        let labels = match self.labels {
+            0 => String::new(),
+            n => format!(", the labels of {}", counted(n, "node", "nodes")),
+        };
         format!(
-            "created {}, deleted {}, wrote {}{}",
+            "created {}, deleted {}, wrote {}{labels}{}",
             counted(self.created, "object", "objects"),
             counted(self.deleted, "object", "objects"),
             counted(self.services, "service definition", "service definitions"),
@@ -166,6 +173,8 @@ async fn apply_rounds(
                     outcome.services += 1;
                 } else if key == meta_key {
                     outcome.meta = true;
+                } else if ks.parse_label_key(key).is_some() {
+                    outcome.labels += 1;
                 } else {
                     // A pool object or an object of a schema-declared type.
                     match after {

@@ -13,6 +13,8 @@
 //!   `services.yaml`, is what both limits are for); and, with no override, any definition
 //!   that objects the directory declares still use (they would be left without a port and
 //!   defaults, and `confctl` could no longer find them by host).
+//! - **Node labels** are not guarded, nor counted in the objects' share: they carry no
+//!   traffic (see [`crate::labels`]).
 //! - A directory without `services.yaml` (the Python layout allows one) does not manage
 //!   service definitions at all ([`crate::ServiceDefs::Unmanaged`]): the plan neither writes
 //!   nor deletes them, so there is nothing to guard.

@@ -9,6 +9,8 @@
 //! | entry | verdict |
 //! |---|---|
 //! | `services.yaml`, `<dc>/pools.yaml`, `node/<dc>.yaml`, regular files (in git: blobs) | read |
+//! | with the Python layout, `labels/<dc>.yaml` (node labels, see [`crate::labels`]) | read |
+//! | with the conftool-rs layout, `labels/<dc>.yaml` | error: labels go in `<dc>/pools.yaml` |
 //! | one of those names on a symbolic link (in git: a blob of mode 120000) | error: links are not followed |
 //! | one of those names on a directory, FIFO, socket, device or git submodule | error |
 //! | any other `.yaml`/`.yml` file, anywhere (`codfw/pools.yml`, `services.yml`, `eqiad/notes.yaml`, `node/eqiad.yml`, `eqiad/old/pools.yaml`) | error, with a hint where one is obvious |
@@ -37,6 +39,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use crate::error::{shown, Error};
+use crate::labels::LABELS_DIR;
 use crate::load::SERVICES_FILE;
 
 /// A datacenter's file in the conftool-rs layout.
@@ -266,6 +269,7 @@ impl Ctx<'_> {
             [f] => f == SERVICES_FILE,
             [t, f] if typed(t) => f.ends_with(".yaml"),
             [n, f] if n == NODE_DIR => f.ends_with(".yaml"),
+            [l, f] if l == LABELS_DIR && self.python => f.ends_with(".yaml"),
             [_, f] => f == POOLS_FILE,
             _ => false,
         };
@@ -304,7 +308,7 @@ impl Ctx<'_> {
                 Verdict::Warn("directory without YAML files; not read".into())
             };
         }
-        if (parts[0] == NODE_DIR && self.python)
+        if ((parts[0] == NODE_DIR || parts[0] == LABELS_DIR) && self.python)
             || self.has(&path.join(POOLS_FILE))
             || self.types.contains(&parts[0])
         {
@@ -384,6 +388,20 @@ impl Ctx<'_> {
                      are read)"
                 )
             }
+            [l, _] if l == LABELS_DIR && self.python => {
+                let lower = name.to_ascii_lowercase();
+                let cut = if lower.ends_with(".yaml") { 5 } else { 4 };
+                let stem = &name[..name.len() - cut];
+                format!(
+                    "YAML file not read: did you mean {stem}.yaml? (only labels/<dc>.yaml files \
+                     are read)"
+                )
+            }
+            [l, _] if l == LABELS_DIR && !self.has(&Path::new(l).join(POOLS_FILE)) => format!(
+                "YAML file not read: labels/<dc>.yaml is the Python conftool layout's (beside \
+                 node/<dc>.yaml); with <dc>/{POOLS_FILE}, a node's labels are in its entry: \
+                 `mw1018: {{services: [apache], labels: {{rack: B4}}}}`"
+            ),
             [dc, _] => {
                 let has_pools = self.has(&Path::new(dc).join(POOLS_FILE));
                 if close_to(name, POOLS_FILE) && !has_pools {
@@ -397,6 +415,9 @@ impl Ctx<'_> {
             }
             [n, ..] if n == NODE_DIR => {
                 "YAML file not read: only the files directly in node/ are read".into()
+            }
+            [l, ..] if l == LABELS_DIR && self.python => {
+                "YAML file not read: only the files directly in labels/ are read".into()
             }
             [t, ..] if self.types.contains(t) => {
                 format!("YAML file not read: only the .yaml files directly in {t}/ are read")

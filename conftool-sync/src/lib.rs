@@ -9,6 +9,8 @@
 //!   would not be read) and which are warnings; [`Files::warnings`] carries the latter.
 //! - [`mod@load`] (pure): parse and validate [`Files`] into [`Desired`] state; every error names
 //!   its file and line.
+//! - [`labels`] (pure): node labels (racks, rows) in both layouts, and their part of the plan
+//!   ([`LabelPlan`]), synced to `/v1/labels/<dc>/<node>` as declared.
 //! - [`mod@plan`] (pure): [`Desired`] + [`Current`] (decoded from one etcd snapshot) -> [`Plan`];
 //!   [`Plan::guard`] applies the safety [`Limits`] to objects and service definitions;
 //!   [`Plan::render_diff`] shows it, control characters in stored values escaped.
@@ -38,6 +40,7 @@ pub mod apply;
 mod caps;
 mod error;
 mod guard;
+pub mod labels;
 pub mod layout;
 pub mod load;
 pub mod plan;
@@ -52,6 +55,7 @@ pub use apply::{Outcome, Written};
 pub use caps::{Cap, Caps};
 pub use error::Error;
 pub use guard::Limits;
+pub use labels::{LabelChange, LabelPlan};
 pub use layout::Notice;
 pub use load::{load, load_capped, load_with, Desired, NodeDefs, ServiceDefs};
 pub use plan::{plan, Current, Deletion, MetaChange, Plan, ServiceChange};

@@ -8,15 +8,20 @@
 //!   that tool's defaults (`pooled: inactive`, `weight: 0`), and the service definitions in
 //!   etcd are not the directory's to manage ([`ServiceDefs::Unmanaged`]): none is written,
 //!   none deleted. A missing file says nothing about them; it must not delete them all.
+//!
+//! Node labels are read with the nodes, in both layouts: see [`crate::labels`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use conftool_core::{Cluster, Datacenter, Defaults, NodeName, ObjectKey, Service, ServiceDef};
+use conftool_core::{
+    Cluster, Datacenter, Defaults, LabelMap, Labels, NodeName, ObjectKey, Service, ServiceDef,
+};
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
 use crate::caps::{Budget, Cap, Caps};
 use crate::error::{shown, Error};
+use crate::labels::{LabelsLoad, LabelsSeed, NodeLabels, LABELS_DIR};
 use crate::layout::{classify_with, listing_of, problems, Notice};
 use crate::source::Files;
 use crate::typed_load::{load_typed_counted, TypedDesired};
@@ -66,6 +71,9 @@ pub struct Desired {
     /// Objects of schema-declared types, per type in dependency order (only the types
     /// whose directory the data directory has).
     pub typed: Vec<TypedDesired>,
+    /// Every node's labels (nodes without labels absent), written to
+    /// `/v1/labels/<dc>/<node>` when [`Desired::nodes`] is declared.
+    pub labels: LabelMap,
 }
 
 type ServicesFile = BTreeMap<Cluster, BTreeMap<Service, ServiceDef>>;
@@ -159,6 +167,7 @@ fn load_counted(files: &Files, schema: Option<&Schema>, budget: &Budget) -> Resu
     };
     let mut pools = Vec::new();
     let mut legacy = Vec::new();
+    let python = crate::labels::python_layout(files);
     for (rel, text) in &files.files {
         if rel
             .iter()
@@ -178,6 +187,8 @@ fn load_counted(files: &Files, schema: Option<&Schema>, budget: &Budget) -> Resu
                 let dc = f.strip_suffix(".yaml").unwrap_or(f).to_string();
                 legacy.push((dc, rel, text));
             }
+            // Labels of the Python layout, read with its nodes (see crate::labels).
+            [LABELS_DIR, _] if python => {}
             [dc, "pools.yaml"] => pools.push((dc.to_string(), rel, text)),
             _ => {}
         }
@@ -238,6 +249,7 @@ fn load_counted(files: &Files, schema: Option<&Schema>, budget: &Budget) -> Resu
                 .insert((cluster.clone(), service.clone()), def.clone());
         }
     }
+    let mut labels = LabelsLoad::default();
     for (dc, rel, text) in pools.iter().chain(&legacy) {
         let file = files.display_path(rel);
         let dc: Datacenter = dc.parse().map_err(|e| Error::Yaml {
@@ -246,9 +258,13 @@ fn load_counted(files: &Files, schema: Option<&Schema>, budget: &Budget) -> Resu
             message: format!("{e} (from the file's path)"),
         })?;
         let nodes = if is_legacy {
-            parse_legacy(&file, text, &dc, known, budget)?
+            let nodes = parse_legacy(&file, text, &dc, known, budget)?;
+            labels.python_file(&dc, nodes.values().flat_map(BTreeMap::keys));
+            nodes
         } else {
-            parse_pools(&file, text, known, budget)?
+            let (nodes, of_nodes) = parse_pools(&file, text, known, budget)?;
+            labels.pools_file(&dc, of_nodes);
+            nodes
         };
         for (cluster, by_node) in nodes {
             for (node, svcs) in by_node {
@@ -263,6 +279,7 @@ fn load_counted(files: &Files, schema: Option<&Schema>, budget: &Budget) -> Resu
             }
         }
     }
+    desired.labels = labels.finish(files, &desired.typed)?;
     Ok(desired)
 }
 
@@ -291,27 +308,29 @@ fn service_check<'a>(
     }
 }
 
-/// `<dc>/pools.yaml`: `cluster -> node -> {services: [..]}`.
+/// `<dc>/pools.yaml`: `cluster -> node -> {services: [..][, labels: {..}]}`, and the labels.
 fn parse_pools(
     file: &Path,
     text: &str,
     known: Option<&ServicesFile>,
     budget: &Budget,
-) -> Result<Nodes, Error> {
+) -> Result<(Nodes, BTreeMap<NodeName, Labels>), Error> {
     let ccheck = cluster_check(known);
-    parse(
-        file,
-        text,
-        MapSeed {
-            check: &ccheck,
-            value: |cluster: &Cluster| NodesSeed {
-                cluster: cluster.clone(),
-                known,
-                wrapped: true,
-                budget,
+    crate::labels::read_pools(|labels| {
+        parse(
+            file,
+            text,
+            MapSeed {
+                check: &ccheck,
+                value: |cluster: &Cluster| NodesSeed {
+                    cluster: cluster.clone(),
+                    known,
+                    labels: Some(labels),
+                    budget,
+                },
             },
-        },
-    )
+        )
+    })
 }
 
 /// `node/<dc>.yaml`: `dc: {cluster: {node: [services]}}`, the file's single key being its
@@ -341,7 +360,7 @@ fn parse_legacy(
                 value: |cluster: &Cluster| NodesSeed {
                     cluster: cluster.clone(),
                     known,
-                    wrapped: false,
+                    labels: None,
                     budget,
                 },
             },
@@ -350,12 +369,12 @@ fn parse_legacy(
     Ok(by_dc.remove(dc).unwrap_or_default())
 }
 
-/// The nodes of one cluster: `node -> {services: [..]}` (`wrapped`) or `node -> [..]`.
-/// Each (node, service) pair is an object, counted against `budget` as it is read.
+/// The nodes of one cluster: `node -> {services: [..], labels: {..}}` (with `labels`, the
+/// conftool-rs layout) or `node -> [..]`.
 struct NodesSeed<'a> {
     cluster: Cluster,
     known: Option<&'a ServicesFile>,
-    wrapped: bool,
+    labels: Option<&'a NodeLabels>,
     budget: &'a Budget,
 }
 
@@ -368,34 +387,39 @@ impl<'de> DeserializeSeed<'de> for NodesSeed<'_> {
             defined(s)?;
             budget.take_one()
         };
-        let wrapped = self.wrapped;
+        let cluster = &self.cluster;
+        let labels = self.labels;
         MapSeed {
             check: &any,
-            value: |_: &NodeName| NodeSeed {
+            value: |node: &NodeName| NodeSeed {
                 check: &scheck,
-                wrapped,
+                labels: labels.map(|l| (l, cluster, node.clone())),
             },
         }
         .deserialize(d)
     }
 }
 
-/// One node's services: `{services: [..]}` or a bare list.
+/// One node's services: `{services: [..][, labels: {..}]}` (its labels go to `labels`) or a
+/// bare list.
 struct NodeSeed<'a> {
     check: &'a dyn Fn(&Service) -> Result<(), String>,
-    wrapped: bool,
+    labels: Option<(&'a NodeLabels, &'a Cluster, NodeName)>,
 }
 
 impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
     type Value = Vec<Service>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Vec<Service>, D::Error> {
-        if self.wrapped {
-            d.deserialize_struct("node", &["services"], self)
+        if self.labels.is_some() {
+            d.deserialize_struct("node", NODE_FIELDS, self)
         } else {
             NameListSeed { check: self.check }.deserialize(d)
         }
     }
 }
+
+/// The fields of a node entry in `<dc>/pools.yaml`.
+const NODE_FIELDS: &[&str] = &["services", "labels"];
 
 impl<'de> Visitor<'de> for NodeSeed<'_> {
     type Value = Vec<Service>;
@@ -404,18 +428,19 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Service>, A::Error> {
         // The field name is checked while it is read, so the error points at its line.
-        const FIELDS: &[&str] = &["services"];
         let mut services = None;
-        loop {
-            let seen: &[&str] = if services.is_some() { FIELDS } else { &[] };
-            let Some(_) = map.next_key_seed(FieldSeed {
-                fields: FIELDS,
-                seen,
-            })?
-            else {
-                break;
-            };
-            services = Some(map.next_value_seed(NameListSeed { check: self.check })?);
+        let mut seen = Vec::new();
+        while let Some(field) = map.next_key_seed(FieldSeed {
+            fields: NODE_FIELDS,
+            seen: &seen,
+        })? {
+            seen.push(field);
+            if field == "labels" {
+                let of = self.labels.as_ref().map(|(l, c, n)| (*l, *c, n));
+                map.next_value_seed(LabelsSeed { of })?;
+            } else {
+                services = Some(map.next_value_seed(NameListSeed { check: self.check })?);
+            }
         }
         services.ok_or_else(|| de::Error::missing_field("services"))
     }
@@ -677,6 +702,55 @@ mod tests {
     }
 
     #[test]
+    fn layout_errors() {
+        let both = files(&[
+            (
+                "eqiad/pools.yaml",
+                "cache_text:\n  cp1052: {services: [nginx]}\n",
+            ),
+            (
+                "node/codfw.yaml",
+                "codfw:\n  cache_text:\n    cp2001: [nginx]\n",
+            ),
+        ]);
+        let e = load(&both).unwrap_err().to_string();
+        assert!(
+            e.starts_with("conf: has both eqiad/pools.yaml") && e.contains("node/codfw.yaml"),
+            "{e}"
+        );
+        let none = Files::in_memory(
+            "conf",
+            [(
+                "eqiad/pools.yaml".to_string(),
+                "cache_text:\n  cp1052: {services: [nginx]}\n".to_string(),
+            )],
+        );
+        let e = load(&none).unwrap_err().to_string();
+        assert!(e.starts_with("conf: missing services.yaml"), "{e}");
+        let bad_dc = files(&[("bad dc/pools.yaml", "cache_text: {}\n")]);
+        let e = load(&bad_dc).unwrap_err();
+        assert_eq!(place(&e).0, "conf/bad dc/pools.yaml");
+        assert!(e.to_string().contains("invalid datacenter name"), "{e}");
+    }
+
+    #[test]
+    fn depth_scan_skips_quotes_and_comments() {
+        use crate::yaml::checks::too_deep;
+        let deep = "[".repeat(65);
+        assert_eq!(too_deep(&format!("a: 1\nb: {deep}")), Some((2, 68)));
+        assert_eq!(too_deep(&"[".repeat(64)), None);
+        assert_eq!(
+            too_deep(&format!("a: '{deep}'\nb: \"{deep}\\\"\"\n# {deep}\n")),
+            None
+        );
+        assert_eq!(
+            too_deep(&format!("a: x # {deep}\nb: {deep}")),
+            Some((2, 68))
+        );
+        assert_eq!(too_deep(&"[]".repeat(1000)), None);
+    }
+
+    #[test]
     fn objects_past_the_cap_stop_the_read_at_their_place() {
         let caps = |max_objects| Caps {
             max_bytes: u64::MAX,
@@ -753,54 +827,5 @@ mod tests {
                 all - 1
             )
         );
-    }
-
-    #[test]
-    fn layout_errors() {
-        let both = files(&[
-            (
-                "eqiad/pools.yaml",
-                "cache_text:\n  cp1052: {services: [nginx]}\n",
-            ),
-            (
-                "node/codfw.yaml",
-                "codfw:\n  cache_text:\n    cp2001: [nginx]\n",
-            ),
-        ]);
-        let e = load(&both).unwrap_err().to_string();
-        assert!(
-            e.starts_with("conf: has both eqiad/pools.yaml") && e.contains("node/codfw.yaml"),
-            "{e}"
-        );
-        let none = Files::in_memory(
-            "conf",
-            [(
-                "eqiad/pools.yaml".to_string(),
-                "cache_text:\n  cp1052: {services: [nginx]}\n".to_string(),
-            )],
-        );
-        let e = load(&none).unwrap_err().to_string();
-        assert!(e.starts_with("conf: missing services.yaml"), "{e}");
-        let bad_dc = files(&[("bad dc/pools.yaml", "cache_text: {}\n")]);
-        let e = load(&bad_dc).unwrap_err();
-        assert_eq!(place(&e).0, "conf/bad dc/pools.yaml");
-        assert!(e.to_string().contains("invalid datacenter name"), "{e}");
-    }
-
-    #[test]
-    fn depth_scan_skips_quotes_and_comments() {
-        use crate::yaml::checks::too_deep;
-        let deep = "[".repeat(65);
-        assert_eq!(too_deep(&format!("a: 1\nb: {deep}")), Some((2, 68)));
-        assert_eq!(too_deep(&"[".repeat(64)), None);
-        assert_eq!(
-            too_deep(&format!("a: '{deep}'\nb: \"{deep}\\\"\"\n# {deep}\n")),
-            None
-        );
-        assert_eq!(
-            too_deep(&format!("a: x # {deep}\nb: {deep}")),
-            Some((2, 68))
-        );
-        assert_eq!(too_deep(&"[]".repeat(1000)), None);
     }
 }

@@ -15,6 +15,7 @@ use conftool_core::{
     Snapshot, SyncRecord, Write,
 };
 
+use crate::labels::{plan_labels, CurrentLabels, LabelPlan};
 use crate::load::{Desired, NodeDefs, ServiceDefs};
 use crate::typed_plan::{plan_typed, TypedPlan};
 
@@ -29,6 +30,9 @@ pub struct Current {
     pub services: BTreeMap<(Cluster, Service), (i64, Vec<u8>)>,
     /// The sync record, if any.
     pub meta: Option<(i64, Vec<u8>)>,
+    /// Node labels: mod revision and raw value (these keys are in [`Current::other`] too,
+    /// where a schema-only directory's types may own them).
+    pub labels: CurrentLabels,
     /// Every other key under `<namespace>/v1/`, relative to it (objects of
     /// schema-declared types among them).
     pub other: Vec<Kv>,
@@ -53,6 +57,9 @@ impl Current {
             } else if kv.key == meta_key {
                 cur.meta = Some(entry);
             } else if let Some(rel) = kv.key.strip_prefix(&root) {
+                if let Some(at) = ks.parse_label_key(&kv.key) {
+                    cur.labels.insert(at, (entry.0, entry.1.clone()));
+                }
                 cur.other.push(Kv {
                     key: rel.to_string(),
                     value: entry.1,
@@ -129,6 +136,8 @@ pub struct Plan {
     pub revision: i64,
     /// Objects of schema-declared types, per type in dependency order.
     pub typed: Vec<TypedPlan>,
+    /// Node labels to write or delete ([`crate::labels`]).
+    pub labels: LabelPlan,
 }
 
 /// Compute the plan. Pure: reads nothing, writes nothing.
@@ -179,6 +188,7 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
     if desired.service_defs == ServiceDefs::Declared {
         plan_services(desired, current, &mut p);
     }
+    p.labels = plan_labels(&desired.labels, &current.labels);
     p.meta = meta_change(desired, current, !p.is_empty());
     p
 }
@@ -261,6 +271,7 @@ impl Plan {
         self.create.is_empty()
             && self.delete.is_empty()
             && self.services.is_empty()
+            && self.labels.is_empty()
             && self
                 .typed
                 .iter()
@@ -351,6 +362,7 @@ impl Plan {
             };
             w.push((write, Some(d.old.as_str())));
         }
+        w.extend(self.labels.writes(ks));
         stages.push(w);
         for t in self.typed.iter().rev() {
             stages.push(t.delete_writes(ks).collect());

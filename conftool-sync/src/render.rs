@@ -39,13 +39,23 @@ impl Plan {
             .iter()
             .map(|t| t.create.len() + t.delete.len())
             .sum();
+        let labels = self.labels.changes.len();
         let writes = self.create.len()
             + self.delete.len()
             + self.services.len()
             + self.meta.iter().count()
-            + typed_writes;
+            + typed_writes
+            + labels;
+        // Said only when there are some, as the schema types are.
+        let labels = match labels {
+            0 => String::new(),
+            n => format!(
+                "the labels of {} to write or delete, ",
+                counted(n, "node", "nodes")
+            ),
+        };
         format!(
-            "{}{} to create, {} to delete, {} to write or delete, {meta} ({})",
+            "{}{} to create, {} to delete, {} to write or delete, {labels}{meta} ({})",
             typed.concat(),
             counted(self.create.len(), "object", "objects"),
             counted(self.delete.len(), "object", "objects"),
@@ -89,6 +99,7 @@ impl Plan {
                 old.push((w.key().to_string(), before.unwrap_or_default().to_string()));
             }
         }
+        self.labels.diff_lines(ks, &mut old, &mut new);
         if let Some(meta) = &self.meta {
             // Old and new both: a changed record shown as an addition alone would read, beside
             // a deletion, like a rename.

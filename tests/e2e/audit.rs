@@ -103,8 +103,9 @@ fn intents_are_recorded_before_a_commit_that_fails() {
     assert_eq!(ctx.state(), before);
     let recs = lines(&log);
     let count = |event: &str| recs.iter().filter(|r| r["event"] == event).count();
-    // 53 objects, 9 service definitions and the sync record were about to be written.
-    assert_eq!(count("intent"), 63, "{recs:?}");
+    // 53 objects, 9 service definitions, 27 nodes' labels and the sync record were about to
+    // be written.
+    assert_eq!(count("intent"), 90, "{recs:?}");
     assert_eq!(count("applied"), 0, "{recs:?}");
     assert_eq!(count("end"), 1, "{recs:?}");
     let end = recs.last().expect("end line");
@@ -118,7 +119,7 @@ fn intents_are_recorded_before_a_commit_that_fails() {
     );
     // The transaction failed without an answer saying what landed: its keys are listed
     // as unknown, to be checked against etcd.
-    assert_eq!(end["unknown"].as_array().map(Vec::len), Some(63), "{end}");
+    assert_eq!(end["unknown"].as_array().map(Vec::len), Some(90), "{end}");
     assert!(recs.iter().all(|r| r["op"] == end["op"]));
     let intent = recs
         .iter()

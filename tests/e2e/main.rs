@@ -33,5 +33,6 @@ mod sync_bad_input;
 mod sync_crash;
 mod sync_git;
 mod sync_hostile;
+mod sync_labels;
 mod sync_layout;
 mod sync_memory;

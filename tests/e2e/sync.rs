@@ -30,8 +30,8 @@ fn example_conf_gives_exactly_the_reviewed_keyspace() {
     let expected = example_keyspace();
     assert_eq!(
         expected.len(),
-        53 + 9 + 1,
-        "fixture: 53 objects, 9 services, the record"
+        53 + 9 + 27 + 1,
+        "fixture: 53 objects, 9 services, 27 nodes' labels, the record"
     );
     assert_keyspace(&ctx.dump(), &expected);
     // A sync from a working tree records its datacenters and no git revision.
@@ -41,7 +41,7 @@ fn example_conf_gives_exactly_the_reviewed_keyspace() {
     );
     assert!(
         run.stderr
-            .contains("created 53 objects, deleted 0 objects, wrote 9 service definitions and the sync record"),
+            .contains("created 53 objects, deleted 0 objects, wrote 9 service definitions, the labels of 27 nodes and the sync record"),
         "{}",
         run.stderr
     );
@@ -72,8 +72,8 @@ fn dynamic_state_survives_resync_and_edits() {
     let pools = std::fs::read_to_string(example_conf().join("eqiad/pools.yaml"))
         .unwrap()
         .replace(
-            "  cp1062: {services: [nginx, varnish-fe]}\n",
-            "  cp1062: {services: [nginx, varnish-fe]}\n  cp1063: {services: [nginx]}\n",
+            "  cp1062: {services: [nginx, varnish-fe], labels: {rack: C5, row: C}}\n",
+            "  cp1062: {services: [nginx, varnish-fe], labels: {rack: C5, row: C}}\n  cp1063: {services: [nginx]}\n",
         );
     ctx.write("conf/eqiad/pools.yaml", &pools);
     ctx.sync(&conf, &[]).expect_code(0);
@@ -99,8 +99,8 @@ fn service_added_to_a_node_appears_with_its_defaults() {
     let pools = std::fs::read_to_string(conf.join("eqiad/pools.yaml"))
         .unwrap()
         .replace(
-            "mw1022: {services: [apache]}",
-            "mw1022: {services: [apache, nginx]}",
+            "mw1022: {services: [apache],",
+            "mw1022: {services: [apache, nginx],",
         );
     ctx.write("conf/eqiad/pools.yaml", &pools);
     ctx.sync(&conf, &[]).expect_code(0);
@@ -123,13 +123,14 @@ fn removed_nodes_disappear_within_the_guards() {
     ctx.write(
         "conf/eqiad/pools.yaml",
         &original.replace(
-            "  cp1055: {services: [nginx, varnish-fe, varnish-be]}\n",
+            "  cp1055: {services: [nginx, varnish-fe, varnish-be], labels: {rack: D3, row: D}}\n",
             "",
         ),
     );
     let mut expected = example_keyspace();
+    // Its labels go with it.
     expected.retain(|k, _| !k.ends_with("/cp1055"));
-    assert_eq!(expected.len(), 63 - 3);
+    assert_eq!(expected.len(), 90 - 3 - 1);
     ctx.sync(&conf, &[]).expect_code(0);
     assert_keyspace(&ctx.dump(), &expected);
 
@@ -138,10 +139,10 @@ fn removed_nodes_disappear_within_the_guards() {
         "conf/eqiad/pools.yaml",
         &original
             .replace(
-                "  cp1055: {services: [nginx, varnish-fe, varnish-be]}\n",
+                "  cp1055: {services: [nginx, varnish-fe, varnish-be], labels: {rack: D3, row: D}}\n",
                 "",
             )
-            .replace("  mw1022: {services: [apache]}\n", ""),
+            .replace("  mw1022: {services: [apache], labels: {rack: A2, row: A}}\n", ""),
     );
     let before = ctx.state();
     let run = ctx.sync(&conf, &[]).expect_code(2);
@@ -163,6 +164,7 @@ fn removed_nodes_disappear_within_the_guards() {
     // ... or explicitly allowed.
     ctx.sync(&conf, &["--allow-delete-pooled"]).expect_code(0);
     expected.remove(mw1022);
+    expected.remove("/v1/labels/eqiad/mw1022");
     assert_keyspace(&ctx.dump(), &expected);
 }
 
@@ -213,7 +215,8 @@ fn delete_share_limit_is_exact() {
     let ctx = Ctx::new();
     let conf = ctx.copy_example("conf");
     ctx.sync(&conf, &[]).expect_code(0);
-    // eqiad cache_text + cache_upload: 12 + 6 = 18 depooled objects of 53 (34.0%).
+    // eqiad cache_text + cache_upload: 12 + 6 = 18 depooled objects of 53 (34.0%); the
+    // labels of their 7 nodes go too, and are not counted (they carry no traffic).
     let pools = std::fs::read_to_string(conf.join("eqiad/pools.yaml")).unwrap();
     let start = pools.find("cache_text:").unwrap();
     let end = pools.find("appservers:").unwrap();
@@ -237,8 +240,9 @@ fn delete_share_limit_is_exact() {
     expected.retain(|k, _| {
         !k.starts_with("/v1/pools/eqiad/cache_text/")
             && !k.starts_with("/v1/pools/eqiad/cache_upload/")
+            && !k.starts_with("/v1/labels/eqiad/cp")
     });
-    assert_eq!(expected.len(), 63 - 18);
+    assert_eq!(expected.len(), 90 - 18 - 7);
     assert_keyspace(&ctx.dump(), &expected);
 }
 
@@ -280,8 +284,8 @@ fn dry_run_and_check_write_nothing() {
     let pools = std::fs::read_to_string(conf.join("eqiad/pools.yaml"))
         .unwrap()
         .replace(
-            "mw1018: {services: [apache, nginx]}",
-            "mw1018: {services: [nginx]}",
+            "mw1018: {services: [apache, nginx],",
+            "mw1018: {services: [nginx],",
         );
     ctx.write("conf/eqiad/pools.yaml", &pools);
     let run = ctx.sync(&conf, &["--check"]).expect_code(3);
@@ -352,6 +356,42 @@ fn python_layout_gives_the_same_keyspace() {
   api_appserver:
     mw2201: [apache]
     mw2202: [apache]
+",
+    );
+    // The labels, as the Python layout keeps them: labels/<dc>.yaml, node -> labels.
+    ctx.write(
+        "py/labels/eqiad.yaml",
+        "cp1052: {rack: A2, row: A}
+cp1053: {rack: B4, row: B}
+cp1054: {rack: C5, row: C}
+cp1055: {rack: D3, row: D}
+cp1060: {rack: A2, row: A}
+cp1061: {rack: B4, row: B}
+cp1062: {rack: C5, row: C}
+mw1018: {rack: B4, row: B}
+mw1019: {rack: B4, row: B}
+mw1020: {rack: C5, row: C}
+mw1021: {rack: D3, row: D}
+mw1022: {rack: A2, row: A}
+mw1221: {rack: B4, row: B}
+mw1222: {rack: C5, row: C}
+mw1223: {rack: D3, row: D}
+mw1161: {rack: A2, row: A}
+mw1162: {rack: C5, row: C}
+",
+    );
+    ctx.write(
+        "py/labels/codfw.yaml",
+        "cp2001: {rack: A1, row: A}
+cp2002: {rack: B3, row: B}
+cp2003: {rack: C6, row: C}
+cp2010: {rack: A1, row: A}
+cp2011: {rack: B3, row: B}
+mw2001: {rack: A1, row: A}
+mw2002: {rack: B3, row: B}
+mw2003: {rack: C6, row: C}
+mw2201: {rack: A1, row: A}
+mw2202: {rack: B3, row: B}
 ",
     );
     ctx.sync(&ctx.path("py"), &[]).expect_code(0);
@@ -437,8 +477,9 @@ fn sync_writes_are_audited() {
     };
     sync(&[]).expect_code(0);
     let first = lines();
-    // 53 objects, 9 services, the sync record; all created, at one revision.
-    assert_eq!(first.len(), 53 + 9 + 1);
+    // 53 objects, 9 services, 27 nodes' labels, the sync record; all created, at one
+    // revision.
+    assert_eq!(first.len(), 53 + 9 + 27 + 1);
     let mw1018 = first
         .iter()
         .find(|r| r["key"] == MW1018)
@@ -458,7 +499,10 @@ fn sync_writes_are_audited() {
     let pools = std::fs::read_to_string(conf.join("eqiad/pools.yaml")).unwrap();
     std::fs::write(
         conf.join("eqiad/pools.yaml"),
-        pools.replace("  mw1018: {services: [apache, nginx]}\n", ""),
+        pools.replace(
+            "  mw1018: {services: [apache, nginx], labels: {rack: B4, row: B}}\n",
+            "",
+        ),
     )
     .unwrap();
     sync(&["--allow-delete-pooled"]).expect_code(0);
@@ -467,7 +511,8 @@ fn sync_writes_are_audited() {
         .iter()
         .filter(|r| r["after"].is_null())
         .collect();
-    assert_eq!(deleted.len(), 2, "{all:?}");
+    // Its two objects and its labels.
+    assert_eq!(deleted.len(), 3, "{all:?}");
     let rec = deleted
         .iter()
         .find(|r| r["key"] == MW1018)

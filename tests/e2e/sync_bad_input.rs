@@ -209,7 +209,7 @@ fn bad_input_exits_2_names_the_place_and_writes_nothing() {
         r#"{"pooled":"no","weight":3}"#,
     );
     let before = ctx.state();
-    assert_eq!(before.0.len(), 63);
+    assert_eq!(before.0.len(), 90);
 
     let root = ctx.path("bad");
     let cases = cases();

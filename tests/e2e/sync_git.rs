@@ -36,8 +36,8 @@ fn git_rev_syncs_the_commit_not_the_working_tree() {
     // Uncommitted edits: a new node, and a broken services.yaml.
     let pools = std::fs::read_to_string(conf.join("eqiad/pools.yaml")).unwrap();
     let with_mw1023 = pools.replace(
-        "  mw1022: {services: [apache]}\n",
-        "  mw1022: {services: [apache]}\n  mw1023: {services: [apache]}\n",
+        "  mw1022: {services: [apache], labels: {rack: A2, row: A}}\n",
+        "  mw1022: {services: [apache], labels: {rack: A2, row: A}}\n  mw1023: {services: [apache]}\n",
     );
     assert_ne!(pools, with_mw1023);
     std::fs::write(conf.join("eqiad/pools.yaml"), &with_mw1023).unwrap();
@@ -125,8 +125,8 @@ fn git_rev_errors_name_the_file_and_line() {
     std::fs::write(
         conf.join("eqiad/pools.yaml"),
         good.replace(
-            "mw1019: {services: [apache, nginx]}",
-            "mw1019: {services: [apache, ngnix]}",
+            "mw1019: {services: [apache, nginx],",
+            "mw1019: {services: [apache, ngnix],",
         ),
     )
     .unwrap();

@@ -287,15 +287,16 @@ fn the_diff_and_the_summaries_tell_every_write() {
     assert!(
         run.stderr.contains(
             "Plan: 53 objects to create, 0 objects to delete, 9 service definitions to write \
-             or delete, the sync record to create (63 writes).\n"
+             or delete, the labels of 27 nodes to write or delete, the sync record to create \
+             (90 writes).\n"
         ),
         "{}",
         run.stderr
     );
     assert!(
         run.stderr.contains(
-            ": created 53 objects, deleted 0 objects, wrote 9 service definitions and the \
-             sync record; etcd revision"
+            ": created 53 objects, deleted 0 objects, wrote 9 service definitions, the labels \
+             of 27 nodes and the sync record; etcd revision"
         ),
         "{}",
         run.stderr
@@ -349,12 +350,12 @@ fn the_diff_and_the_summaries_tell_every_write() {
         conf.join("eqiad/pools.yaml"),
         pools
             .replace(
-                "  cp1055: {services: [nginx, varnish-fe, varnish-be]}\n",
+                "  cp1055: {services: [nginx, varnish-fe, varnish-be], labels: {rack: D3, row: D}}\n",
                 "",
             )
             .replace(
-                "  mw1022: {services: [apache]}\n",
-                "  mw1022: {services: []}\n",
+                "  mw1022: {services: [apache],",
+                "  mw1022: {services: [],",
             ),
     )
     .expect("write");
@@ -376,6 +377,8 @@ fn the_diff_and_the_summaries_tell_every_write() {
         format!("\n-{META} {}\n", record(&second)),
         format!("\n+{META} {}\n", record(&third)),
         "-/v1/pools/eqiad/appservers/apache/mw1022 {\"pooled\":\"yes\",\"weight\":1}\n".into(),
+        // cp1055's labels go with it; mw1022 stays declared, with its labels.
+        "-/v1/labels/eqiad/cp1055 {\"rack\":\"D3\",\"row\":\"D\"}\n".into(),
     ]
     .iter()
     .chain(&cp1055)
@@ -385,7 +388,8 @@ fn the_diff_and_the_summaries_tell_every_write() {
     assert!(
         run.stderr.contains(
             "Plan: 0 objects to create, 4 objects to delete, 0 service definitions to write or \
-             delete, the sync record to update (5 writes).\n"
+             delete, the labels of 1 node to write or delete, the sync record to update (6 \
+             writes).\n"
         ),
         "{}",
         run.stderr
@@ -395,8 +399,8 @@ fn the_diff_and_the_summaries_tell_every_write() {
         .expect_code(0);
     assert!(
         run.stderr.contains(
-            ": created 0 objects, deleted 4 objects, wrote 0 service definitions and the sync \
-             record;"
+            ": created 0 objects, deleted 4 objects, wrote 0 service definitions, the labels of \
+             1 node and the sync record;"
         ),
         "{}",
         run.stderr

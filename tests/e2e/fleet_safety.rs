@@ -558,3 +558,102 @@ fn a_group_of_named_hosts_depools_together_and_a_single_host_stays_as_it_was() {
     let ops: BTreeMap<String, String> = ctx.dump_prefix("/v1/operations/");
     assert_eq!(ops.len(), 2, "{ops:?}");
 }
+
+/// The example data directory, synced (with its racks).
+fn example() -> Ctx {
+    let ctx = Ctx::new();
+    let conf = ctx.copy_example("conf");
+    ctx.sync(&conf, &[]).expect_code(0);
+    ctx
+}
+
+#[test]
+fn a_rack_by_its_label_is_depooled_as_one_operation_and_put_back() {
+    let ctx = example();
+    let before = ctx.dump_prefix("/v1/pools/");
+    let dry = ctx
+        .run(
+            "confctl",
+            &["depool", "--label", "rack=B4", "--dc", "eqiad", "--dry-run"],
+        )
+        .expect_code(0);
+    assert!(
+        dry.stdout
+            .starts_with("Dry run: depool of 5 hosts (nothing written)\n"),
+        "{}",
+        dry.stdout
+    );
+    for h in ["cp1053", "cp1061", "mw1018", "mw1019", "mw1221"] {
+        assert!(
+            dry.stdout.contains(&format!("\n{h}:\n")),
+            "{h}: {}",
+            dry.stdout
+        );
+    }
+    assert!(!dry.stdout.contains("Refused"), "{}", dry.stdout);
+    let run = ctx
+        .run(
+            "confctl",
+            &[
+                "depool", "--label", "rack=B4", "--dc", "eqiad", "-r", "switch",
+            ],
+        )
+        .expect_code(0);
+    let id = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("operation "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("operation id")
+        .to_string();
+    let list = ctx.run("confctl", &["operation", "list"]).expect_code(0);
+    assert!(
+        list.stdout.contains("depool rack=B4@eqiad,cp1053"),
+        "{}",
+        list.stdout
+    );
+    assert_ne!(ctx.dump_prefix("/v1/pools/"), before);
+    ctx.run("confctl", &["operation", "end", &id])
+        .expect_code(0);
+    assert_keyspace(&ctx.dump_prefix("/v1/pools/"), &before);
+    // codfw's B3 would take api below 0.66: refused whole, nothing written.
+    let state = ctx.state();
+    let run = ctx
+        .run(
+            "confctl",
+            &["depool", "--label", "rack=B3", "--dc", "codfw"],
+        )
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("codfw/api_appserver/apache"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ctx.state(), state);
+}
+
+#[test]
+fn unknown_labels_and_empty_racks_are_bad_input() {
+    let ctx = example();
+    let before = ctx.state();
+    ctx.expect_bad_input(
+        "confctl",
+        &[
+            (
+                &["depool", "--label", "rak=B4", "--dc", "eqiad"],
+                "no host in eqiad has a label named rak (labels there: rack, row)",
+            ),
+            (
+                &["depool", "--label", "rack=Z9", "--dc", "eqiad"],
+                "no host in eqiad has the labels rack=Z9",
+            ),
+            (&["depool", "--label", "rack=B4"], "--dc"),
+            (&["depool", "--label", "rack", "--dc", "eqiad"], "--label"),
+            (
+                &["depool", "--label", "rack=B4", "--dc", "nowhere"],
+                "no host in nowhere has a label named rack",
+            ),
+        ],
+    );
+    assert_eq!(ctx.state(), before);
+}

@@ -379,21 +379,15 @@ fn a_schema_type_named_labels_is_refused_beside_node() {
 #[test]
 fn a_schema_type_at_the_labels_path_is_refused() {
     use conftool_core::schema::{RawSchema, Schema};
+    // The schema itself refuses it (the prefixes conftool-rs owns), before any sync.
     let raw: RawSchema =
         serde_json::from_str(r#"{"racks": {"path": "labels", "tags": ["dc"], "schema": {}}}"#)
             .unwrap();
-    let schema = Schema::build(raw, &Default::default()).unwrap();
-    let typed = vec![TypedDesired {
-        ty: schema.order().unwrap()[0].clone(),
-        objects: Default::default(),
-    }];
-    let e = LabelsLoad::default()
-        .finish(&files(&[]), &typed)
+    let e = Schema::build(raw, &Default::default())
         .unwrap_err()
         .to_string();
-    assert_eq!(
-        e,
-        "conf: the object type racks (path labels) would own the node labels' keys \
-         (/v1/labels/...); give it another path"
+    assert!(
+        e.contains("path \"labels\" is inside labels/, which conftool-rs owns"),
+        "{e}"
     );
 }

@@ -97,6 +97,11 @@ pub fn after(opts: &Opts, plan: &GroupPlan, outcomes: &[Outcome], op: Option<&Op
             o.step.outcome.as_deref().unwrap_or("")
         ));
     }
+    for h in &plan.not_found {
+        opts.out.line(format!(
+            "{h}: in no pool (not managed by conftool): left alone"
+        ));
+    }
     for (h, why) in &plan.held_back {
         let pools: Vec<String> = why.iter().map(ToString::to_string).collect();
         opts.out.line(format!(

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use conftool_core::policy::{Mechanism, Policy};
-use conftool_core::{HostVerb, NodeName, Overrides, Service};
+use std::collections::{BTreeMap, BTreeSet};
+
+use conftool_core::{Datacenter, HostVerb, LabelMap, LabelSelector, NodeName, Overrides, Service};
 
 use super::group_report;
 use super::policy_run::{self, PolicyHost};
@@ -28,6 +30,13 @@ pub struct HostArgs {
     /// A file of host names, one per line (`#` comments and blank lines ignored).
     #[arg(long, value_name = "FILE")]
     pub hosts_file: Option<PathBuf>,
+    /// Every host of a datacenter whose labels match (`rack=B4`, `rack=B4,row=B`: all must
+    /// match), as the data directory declares them; needs --dc.
+    #[arg(long, value_name = "LABELS", requires = "dc")]
+    pub label: Option<String>,
+    /// The datacenter of --label's hosts.
+    #[arg(long, value_name = "DC", requires = "label")]
+    pub dc: Option<String>,
     /// Only this service (default: every service the hosts are in).
     #[arg(long, value_name = "SERVICE")]
     pub service: Option<String>,
@@ -106,6 +115,9 @@ fn hosts(args: &HostArgs) -> anyhow::Result<(Vec<Vec<NodeName>>, bool)> {
     let mut named: Vec<String> = args.hostname.clone();
     if let Some(file) = &args.hosts_file {
         named.extend(read_hosts_file(file)?);
+    }
+    if named.is_empty() && args.label.is_some() {
+        return Ok((Vec::new(), true));
     }
     if named.is_empty() {
         if args.hosts_file.is_some() {
@@ -219,6 +231,60 @@ fn policy(args: &HostArgs) -> anyhow::Result<Policy> {
     })
 }
 
+/// Every host of `dc` whose labels `sel` matches, and every host's labels there; a
+/// selector that matches none is bad input (naming a label no host has).
+async fn labelled_hosts(
+    store: &conftool_core::Store,
+    sel: &LabelSelector,
+    dc: &Datacenter,
+) -> anyhow::Result<(Vec<NodeName>, LabelMap)> {
+    let all = store.labels(Some(dc)).await?;
+    let found: Vec<NodeName> = all
+        .iter()
+        .filter(|(_, l)| sel.matches(l))
+        .map(|((_, n), _)| n.clone())
+        .collect();
+    if !found.is_empty() {
+        return Ok((found, all));
+    }
+    let names: BTreeSet<&str> = all
+        .values()
+        .flat_map(|l| l.iter().map(|(k, _)| k.as_str()))
+        .collect();
+    let unknown: Vec<&str> = sel
+        .terms()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !names.contains(k))
+        .collect();
+    let why = if unknown.is_empty() {
+        format!("no host in {dc} has the labels {sel}")
+    } else {
+        format!(
+            "no host in {dc} has a label named {} (labels there: {})",
+            unknown.join(", "),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.into_iter().collect::<Vec<_>>().join(", ")
+            }
+        )
+    };
+    Err(BadInput::msg(format!(
+        "--label {sel}: {why}; nothing written"
+    )))
+}
+
+/// A host's labels as the policy matches them (none if unknown).
+fn labels_of(all: Option<&LabelMap>, host: &NodeName) -> BTreeMap<String, String> {
+    all.and_then(|all| all.iter().find(|((_, n), _)| n == host))
+        .map(|(_, l)| {
+            l.iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.as_str().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub(super) async fn run(
     conn: &ConnArgs,
     opts: &Opts,
@@ -234,7 +300,15 @@ pub(super) async fn run(
         .map(str::parse::<Service>)
         .transpose()?;
     let policy = policy(args)?;
-    if args.partial && hosts.len() < 2 {
+    let label = match (&args.label, &args.dc) {
+        (Some(l), Some(dc)) => Some((
+            l.parse::<LabelSelector>()
+                .map_err(|e| BadInput::msg(format!("--label: {e}; nothing written")))?,
+            dc.parse::<Datacenter>()?,
+        )),
+        _ => None,
+    };
+    if args.partial && hosts.len() < 2 && label.is_none() {
         return Err(BadInput::msg(
             "--partial is for a group of hosts; nothing written",
         ));
@@ -242,10 +316,27 @@ pub(super) async fn run(
     let (cfg, store) = conn.connect().await?;
     opts.debug_connection(&cfg, &store);
     let mut writer = writer("confctl", &cfg, &store, guard, &opts.reason)?;
+    // The hosts a label selects (all of them: a rack), after the ones named.
+    let mut hosts = hosts;
+    let mut labelled = BTreeSet::new();
+    let mut known_labels = None;
+    if let Some((sel, dc)) = &label {
+        let (found, all) = labelled_hosts(&store, sel, dc).await?;
+        for n in found {
+            if !hosts.iter().any(|v| v[0] == n) {
+                labelled.insert(n.clone());
+                hosts.push(vec![n]);
+            }
+        }
+        known_labels = Some(all);
+    }
+    if policy.uses_labels() && known_labels.is_none() {
+        known_labels = Some(store.labels(None).await?);
+    }
     // Hosts the policy gives to a command or a person are not conftool's to change.
-    let labels = std::collections::BTreeMap::new();
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for names in hosts {
+        let labels = labels_of(known_labels.as_ref(), &names[0]);
         match policy.mechanism(&names[0], &labels) {
             Mechanism::Conftool => ours.push(names),
             m => theirs.push(PolicyHost {
@@ -254,12 +345,18 @@ pub(super) async fn run(
             }),
         }
     }
-    let group = named && ours.len() + theirs.len() > 1;
+    let group = named && (ours.len() + theirs.len() > 1 || label.is_some());
     let plan = writer
         .plan_hosts(verb, &ours, service.as_ref(), args.partial)
         .await?;
-    if !plan.not_found.is_empty() && named {
-        let names: Vec<String> = plan.not_found.iter().map(ToString::to_string).collect();
+    // A host named that is in no pool is a mistake; one a label brings in is listed.
+    let missing: Vec<&NodeName> = plan
+        .not_found
+        .iter()
+        .filter(|h| !labelled.contains(*h))
+        .collect();
+    if !missing.is_empty() && named {
+        let names: Vec<String> = missing.iter().map(ToString::to_string).collect();
         let what = match &service {
             Some(s) => format!("service {s}"),
             None => "any pool".into(),
@@ -274,7 +371,7 @@ pub(super) async fn run(
             names.join(", ")
         )));
     }
-    if !plan.not_found.is_empty() {
+    if !plan.not_found.is_empty() && !named {
         // This machine, by its FQDN and its short name: neither is in a pool.
         let names: Vec<String> = ours
             .first()
@@ -310,10 +407,10 @@ pub(super) async fn run(
     let record = (args.operation || (group && verb != HostVerb::Pool))
         && (!changes.is_empty() || !theirs.is_empty());
     if record {
-        let subject: Vec<String> = plan
-            .hosts
+        let subject: Vec<String> = label
             .iter()
-            .map(|h| h.host.to_string())
+            .map(|(sel, dc)| format!("{sel}@{dc}"))
+            .chain(plan.hosts.iter().map(|h| h.host.to_string()))
             .chain(theirs.iter().map(|t| t.host.to_string()))
             .collect();
         writer.open_operation(verb.as_str(), subject).await?;

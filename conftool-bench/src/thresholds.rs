@@ -143,7 +143,8 @@ async fn run(etcd: &EtcdCluster, opts: &Options) -> anyhow::Result<()> {
     for i in 0..opts.samples {
         // Floor: compare one key, write it.
         let rev = client.get(k.as_str(), None).await?.kvs()[0].mod_revision();
-        let value = if i % 2 == 0 { NO } else { YES };
+        // Each sample writes `no` then `yes`, so the node is pooled for the library's rows.
+        let value = NO;
         let t = Instant::now();
         let r = client
             .txn(
@@ -164,7 +165,7 @@ async fn run(etcd: &EtcdCluster, opts: &Options) -> anyhow::Result<()> {
             got.kvs()[0].mod_revision(),
             got.header().map_or(0, |h| h.revision()),
         );
-        let value = if i % 2 == 0 { YES } else { NO };
+        let value = YES;
         let t = Instant::now();
         let r = client
             .txn(
@@ -192,7 +193,10 @@ async fn run(etcd: &EtcdCluster, opts: &Options) -> anyhow::Result<()> {
                 .host(HostVerb::Depool, std::slice::from_ref(&host), None)
                 .await?;
             out.push(t.elapsed());
-            ensure!(done.applied.len() == 1, "the depool did not land");
+            ensure!(
+                done.applied.len() == 1,
+                "sample {i}: the depool did not land: {done:?}"
+            );
             w.host(HostVerb::Pool, std::slice::from_ref(&host), None)
                 .await?;
         }

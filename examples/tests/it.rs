@@ -418,3 +418,139 @@ async fn depool_during_refused_by_the_threshold_runs_nothing() {
         "yes"
     );
 }
+
+/// Start depool-during on mw1018, paused at `step` (it says so with a file), then SIGKILL it.
+fn killed_at(etcd: &Etcd, dir: &std::path::Path, step: &str) {
+    let marker = dir.join(format!("paused-{step}"));
+    let _ = std::fs::remove_file(&marker);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_depool-during"))
+        .args([
+            "--endpoints",
+            &etcd.endpoint(),
+            "--hostname",
+            "mw1018",
+            "--",
+            "true",
+        ])
+        .env_remove("CONFTOOL_ENDPOINTS")
+        .env("DEPOOL_DURING_PAUSE_AT", step)
+        .env("DEPOOL_DURING_PAUSE_FILE", &marker)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start depool-during");
+    let deadline = Instant::now() + PATIENCE;
+    while !marker.exists() {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut out = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut out);
+            }
+            panic!("depool-during ended before pausing at {step}: {status}: {out}");
+        }
+        assert!(Instant::now() < deadline, "depool-during never paused at {step}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(&child, Signal::SIGKILL);
+    wait(&mut child);
+}
+
+/// `confctl`-free: end every open operation through the library, as `confctl operation end`.
+async fn end_open_operations(s: &Store) -> usize {
+    let (ops, _) = s.operations().await.expect("operations");
+    let actor = conftool_core::Actor::from_env("test", None);
+    let mut w = s
+        .writer(&actor, &conftool_core::AuditLog::default())
+        .expect("writer");
+    let mut ended = 0;
+    for op in ops
+        .iter()
+        .filter(|o| o.state == conftool_core::OperationState::Open)
+    {
+        w.end_operation(&op.id, false).await.expect("end");
+        ended += 1;
+    }
+    ended
+}
+
+#[tokio::test]
+async fn depool_during_killed_at_any_step_is_always_brought_back() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    let yes = r#"{"pooled":"yes","weight":10}"#;
+    let objects: Vec<(String, &str)> = ["apache", "nginx"]
+        .iter()
+        .flat_map(|svc| {
+            (18..22).map(move |n| (format!("/v1/pools/eqiad/appservers/{svc}/mw10{n}"), yes))
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = objects.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    create(&s, &refs).await;
+    let dir = conftool_testkit::temp_dir("depool-during-kill-");
+    let apache = "/v1/pools/eqiad/appservers/apache/mw1018";
+    let nginx = "/v1/pools/eqiad/appservers/nginx/mw1018";
+    for step in ["start", "opened", "depooled", "restoring"] {
+        for finish in ["operation end", "re-run"] {
+            killed_at(&etcd, dir.path(), step);
+            let (ops, _) = s.operations().await.expect("operations");
+            let open = ops
+                .iter()
+                .filter(|o| o.state == conftool_core::OperationState::Open)
+                .count();
+            // Killed before the operation was written: nothing to undo, nothing changed.
+            assert_eq!(open, usize::from(step != "start"), "{step}");
+            if step == "depooled" || step == "restoring" {
+                assert_eq!(pooled(&s, apache).await, "no", "{step}");
+                // Meanwhile someone else takes nginx out: theirs, never repooled by us.
+                edit(
+                    &s,
+                    "dc=eqiad,service=nginx,name=mw1018",
+                    Edit::Set(SetFields {
+                        pooled: Some(Pooled::Inactive),
+                        weight: None,
+                    }),
+                )
+                .await;
+            }
+            match finish {
+                "operation end" => {
+                    assert_eq!(end_open_operations(&s).await, open, "{step}");
+                }
+                _ => {
+                    let out = Command::new(env!("CARGO_BIN_EXE_depool-during"))
+                        .args(["--endpoints", &etcd.endpoint(), "--hostname", "mw1018"])
+                        .args(["--", "true"])
+                        .env_remove("CONFTOOL_ENDPOINTS")
+                        .stdin(Stdio::null())
+                        .output()
+                        .expect("re-run");
+                    let stdout = String::from_utf8_lossy(&out.stdout);
+                    assert_eq!(out.status.code(), Some(0), "{step}: {out:?}");
+                    assert_eq!(stdout.contains("(resumed)"), open == 1, "{step}: {stdout}");
+                }
+            }
+            assert_eq!(pooled(&s, apache).await, "yes", "{step} then {finish}");
+            let (ops, _) = s.operations().await.expect("operations");
+            assert!(
+                ops.iter()
+                    .all(|o| o.state == conftool_core::OperationState::Ended),
+                "{step} then {finish}: {ops:?}"
+            );
+            if step == "depooled" || step == "restoring" {
+                assert_eq!(pooled(&s, nginx).await, "inactive", "{step} then {finish}");
+                // Back to the start for the next round.
+                edit(
+                    &s,
+                    "dc=eqiad,service=nginx,name=mw1018",
+                    Edit::Set(SetFields {
+                        pooled: Some(Pooled::Yes),
+                        weight: None,
+                    }),
+                )
+                .await;
+            }
+        }
+    }
+}

@@ -36,6 +36,21 @@ const USAGE: &str = "usage: depool-during [--config FILE] [--endpoints URL[,URL.
 /// The operation kind, with the host as its subject: how a re-run finds what to resume.
 const KIND: &str = "depool-during";
 
+/// For the crash tests: with `DEPOOL_DURING_PAUSE_AT=<step>` (`start`, `opened`,
+/// `depooled`, `restoring`) the program stops at that step, says so by creating the file
+/// `DEPOOL_DURING_PAUSE_FILE`, and waits to be killed. Unset, nothing happens.
+fn pause_at(step: &str) {
+    if std::env::var("DEPOOL_DURING_PAUSE_AT").ok().as_deref() != Some(step) {
+        return;
+    }
+    if let Some(f) = std::env::var_os("DEPOOL_DURING_PAUSE_FILE") {
+        let _ = std::fs::write(f, step);
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
 /// What the command line asked for.
 struct Args {
     config: Config,
@@ -106,6 +121,7 @@ async fn run(args: Args) -> Result<u8, (u8, String)> {
     let audit = AuditLog::from_config(args.config.audit_log.as_deref());
     let mut writer = store.writer(&actor, &audit).map_err(fail(1))?;
 
+    pause_at("start");
     // The operation first: from here on, whatever happens, it says what to put back.
     let mut subject = vec![args.host.to_string()];
     if let Some(s) = &args.service {
@@ -116,6 +132,7 @@ async fn run(args: Args) -> Result<u8, (u8, String)> {
         .await
         .map_err(fail(1))?;
     println!("operation {id}{}", if resumed { " (resumed)" } else { "" });
+    pause_at("opened");
     let done = writer
         .host(
             HostVerb::Depool,
@@ -141,6 +158,7 @@ async fn run(args: Args) -> Result<u8, (u8, String)> {
         );
     }
 
+    pause_at("depooled");
     let status = std::process::Command::new(&args.command[0])
         .args(&args.command[1..])
         .status();
@@ -159,6 +177,7 @@ async fn run(args: Args) -> Result<u8, (u8, String)> {
         return Ok(code);
     }
 
+    pause_at("restoring");
     // Put back what the operation changed, where it is still as it was left.
     let ended = writer.end_operation(&id, false).await.map_err(|e| {
         (

@@ -119,6 +119,16 @@ step confctl select 'dc=eqiad,name=mw1018|mw1019|cp1052|cp1053' get
 # A fleet-wide depool is refused: it would leave pools below their depool threshold.
 expect 2; step confctl select 'name=.*' set/pooled=no --yes
 step conftool-sync --directory conf          # dynamic state survives a re-sync
+# A rack, by the labels the data directory gives its hosts: one plan, checked against every
+# pool's threshold, recorded as an operation that puts back exactly what it changed.
+# (cache_text/varnish-fe has only 2 of its 4 nodes pooled: the whole rack would cross it.)
+step confctl depool --label rack=B4 --dc eqiad --dry-run
+expect 2; step confctl depool --label rack=B4 --dc eqiad
+step confctl depool --label rack=B4 --dc eqiad --partial --reason 'demo: rack B4 switch upgrade'
+step confctl operation list
+op=$(confctl operation list --json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p' | head -1)
+step confctl operation end "$op"
+step confctl operation list
 
 # The load-balancer agent: a real HAProxy in front of three HTTP "nodes" (here HAProxy's own
 # `http-request return` answering with their name), pool state from etcd applied to it.

@@ -103,6 +103,8 @@ struct Active {
     /// The member in use, or the first to try when there is none.
     idx: usize,
     kv: Option<KvClient>,
+    /// The whole client of that member (for leases).
+    client: Option<Client>,
     /// Counts the connections made, so that a request that failed on an old one does not
     /// drop a new one to the same member.
     epoch: u64,
@@ -113,6 +115,7 @@ struct InUse {
     idx: usize,
     epoch: u64,
     kv: KvClient,
+    client: Client,
 }
 
 /// Whether an error says the cluster is electing a leader.
@@ -234,6 +237,7 @@ impl Endpoints {
             active: Mutex::new(Active {
                 idx: 0,
                 kv: None,
+                client: None,
                 epoch: 0,
             }),
             contacted: AtomicBool::new(false),
@@ -249,11 +253,12 @@ impl Endpoints {
         let Ok(mut active) = tokio::time::timeout_at(deadline, self.active.lock()).await else {
             return Err(std::mem::take(tried).into_error());
         };
-        if let Some(kv) = &active.kv {
+        if let (Some(kv), Some(client)) = (&active.kv, &active.client) {
             return Ok(InUse {
                 idx: active.idx,
                 epoch: active.epoch,
                 kv: kv.clone(),
+                client: client.clone(),
             });
         }
         let (idx, client) = self.race(active.idx, deadline, tried, &self.opts).await?;
@@ -263,11 +268,13 @@ impl Endpoints {
             .max_encoding_message_size(8 << 20);
         active.idx = idx;
         active.kv = Some(kv.clone());
+        active.client = Some(client.clone());
         active.epoch += 1;
         Ok(InUse {
             idx,
             epoch: active.epoch,
             kv,
+            client,
         })
     }
 
@@ -363,6 +370,7 @@ impl Endpoints {
         if active.epoch == failed.epoch {
             active.idx = (failed.idx + 1) % self.urls.len();
             active.kv = None;
+            active.client = None;
         }
     }
 
@@ -387,6 +395,23 @@ impl Endpoints {
         F: Fn(KvClient) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
+        self.run_on(|used| f(used.kv.clone())).await
+    }
+
+    /// [`Endpoints::run`] with the member's whole client (leases, locks).
+    pub(crate) async fn run_client<T, F, Fut>(&self, f: F) -> Result<T, Error>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        self.run_on(|used| f(used.client.clone())).await
+    }
+
+    async fn run_on<T, F, Fut>(&self, f: F) -> Result<T, Error>
+    where
+        F: Fn(&InUse) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
         let deadline = Instant::now() + self.budget.timeout;
         let mut tried = Tried::default();
         // Each member twice at most (once more after an election, say).
@@ -395,7 +420,7 @@ impl Endpoints {
             let idx = used.idx;
             let start = Instant::now();
             let until = (start + self.budget.attempt).min(deadline);
-            match tokio::time::timeout_at(until, f(used.kv.clone())).await {
+            match tokio::time::timeout_at(until, f(&used)).await {
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e)) if retryable(&e) => {
                     tried.record(&self.urls[idx], self.failure(idx, &e, start.elapsed()));

@@ -113,6 +113,28 @@ pub enum Error {
     /// in it.
     #[error("operation {0} has ended; no further change is recorded in it")]
     OperationEnded(conftool_model::OperationId),
+    /// A lock that was not free in time (or whose entry expired while it waited); nothing
+    /// was done under it.
+    #[error(
+        "lock {name} is busy: {why}{}",
+        if holders.is_empty() { String::new() } else {
+            format!(" (held by {})", holders.iter().map(|h| format!(
+                "{}@{} pid {} since {}{}", h.user, h.host, h.pid, h.since,
+                h.reason.as_deref().map_or(String::new(), |r| format!(": {r}"))
+            )).collect::<Vec<_>>().join("; "))
+        }
+    )]
+    LockBusy {
+        /// The lock.
+        name: conftool_model::coordination::LockName,
+        /// Who holds it.
+        holders: Vec<conftool_model::coordination::LockHolder>,
+        /// Why it was not taken.
+        why: String,
+    },
+    /// A stop switch is set: nothing automated starts (or goes on) while it is.
+    #[error("{0}")]
+    Stopped(conftool_model::coordination::Stop),
     /// Writes that must land together but do not fit in one transaction.
     #[error("{writes} changes are too many to apply atomically (at most {limit} per transaction)")]
     TooLarge {

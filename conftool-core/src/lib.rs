@@ -57,6 +57,7 @@ mod error;
 mod group;
 mod guarded;
 mod label_store;
+mod locks;
 mod members;
 pub mod migrate;
 mod node;
@@ -64,6 +65,7 @@ mod operations;
 pub mod policy;
 pub mod pyconfig;
 mod select;
+mod stops;
 mod store;
 pub mod trust;
 mod typed;
@@ -74,11 +76,13 @@ mod writer;
 // The pure model, re-exported whole: `conftool_core::model::PoolState` and
 // `conftool_model::model::PoolState` are one type.
 pub use conftool_model::{
-    action, keys, labels, model, names, operation, rules, schema, selection, selector, text, write,
+    action, coordination, keys, labels, model, names, operation, rules, schema, selection,
+    selector, text, write,
 };
 
 pub use audit::{Actor, AuditLog};
 pub use config::{Config, TlsConfig};
+pub use conftool_model::coordination::{LockHolder, LockName, Stop, StopRecord, StopScope};
 pub use conftool_model::rules::{HostVerb, Overrides, Refusal};
 pub use conftool_model::Error as ModelError;
 pub use conftool_model::{
@@ -90,6 +94,7 @@ pub use conftool_model::{
 };
 pub use error::{Error, EtcdFailure, MemberFailure, Result};
 pub use group::{GroupPlan, HostPlan};
+pub use locks::{Lock, LockRequest, LockState};
 pub use operations::Ended;
 pub use select::{ApplyError, Atomicity};
 pub use store::{CommitReport, Raw, Store};

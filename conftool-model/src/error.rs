@@ -68,6 +68,12 @@ pub enum Error {
         shown(&crate::text::escape_controls(.0))
     )]
     OperationId(String),
+    /// A lock name that is not a path-safe name.
+    #[error(
+        "invalid lock name {}: letters, digits, '.', '_', '-', ':', at most 200",
+        shown(&crate::text::escape_controls(.0))
+    )]
+    LockName(String),
     /// An operation record larger than one etcd write may carry.
     #[error(
         "operation {id} would record {objects} objects ({bytes} bytes), more than one record \

@@ -126,6 +126,24 @@ impl Keyspace {
         format!("{}{id}", self.operations_prefix())
     }
 
+    /// `<namespace>/v1/locks/<name>/`: the entries of one lock.
+    pub fn lock_prefix(&self, name: &crate::coordination::LockName) -> String {
+        format!("{}/locks/{name}/", self.root)
+    }
+
+    /// `<namespace>/v1/locks/`: every lock.
+    pub fn locks_prefix(&self) -> String {
+        format!("{}/locks/", self.root)
+    }
+
+    /// The key of a stop switch: `<namespace>/v1/stop` or `<namespace>/v1/stop/<cluster>`.
+    pub fn stop_key(&self, scope: &crate::coordination::StopScope) -> String {
+        match scope {
+            crate::coordination::StopScope::All => format!("{}/stop", self.root),
+            crate::coordination::StopScope::Cluster(c) => format!("{}/stop/{c}", self.root),
+        }
+    }
+
     /// The key range of one pool: every object of it starts with this.
     pub fn pool_prefix(&self, pool: &PoolKey) -> String {
         format!("{}{}/", self.pools_prefix(), pool_path(pool))

@@ -36,6 +36,7 @@
 //!   pattern writes away from `inactive` objects, judged on a list of changes.
 //! - [`mod@write`]: reads and guarded writes as data ([`Kv`], [`Snapshot`], [`Write`], [`Guard`],
 //!   [`BatchLimits`]).
+//! - [`coordination`]: leased locks ([`coordination::LockName`]) and the stop switch.
 //! - [`operation`]: changes recorded in etcd so they can be undone ([`OperationRecord`]) and
 //!   the plan that undoes them.
 //! - [`schema`]: object types declared by the Python tool's schema file, their fields,
@@ -43,6 +44,7 @@
 //! - [`text`]: control characters spelled out for people ([`escape_controls`]).
 
 pub mod action;
+pub mod coordination;
 mod error;
 pub mod keys;
 pub mod labels;

@@ -450,7 +450,10 @@ fn killed_at(etcd: &Etcd, dir: &std::path::Path, step: &str) {
             }
             panic!("depool-during ended before pausing at {step}: {status}: {out}");
         }
-        assert!(Instant::now() < deadline, "depool-during never paused at {step}");
+        assert!(
+            Instant::now() < deadline,
+            "depool-during never paused at {step}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     signal(&child, Signal::SIGKILL);

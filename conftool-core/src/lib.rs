@@ -64,6 +64,7 @@ mod node;
 mod operations;
 pub mod policy;
 pub mod pyconfig;
+mod runs;
 mod select;
 mod stops;
 mod store;
@@ -95,6 +96,7 @@ pub use conftool_model::{
 pub use error::{Error, EtcdFailure, MemberFailure, Result};
 pub use group::{GroupPlan, HostPlan};
 pub use locks::{Lock, LockRequest, LockState};
+pub use runs::{is_threshold_refusal, HostDepool};
 pub use operations::Ended;
 pub use select::{ApplyError, Atomicity};
 pub use store::{CommitReport, Raw, Store};

@@ -290,6 +290,25 @@ impl Writer<'_> {
         id: &OperationId,
         dry_run: bool,
     ) -> Result<Ended, ApplyError> {
+        self.restore_where(id, dry_run, None).await
+    }
+
+    /// [`Writer::restore_operation`] for the objects of `hosts` only: a rolling run puts
+    /// each host back when its command is done, and closes its operation at the end.
+    pub async fn restore_hosts(
+        &mut self,
+        id: &OperationId,
+        hosts: &BTreeSet<crate::names::NodeName>,
+    ) -> Result<Ended, ApplyError> {
+        self.restore_where(id, false, Some(hosts)).await
+    }
+
+    async fn restore_where(
+        &mut self,
+        id: &OperationId,
+        dry_run: bool,
+        hosts: Option<&BTreeSet<crate::names::NodeName>>,
+    ) -> Result<Ended, ApplyError> {
         let fail = |error| ApplyError {
             applied: Vec::new(),
             error,
@@ -309,6 +328,19 @@ impl Writer<'_> {
                 already_ended: true,
             });
         }
+        let record = match hosts {
+            // Only those hosts' objects are restored (the record itself stays whole).
+            Some(h) => OperationRecord {
+                objects: record
+                    .objects
+                    .iter()
+                    .filter(|o| h.contains(&o.key.node))
+                    .cloned()
+                    .collect(),
+                ..record
+            },
+            None => record,
+        };
         let keys: BTreeSet<ObjectKey> = record.objects.iter().map(|o| o.key.clone()).collect();
         let now = self.store.read_objects(&keys).await.map_err(fail)?;
         let current: BTreeMap<ObjectKey, (PoolState, i64)> = now

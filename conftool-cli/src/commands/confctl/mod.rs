@@ -2,6 +2,7 @@
 //! host. Compatible with the Python confctl's syntax and output.
 
 mod action_file;
+mod coordination;
 mod get;
 mod group_report;
 mod host;
@@ -153,6 +154,20 @@ pub enum Command {
   confctl operation end op-20261204-164223-3fa9c1"
     )]
     Operation(operation::OperationArgs),
+    /// Leased locks that runs take per host and per pool: acquire one by hand (for --ttl),
+    /// release it, list who holds what.
+    #[command(after_help = "Examples:\n  confctl lock list\n  \
+  confctl lock acquire host:mw1018.eqiad.wmnet --ttl 2h --reason 'T123 disk swap'\n  \
+  confctl lock release host:mw1018.eqiad.wmnet")]
+    Lock(coordination::LockArgs),
+    /// The stop switch: while it is set, automated runs do not start, and running ones stop
+    /// after their current step.
+    #[command(
+        after_help = "Examples:\n  confctl stop set --reason 'incident 4711: hands off'\n  \
+  confctl stop set --cluster appservers --reason 'deploy freeze'\n  confctl stop status\n  \
+  confctl stop clear"
+    )]
+    Stop(coordination::StopArgs),
     /// After a schema change (a field added), give every object of a schema type the
     /// fields it lacks, with their defaults. Every object is validated first: invalid ones
     /// are listed and nothing is written (exit 2), unless --force (then they are left
@@ -224,6 +239,8 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
             host::run(&args.conn, &opts, Verb::Decommission, &g.host, g.guard()).await
         }
         Command::Operation(o) => operation::run(&args.conn, &opts, o).await,
+        Command::Lock(l) => coordination::lock(&args.conn, &opts, l).await,
+        Command::Stop(s) => coordination::stop(&args.conn, &opts, s).await,
         Command::UpgradeSchema(_) => Err(BadInput::msg(
             "upgrade-schema needs a schema type; nothing written",
         )),

@@ -119,8 +119,11 @@ pub enum Error {
         "lock {name} is busy: {why}{}",
         if holders.is_empty() { String::new() } else {
             format!(" (held by {})", holders.iter().map(|h| format!(
-                "{}@{} pid {} since {}{}", h.user, h.host, h.pid, h.since,
-                h.reason.as_deref().map_or(String::new(), |r| format!(": {r}"))
+                "{}@{} pid {} since {} for `{}`{}", h.user, h.host, h.pid, h.since,
+                conftool_model::escape_controls(&h.command),
+                h.reason.as_deref().map_or(String::new(), |r| format!(
+                    ": {}", conftool_model::escape_controls(r)
+                ))
             )).collect::<Vec<_>>().join("; "))
         }
     )]

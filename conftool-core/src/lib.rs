@@ -96,8 +96,8 @@ pub use conftool_model::{
 pub use error::{Error, EtcdFailure, MemberFailure, Result};
 pub use group::{GroupPlan, HostPlan};
 pub use locks::{Lock, LockRequest, LockState};
-pub use runs::{is_threshold_refusal, HostDepool};
 pub use operations::Ended;
+pub use runs::{is_threshold_refusal, HostDepool};
 pub use select::{ApplyError, Atomicity};
 pub use store::{CommitReport, Raw, Store};
 pub use typed::TypedApplyError;

@@ -21,6 +21,7 @@ mod output;
 mod python_nodes;
 mod python_types;
 mod reliability;
+mod runs;
 mod schema;
 mod schema_tags;
 mod schema_upgrade;

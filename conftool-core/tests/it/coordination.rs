@@ -4,9 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use conftool_core::{
-    Actor, AuditLog, Cluster, Config, Error, LockName, LockRequest, StopScope, Store,
-};
+use conftool_core::{Actor, AuditLog, Cluster, Config, Error, LockRequest, StopScope, Store};
 use conftool_testkit::Etcd;
 
 async fn store(etcd: &Etcd) -> Store {
@@ -60,7 +58,7 @@ async fn a_mutex_makes_the_second_holder_wait_then_gives_it_the_lock() {
     assert!(matches!(e, Error::LockBusy { .. }), "{e:?}");
     assert!(
         text.starts_with("lock host:mw1 is busy: not free within 0s (held by alice@test-host pid ")
-            && text.ends_with(": testing)"),
+            && text.ends_with(" for `coordination test`: testing)"),
         "{text}"
     );
     let state = s
@@ -199,7 +197,11 @@ async fn the_stop_switch_says_who_and_why_and_applies_to_its_scope() {
     let s = store(&etcd).await;
     let app: Cluster = "appservers".parse().unwrap();
     let cache: Cluster = "cache_text".parse().unwrap();
-    assert!(s.stopped(&[app.clone()]).await.expect("read").is_none());
+    assert!(s
+        .stopped(std::slice::from_ref(&app))
+        .await
+        .expect("read")
+        .is_none());
     let mut w = s
         .writer(&actor("alice"), &AuditLog::default())
         .expect("writer");
@@ -207,7 +209,7 @@ async fn the_stop_switch_says_who_and_why_and_applies_to_its_scope() {
         .await
         .expect("set");
     let stop = s
-        .stopped(&[app.clone()])
+        .stopped(std::slice::from_ref(&app))
         .await
         .expect("read")
         .expect("stopped");
@@ -217,11 +219,15 @@ async fn the_stop_switch_says_who_and_why_and_applies_to_its_scope() {
         (rec.by.as_str(), rec.reason.as_str()),
         ("alice", "incident 42")
     );
-    assert!(s.stopped(&[cache.clone()]).await.expect("read").is_none());
+    assert!(s
+        .stopped(std::slice::from_ref(&cache))
+        .await
+        .expect("read")
+        .is_none());
     // The global switch stops everything, and is named first.
     w.set_stop(&StopScope::All, "freeze").await.expect("set");
     let stop = s
-        .stopped(&[cache.clone()])
+        .stopped(std::slice::from_ref(&cache))
         .await
         .expect("read")
         .expect("stopped");

@@ -3,12 +3,15 @@
 
 mod action_file;
 mod coordination;
+mod fleet_steps;
 mod get;
 mod group_report;
 mod host;
 mod namedef;
 mod operation;
 mod policy_run;
+mod rolling;
+mod run;
 mod select;
 mod tags;
 mod typed;
@@ -160,6 +163,26 @@ pub enum Command {
   confctl lock acquire host:mw1018.eqiad.wmnet --ttl 2h --reason 'T123 disk swap'\n  \
   confctl lock release host:mw1018.eqiad.wmnet")]
     Lock(coordination::LockArgs),
+    /// The safe action on a host: its lock and its pools' locks, the stop switch checked, an
+    /// operation opened and what is pooled depooled into it, verified (--verify), the
+    /// command run; on success exactly that put back (and verified). A failing command
+    /// leaves the host depooled and the operation open (exit 4; 5 on a timeout).
+    #[command(
+        after_help = "Examples:\n  confctl run --hostname mw1018 -- ssh mw1018 sudo systemctl restart php-fpm\n  \
+  confctl run --hostname mw1018 --service apache --verify --timeout 5m -- ./restart.sh mw1018\n\n\
+Exit codes: 0 done, 1 runtime failure (etcd, a lock busy, the stop switch, verification),\n\
+2 bad input or refused by a depool threshold (nothing written), 4 the command failed, 5 it\n\
+timed out (the host stays depooled, the operation open, unless --repool-on-failure)."
+    )]
+    Run(run::RunArgs),
+    /// `run`'s safe action over the hosts a selector selects, in batches, as one operation:
+    /// a depool the threshold refuses waits for capacity; stops after --max-failed failed
+    /// hosts, when the stop switch is set, or on Ctrl-C (after the batch); a summary of what
+    /// is still depooled at the end. Run again, it resumes.
+    #[command(after_help = "Examples:\n  \
+  confctl rolling 'dc=eqiad,cluster=appservers' --batch 25% --verify -- ssh {host} sudo systemctl restart php-fpm\n  \
+  confctl rolling 'dc=eqiad,cluster=api_appserver,name=mw12.*' --batch 2 --max-failed 2 --sleep 30s -- ./restart {host}")]
+    Rolling(rolling::RollingArgs),
     /// The stop switch: while it is set, automated runs do not start, and running ones stop
     /// after their current step.
     #[command(
@@ -240,6 +263,8 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         }
         Command::Operation(o) => operation::run(&args.conn, &opts, o).await,
         Command::Lock(l) => coordination::lock(&args.conn, &opts, l).await,
+        Command::Run(r) => run::run(&args.conn, &opts, r).await,
+        Command::Rolling(r) => rolling::run(&args.conn, &opts, r).await,
         Command::Stop(s) => coordination::stop(&args.conn, &opts, s).await,
         Command::UpgradeSchema(_) => Err(BadInput::msg(
             "upgrade-schema needs a schema type; nothing written",

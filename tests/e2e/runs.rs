@@ -515,3 +515,64 @@ fn bad_rolling_input_is_refused_with_nothing_written() {
     );
     assert_eq!(ctx.state(), before);
 }
+
+#[test]
+fn the_stop_switch_halts_a_rolling_run_within_one_step() {
+    let ctx = Ctx::new();
+    web(&ctx, 6, 0.5);
+    let before = ctx.dump_prefix("/v1/pools/");
+    // The second host's command sets the cluster's stop switch: the run stops after it.
+    let set = format!(
+        "if [ {{host}} = web01 ]; then CONFTOOL_ENDPOINTS={} {} stop set --cluster web -r 'pager went off'; fi",
+        ctx.etcd.endpoints_arg(),
+        bin("confctl").display()
+    );
+    let run = ctx
+        .run(
+            "confctl",
+            &[
+                "rolling",
+                "cluster=web",
+                "--batch",
+                "1",
+                "--",
+                "sh",
+                "-c",
+                &set,
+            ],
+        )
+        .expect_code(1);
+    assert!(
+        run.stdout.contains("web00: done") && run.stdout.contains("web01: done"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("summary: 2 of 6 hosts done; stopped: stop switch set for cluster web by ")
+            && run.stdout.contains("pager went off"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("  web02: not started: stop switch"),
+        "{}",
+        run.stdout
+    );
+    // Nothing is left out: the hosts done are back, the others were never touched.
+    assert_keyspace(&ctx.dump_prefix("/v1/pools/"), &before);
+    // While it is set, a new run does not start at all (no operation opened).
+    let ops = ctx.dump_prefix("/v1/operations/").len();
+    let again = ctx
+        .run(
+            "confctl",
+            &["rolling", "cluster=web", "--batch", "1", "--", "true"],
+        )
+        .expect_code(1);
+    assert!(
+        again.stderr.contains("stop switch set for cluster web"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(ctx.dump_prefix("/v1/operations/").len(), ops);
+}

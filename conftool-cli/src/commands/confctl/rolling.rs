@@ -98,6 +98,13 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &RollingArgs) -> any
     // The hosts and, for each, the services the selector selects (inactive objects left out).
     let selection = store.select(&sel).await?;
     let mut services: BTreeMap<NodeName, BTreeSet<Service>> = BTreeMap::new();
+    let clusters: Vec<conftool_core::Cluster> = selection
+        .objects
+        .iter()
+        .map(|o| o.key.pool.cluster.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     for o in selection
         .objects
         .iter()
@@ -115,6 +122,10 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &RollingArgs) -> any
         )));
     }
     let batch = batch_size(&args.batch, services.len())?;
+    // A stop switch set now: not started at all (no operation opened).
+    if let Some(stop) = store.stopped(&clusters).await? {
+        return Err(conftool_core::Error::Stopped(stop).into());
+    }
     // The run's operation: resumed when the same selector and command left one open.
     let mut w = writer("confctl", &cfg, &store, Default::default(), &opts.reason)?;
     let subject = vec![sel.to_string(), args.command.join(" ")];
@@ -181,7 +192,7 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &RollingArgs) -> any
             ));
         } else if interrupted.load(Ordering::SeqCst) {
             stop_reason = Some("interrupted (Ctrl-C)".to_string());
-        } else if let Some(stop) = store.stopped(&[]).await? {
+        } else if let Some(stop) = store.stopped(&clusters).await? {
             stop_reason = Some(stop.to_string());
         } else if !args.sleep.is_zero() {
             tokio::time::sleep(args.sleep).await;

@@ -36,6 +36,7 @@
 pub mod apply;
 mod error;
 mod guard;
+mod json_pos;
 pub mod layout;
 pub mod load;
 pub mod plan;
@@ -52,7 +53,7 @@ pub use guard::Limits;
 pub use layout::Notice;
 pub use load::{load, load_with, Desired, NodeDefs, ServiceDefs};
 pub use plan::{plan, Current, Deletion, MetaChange, Plan, ServiceChange};
-pub use schema_file::{read_schema, DEFAULT_SCHEMA};
+pub use schema_file::{read_schema, read_schema_noted, DEFAULT_SCHEMA};
 pub use source::{read_dir, read_dir_with, read_git, read_git_with, Files, MAX_FILE_SIZE};
 pub use typed_load::TypedDesired;
 pub use typed_plan::{TypedCreate, TypedDeletion, TypedPlan};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use conftool_core::escape_controls;
 use conftool_sync::{
-    apply, load_with, read_dir_with, read_git_with, read_schema, Limits, DEFAULT_SCHEMA,
+    apply, load_with, read_dir_with, read_git_with, read_schema_noted, Limits, DEFAULT_SCHEMA,
 };
 
 use crate::commands::changes::writer;
@@ -87,9 +87,22 @@ fn parse_share(s: &str) -> Result<f64, String> {
 /// Run `conftool-sync`.
 pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
     let out = Printer::new(args.quiet.quiet);
-    let schema = match &args.schema {
-        Some(path) => Some(read_schema(path)?),
-        None if Path::new(DEFAULT_SCHEMA).is_file() => Some(read_schema(DEFAULT_SCHEMA.as_ref())?),
+    let schema_path = match &args.schema {
+        Some(path) => Some(path.as_path()),
+        None if Path::new(DEFAULT_SCHEMA).is_file() => Some(Path::new(DEFAULT_SCHEMA)),
+        None => None,
+    };
+    let schema = match schema_path {
+        Some(path) => {
+            let (schema, notes) = read_schema_noted(path)?;
+            // What the schema says that is read as the Python tool reads it but may not be
+            // what was meant (a key it ignores, an unknown $schema): said even with --quiet,
+            // as the data directory's entries that are not read are.
+            for n in notes {
+                warn("conftool-sync", escape_controls(&n));
+            }
+            Some(schema)
+        }
         None => None,
     };
     let types: Vec<String> = schema

@@ -77,9 +77,9 @@ const EXPECT: &[(u32, i32, Out, Keys)] = &[
     (63, 2, Out::Same, Keys::Python),
     (64, 2, Out::Ours(""), Keys::Unchanged),
     // A YAML date is a string here (PyYAML makes it a date, which JSON cannot hold).
-    (65, 0, Out::Ours("eqiad/cache_text/w2: extra changed {'n': None, 'nested': [1, 2, {'deep': True}]} => 2024-01-01\n"),
+    (65, 0, Out::Ours("eqiad/cache_text/w2: extra changed {'nested': [1, 2, {'deep': True}], 'n': None} => 2024-01-01\n"),
         Keys::Ours("/conftool/v1/widgets/eqiad/cache_text/w2",
-            r#"{"label":"from a file","count":7,"enabled":true,"items":["one","two"],"meta":{"level":3,"owner":"alice"},"mode":"c","networks":[],"extra":"2024-01-01"}"#)),
+            r#"{"label":"from a file","count":7,"enabled":true,"items":["one","two"],"meta":{"owner":"alice","level":3},"mode":"c","networks":[],"extra":"2024-01-01"}"#)),
     (66, 2, Out::Same, Keys::Python),
     (67, 2, Out::Same, Keys::Python),
     (68, 2, Out::Same, Keys::Python),

@@ -14,7 +14,7 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use conftool_core::schema::raw::yaml11_bool_str;
-use conftool_core::schema::{rule_files, RawSchema, Schema, SchemaError};
+use conftool_core::schema::{raw, rule_files, RawSchema, Schema, SchemaError};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -42,7 +42,8 @@ pub fn read_schema_noted(path: &Path) -> Result<(Schema, Vec<String>), Error> {
     let mut texts = BTreeMap::new();
     for name in rule_files(&raw) {
         let file: PathBuf = base.join(&name);
-        let json = read_text(&file)?;
+        let json =
+            read_text(&file).map_err(|e| unreadable_rule_file(path, &text, &raw, &name, e))?;
         let value: Value = serde_json::from_str(&json).map_err(|e| Error::Yaml {
             file: file.clone(),
             line: Some((e.line(), e.column())),
@@ -69,6 +70,34 @@ pub fn read_schema_noted(path: &Path) -> Result<(Schema, Vec<String>), Error> {
         })
         .collect();
     Ok((schema, notes))
+}
+
+/// A rule's JSON Schema file that cannot be read, placed at (the first) rule naming it.
+fn unreadable_rule_file(path: &Path, text: &str, raw: &RawSchema, name: &str, e: Error) -> Error {
+    let rule = raw.0.iter().find_map(|(ty, t)| {
+        let js = t.json_schema.as_ref()?;
+        js.rules
+            .0
+            .iter()
+            .find(|(_, r)| raw::join(&js.base_path, &r.schema) == name)
+            .map(|(rule, _)| (ty, rule))
+    });
+    let Some((ty, rule)) = rule else {
+        return e;
+    };
+    let why = match &e {
+        Error::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    };
+    Error::Yaml {
+        file: path.to_path_buf(),
+        line: locate(text, ty, Some(rule)),
+        message: format!(
+            "object type {ty}, rule {rule}: its JSON Schema file {} cannot be read: {why} \
+             (it is base_path/schema; a relative base_path is taken from this file's directory)",
+            path.parent().unwrap_or(Path::new("")).join(name).display()
+        ),
+    }
 }
 
 /// What a YAML error about the schema's shape means for its author.

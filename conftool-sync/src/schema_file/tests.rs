@@ -182,6 +182,17 @@ fn errors_in_rule_files_name_their_line_and_what_to_change() {
 }
 
 #[test]
+fn a_rule_file_that_cannot_be_read_is_placed_at_its_rule() {
+    let (_dir, p) = schema_with(ONE_RULE, &[]);
+    let e = read_schema(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("schema.yaml:7:7: object type t, rule r: its JSON Schema file ")
+            && e.contains("js/r.json cannot be read: No such file or directory"),
+        "{e}"
+    );
+}
+
+#[test]
 fn errors_in_the_schema_file_name_their_line_and_what_to_change() {
     let cases = [
         (

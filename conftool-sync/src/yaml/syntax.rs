@@ -131,8 +131,10 @@ pub(crate) fn explain(
 fn missing_colon_above(text: &str, at: (usize, usize)) -> Option<((usize, usize), String)> {
     let lines: Vec<&str> = text.lines().collect();
     let indent = |l: &str| l.len() - l.trim_start().len();
-    let here = lines.get(at.0.checked_sub(1)?)?;
-    let (i, above) = lines[..at.0 - 1]
+    let row = at.0.checked_sub(1)?;
+    let here = lines.get(row)?;
+    let (i, above) = lines
+        .get(..row)?
         .iter()
         .enumerate()
         .rev()
@@ -155,7 +157,7 @@ fn stray_closer(text: &str, at: (usize, usize), close: char) -> ((usize, usize),
     let open = if close == ']' { '[' } else { '{' };
     let line: Vec<char> = text
         .lines()
-        .nth(at.0 - 1)
+        .nth(at.0.saturating_sub(1))
         .unwrap_or("")
         .chars()
         .take(at.1.saturating_sub(1))

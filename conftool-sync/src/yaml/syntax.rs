@@ -11,20 +11,23 @@
 //! `nginx mw1350`), so the checks of names would otherwise report a symptom.
 
 /// libyaml's message split into its parts: the problem, and the construct being read
-/// with where it started (`while parsing a flow sequence at line 3 column 25`).
+/// with where it started (`while parsing a flow sequence at line 3 column 25`; without a
+/// place when it started where the problem is, at `at`).
 struct Parts<'a> {
     problem: &'a str,
     context: Option<(&'a str, (usize, usize))>,
 }
 
-fn parts(message: &str) -> Parts<'_> {
+fn parts(message: &str, at: (usize, usize)) -> Parts<'_> {
     let (problem, context) = match message.split_once(", while ") {
         Some((p, c)) => (p, Some(c)),
         None => (message, None),
     };
     let context = context.and_then(|c| {
-        let (what, at) = c.rsplit_once(" at line ")?;
-        let (line, col) = at.split_once(" column ")?;
+        let Some((what, place)) = c.rsplit_once(" at line ") else {
+            return Some((c, at));
+        };
+        let (line, col) = place.split_once(" column ")?;
         Some((what, (line.parse().ok()?, col.trim().parse().ok()?)))
     });
     Parts {
@@ -52,7 +55,7 @@ pub(crate) fn explain(
     message: &str,
     at: (usize, usize),
 ) -> Option<((usize, usize), String)> {
-    let p = parts(message);
+    let p = parts(message, at);
     let at_end = at.0 > text.lines().count();
     let noticed = if at_end {
         "the end of the file".to_string()
@@ -107,13 +110,16 @@ pub(crate) fn explain(
             if let Some(c @ (']' | '}')) = char_at(text, at) {
                 return Some(stray_closer(text, at, c));
             }
+            let started = if opened == at {
+                String::new()
+            } else {
+                format!(" (the mapping read here started at {})", place(opened))
+            };
             Some((
                 at,
                 format!(
                     "the indentation of this line matches no key above it: the keys of one \
-                     mapping line up, indented with spaces (the mapping read here started at \
-                     {})",
-                    place(opened)
+                     mapping line up, indented with spaces{started}"
                 ),
             ))
         }
@@ -189,12 +195,17 @@ mod tests {
     fn parts_of_libyaml_messages() {
         let p = parts(
             "did not find expected ',' or ']', while parsing a flow sequence at line 3 column 25",
+            (4, 1),
         );
         assert_eq!(p.problem, "did not find expected ',' or ']'");
         assert_eq!(p.context, Some(("parsing a flow sequence", (3, 25))));
-        let p =
-            parts("found character that cannot start any token, while scanning for the next token");
-        assert_eq!(p.context, None);
+        // No place: the construct started where the problem is.
+        let p = parts(
+            "did not find expected key, while parsing a block mapping",
+            (3, 2),
+        );
+        assert_eq!(p.context, Some(("parsing a block mapping", (3, 2))));
+        assert_eq!(parts("unknown anchor", (1, 1)).context, None);
         assert_eq!(char_at("a\n\tb\n", (2, 1)), Some('\t'));
         assert_eq!(char_at("a\n", (3, 1)), None);
     }

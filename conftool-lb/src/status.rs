@@ -251,7 +251,7 @@ mod tests {
         // 3 servers not in maintenance, threshold 0.75: 3 < 3.25, too small.
         assert_eq!(
             render_alerts(&[pool("be", t(0.75), &healthy)], Format::Json),
-            r#"{"msg":"Pool be is too small to allow depooling. ","status":"warning"}"#
+            r#"{"status":"warning","msg":"Pool be is too small to allow depooling. "}"#
         );
         // Ready with a weight but down: critical, which wins over warnings.
         let down = [s("a", 0, 0, 1), s("b", 0, 0, 0), s("c", 0, 8, 1)];

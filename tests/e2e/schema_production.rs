@@ -156,3 +156,80 @@ fn errors_in_its_files_name_the_file_line_and_real_problem_and_write_nothing() {
         overwrite(&i, rel, &original);
     }
 }
+
+#[test]
+fn confctl_sets_fields_declared_with_only_a_default() {
+    let i = Install::new();
+    sync(&i, &["--quiet"]).expect_code(0);
+    let confctl = |args: &[&str]| {
+        let mut c = i.cmd("confctl");
+        c.arg("--schema").arg(&i.schema).args(args);
+        Run::from(c.output().expect("confctl"))
+    };
+    let key = "/conftool/v1/dbconfig-section/eqiad/s2";
+    // Read as their defaults' kinds: an integer and a boolean, which the rule wants.
+    let run = confctl(&[
+        "--object-type",
+        "dbconfig-section",
+        "select",
+        "datacenter=eqiad,name=s2",
+        "set/min_replicas=3:readonly=true:master=db1102",
+    ])
+    .expect_code(0);
+    assert_eq!(
+        run.stdout,
+        "eqiad/s2: min_replicas changed 0 => 3\neqiad/s2: readonly changed False => True\n\
+         eqiad/s2: master changed PLACEHOLDER => db1102\n"
+    );
+    assert_eq!(
+        i.ctx.dump_prefix(key)[key],
+        r#"{"master":"db1102","min_replicas":3,"readonly":true,"reason":"PLACEHOLDER","flavor":"regular","omit_replicas_in_mwconfig":false}"#
+    );
+    // The rule (draft-04, relative id) judges the whole object: nothing written.
+    let before = i.ctx.state();
+    let run = confctl(&[
+        "--object-type",
+        "dbconfig-section",
+        "select",
+        "datacenter=eqiad,name=s2",
+        "set/master=db1",
+    ])
+    .expect_code(2);
+    assert!(
+        run.stderr.contains("dbconfig-section eqiad/s2: rule catchall (")
+            && run.stderr.contains(
+                "at '/master': 'db1' does not match pattern '^(PLACEHOLDER|db[0-9]{4}(:[0-9]+)?)$'; \
+                 nothing written"
+            ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(i.ctx.state(), before);
+    // A dict comes from a file, its keys kept in the order written.
+    let file = i.ctx.write(
+        "instance.yaml",
+        "sections:\n  s2: {weight: 5, pooled: true, percentage: 50}\n",
+    );
+    let at = format!("set/@{}", file.display());
+    confctl(&[
+        "--object-type",
+        "dbconfig-instance",
+        "select",
+        "datacenter=eqiad,name=db1101",
+        &at,
+    ])
+    .expect_code(0);
+    let get = confctl(&[
+        "--object-type",
+        "dbconfig-instance",
+        "select",
+        "datacenter=eqiad,name=db1101",
+        "get",
+    ])
+    .expect_code(0);
+    assert_eq!(
+        get.stdout,
+        "{\"db1101\": {\"host_ip\": \"0.0.0.0\", \"port\": 3306, \"sections\": {\"s2\": {\"weight\": 5, \
+         \"pooled\": true, \"percentage\": 50}}, \"note\": \"\"}, \"tags\": \"datacenter=eqiad\"}\n"
+    );
+}

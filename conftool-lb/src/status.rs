@@ -279,7 +279,7 @@ mod tests {
         let all_serve = [s("a", 2, 0, 1), s("b", 2, 0, 1), s("c", 2, 0, 1)];
         assert_eq!(
             render_alerts(&[pool("be", t(0.75), &all_serve)], Format::Json),
-            r#"{"msg":"Pool be is too small to allow depooling. ","status":"warning"}"#
+            r#"{"status":"warning","msg":"Pool be is too small to allow depooling. "}"#
         );
         // Fewer taking traffic than the limits require: b drains, so 2 of 3 at 0.75 (3).
         assert_eq!(

@@ -40,6 +40,7 @@ pub mod apply;
 mod caps;
 mod error;
 mod guard;
+mod json_pos;
 pub mod labels;
 pub mod layout;
 pub mod load;
@@ -59,7 +60,9 @@ pub use labels::{LabelChange, LabelPlan};
 pub use layout::Notice;
 pub use load::{load, load_capped, load_with, Desired, NodeDefs, ServiceDefs};
 pub use plan::{plan, Current, Deletion, MetaChange, Plan, ServiceChange};
-pub use schema_file::{read_schema, read_schema_as, DEFAULT_SCHEMA};
+pub use schema_file::{
+    read_schema, read_schema_as, read_schema_noted, read_schema_noted_as, DEFAULT_SCHEMA,
+};
 pub use source::{
     read_dir, read_dir_capped, read_dir_with, read_git, read_git_capped, read_git_with, Files,
     MAX_FILE_SIZE,

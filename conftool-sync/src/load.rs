@@ -659,7 +659,7 @@ mod tests {
             ("eqiad/pools.yaml", "cache_text:\n  cp1052: {services: nginx}\n", "conf/eqiad/pools.yaml:2", "expected a list of names"),
             ("eqiad/pools.yaml", "cache_text:\n  cp1052:\n", "conf/eqiad/pools.yaml:2", "missing field `services`"),
             ("eqiad/pools.yaml", "cache_text:\n  cp1052: {services: [nginx,\n    nginx]}\n", "conf/eqiad/pools.yaml:3", "nginx is listed twice"),
-            ("eqiad/pools.yaml", "cache_text:\n  cp1052: {services: [nginx]\n  cp1053: {services: [nginx]}\n", "conf/eqiad/pools.yaml:3", "did not find expected ',' or '}'"),
+            ("eqiad/pools.yaml", "cache_text:\n  cp1052: {services: [nginx]\n  cp1053: {services: [nginx]}\n", "conf/eqiad/pools.yaml:2", "the mapping opened with '{' here is not closed"),
             ("eqiad/pools.yaml", "# only a comment\n", "conf/eqiad/pools.yaml", "file is empty"),
             ("eqiad/pools.yaml", &format!("cache_text:\n  cp1052: {{services: {}{}}}\n", "[".repeat(100_000), "]".repeat(100_000)), "conf/eqiad/pools.yaml:2", "nested deeper than 64 levels"),
             ("services.yaml", "a:\n  b:\n    port: 80\n    default_values: {pooled: maybe, weight: 1}\n", "conf/services.yaml:4", "invalid pooled value \"maybe\""),

@@ -230,7 +230,10 @@ fn plan_services(desired: &Desired, current: &Current, p: &mut Plan) {
 /// datacenters it spans (so that a host's objects can be found without reading the whole
 /// fleet). After a sync from a working tree that changed something, `git_rev` is `null`
 /// (what is live no longer matches a commit); a working-tree sync that changes nothing
-/// keeps the stored revision. Written only when it differs from what is stored.
+/// keeps the stored revision. Written only when it differs from what is stored, which
+/// includes when there is none: the objects were made by another tool (the Python one, or
+/// `conftool-migrate` copying its state), and the host verbs' point reads need the record,
+/// so the first sync after a migration writes it (`git_rev` unknown: `null`).
 fn meta_change(desired: &Desired, current: &Current, changes: bool) -> Option<MetaChange> {
     let stored: Option<serde_json::Value> = current
         .meta
@@ -239,8 +242,6 @@ fn meta_change(desired: &Desired, current: &Current, changes: bool) -> Option<Me
     let git_rev = match &desired.git_rev {
         Some(rev) => Some(rev.clone()),
         None if changes => None,
-        // Nothing to do and nothing recorded: a no-op stays a no-op.
-        None if stored.is_none() => return None,
         None => stored
             .as_ref()
             .and_then(|m| m.get("git_rev"))
@@ -606,9 +607,16 @@ mod tests {
             r#"{"datacenters":["eqiad"],"git_rev":null}"#
         );
 
-        // Nothing to do and nothing recorded: a no-op stays a no-op.
+        // Nothing to do and nothing recorded (objects another tool made, e.g. copied by
+        // conftool-migrate): the record is written, and only it; then nothing is.
         let cur = snap(&[(A1, OBJ, 3)]);
-        assert_eq!(plan(&desired(&[("eqiad", "a1")], None), &cur).meta, None);
+        let p = plan(&desired(&[("eqiad", "a1")], None), &cur);
+        assert!(p.is_empty(), "no object changes");
+        let meta = p.meta.expect("a record");
+        assert_eq!(meta.new, r#"{"datacenters":["eqiad"],"git_rev":null}"#);
+        assert_eq!(meta.guard(), Guard::Absent);
+        let cur = snap(&[(A1, OBJ, 3), (META, &meta.new, 4)]);
+        assert!(plan(&desired(&[("eqiad", "a1")], None), &cur).writes_nothing());
 
         // A record that lacks a datacenter is rewritten, keeping its commit.
         let old = r#"{"datacenters":[],"git_rev":"abc","extra":1}"#;

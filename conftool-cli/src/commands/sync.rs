@@ -6,7 +6,7 @@ use clap::Parser;
 use conftool_core::escape_controls;
 use conftool_core::trust::{Origin, Privilege};
 use conftool_sync::{
-    apply, load_capped, read_dir_capped, read_git_capped, read_schema_as, Caps, Limits,
+    apply, load_capped, read_dir_capped, read_git_capped, read_schema_noted_as, Caps, Limits,
     DEFAULT_SCHEMA,
 };
 
@@ -104,13 +104,24 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
     let out = Printer::new(args.quiet.quiet);
     // The caller's schema (for another user, one they could read) or the system's.
     let privilege = Privilege::current();
-    let schema = match &args.schema {
-        Some(path) => Some(read_schema_as(path, &privilege, Origin::Caller)?),
-        None if Path::new(DEFAULT_SCHEMA).is_file() => Some(read_schema_as(
-            DEFAULT_SCHEMA.as_ref(),
-            &privilege,
-            Origin::System,
-        )?),
+    let schema_path = match &args.schema {
+        Some(path) => Some((path.as_path(), Origin::Caller)),
+        None if Path::new(DEFAULT_SCHEMA).is_file() => {
+            Some((Path::new(DEFAULT_SCHEMA), Origin::System))
+        }
+        None => None,
+    };
+    let schema = match schema_path {
+        Some((path, origin)) => {
+            let (schema, notes) = read_schema_noted_as(path, &privilege, origin)?;
+            // What the schema says that is read as the Python tool reads it but may not be
+            // what was meant (a key it ignores, an unknown $schema): said even with --quiet,
+            // as the data directory's entries that are not read are.
+            for n in notes {
+                warn("conftool-sync", escape_controls(&n));
+            }
+            Some(schema)
+        }
         None => None,
     };
     let types: Vec<String> = schema

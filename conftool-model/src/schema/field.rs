@@ -55,11 +55,10 @@ impl FromStr for FieldType {
             "dict" => FieldType::Dict,
             "cidr_list" => FieldType::CidrList,
             "any" => FieldType::Any,
+            // As the Python tool's `choice()`: the values split on `|`, an empty one (from
+            // `enum:` or `a||b`) being the empty string.
             _ => match s.strip_prefix("enum:") {
-                Some(values) if values.split('|').all(|v| !v.is_empty()) => {
-                    FieldType::Enum(values.split('|').map(str::to_string).collect())
-                }
-                Some(_) => return Err(format!("enum type {s:?} has an empty value")),
+                Some(values) => FieldType::Enum(values.split('|').map(str::to_string).collect()),
                 None => {
                     return Err(format!(
                         "unknown field type {s:?}: expected string, int, bool, list, dict, \
@@ -94,6 +93,28 @@ impl<'de> Deserialize<'de> for FieldType {
 }
 
 impl FieldType {
+    /// The type a default value has: how a command-line value of a `json_schema` type's
+    /// field declared without a type is read (`port: {default: 3306}`: `set/port=3307`
+    /// stores `3307`). `null` and non-integer numbers give `any` (the text, as a string).
+    ///
+    /// ```
+    /// use conftool_model::schema::FieldType;
+    /// use serde_json::json;
+    /// assert_eq!(FieldType::of_default(&json!(3306)), FieldType::Int);
+    /// assert_eq!(FieldType::of_default(&json!({})), FieldType::Dict);
+    /// assert_eq!(FieldType::of_default(&json!(null)), FieldType::Any);
+    /// ```
+    pub fn of_default(default: &Value) -> FieldType {
+        match default {
+            Value::Bool(_) => FieldType::Bool,
+            Value::Number(n) if n.is_i64() || n.is_u64() => FieldType::Int,
+            Value::String(_) => FieldType::String,
+            Value::Array(_) => FieldType::List,
+            Value::Object(_) => FieldType::Dict,
+            Value::Null | Value::Number(_) => FieldType::Any,
+        }
+    }
+
     /// Whether `v` is a value of this type; the error says why not.
     pub fn check(&self, v: &Value) -> Result<(), String> {
         let ok = match self {
@@ -234,7 +255,7 @@ mod tests {
 
     #[test]
     fn types_parse_strictly() {
-        for bad in ["enum:", "enum:a||b", "Int", "float", ""] {
+        for bad in ["Int", "float", "", "enum"] {
             assert!(bad.parse::<FieldType>().is_err(), "{bad}");
         }
     }
@@ -249,6 +270,12 @@ mod tests {
         assert!(FieldType::Int.from_cli("4x").is_err());
         assert!(FieldType::Dict.from_cli("{}").is_err());
         assert_eq!(FieldType::Any.from_cli("7").unwrap(), json!("7"));
+        let e: FieldType = "enum:a||b".parse().unwrap();
+        assert_eq!(
+            e.from_cli("").unwrap(),
+            json!(""),
+            "an empty value is a value"
+        );
         let e: FieldType = "enum:a|b".parse().unwrap();
         assert!(e.from_cli("c").is_err());
         assert_eq!(

@@ -16,7 +16,11 @@
 //! - [`raw`]: the file as written ([`RawSchema`]), read by the caller's YAML parser (which
 //!   knows lines); [`rule_files`] lists the JSON Schema files it needs.
 //! - `Schema::build`: cross-checks (names, paths, tags, defaults, `depends` and its cycles)
-//!   and compiles the rules ([`Rule`]), given the parsed JSON Schema files.
+//!   and compiles the rules ([`Rule`]), given the parsed JSON Schema files; what it accepts
+//!   is what the Python tool's `loader.factory` accepts, and what that tool ignores is kept
+//!   as a [`SchemaNote`] for the caller to say.
+//! - [`draft`] and `rule_file`: a rule file read as python-jsonschema reads it (its draft;
+//!   ids, `$ref`, formats).
 //! - [`field`]: [`FieldType`] and the check of one value.
 //! - [`select`]: [`TypeSelector`], `tag=regex,...,name=regex`.
 //! - [`object`]: an object's key, stored JSON, validation and the Python tool's output.
@@ -24,10 +28,13 @@
 //!   changes a `set` or `delete` makes ([`TypedChange`]), `set/` parsing ([`parse_set`]).
 //! - [`upgrade`]: `upgrade-schema`, the missing fields of every object ([`UpgradePlan`]).
 
+mod build;
+pub mod draft;
 pub mod edit;
 pub mod field;
 pub mod object;
 pub mod raw;
+mod rule_file;
 pub mod rules;
 pub mod select;
 pub mod upgrade;
@@ -36,7 +43,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::names::validate_name;
+pub use draft::{Draft, RuleFileError};
 pub use edit::{check_set, parse_set, TypedChange, TypedEdit, TypedObject, TypedSelection};
 pub use field::FieldType;
 pub use object::{ObjectError, ObjectId};
@@ -69,7 +76,8 @@ pub const RESERVED_PATHS: &[&str] = &[
 ];
 
 /// A refused schema: which type (and field or rule) and why. The caller knows the file and
-/// finds the type's line.
+/// finds the type's line; for an error inside a rule's JSON Schema file, [`SchemaError::rule_file`]
+/// says which file and where in it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("object type {ty}{}: {reason}", at.as_ref().map(|a| format!(", {a}")).unwrap_or_default())]
 pub struct SchemaError {
@@ -79,6 +87,9 @@ pub struct SchemaError {
     pub at: Option<String>,
     /// What is wrong.
     pub reason: String,
+    /// The rule's file (`base_path/schema`) and the JSON pointer of the part at fault, when
+    /// the error is in that file.
+    pub rule_file: Option<(String, Option<String>)>,
 }
 
 fn err(ty: &str, at: Option<String>, reason: impl Into<String>) -> SchemaError {
@@ -86,6 +97,30 @@ fn err(ty: &str, at: Option<String>, reason: impl Into<String>) -> SchemaError {
         ty: ty.to_string(),
         at,
         reason: reason.into(),
+        rule_file: None,
+    }
+}
+
+/// Something the schema says that is read as the Python tool reads it, though it may not
+/// be what its author meant (a key the tool ignores, an unknown `$schema`): accepted, and
+/// for the caller to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaNote {
+    /// The object type.
+    pub ty: String,
+    /// The key, field or rule it is about (`key descripton`, `field port`, `rule catchall`).
+    pub at: Option<String>,
+    /// What was read, and how.
+    pub message: String,
+}
+
+impl std::fmt::Display for SchemaNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "object type {}", self.ty)?;
+        if let Some(at) = &self.at {
+            write!(f, ", {at}")?;
+        }
+        write!(f, ": {}", self.message)
     }
 }
 
@@ -94,7 +129,9 @@ fn err(ty: &str, at: Option<String>, reason: impl Into<String>) -> SchemaError {
 pub struct Field {
     /// Its name.
     pub name: String,
-    /// Its type.
+    /// Its type. In a `json_schema` type, whose rules judge the values, it only says how a
+    /// command-line value is read: as declared, or, for a field declared without one (the
+    /// Python tool ignores it there), as its default's kind ([`FieldType::of_default`]).
     pub ty: FieldType,
     /// What a new object gets.
     pub default: Value,
@@ -134,6 +171,8 @@ pub struct ObjectType {
 pub struct Schema {
     /// The types.
     pub types: Vec<ObjectType>,
+    /// What was accepted as the Python tool reads it but may surprise (see [`SchemaNote`]).
+    pub notes: Vec<SchemaNote>,
 }
 
 impl Schema {
@@ -141,8 +180,9 @@ impl Schema {
     /// names [`rule_files`] gave.
     pub fn build(raw: RawSchema, files: &BTreeMap<String, Value>) -> Result<Schema, SchemaError> {
         let mut types: Vec<ObjectType> = Vec::new();
+        let mut notes = Vec::new();
         for (name, t) in raw.0 {
-            let ty = build_type(&name, t, files)?;
+            let ty = build::build_type(&name, t, files, &mut notes)?;
             if let Some(other) = types.iter().find(|o| overlaps(&o.path, &ty.path)) {
                 return Err(err(
                     &name,
@@ -155,7 +195,7 @@ impl Schema {
             }
             types.push(ty);
         }
-        let schema = Schema { types };
+        let schema = Schema { types, notes };
         for t in &schema.types {
             for d in &t.depends {
                 if schema.get(d).is_none() {
@@ -223,111 +263,9 @@ fn overlaps(a: &str, b: &str) -> bool {
     under(a, b) || under(b, a)
 }
 
-fn build_type(
-    name: &str,
-    t: raw::RawType,
-    files: &BTreeMap<String, Value>,
-) -> Result<ObjectType, SchemaError> {
-    validate_name("object type", name).map_err(|e| err(name, None, e.to_string()))?;
-    if name == NODE_TYPE {
-        return Err(err(name, None, "node is built in and cannot be redefined"));
-    }
-    let path = t.path.trim_end_matches('/');
-    if path.starts_with('/') {
-        return Err(err(
-            name,
-            None,
-            format!("path {path:?} is absolute: keys outside <namespace>/v1/ are not supported"),
-        ));
-    }
-    for seg in path.split('/') {
-        validate_name("path segment", seg)
-            .map_err(|e| err(name, None, format!("path {path:?}: {e}")))?;
-    }
-    if let Some(first) = path
-        .split('/')
-        .next()
-        .filter(|f| RESERVED_PATHS.contains(f))
-    {
-        return Err(err(
-            name,
-            None,
-            format!("path {path:?} is inside {first}/, which conftool-rs owns"),
-        ));
-    }
-    for (i, tag) in t.tags.iter().enumerate() {
-        let ok = !tag.is_empty()
-            && tag
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !ok {
-            return Err(err(
-                name,
-                None,
-                format!("tag {tag:?}: tags are letters, digits, '_' and '-'"),
-            ));
-        }
-        if tag == "name" || t.tags[..i].contains(tag) {
-            return Err(err(
-                name,
-                None,
-                format!("tag {tag:?} is reserved or repeated"),
-            ));
-        }
-    }
-    let mut fields = Vec::new();
-    for (fname, f) in t.schema.0 {
-        if fname.is_empty() {
-            return Err(err(name, None, "a field has an empty name"));
-        }
-        let checked = t.json_schema.is_none();
-        if checked && !f.default.is_null() {
-            f.ty.check(&f.default)
-                .map_err(|e| err(name, Some(format!("field {fname}")), format!("default {e}")))?;
-        }
-        fields.push(Field {
-            name: fname,
-            ty: f.ty,
-            default: f.default,
-        });
-    }
-    let validation = match (t.json_schema, t.free_form) {
-        (Some(_), true) => {
-            return Err(err(
-                name,
-                None,
-                "json_schema and free_form exclude each other",
-            ))
-        }
-        (None, true) => Validation::FreeForm,
-        (None, false) => Validation::Fields,
-        (Some(js), false) => {
-            let mut rules = Vec::new();
-            for (rname, r) in js.rules.0 {
-                let at = Some(format!("rule {rname}"));
-                let selector = TypeSelector::parse(&r.selector, &t.tags)
-                    .map_err(|e| err(name, at.clone(), format!("selector: {e}")))?;
-                let file = raw::join(&js.base_path, &r.schema);
-                let schema = files.get(&file).cloned().ok_or_else(|| {
-                    err(name, at.clone(), format!("schema file {file} was not read"))
-                })?;
-                let rule = Rule::new(&rname, selector, &file, schema)
-                    .map_err(|e| err(name, at.clone(), format!("{file}: {e}")))?;
-                rules.push(rule);
-            }
-            Validation::JsonSchema(rules)
-        }
-    };
-    Ok(ObjectType {
-        name: name.to_string(),
-        path: path.to_string(),
-        tags: t.tags,
-        fields,
-        validation,
-        depends: t.depends,
-    })
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests_python;

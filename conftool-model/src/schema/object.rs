@@ -111,7 +111,8 @@ impl ObjectType {
 
     /// The fields the Python tool shows for a stored value: each schema field's stored value,
     /// or its default where it is missing or null; then, for free-form types, the other
-    /// stored fields (sorted by name).
+    /// stored fields, in stored order (JSON objects keep their order: serde_json's
+    /// `preserve_order`, as Python's dicts do).
     pub fn effective(&self, stored: &Map<String, Value>) -> Vec<(String, Value)> {
         let mut out: Vec<(String, Value)> = self
             .fields

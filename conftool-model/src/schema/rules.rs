@@ -3,14 +3,16 @@
 //!
 //! The schema files are read by the caller (this crate does no I/O) and handed over as JSON;
 //! they are compiled once, when the schema is built, so a broken rule is an error at load
-//! time, not when an object first matches it (the Python tool loads them lazily). References
-//! (`$ref`) to other files are not followed.
+//! time, not when an object first matches it (the Python tool loads them lazily). How a file
+//! is read (its draft, ids, `$ref`s, formats) is [`super::draft`]'s: as python-jsonschema.
 
 use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::draft::{draft_of, Draft, RuleFileError};
+use super::rule_file::compile;
 use super::select::TypeSelector;
 
 /// One compiled rule.
@@ -22,6 +24,11 @@ pub struct Rule {
     pub selector: TypeSelector,
     /// The schema file (`base_path/schema`), as written.
     pub file: String,
+    /// The draft the file is validated as (python-jsonschema's choice).
+    pub draft: Draft,
+    /// What was read differently from how the file may seem to ask (an unknown `$schema`,
+    /// an id that is no URI reference): for the caller to say.
+    pub notes: Vec<String>,
     compiled: Arc<(boon::Schemas, boon::SchemaIndex)>,
 }
 
@@ -43,15 +50,6 @@ impl PartialEq for Rule {
     }
 }
 
-/// Refuses every URL: a rule's schema is the one file given, nothing is fetched.
-struct NoLoader;
-
-impl boon::UrlLoader for NoLoader {
-    fn load(&self, url: &str) -> Result<Value, Box<dyn std::error::Error>> {
-        Err(format!("{url}: references to other schema files are not followed").into())
-    }
-}
-
 impl Rule {
     /// Compile `schema` (the parsed content of `file`) for the rule `name`.
     pub fn new(
@@ -59,22 +57,24 @@ impl Rule {
         selector: TypeSelector,
         file: &str,
         schema: Value,
-    ) -> Result<Rule, String> {
-        let mut compiler = boon::Compiler::new();
-        compiler.use_loader(Box::new(NoLoader));
-        let url = format!("urn:conftool:rule:{}", url_safe(name));
-        compiler
-            .add_resource(&url, schema)
-            .map_err(|e| format!("{e:#}"))?;
-        let mut schemas = boon::Schemas::new();
-        let idx = compiler
-            .compile(&url, &mut schemas)
-            .map_err(|e| format!("{e:#}"))?;
+    ) -> Result<Rule, RuleFileError> {
+        let (draft, note) = draft_of(&schema)?;
+        let compiled = compile(file, &schema, draft)?;
+        let mut notes: Vec<String> = note.into_iter().collect();
+        for ptr in &compiled.ignored_ids {
+            notes.push(format!(
+                "the id at {} is not a URI reference: left out (the Python tool never reads \
+                 it unless a $ref needs it)",
+                if ptr.is_empty() { "the top" } else { ptr }
+            ));
+        }
         Ok(Rule {
             name: name.to_string(),
             selector,
             file: file.to_string(),
-            compiled: Arc::new((schemas, idx)),
+            draft,
+            notes,
+            compiled: Arc::new((compiled.schemas, compiled.index)),
         })
     }
 
@@ -93,12 +93,6 @@ impl Rule {
             lines.join("; ")
         })
     }
-}
-
-fn url_safe(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
 }
 
 #[cfg(test)]

@@ -41,6 +41,29 @@ impl TypeSelector {
     /// Parse `input` for a type with `tags` (plus `name`). An unknown tag, a repeated tag, a
     /// part without `=` or a bad regex is an error.
     pub fn parse(input: &str, tags: &[String]) -> Result<Self, String> {
+        Self::parse_anchored(input, tags, |expr| format!("^(?:{expr})$"))
+    }
+
+    /// Parse the selector of a JSON Schema rule in `schema.yaml`, anchored as the Python
+    /// tool anchors it: `^` + regex + `$`, searched (its `re.search`). The two differ only
+    /// for a top-level alternation: `name=foo|bar` matches names that start with `foo` or
+    /// end with `bar` there, so it does here, where a rule means what it meant in Python.
+    ///
+    /// ```
+    /// use conftool_model::schema::TypeSelector;
+    /// let sel = TypeSelector::parse_rule("name=db1|db2", &[]).unwrap();
+    /// assert!(sel.matches::<&str>(&[], &[], "db1001") && sel.matches::<&str>(&[], &[], "xdb2"));
+    /// assert!(!sel.matches::<&str>(&[], &[], "db3"));
+    /// ```
+    pub fn parse_rule(input: &str, tags: &[String]) -> Result<Self, String> {
+        Self::parse_anchored(input, tags, |expr| format!("^{expr}$"))
+    }
+
+    fn parse_anchored(
+        input: &str,
+        tags: &[String],
+        anchor: impl Fn(&str) -> String,
+    ) -> Result<Self, String> {
         let mut parts: Vec<(String, String, Regex)> = Vec::new();
         for part in input.split(',') {
             let Some((k, expr)) = part.split_once('=') else {
@@ -55,8 +78,7 @@ impl TypeSelector {
             if parts.iter().any(|(seen, _, _)| seen == k) {
                 return Err(format!("tag {k:?} given twice"));
             }
-            let re = Regex::new(&format!("^(?:{expr})$"))
-                .map_err(|e| format!("bad regex for {k}: {e}"))?;
+            let re = Regex::new(&anchor(expr)).map_err(|e| format!("bad regex for {k}: {e}"))?;
             parts.push((k.to_string(), expr.to_string(), re));
         }
         Ok(TypeSelector { parts })

@@ -176,10 +176,14 @@ fn cross_checks_name_the_type() {
             "field p",
         ),
         (
-            json!({"a": {"path": "a", "tags": [], "free_form": true, "schema": {},
-                      "json_schema": {"rules": {}}}}),
+            json!({"a": {"path": "a", "tags": [], "schema": {"p": {"default": 1}}}}),
             "a",
-            "exclude",
+            "field p: has no type: give it one",
+        ),
+        (
+            json!({"a": {"path": "a", "tags": [], "schema": {"p": {"type": "float", "default": 1}}}}),
+            "a",
+            "field p: unknown field type \"float\"",
         ),
         (
             json!({"a": {"path": "a", "tags": ["t"], "schema": {},
@@ -202,11 +206,13 @@ fn cross_checks_name_the_type() {
 }
 
 #[test]
-fn raw_shapes_are_strict() {
+fn raw_shapes_require_what_the_python_tool_requires() {
     for bad in [
-        json!({"a": {"path": "a", "tags": [], "schema": {}, "extra": 1}}),
+        json!({"a": {"tags": [], "schema": {}}}),
+        json!({"a": {"path": "a", "schema": {}}}),
+        json!({"a": {"path": "a", "tags": []}}),
         json!({"a": {"path": "a", "tags": [], "schema": {"f": {"type": "int"}}}}),
-        json!({"a": {"path": "a", "tags": [], "schema": {"f": {"type": "float", "default": 1}}}}),
+        json!({"a": {"path": "a", "tags": [], "schema": {}, "json_schema": {"rulez": {}}}}),
     ] {
         assert!(
             serde_json::from_value::<RawSchema>(bad.clone()).is_err(),

@@ -352,7 +352,8 @@ fn labels_are_created_rewritten_and_deleted_as_declared_only() {
     };
     assert!(p.guard(&strict).is_ok());
 
-    // Once written, nothing to do: b's other spelling is the same labels.
+    // Once written (the sync record too), nothing to do: b's other spelling is the same
+    // labels.
     let synced = Snapshot {
         revision: 10,
         kvs: vec![
@@ -360,6 +361,11 @@ fn labels_are_created_rewritten_and_deleted_as_declared_only() {
             kv("b", r#"{ "row": "B", "rack": "B5" }"#, 3),
             kv("c", r#"{"rack":"C1"}"#, 6),
             kv("new", r#"{"rack":"D1"}"#, 6),
+            Kv {
+                key: ks.sync_meta_key(),
+                value: br#"{"datacenters":[],"git_rev":null}"#.to_vec(),
+                mod_revision: 6,
+            },
         ],
     };
     assert!(plan(&desired, &Current::from_snapshot(&ks, synced)).writes_nothing());

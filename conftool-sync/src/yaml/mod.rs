@@ -13,10 +13,12 @@
 
 pub(crate) mod checks;
 mod seeds;
+mod syntax;
 
 use std::path::Path;
 
-use serde::de::DeserializeSeed;
+use serde::de::{DeserializeSeed, IgnoredAny};
+use serde::Deserialize;
 
 use crate::error::Error;
 use checks::{too_deep, NoDuplicates, MAX_FLOW_DEPTH};
@@ -47,8 +49,13 @@ pub(crate) fn parse<'de, S: DeserializeSeed<'de>>(
     }
     let de = yaml_serde::Deserializer::from_str(text);
     seed.deserialize(de).map_err(|e| {
-        // serde(derive) reports a repeated field at the start of its mapping; look for the
-        // repeat itself. (Only on failure: a second parse of a big file is not free.)
+        // A syntax error anywhere is the real problem, whatever the typed read met first (an
+        // unclosed `[` makes the next line part of a name). Then: serde(derive) reports a
+        // repeated field at the start of its mapping; look for the repeat itself. (Only on
+        // failure: a second parse of a big file is not free.)
+        if let Err(syntax) = IgnoredAny::deserialize(yaml_serde::Deserializer::from_str(text)) {
+            return yaml_error(file, text, &syntax);
+        }
         if e.to_string().contains("duplicate field") {
             if let Err(dup) = NoDuplicates.deserialize(yaml_serde::Deserializer::from_str(text)) {
                 return yaml_error(file, text, &dup);
@@ -87,6 +94,13 @@ fn yaml_error(file: &Path, text: &str, e: &yaml_serde::Error) -> Error {
         }
         (loc.line(), loc.column())
     });
+    if let Some((at, plain)) = line.and_then(|at| syntax::explain(text, &message, at)) {
+        return Error::Yaml {
+            file: file.to_path_buf(),
+            line: Some(at),
+            message: plain,
+        };
+    }
     Error::Yaml {
         file: file.to_path_buf(),
         line,

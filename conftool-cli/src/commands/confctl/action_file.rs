@@ -46,7 +46,10 @@ pub(super) fn read_action_file(
 pub(super) fn parse(input: &str) -> anyhow::Result<Action> {
     match input.strip_prefix("set/@") {
         Some(path) => Ok(Action::Set(from_file(Path::new(path))?)),
-        None => Ok(input.parse()?),
+        // Worded as a schema type's field errors are: bad input, and nothing written.
+        None => input
+            .parse()
+            .map_err(|e: conftool_core::ModelError| BadInput::msg(format!("{e}; nothing written"))),
     }
 }
 

@@ -139,8 +139,12 @@ pub(super) async fn execute(
         )));
     }
     if !selection.malformed.is_empty() {
+        // The Python tool fills a missing pooled/weight in with its default on a set; a
+        // weight of 0 written silently would take a node out of service, so it is refused.
         anyhow::bail!(
-            "{} selected keys hold malformed values (see warnings); nothing written",
+            "{} selected keys hold malformed values (see warnings); nothing written (a value \
+             missing pooled or weight is not completed with a default here, as the Python \
+             tool does: rewrite it whole, {{\"pooled\": ..., \"weight\": ...}}, with etcdctl)",
             selection.malformed.len()
         );
     }

@@ -137,7 +137,7 @@ pub enum Error {
     },
     /// A stop switch is set: nothing automated starts (or goes on) while it is.
     #[error("{0}")]
-    Stopped(conftool_model::coordination::Stop),
+    Stopped(Box<conftool_model::coordination::Stop>),
     /// Writes that must land together but do not fit in one transaction.
     #[error("{writes} changes are too many to apply atomically (at most {limit} per transaction)")]
     TooLarge {

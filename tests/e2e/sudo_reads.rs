@@ -206,7 +206,7 @@ fn schema_files_are_read_only_if_the_caller_could() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.stderr
-            .contains("rootonly/rule.json: urn:conftool:rule:r# is not valid"),
+            .contains("rootonly/rule.json:1:10: object type acct, rule r: not a valid draft"),
         "root reads it: {r:?}"
     );
     let open = theirs(&home.join("open.yaml"), &with_rules(&js));

@@ -164,7 +164,7 @@ impl<'a> Steps<'a> {
             objects.iter().map(|o| o.key.pool.cluster.clone()).collect();
         let clusters: Vec<Cluster> = clusters.into_iter().collect();
         match self.store.stopped(&clusters).await? {
-            Some(stop) => Err(conftool_core::Error::Stopped(stop).into()),
+            Some(stop) => Err(conftool_core::Error::Stopped(Box::new(stop)).into()),
             None => Ok(()),
         }
     }

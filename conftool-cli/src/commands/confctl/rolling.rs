@@ -124,7 +124,7 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &RollingArgs) -> any
     let batch = batch_size(&args.batch, services.len())?;
     // A stop switch set now: not started at all (no operation opened).
     if let Some(stop) = store.stopped(&clusters).await? {
-        return Err(conftool_core::Error::Stopped(stop).into());
+        return Err(conftool_core::Error::Stopped(Box::new(stop)).into());
     }
     // The run's operation: resumed when the same selector and command left one open.
     let mut w = writer("confctl", &cfg, &store, Default::default(), &opts.reason)?;

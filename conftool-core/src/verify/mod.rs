@@ -281,21 +281,16 @@ impl VerifyError {
     }
 }
 
-/// The checks to make before writing what is to be verified: every target's pool has a
-/// load balancer ([`VerifyError::NoLoadBalancer`]), and every pool `load_balancers` names in
-/// the same datacenters and clusters as the targets exists in etcd (has an object;
-/// [`VerifyError::UnknownPool`]), so that a misspelt entry is named rather than leaving its
-/// real pool without verification. One read of etcd (those pools).
+/// The checks to make before writing what is to be verified: every pool `load_balancers`
+/// names in the datacenters and clusters of the targets exists in etcd (has an object;
+/// [`VerifyError::UnknownPool`]: a misspelt entry is named, rather than its real pool
+/// reported without a load balancer), and every target's pool has a load balancer
+/// ([`VerifyError::NoLoadBalancer`]). One read of etcd (those pools).
 pub async fn preflight(
     store: &Store,
     lbs: &LoadBalancers,
     targets: &[Target],
 ) -> Result<(), VerifyError> {
-    if let Some(t) = targets.iter().find(|t| lbs.for_pool(&t.pool).is_empty()) {
-        return Err(VerifyError::NoLoadBalancer {
-            pool: t.pool.clone(),
-        });
-    }
     let clusters: BTreeSet<(&str, &str)> = targets
         .iter()
         .map(|t| (t.pool.dc.as_str(), t.pool.cluster.as_str()))
@@ -306,12 +301,19 @@ pub async fn preflight(
         .filter(|p| clusters.contains(&(p.dc.as_str(), p.cluster.as_str())))
         .cloned()
         .collect();
-    let members = store.pool_members(&configured).await?;
-    match configured
-        .into_iter()
-        .find(|p| members.get(p).is_none_or(|m| m.members.is_empty()))
-    {
-        Some(pool) => Err(VerifyError::UnknownPool { pool }),
+    if !configured.is_empty() {
+        let members = store.pool_members(&configured).await?;
+        if let Some(pool) = configured
+            .into_iter()
+            .find(|p| members.get(p).is_none_or(|m| m.members.is_empty()))
+        {
+            return Err(VerifyError::UnknownPool { pool });
+        }
+    }
+    match targets.iter().find(|t| lbs.for_pool(&t.pool).is_empty()) {
+        Some(t) => Err(VerifyError::NoLoadBalancer {
+            pool: t.pool.clone(),
+        }),
         None => Ok(()),
     }
 }

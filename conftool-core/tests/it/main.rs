@@ -1,10 +1,12 @@
 //! conftool-core against a real, throwaway etcd: the store's paged reads and its batched,
-//! guarded writes; its watch; the one write path.
+//! guarded writes; its watch; the one write path. And `verify` against scripted load
+//! balancers on loopback.
 
 mod labels;
 mod migrate;
 mod node;
 mod store;
 mod thresholds;
+mod verify;
 mod watch;
 mod writer;

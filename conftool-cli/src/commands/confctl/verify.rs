@@ -133,3 +133,93 @@ fn report(out: &Printer, v: &Verified) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conftool_core::{Change, HostPlan, ObjectKey, PoolState, Pooled, Selected, Weight};
+
+    fn key(service: &str, node: &str) -> ObjectKey {
+        format!("eqiad/web/{service}")
+            .parse::<conftool_core::PoolKey>()
+            .map(|pool| ObjectKey {
+                pool,
+                node: node.parse().unwrap(),
+            })
+            .unwrap()
+    }
+
+    fn state(pooled: Pooled, weight: u16) -> PoolState {
+        PoolState::new(pooled, Weight(weight))
+    }
+
+    /// mw1 in three pools: http (pooled, changed by the verb to `to`), ssh (already
+    /// depooled) and old (inactive, left alone).
+    fn plan(verb: HostVerb, to: PoolState) -> GroupPlan {
+        let obj = |s: &str, st: PoolState| Selected {
+            key: key(s, "mw1"),
+            state: st,
+            mod_revision: 1,
+        };
+        GroupPlan {
+            verb,
+            service: None,
+            hosts: vec![HostPlan {
+                host: "mw1".parse().unwrap(),
+                objects: vec![
+                    obj("http", state(Pooled::Yes, 10)),
+                    obj("ssh", state(Pooled::No, 10)),
+                    obj("old", state(Pooled::Inactive, 0)),
+                ],
+                changes: vec![Change {
+                    key: key("http", "mw1"),
+                    before: state(Pooled::Yes, 10),
+                    after: Some(to),
+                    mod_revision: 1,
+                }],
+                skipped: vec![key("old", "mw1")],
+            }],
+            not_found: Vec::new(),
+            pools: BTreeMap::new(),
+            below: Vec::new(),
+            held_back: Vec::new(),
+            partial: false,
+            include_inactive: false,
+        }
+    }
+
+    fn wanted(plan: &GroupPlan) -> Vec<(String, Want)> {
+        targets(plan)
+            .into_iter()
+            .map(|t| (t.pool.service.to_string(), t.want))
+            .collect()
+    }
+
+    #[test]
+    fn every_object_as_the_plan_leaves_it_but_untouched_inactive_ones() {
+        let depool = plan(HostVerb::Depool, state(Pooled::No, 10));
+        assert_eq!(
+            wanted(&depool),
+            [("http".into(), Want::Out), ("ssh".into(), Want::Out)]
+        );
+        // A drained object (weight 0) takes no traffic: out.
+        let drain = plan(HostVerb::Drain, state(Pooled::Yes, 0));
+        assert_eq!(wanted(&drain)[0], ("http".into(), Want::Out));
+        let pool = plan(HostVerb::Pool, state(Pooled::Yes, 10));
+        assert_eq!(
+            wanted(&pool),
+            [("http".into(), Want::In), ("ssh".into(), Want::Out)]
+        );
+        // What decommission makes inactive must be seen out; what was inactive is not asked.
+        let decommission = plan(HostVerb::Decommission, state(Pooled::Inactive, 10));
+        assert_eq!(
+            wanted(&decommission),
+            [("http".into(), Want::Out), ("ssh".into(), Want::Out)]
+        );
+        // Held back hosts are not written, so not verified.
+        let mut held = plan(HostVerb::Depool, state(Pooled::No, 10));
+        held.partial = true;
+        held.held_back = vec![("mw1".parse().unwrap(), Vec::new())];
+        assert!(targets(&held).is_empty());
+    }
+}

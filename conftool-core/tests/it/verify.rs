@@ -36,7 +36,7 @@ fn scripted(answers: &[(u16, &str)]) -> Scripted {
                 }
             }
             let n = {
-                let mut r = seen.lock().unwrap();
+                let mut r = seen.lock().expect("lock");
                 r.push(String::from_utf8_lossy(&head).into_owned());
                 r.len() - 1
             };
@@ -64,14 +64,14 @@ fn scripted(answers: &[(u16, &str)]) -> Scripted {
 const POOL: &str = "eqiad/web/http";
 
 fn lbs(urls: &[&str]) -> LoadBalancers {
-    let list: Vec<LbUrl> = urls.iter().map(|u| u.parse().unwrap()).collect();
-    LoadBalancers::new(BTreeMap::from([(POOL.parse().unwrap(), list)]))
+    let list: Vec<LbUrl> = urls.iter().map(|u| u.parse().expect("url")).collect();
+    LoadBalancers::new(BTreeMap::from([(POOL.parse().expect("pool"), list)]))
 }
 
 fn target(host: &str, want: Want) -> Target {
     Target {
-        pool: POOL.parse().unwrap(),
-        host: host.parse().unwrap(),
+        pool: POOL.parse().expect("pool"),
+        host: host.parse().expect("host"),
         want,
     }
 }

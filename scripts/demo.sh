@@ -175,7 +175,8 @@ YAML
 # A GET (bash's /dev/tcp, HTTP/1.0): the body of a 200, else `(HTTP <status>)`.
 http_get() { # host:port path
   local answer code
-  exec 3<>"/dev/tcp/${1%:*}/${1#*:}" 2>/dev/null || { echo "(no answer)"; return; }
+  # In braces: on a bare `exec`, `2>/dev/null` would silence this shell's stderr for good.
+  { exec 3<>"/dev/tcp/${1%:*}/${1#*:}"; } 2>/dev/null || { echo "(no answer)"; return; }
   printf 'GET %s HTTP/1.0\r\nHost: demo\r\n\r\n' "$2" >&3
   answer=$(cat <&3)
   exec 3<&-
@@ -223,8 +224,11 @@ echo "9 requests through HAProxy:"; tally 9
 echo "The status API (PyBal's), from HAProxy's own view:"
 printf '%s$ GET http://127.0.0.1:%s/pools/be_http%s\n' "$bold" "$status" "$reset"
 http_get "127.0.0.1:$status" /pools/be_http
-step confctl --namespace /lbdemo pool --hostname mw1002
-sleep 0.2
+echo "Repooled with --verify: confctl asks the agent's status API (the configuration's"
+echo "load_balancers) until HAProxy has mw1002 back in rotation, and only then returns:"
+printf 'load_balancers:\n  eqiad/web/http: [http://127.0.0.1:%s/pools/be_http]\n' "$status" >"$work/lb/confctl.yaml"
+cat "$work/lb/confctl.yaml"
+step confctl --namespace /lbdemo --config "$work/lb/confctl.yaml" pool --hostname mw1002 --verify
 echo "9 requests through HAProxy:"; tally 9
 echo "The agent's log (one JSON object per line):"
 tail -n 4 "$work/lb/agent.log"

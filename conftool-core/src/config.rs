@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::keys::Keyspace;
+use crate::verify::LoadBalancers;
 
 /// The default configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/conftool/config.yaml";
@@ -53,6 +54,10 @@ pub struct Config {
     /// (the Python tool's `read_only`): reads, dry runs and checks work.
     #[serde(default)]
     pub read_only: bool,
+    /// The status URLs of the load balancers that serve each pool, for verifying a change
+    /// ([`crate::verify`]). Running for another user, only the system configuration's count.
+    #[serde(default)]
+    pub load_balancers: LoadBalancers,
     /// A password given in the file itself (the Python tool's etcd client files do that).
     #[serde(skip)]
     pub inline_password: Option<Secret>,
@@ -104,6 +109,7 @@ impl Default for Config {
             audit_log: None,
             allow_insecure_auth: false,
             read_only: false,
+            load_balancers: LoadBalancers::default(),
             inline_password: None,
             notes: Vec::new(),
         }
@@ -385,14 +391,27 @@ impl Config {
             }
         };
         // Another file the caller names cannot drop what the system configuration imposes:
-        // its audit log, and read-only mode.
+        // its audit log, and read-only mode; nor choose the load balancers a verification
+        // asks (one of the caller's choosing could say "out of rotation" falsely).
         if let Some(named) = caller.config.as_deref().filter(|_| privilege.is_sudo()) {
-            if named != default_path && default_path.exists() {
-                let system = Config::load_system(default_path, false, privilege)?;
+            if named != default_path {
+                let system = match default_path.exists() {
+                    true => Config::load_system(default_path, false, privilege)?,
+                    false => Config::default(),
+                };
                 if system.audit_log.is_some() {
                     cfg.audit_log = system.audit_log;
                 }
                 cfg.read_only |= system.read_only;
+                if cfg.load_balancers != system.load_balancers {
+                    cfg.notes.push(format!(
+                        "load_balancers of {} not used: running for another user, only those \
+                         of {} count",
+                        named.display(),
+                        default_path.display()
+                    ));
+                    cfg.load_balancers = system.load_balancers;
+                }
             }
         }
         if !caller.endpoints.is_empty() {
@@ -551,6 +570,53 @@ mod tests {
         assert_eq!(
             c.tls.unwrap().key.unwrap(),
             PathBuf::from("/etc/conftool/client.key")
+        );
+    }
+
+    #[test]
+    fn load_balancers_are_read_and_checked_with_the_file() {
+        let p = Path::new("/etc/conftool/config.yaml");
+        let c = Config::from_yaml(
+            p,
+            "endpoints: [http://a:1]\nload_balancers:\n  eqiad/appservers/apache: [http://lb1:9090/pools/apache]\n",
+        )
+        .unwrap();
+        let pool = "eqiad/appservers/apache".parse().unwrap();
+        assert_eq!(c.load_balancers.for_pool(&pool).len(), 1);
+        assert!(Config::default().load_balancers.is_empty());
+        for (text, why) in [
+            (
+                "load_balancers:\n  eqiad/appservers/apache: ['file:///etc/passwd']\n",
+                "load balancer 1 is not an http:// or https:// URL",
+            ),
+            (
+                "load_balancers:\n  appservers/apache: [http://lb1/p]\n",
+                "is not dc/cluster/service",
+            ),
+        ] {
+            let e = Config::from_yaml(p, text).unwrap_err();
+            assert!(e.is_bad_input(), "{e}");
+            let e = e.to_string();
+            assert!(
+                e.contains(why) && e.contains("config.yaml") && e.contains("line 2"),
+                "{e}"
+            );
+        }
+        // The Python tool's format takes it too, as it takes our audit_log.
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("config.yaml");
+        std::fs::write(
+            &f,
+            "hosts: [http://a:1]\nload_balancers: {eqiad/appservers/apache: [http://lb1/p]}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Config::load(&f)
+                .unwrap()
+                .load_balancers
+                .for_pool(&pool)
+                .len(),
+            1
         );
     }
 
@@ -790,9 +856,35 @@ mod tests {
             );
             assert!(cfg.read_only, "{f:?}");
         }
-        // The other file's own settings still count (another cluster's endpoints).
+        // The other file's own settings still count (another cluster's endpoints), but not
+        // its load balancers: a verification asks the system's only.
         let cfg = Config::resolve(&named(&other), &system, &sudo).unwrap();
         assert_eq!(cfg.endpoints, ["http://10.0.0.9:2379"]);
+        std::fs::write(
+            &other,
+            "endpoints: [http://10.0.0.9:2379]\nload_balancers: {eqiad/a/b: [http://6.6.6.6/p]}\n",
+        )
+        .unwrap();
+        let cfg = Config::resolve(&named(&other), &system, &sudo).unwrap();
+        assert!(cfg.load_balancers.is_empty(), "{:?}", cfg.load_balancers);
+        assert!(
+            cfg.notes.iter().any(|n| n.contains("load_balancers of")),
+            "{:?}",
+            cfg.notes
+        );
+        let own = Config::resolve(&named(&other), &system, &Privilege::Root).unwrap();
+        assert!(!own.load_balancers.is_empty());
+        std::fs::write(
+            &system,
+            "hosts: [http://10.0.0.1:2379]\nload_balancers: {eqiad/a/b: [http://lb1/p]}\n",
+        )
+        .unwrap();
+        let cfg = Config::resolve(&named(&other), &system, &sudo).unwrap();
+        let pool = "eqiad/a/b".parse().unwrap();
+        assert_eq!(
+            cfg.load_balancers.for_pool(&pool)[0].as_str(),
+            "http://lb1/p"
+        );
         // Root itself chooses freely: the empty file means the defaults.
         let cfg = Config::resolve(&named(&empty), &system, &Privilege::Root).unwrap();
         assert_eq!((cfg.audit_log, cfg.read_only), (None, false));

@@ -49,6 +49,9 @@
 //!   [`Store::hosts_with_labels`], one range read of `/v1/labels/`.
 //! - [`watch`]: [`Store::watch`], a selection at one revision and then every change after
 //!   it ([`WatchEvent`]), across failovers, restarts and compaction.
+//! - [`mod@verify`]: after a change, ask the load balancers of the pools it touched
+//!   ([`LoadBalancers`], the configuration's `load_balancers`) until each host is out of
+//!   rotation or back in ([`verify()`]), failing closed.
 
 pub mod audit;
 pub mod config;
@@ -56,6 +59,7 @@ mod endpoints;
 mod error;
 mod group;
 mod guarded;
+mod http1;
 mod label_store;
 mod locks;
 mod members;
@@ -71,6 +75,7 @@ mod store;
 pub mod trust;
 mod typed;
 pub mod v2;
+pub mod verify;
 pub mod watch;
 mod writer;
 
@@ -101,5 +106,8 @@ pub use runs::{is_threshold_refusal, HostDepool};
 pub use select::{ApplyError, Atomicity};
 pub use store::{CommitReport, Raw, Store};
 pub use typed::TypedApplyError;
+pub use verify::{
+    verify, Check, LbUrl, LoadBalancers, Target, Verified, VerifyError, VerifyOptions, Want,
+};
 pub use watch::{ObjectChange, Watch, WatchConfig, WatchEvent, WatchStatus};
 pub use writer::{HostChange, Planned, PlannedWrites, Writer};

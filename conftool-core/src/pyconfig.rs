@@ -74,6 +74,8 @@ struct PythonConfig {
     timeout: Option<Duration>,
     #[serde(default)]
     allow_insecure_auth: bool,
+    #[serde(default)]
+    load_balancers: crate::verify::LoadBalancers,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -454,6 +456,7 @@ fn load_from(
         audit_log: py.audit_log,
         allow_insecure_auth: py.allow_insecure_auth,
         read_only: py.read_only,
+        load_balancers: py.load_balancers,
         inline_password: merged.password.map(crate::config::Secret),
         notes: Vec::new(),
     };

@@ -8,6 +8,7 @@
 //! 3 be_apache 1 mw1001 127.0.0.1 2 0 10 10 ...
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::error::Error;
@@ -150,6 +151,41 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerState>, Error> {
     Ok(out)
 }
 
+/// Parse the answer to `show stat <backend> 4 -1` (the backend's servers, as CSV under a
+/// `# pxname,svname,qcur,qmax,scur,...` header): each server's current sessions (`scur`),
+/// read by column name. `show servers state` has no session count.
+pub fn parse_stat_sessions(text: &str) -> Result<BTreeMap<String, u64>, Error> {
+    let bad = |reason: String| Error::HaProxy {
+        command: "show stat".into(),
+        reason,
+    };
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().ok_or_else(|| bad("empty answer".into()))?;
+    let Some(header) = first.strip_prefix('#') else {
+        // An error message ("No such proxy.") comes instead of the header.
+        return Err(bad(first.trim().to_string()));
+    };
+    let cols: Vec<&str> = header.trim().split(',').collect();
+    let col = |name: &str| {
+        cols.iter()
+            .position(|c| *c == name)
+            .ok_or_else(|| bad(format!("no column {name} in the header")))
+    };
+    let (name, scur) = (col("svname")?, col("scur")?);
+    let mut out = BTreeMap::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let (Some(server), Some(n)) = (f.get(name), f.get(scur)) else {
+            return Err(bad(format!("short line: {line}")));
+        };
+        let n = n
+            .parse::<u64>()
+            .map_err(|_| bad(format!("scur is not a number: {line}")))?;
+        out.insert((*server).to_string(), n);
+    }
+    Ok(out)
+}
+
 /// One runtime API command.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Command {
@@ -267,6 +303,30 @@ mod tests {
         // A backend with no servers: header, no lines.
         let empty = "1\n# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n";
         assert_eq!(parse_servers_state(empty).expect("ok"), vec![]);
+    }
+
+    // Captured from HAProxy 2.6 (`show stat be_http 4 -1`), the columns past `status` cut.
+    const STAT: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight
+be_http,mw1001,0,0,2,3,,7,0,0,,0,,0,0,0,0,no check,10
+be_http,mw1002,0,0,0,0,,0,0,0,,0,,0,0,0,0,MAINT,10
+
+";
+
+    #[test]
+    fn sessions_come_from_show_stat_by_column_name() {
+        let s = parse_stat_sessions(STAT).expect("parses");
+        assert_eq!(
+            s.into_iter().collect::<Vec<_>>(),
+            [("mw1001".to_string(), 2), ("mw1002".to_string(), 0)]
+        );
+        let moved = "# svname,scur,pxname\nmw1,5,be\n";
+        assert_eq!(parse_stat_sessions(moved).expect("parses")["mw1"], 5);
+        let e = parse_stat_sessions("No such proxy.\n\n").expect_err("error");
+        assert!(e.to_string().contains("No such proxy."), "{e}");
+        assert!(parse_stat_sessions("# pxname,svname\n").is_err());
+        assert!(parse_stat_sessions("# svname,scur\nmw1\n").is_err());
+        assert!(parse_stat_sessions("# svname,scur\nmw1,x\n").is_err());
+        assert!(parse_stat_sessions("").is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! [`STATUS_HAPROXY_QUERIES`](crate::limits::STATUS_HAPROXY_QUERIES) requests read it at
 //! once. How connections are bounded is in `conns`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -22,7 +23,8 @@ use crate::haproxy::ServerState;
 use crate::limits::{ConnectionCap, StatusLimits, STATUS_HAPROXY_QUERIES};
 use crate::runtime::Runtime;
 use crate::status::{
-    render_alerts, render_not_found, render_pool, render_pools, render_server, Format, PoolHealth,
+    render_alerts, render_not_found, render_pool, render_pools, render_server, Extra, Format,
+    PoolHealth,
 };
 
 /// What the status server needs.
@@ -81,6 +83,12 @@ impl StatusServer {
         self.runtime.servers(backend).await
     }
 
+    /// Each server's current sessions in one backend, a few requests at a time.
+    async fn sessions(&self, backend: &str) -> Result<BTreeMap<String, u64>, Error> {
+        let _permit = self.queries.acquire().await;
+        self.runtime.sessions(backend).await
+    }
+
     pub(crate) async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let format = Format::from_accept(
             req.headers()
@@ -120,10 +128,24 @@ impl StatusServer {
                         return reply(StatusCode::SERVICE_UNAVAILABLE, format, format!("{e}\n"))
                     }
                 };
+                // The agent's own fields are JSON's only: PyBal's text stays as it is.
+                let (sessions, kept) = match format {
+                    Format::Text => (None, Vec::new()),
+                    Format::Json => match self.sessions(pool).await {
+                        Ok(s) => (Some(s), self.metrics.kept(pool)),
+                        Err(e) => {
+                            return reply(StatusCode::SERVICE_UNAVAILABLE, format, format!("{e}\n"))
+                        }
+                    },
+                };
+                let extra = Extra {
+                    sessions: sessions.as_ref(),
+                    kept: &kept,
+                };
                 match rest.first() {
-                    None => reply(StatusCode::OK, format, render_pool(&servers, format)),
+                    None => reply(StatusCode::OK, format, render_pool(&servers, extra, format)),
                     Some(host) => match servers.iter().find(|s| s.name == *host) {
-                        Some(s) => reply(StatusCode::OK, format, render_server(s, format)),
+                        Some(s) => reply(StatusCode::OK, format, render_server(s, extra, format)),
                         None => not_found(),
                     },
                 }
@@ -279,9 +301,13 @@ impl StatusServer {
             ("conftool_lb_server_weight", "The server's HAProxy weight."),
         ];
         let mut states = Vec::new();
+        let mut sessions = Vec::new();
         for b in &self.backends {
             if let Ok(s) = self.servers(b).await {
                 states.extend(s);
+            }
+            if let Ok(s) = self.sessions(b).await {
+                sessions.extend(s.into_iter().map(|(server, n)| (b, server, n)));
             }
         }
         for (i, (name, help)) in gauges.iter().enumerate() {
@@ -299,6 +325,14 @@ impl StatusServer {
                     s.backend, s.name
                 );
             }
+        }
+        let name = "conftool_lb_server_sessions";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Requests HAProxy has on the server now (scur).\n# TYPE {name} gauge"
+        );
+        for (pool, server, n) in &sessions {
+            let _ = writeln!(out, "{name}{{pool=\"{pool}\",server=\"{server}\"}} {n}");
         }
         out
     }

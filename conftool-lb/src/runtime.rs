@@ -9,6 +9,7 @@
 //! reaches HAProxy when something else (a flood of status API connections, a leak) has
 //! used up the rest. The status API's reads use a runtime without one: they may fail then.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use crate::error::Error;
-use crate::haproxy::{parse_servers_state, Command, ServerState};
+use crate::haproxy::{parse_servers_state, parse_stat_sessions, Command, ServerState};
 
 /// How long one command may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -148,6 +149,12 @@ impl Runtime {
     pub async fn servers(&self, backend: &str) -> Result<Vec<ServerState>, Error> {
         let answer = self.send(&format!("show servers state {backend}")).await?;
         parse_servers_state(&answer)
+    }
+
+    /// Each server's current sessions (`show stat <backend> 4 -1`: servers only).
+    pub async fn sessions(&self, backend: &str) -> Result<BTreeMap<String, u64>, Error> {
+        let answer = self.send(&format!("show stat {backend} 4 -1")).await?;
+        parse_stat_sessions(&answer)
     }
 
     /// Apply one command; HAProxy answers these with an empty line when they succeed.

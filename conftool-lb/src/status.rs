@@ -10,7 +10,11 @@
 //! `not pooled` otherwise), as PyBal's instrumentation API prints them; for one server
 //! (`/pools/<pool>/<host>`) only its `enabled/up/pooled`, as PyBal does. JSON (when the
 //! request accepts `application/json`): `{"mw1001": {"pooled": true, "weight": 10, "up":
-//! true, "enabled": true}}`. An unknown URL: 404 with PyBal's
+//! true, "enabled": true, "sessions": 0, "kept_by_threshold": false}}`: PyBal's fields, and
+//! two of the agent's, which a verification reads (`confctl depool --verify`): `sessions`,
+//! the requests HAProxy has on the server now (`scur`), and `kept_by_threshold`, true for a
+//! server etcd has depooled that the agent keeps in rotation so as not to go below the
+//! pool's depool threshold (waiting will not take it out). An unknown URL: 404 with PyBal's
 //! `The desired url <url> was not found` (JSON: `{"error": ...}`).
 //!
 //! `/alerts`, as PyBal computes it, from HAProxy's view, and counted as confctl counts:
@@ -22,6 +26,8 @@
 //! when a pool is too small to allow depooling (its servers not in maintenance, `n`, are fewer than
 //! `n × depool_threshold + 1`); else `ok`. Text `OK - All pools are healthy`, JSON
 //! `{"status": "ok", "msg": "All pools are healthy"}`.
+
+use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
@@ -71,13 +77,27 @@ fn text_status(s: &ServerState) -> String {
     )
 }
 
-fn object(s: &ServerState) -> Value {
-    json!({
+/// What the agent adds to HAProxy's state of a pool's servers, for the JSON answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extra<'a> {
+    /// Each server's current sessions (HAProxy's `scur`).
+    pub sessions: Option<&'a BTreeMap<String, u64>>,
+    /// The servers etcd has depooled that the depool threshold keeps in rotation.
+    pub kept: &'a [String],
+}
+
+fn object(s: &ServerState, extra: Extra<'_>) -> Value {
+    let mut v = json!({
         "pooled": s.pooled(),
         "weight": s.weight,
         "up": s.up(),
         "enabled": s.admin() == AdminState::Ready,
-    })
+        "kept_by_threshold": extra.kept.contains(&s.name),
+    });
+    if let Some(n) = extra.sessions.and_then(|m| m.get(&s.name)) {
+        v["sessions"] = json!(n);
+    }
+    v
 }
 
 /// `GET /pools`: the pool names.
@@ -89,25 +109,25 @@ pub fn render_pools<'a>(pools: impl IntoIterator<Item = &'a str>, f: Format) -> 
     }
 }
 
-/// `GET /pools/<pool>`: every server of the pool.
-pub fn render_pool(servers: &[ServerState], f: Format) -> String {
+/// `GET /pools/<pool>`: every server of the pool (`extra` in JSON only).
+pub fn render_pool(servers: &[ServerState], extra: Extra<'_>, f: Format) -> String {
     match f {
         Format::Text => servers.iter().map(|s| line(s) + "\n").collect(),
         Format::Json => {
             let m: Map<String, Value> = servers
                 .iter()
-                .map(|s| (s.name.clone(), object(s)))
+                .map(|s| (s.name.clone(), object(s, extra)))
                 .collect();
             Value::Object(m).to_string()
         }
     }
 }
 
-/// `GET /pools/<pool>/<host>`: one server.
-pub fn render_server(s: &ServerState, f: Format) -> String {
+/// `GET /pools/<pool>/<host>`: one server (`extra` in JSON only).
+pub fn render_server(s: &ServerState, extra: Extra<'_>, f: Format) -> String {
     match f {
         Format::Text => text_status(s) + "\n",
-        Format::Json => object(s).to_string(),
+        Format::Json => object(s, extra).to_string(),
     }
 }
 
@@ -214,11 +234,11 @@ mod tests {
             s("mw1003", 0, 1, 10),
         ];
         assert_eq!(
-            render_pool(&servers, Format::Text),
+            render_pool(&servers, Extra::default(), Format::Text),
             "mw1001:\tenabled/up/pooled\nmw1002:\tdisabled/up/not pooled\nmw1003:\tdisabled/down/not pooled\n"
         );
         assert_eq!(
-            render_server(&s("mw1", 2, 0, 0), Format::Text),
+            render_server(&s("mw1", 2, 0, 0), Extra::default(), Format::Text),
             "enabled/up/not pooled\n"
         );
         assert_eq!(
@@ -233,12 +253,37 @@ mod tests {
     }
 
     #[test]
-    fn json_is_pybals() {
-        let v: Value = serde_json::from_str(&render_pool(&[s("mw1001", 2, 0, 10)], Format::Json))
-            .expect("json");
+    fn json_is_pybals_with_the_agents_fields() {
+        let v: Value = serde_json::from_str(&render_pool(
+            &[s("mw1001", 2, 0, 10)],
+            Extra::default(),
+            Format::Json,
+        ))
+        .expect("json");
         assert_eq!(
             v,
-            json!({"mw1001": {"pooled": true, "weight": 10, "up": true, "enabled": true}})
+            json!({"mw1001": {"pooled": true, "weight": 10, "up": true, "enabled": true, "kept_by_threshold": false}})
+        );
+        let sessions = BTreeMap::from([("mw1001".to_string(), 3), ("mw1002".to_string(), 0)]);
+        let kept = ["mw1001".to_string()];
+        let extra = Extra {
+            sessions: Some(&sessions),
+            kept: &kept,
+        };
+        let one = |name| {
+            serde_json::from_str::<Value>(&render_server(&s(name, 2, 0, 10), extra, Format::Json))
+                .expect("json")
+        };
+        assert_eq!(
+            one("mw1001"),
+            json!({"pooled": true, "weight": 10, "up": true, "enabled": true, "sessions": 3, "kept_by_threshold": true})
+        );
+        assert_eq!(one("mw1002")["sessions"], 0);
+        assert_eq!(one("mw1002")["kept_by_threshold"], false);
+        // Text stays PyBal's whatever the agent knows.
+        assert_eq!(
+            render_server(&s("mw1001", 2, 0, 10), extra, Format::Text),
+            "enabled/up/pooled\n"
         );
         assert_eq!(render_pools(["a"], Format::Json), r#"["a"]"#);
     }

@@ -334,6 +334,35 @@ impl fmt::Display for PoolKey {
     }
 }
 
+/// The form [`PoolKey`]'s `Display` writes, `dc/cluster/service` (`eqiad/appservers/apache`),
+/// each part a valid name.
+///
+/// ```
+/// use conftool_model::model::PoolKey;
+/// let p: PoolKey = "eqiad/appservers/apache".parse().unwrap();
+/// assert_eq!(p.to_string(), "eqiad/appservers/apache");
+/// assert!("eqiad/appservers".parse::<PoolKey>().is_err());
+/// ```
+impl FromStr for PoolKey {
+    type Err = crate::error::NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let [dc, cluster, service] = parts.as_slice() else {
+            return Err(crate::error::NameError {
+                kind: "pool",
+                name: s.to_string(),
+                reason: "is not dc/cluster/service",
+            });
+        };
+        Ok(PoolKey {
+            dc: dc.parse()?,
+            cluster: cluster.parse()?,
+            service: service.parse()?,
+        })
+    }
+}
+
 /// One object: a node in a pool.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {

@@ -360,7 +360,7 @@ fn status_api_reports_haproxys_view_in_text_and_json() {
     assert_eq!(code, 200);
     assert_eq!(
         serde_json::from_str::<Value>(&one).expect("json"),
-        serde_json::json!({"pooled": false, "weight": 10, "up": true, "enabled": false})
+        serde_json::json!({"pooled": false, "weight": 10, "up": true, "enabled": false, "sessions": 0, "kept_by_threshold": false})
     );
     assert_eq!(
         get(s, "/pools/nosuch", false),
@@ -391,6 +391,10 @@ fn status_api_reports_haproxys_view_in_text_and_json() {
     );
     assert!(
         metrics.contains("conftool_lb_server_pooled{pool=\"be_http\",server=\"mw1001\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("conftool_lb_server_sessions{pool=\"be_http\",server=\"mw1003\"} 0"),
         "{metrics}"
     );
     assert!(

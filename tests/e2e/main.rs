@@ -14,6 +14,7 @@ mod harness;
 mod lb_agent;
 mod lb_agent_flood;
 mod lb_agent_unreadable;
+mod lb_verify;
 mod measure;
 mod migrate;
 mod migrate_hostile;

@@ -2,13 +2,13 @@
 //! read the answer within the cap on bytes, and parse it within the cap on keys.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use http_body_util::{BodyExt, Empty};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode, Uri};
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
-use tokio_rustls::rustls;
+
+use crate::http1::{read_body, send, AbortOnDrop};
 
 use super::parse::{parse, ParseError};
 use super::{Error, V2Read, V2Source, SYSTEM_CA_BUNDLE};
@@ -129,64 +129,8 @@ pub(super) async fn fetch(
     Ok(read)
 }
 
-/// Aborts the connection's task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Send one request on a fresh HTTP/1.1 connection; the answer's head, and the task that
-/// drives the connection (the body is read through it).
-async fn send<S>(
-    io: TokioIo<S>,
-    req: Request<Empty<Bytes>>,
-) -> Result<(Response<Incoming>, tokio::task::JoinHandle<()>), String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(async move {
-        // Its errors reach the request or the body, where they are reported.
-        let _ = conn.await;
-    });
-    match sender.send_request(req).await {
-        Ok(resp) => Ok((resp, driver)),
-        Err(e) => {
-            driver.abort();
-            Err(e.to_string())
-        }
-    }
-}
-
-/// Read the body, at most `limit` bytes: stops (without reading the rest) at the frame that
-/// passes it. Returns what was read and whether that is the whole body.
-async fn read_body(resp: Response<Incoming>, limit: u64) -> Result<(Vec<u8>, bool), String> {
-    let mut body = resp.into_body();
-    let mut buf: Vec<u8> = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| e.to_string())?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        if buf.len() as u64 + data.len() as u64 > limit {
-            let room = usize::try_from(limit).unwrap_or(usize::MAX) - buf.len();
-            buf.extend_from_slice(&data[..room.min(data.len())]);
-            return Ok((buf, false));
-        }
-        buf.extend_from_slice(&data);
-    }
-    Ok((buf, true))
-}
-
 /// The TLS client of `source`: its CA (the system bundle by default) and client identity.
 pub(super) fn tls_connector(source: &V2Source) -> Result<tokio_rustls::TlsConnector, Error> {
-    use rustls_pki_types::pem::PemObject as _;
-    use rustls_pki_types::CertificateDer;
     let path = source
         .ca
         .clone()
@@ -197,21 +141,8 @@ pub(super) fn tls_connector(source: &V2Source) -> Result<tokio_rustls::TlsConnec
     };
     let pem = crate::trust::read_bounded(&path, 16 << 20, "CA file")
         .map_err(|e| file_err(format!("cannot read CA file: {e}")))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| file_err(format!("not a PEM certificate: {e}")))?;
-        roots
-            .add(cert)
-            .map_err(|e| file_err(format!("unusable CA certificate: {e}")))?;
-    }
-    if roots.is_empty() {
-        return Err(file_err("no certificate in the CA file".into()));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::BadInput(format!("TLS setup: {e}")))?
-        .with_root_certificates(roots);
+    let roots = crate::http1::roots(&pem).map_err(file_err)?;
+    let builder = crate::http1::client_builder(roots).map_err(Error::BadInput)?;
     let config = match (&source.cert, &source.key) {
         (None, None) => builder.with_no_client_auth(),
         (Some(cert), Some(key)) => {
@@ -229,7 +160,9 @@ pub(super) fn tls_connector(source: &V2Source) -> Result<tokio_rustls::TlsConnec
             ))
         }
     };
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        config,
+    )))
 }
 
 /// A client certificate chain and its key, from PEM files.

@@ -1,5 +1,6 @@
 //! conftool-core against a real, throwaway etcd: the store's paged reads and its batched,
-//! guarded writes; its watch; the one write path.
+//! guarded writes; its watch; the one write path. And `verify` against scripted load
+//! balancers on loopback.
 
 mod coordination;
 mod labels;
@@ -7,5 +8,6 @@ mod migrate;
 mod node;
 mod store;
 mod thresholds;
+mod verify;
 mod watch;
 mod writer;

@@ -1,7 +1,8 @@
 //! A real HAProxy on loopback, and tiny HTTP backends behind it, for pool-state tests.
 //!
 //! [`Backends`] are HTTP/1.1 servers on free 127.0.0.1 ports that answer every request with
-//! `200` and their own name as the body, counting what they serve. [`HaProxy`] starts Debian's
+//! `200` and their own name as the body, counting what they serve; a `GET /hold` waits for
+//! [`Backends::release`] first (a request in flight, for tests that wait for sessions). [`HaProxy`] starts Debian's
 //! `haproxy` (foreground, `-db`, one thread, unprivileged ports) with a generated config: one
 //! frontend per backend, `balance roundrobin`, servers without health checks (so a server's
 //! state changes only through the runtime API on [`HaProxy::socket`]), some of them starting
@@ -44,7 +45,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -79,6 +80,7 @@ pub fn haproxy_binary() -> PathBuf {
 struct Backend {
     addr: SocketAddr,
     hits: Arc<AtomicU64>,
+    gate: Arc<Gate>,
     /// The accept loop and its stop flag, while the backend listens.
     running: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
 }
@@ -98,10 +100,12 @@ impl Backends {
                 let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback backend");
                 let addr = listener.local_addr().expect("backend address");
                 let hits = Arc::new(AtomicU64::new(0));
-                let running = serve(listener, name, &hits);
+                let gate = Arc::new(Gate::default());
+                let running = serve(listener, name, &hits, &gate);
                 let b = Backend {
                     addr,
                     hits,
+                    gate,
                     running: Mutex::new(Some(running)),
                 };
                 (name.to_string(), b)
@@ -146,6 +150,19 @@ impl Backends {
         }
     }
 
+    /// How many `GET /hold` requests backend `name` is holding (waiting for
+    /// [`Backends::release`]).
+    pub fn held(&self, name: &str) -> u64 {
+        self.get(name).gate.lock().0
+    }
+
+    /// Let backend `name`'s held requests be answered, and every later `/hold` at once.
+    pub fn release(&self, name: &str) {
+        let g = &self.get(name).gate;
+        g.lock().1 = true;
+        g.cv.notify_all();
+    }
+
     /// Stop backend `name` listening (connections to it are refused from now on).
     pub fn stop(&self, name: &str) {
         let b = self.get(name);
@@ -177,7 +194,7 @@ impl Backends {
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         };
-        *running = Some(serve(listener, name, &b.hits));
+        *running = Some(serve(listener, name, &b.hits, &b.gate));
     }
 }
 
@@ -195,9 +212,11 @@ fn serve(
     listener: TcpListener,
     name: &str,
     hits: &Arc<AtomicU64>,
+    gate: &Arc<Gate>,
 ) -> (Arc<AtomicBool>, JoinHandle<()>) {
     let stop = Arc::new(AtomicBool::new(false));
     let (name, hits, flag) = (name.to_string(), Arc::clone(hits), Arc::clone(&stop));
+    let gate = Arc::clone(gate);
     let handle = std::thread::Builder::new()
         .name(format!("backend-{name}"))
         .spawn(move || {
@@ -207,10 +226,11 @@ fn serve(
                 }
                 match conn {
                     Ok(stream) => {
-                        let (name, hits) = (name.clone(), Arc::clone(&hits));
+                        let (name, hits, gate) =
+                            (name.clone(), Arc::clone(&hits), Arc::clone(&gate));
                         let _ = std::thread::Builder::new()
                             .name(format!("backend-{name}-conn"))
-                            .spawn(move || answer(stream, &name, &hits));
+                            .spawn(move || answer(stream, &name, &hits, &gate));
                     }
                     // EMFILE and the like: do not spin.
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -221,8 +241,37 @@ fn serve(
     (stop, handle)
 }
 
-/// Read one request's head and answer it: 200, body = `name`, then close.
-fn answer(mut stream: TcpStream, name: &str, hits: &AtomicU64) {
+/// Where `GET /hold` requests wait: how many wait, and whether the gate is open.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<(u64, bool)>,
+    cv: Condvar,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, bool)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wait until the gate opens (at most 30 s: a forgotten release must not hang a test).
+    fn pass(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut st = self.lock();
+        st.0 += 1;
+        while !st.1 && Instant::now() < deadline {
+            st = self
+                .cv
+                .wait_timeout(st, Duration::from_millis(100))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        st.0 -= 1;
+    }
+}
+
+/// Read one request's head and answer it: 200, body = `name`, then close (a `GET /hold`
+/// after its backend's gate opens).
+fn answer(mut stream: TcpStream, name: &str, hits: &AtomicU64, gate: &Gate) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
     let mut req = Vec::new();
@@ -238,6 +287,9 @@ fn answer(mut stream: TcpStream, name: &str, hits: &AtomicU64) {
         if req.len() > 64 * 1024 {
             return;
         }
+    }
+    if req.starts_with(b"GET /hold ") {
+        gate.pass();
     }
     // Counted before the answer leaves, so a client that has its response sees the count.
     hits.fetch_add(1, Ordering::SeqCst);
@@ -573,12 +625,18 @@ pub fn send(frontend: SocketAddr, n: usize) -> BTreeMap<String, usize> {
 }
 
 fn get_once(frontend: SocketAddr) -> String {
+    get(frontend, "/")
+}
+
+/// One HTTP GET of `path` through `frontend` on a new connection: the body (the name of the
+/// backend that answered), or `error:...` as [`send`] tallies failures.
+pub fn get(frontend: SocketAddr, path: &str) -> String {
     let Ok(mut s) = TcpStream::connect_timeout(&frontend, Duration::from_secs(2)) else {
         return "error:connect".into();
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-    let req = format!("GET / HTTP/1.1\r\nHost: {frontend}\r\nConnection: close\r\n\r\n");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {frontend}\r\nConnection: close\r\n\r\n");
     if s.write_all(req.as_bytes()).is_err() {
         return "error:io".into();
     }

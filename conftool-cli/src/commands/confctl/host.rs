@@ -56,6 +56,9 @@ pub struct HostArgs {
     /// /etc/conftool/depool-policy.yaml if it exists).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Verification against the load balancers.
+    #[command(flatten)]
+    pub verify: super::verify::VerifyArgs,
 }
 
 /// `confctl pool`'s arguments.
@@ -391,6 +394,14 @@ pub(super) async fn run(
             "node {first}{alt} is not in {what}; nothing written"
         )));
     }
+    // What --verify will ask the load balancers, checked before anything is written.
+    let targets = if args.verify.verify {
+        let t = super::verify::targets(&plan);
+        super::verify::check(&store, &cfg, &t).await?;
+        t
+    } else {
+        Vec::new()
+    };
     if args.dry_run {
         group_report::dry_run(opts, &plan, &theirs);
         return Ok(crate::exit::OK);
@@ -439,9 +450,11 @@ pub(super) async fn run(
     }
     let code = landed.report(&opts.out, json)?;
     group_report::after(opts, &plan, &outcomes, op.as_ref());
-    Ok(if outcomes.iter().any(|o| o.failed()) {
-        crate::exit::FAILURE
-    } else {
-        code
-    })
+    if outcomes.iter().any(|o| o.failed()) {
+        return Ok(crate::exit::FAILURE);
+    }
+    if args.verify.verify && code == crate::exit::OK {
+        return super::verify::run(&opts.out, &cfg, &targets, &args.verify).await;
+    }
+    Ok(code)
 }

@@ -16,6 +16,7 @@ mod select;
 mod tags;
 mod typed;
 mod upgrade;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -126,7 +127,8 @@ pub enum Command {
     /// Objects that are pooled=inactive stay inactive unless --include-inactive is given.
     #[command(
         after_help = "Examples:\n  confctl pool\n  confctl pool --hostname mw1018 --service apache\n  \
-  confctl pool --hostname mw1018 --hostname mw1019 --dry-run"
+  confctl pool --hostname mw1018 --hostname mw1019 --dry-run\n  \
+  confctl pool --hostname mw1018 --verify --verify-timeout 1m   # until every load balancer has it back"
     )]
     Pool(host::PoolArgs),
     /// Set pooled=no for a host (or a group: --hostname repeated, --hosts-file) in every
@@ -137,7 +139,8 @@ pub enum Command {
         after_help = "Examples:\n  confctl depool\n  confctl depool --hostname cp1052 --service varnish-fe\n  \
   confctl depool --hosts-file rack-b4.txt --dry-run\n  \
   confctl depool --hosts-file rack-b4.txt --reason 'T123 switch upgrade'\n  \
-  confctl depool --hostname mw1018 --operation        # prints the operation id"
+  confctl depool --hostname mw1018 --operation        # prints the operation id\n  \
+  confctl depool --hostname mw1018 --verify --wait-sessions   # until every load balancer has it out"
     )]
     Depool(host::GuardedArgs),
     /// Set weight=0 for a host in every pool it is in (or one service): it stays pooled and

@@ -24,6 +24,7 @@ mod python_nodes;
 mod python_types;
 mod reliability;
 mod runs;
+mod runs_lb;
 mod schema;
 mod schema_production;
 mod schema_tags;

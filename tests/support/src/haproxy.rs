@@ -613,6 +613,20 @@ pub fn parse_servers_state(out: &str) -> Vec<BTreeMap<String, String>> {
     rows
 }
 
+/// One runtime-API command on the socket at `path` (for a thread that samples HAProxy while
+/// the test drives it): what haproxy answered, or an empty string if the socket failed.
+pub fn command_at(path: &Path, cmd: &str) -> String {
+    let run = || -> std::io::Result<String> {
+        let mut s = UnixStream::connect(path)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(format!("{cmd}\n").as_bytes())?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    };
+    run().unwrap_or_default()
+}
+
 /// `n` sequential HTTP GETs through `frontend`, a new connection each, tallied by response
 /// body (the backend's name). Failures are tallied as `error:connect`, `error:io`,
 /// `error:http-<status>` (e.g. `error:http-503` when no server is up) or `error:malformed`.

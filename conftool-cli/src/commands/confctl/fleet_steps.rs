@@ -21,14 +21,8 @@ use crate::commands::changes::{failure, writer};
 pub struct StepArgs {
     /// Check with every load balancer of the host's pools (`load_balancers` in the
     /// configuration) that it is out before the command runs, and back in after.
-    #[arg(long)]
-    pub verify: bool,
-    /// How long each verification may take.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub verify_timeout: Duration,
-    /// With --verify: also wait until the load balancers report no session left on it.
-    #[arg(long)]
-    pub wait_sessions: bool,
+    #[command(flatten)]
+    pub verify: super::verify::VerifyArgs,
     /// How long the command may run (then it is killed, and counts as failed).
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -279,25 +273,53 @@ impl<'a> Steps<'a> {
         Ok(applied)
     }
 
+    /// With --verify, before anything is written: every pool of the objects has a load
+    /// balancer configured (bad input otherwise).
+    pub async fn verify_preflight(&self, objects: &[Selected]) -> anyhow::Result<()> {
+        if !self.args.verify.verify {
+            return Ok(());
+        }
+        super::verify::check(self.store, self.cfg, &targets(objects, false)).await
+    }
+
     /// With --verify: every load balancer of the objects' pools says the host is out.
     pub async fn verify_out(&self, objects: &[Selected]) -> anyhow::Result<()> {
         self.verify(objects, false).await
     }
 
-    /// With --verify: every load balancer of the objects' pools says the host is back in
-    /// (the objects that are `pooled: yes` now).
+    /// With --verify: every load balancer of the objects' pools says the host is as it was
+    /// before the run (in rotation where it served).
     pub async fn verify_in(&self, objects: &[Selected]) -> anyhow::Result<()> {
         self.verify(objects, true).await
     }
 
     async fn verify(&self, objects: &[Selected], back_in: bool) -> anyhow::Result<()> {
-        if !self.args.verify {
+        if !self.args.verify.verify {
             return Ok(());
         }
-        let _ = (self.cfg, objects, back_in);
-        Err(anyhow::anyhow!(
-            "verification is not available in this build"
-        ))
+        let t = targets(objects, back_in);
+        if t.is_empty() {
+            return Ok(());
+        }
+        let opts = conftool_core::VerifyOptions {
+            timeout: self.args.verify.verify_timeout,
+            wait_sessions: self.args.verify.wait_sessions && !back_in,
+            ..conftool_core::VerifyOptions::default()
+        };
+        let verified = conftool_core::verify(&self.cfg.load_balancers, &t, &opts).await?;
+        self.opts.out.info(format!(
+            "Verified: {} {} on every load balancer ({:.2}s)",
+            objects
+                .first()
+                .map_or(String::new(), |o| o.key.node.to_string()),
+            if back_in {
+                "back as it was"
+            } else {
+                "out of rotation"
+            },
+            verified.elapsed.as_secs_f64()
+        ));
+        Ok(())
     }
 
     /// End the operation: put back exactly what it depooled (where nobody changed it since).
@@ -322,6 +344,21 @@ impl<'a> Steps<'a> {
     pub fn writer(&mut self) -> &mut Writer<'a> {
         &mut self.writer
     }
+}
+
+/// What to ask the load balancers about the objects (inactive ones are not asked): out of
+/// rotation, or as they were read (`back_in`: in where they served).
+fn targets(objects: &[Selected], back_in: bool) -> Vec<conftool_core::Target> {
+    objects
+        .iter()
+        .filter_map(|o| conftool_core::Target::of(&o.key, &o.state))
+        .map(|mut t| {
+            if !back_in {
+                t.want = conftool_core::Want::Out;
+            }
+            t
+        })
+        .collect()
 }
 
 /// Give locks back (a failure to is left to the leases: they run out).

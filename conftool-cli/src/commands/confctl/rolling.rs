@@ -268,6 +268,9 @@ async fn host_steps(
     if let Err(e) = steps.check_stop(&objects).await {
         return HostResult::Skipped(format!("{e:#}"));
     }
+    if let Err(e) = steps.verify_preflight(&objects).await {
+        return HostResult::Failed(format!("{e:#}"));
+    }
     // A pool's slots free as other hosts come back: wait as long as for capacity.
     let locks = match steps.lock(host, &objects, args.capacity_wait).await {
         Ok(l) => l,

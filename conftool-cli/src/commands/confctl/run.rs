@@ -58,6 +58,7 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &RunArgs) -> anyhow:
     let mut steps = Steps::new(&cfg, &store, &actor, opts, &args.steps, "run")?;
     // Before anything: the stop switch, then the host's and its pools' locks.
     let objects = steps.host_objects(&host, &services).await?;
+    steps.verify_preflight(&objects).await?;
     steps.check_stop(&objects).await?;
     let locks = steps.lock(&host, &objects, args.steps.lock_wait).await?;
     let result = locked(&mut steps, opts, args, &host, &services, &objects).await;

@@ -81,6 +81,19 @@ pub enum Error {
         /// The members tried.
         members: Vec<MemberFailure>,
     },
+    /// A selection to write holds stored values that are not what their type says (key,
+    /// why): what they mean is unknown, so none of the selection is written.
+    #[error(
+        "{} selected keys hold malformed values ({}{}); a value missing pooled or weight is \
+         not completed with a default: rewrite it whole",
+        values.len(),
+        values.iter().take(3).map(|(k, why)| format!("{}: {}", conftool_model::escape_controls(k), why)).collect::<Vec<_>>().join("; "),
+        if values.len() > 3 { "; ..." } else { "" }
+    )]
+    Malformed {
+        /// Each key and what is wrong with its value.
+        values: Vec<(String, String)>,
+    },
     /// A compare-and-swap write lost against concurrent changes, even after retrying.
     #[error("conflict: {0}")]
     Conflict(String),

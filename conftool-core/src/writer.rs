@@ -117,13 +117,21 @@ impl<'s> Writer<'s> {
     }
 
     /// The changes `edit` makes to `selection` (read with `sel`) under this writer's rules:
-    /// what [`Writer::apply`] would write, for showing or confirming first.
+    /// what [`Writer::apply`] would write, for showing or confirming first. A selection
+    /// holding values that are not pool states is refused ([`Error::Malformed`]): what they
+    /// mean is unknown (a value missing `weight` is not completed with a default of 0, which
+    /// would take a node out of service), so nothing of it is written.
     pub fn changes(
         &self,
         sel: &Selector,
         selection: &Selection,
         edit: impl Fn(&Selected) -> Option<Edit>,
-    ) -> Planned {
+    ) -> Result<Planned, Error> {
+        if !selection.malformed.is_empty() {
+            return Err(Error::Malformed {
+                values: selection.malformed.clone(),
+            });
+        }
         let include = self.overrides.include_inactive;
         let held = |o: &Selected| {
             edit(o).is_some_and(|e| leaves_alone(sel, &o.key.node, &o.state, &e, include))
@@ -135,10 +143,10 @@ impl<'s> Writer<'s> {
             .filter(|o| held(o) && edit(o).and_then(|e| e.apply(&o.state)).is_some())
             .map(|o| o.key.clone())
             .collect();
-        Planned {
+        Ok(Planned {
             changes,
             left_alone,
-        }
+        })
     }
 
     /// Refuse `changes` if they would leave a pool below its depool threshold or
@@ -196,7 +204,13 @@ impl<'s> Writer<'s> {
             applied: Vec::new(),
             error,
         })?;
-        let changes = self.changes(sel, &selection, |_| Some(edit)).changes;
+        let changes = self
+            .changes(sel, &selection, |_| Some(edit))
+            .map_err(|error| ApplyError {
+                applied: Vec::new(),
+                error,
+            })?
+            .changes;
         self.apply(sel, changes, |_| Some(edit), Atomicity::Batched)
             .await
     }

@@ -131,7 +131,7 @@ fn says_nothing_written(e: &conftool_core::Error) -> bool {
 }
 
 /// An error before anything was written, said so once.
-fn nothing_written(e: conftool_core::Error) -> anyhow::Error {
+pub fn nothing_written(e: conftool_core::Error) -> anyhow::Error {
     if says_nothing_written(&e) {
         e.into()
     } else {

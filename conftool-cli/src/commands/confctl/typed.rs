@@ -207,21 +207,7 @@ pub(super) async fn execute(
         );
     }
     if opts.host {
-        // As for nodes: `--host` says the objects are one name's; a selection of several
-        // names is refused rather than written without asking.
-        let names: std::collections::BTreeSet<&str> = selection
-            .objects
-            .iter()
-            .map(|o| o.id.name.as_str())
-            .collect();
-        if names.len() > 1 {
-            return Err(BadInput::msg(format!(
-                "--host: selector {} matches {} objects of {} names, not one; nothing written",
-                escape_controls(&sel.to_string()),
-                ty.name,
-                names.len()
-            )));
-        }
+        super::select::one_host(sel, selection.objects.iter().map(|o| o.id.name.as_str()))?;
     }
     let changes = selection
         .changes(ty, &edit)

@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::keys::Keyspace;
 use crate::selection::{Applied, Change};
-use crate::trust::Privilege;
+use conftool_trust::Privilege;
 
 /// Who is acting, from where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -271,7 +271,7 @@ impl AuditLog {
 
 /// Open (creating if needed) an audit log file; see [`AuditLog::open`].
 fn open_log(path: &Path) -> Result<std::fs::File, Error> {
-    use crate::trust::ReadError;
+    use conftool_trust::ReadError;
     use nix::fcntl::OFlag;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let fail = |source: std::io::Error| Error::Audit {
@@ -282,7 +282,7 @@ fn open_log(path: &Path) -> Result<std::fs::File, Error> {
     let euid = nix::unistd::geteuid().as_raw();
     // Every directory above it is root's (or the writing user's) alone, and none is a link:
     // a directory link planted in a sticky /tmp-like directory cannot move the log.
-    let (dir, name) = crate::trust::dir_to_write_in(path, &[0, euid]).map_err(|e| match e {
+    let (dir, name) = conftool_trust::dir_to_write_in(path, &[0, euid]).map_err(|e| match e {
         ReadError::NotSystem(why) => refuse(format!(
             "a directory above it is not root's (or the writing user's) alone: {why}"
         )),

@@ -55,7 +55,7 @@ pub struct Config {
     #[serde(default)]
     pub read_only: bool,
     /// The status URLs of the load balancers that serve each pool, for verifying a change
-    /// ([`crate::verify`]). Running for another user, only the system configuration's count.
+    /// ([`mod@crate::verify`]). Running for another user, only the system configuration's count.
     #[serde(default)]
     pub load_balancers: LoadBalancers,
     /// A password given in the file itself (the Python tool's etcd client files do that).
@@ -123,7 +123,7 @@ pub const MAX_PASSWORD_BYTES: u64 = 4 << 10;
 /// The largest TLS file (certificate, key, CA bundle) read.
 pub const MAX_TLS_BYTES: u64 = 1 << 20;
 
-pub use crate::trust::Quote;
+pub use conftool_trust::Quote;
 
 impl Config {
     /// Read a configuration file (at most [`MAX_CONFIG_BYTES`], a regular file).
@@ -133,18 +133,18 @@ impl Config {
 
     /// Read a configuration file, quoting its content in errors only if `quote` allows.
     pub fn load_quoting(path: &Path, quote: Quote) -> Result<Config, Error> {
-        Config::load_as(path, quote, &crate::trust::Privilege::current())
+        Config::load_as(path, quote, &conftool_trust::Privilege::current())
     }
 
     /// Read a configuration file in either format (ours, or the Python tool's
-    /// `config.yaml` with its etcd client files: see [`crate::pyconfig`]), quoting content in
+    /// `config.yaml` with its etcd client files: the crate's `pyconfig` module), quoting content in
     /// errors only if `quote` allows; `privilege` decides whose `~/.etcdrc` counts.
     pub fn load_as(
         path: &Path,
         quote: Quote,
-        privilege: &crate::trust::Privilege,
+        privilege: &conftool_trust::Privilege,
     ) -> Result<Config, Error> {
-        let bytes = crate::trust::read_bounded(path, MAX_CONFIG_BYTES, "configuration file")
+        let bytes = conftool_trust::read_bounded(path, MAX_CONFIG_BYTES, "configuration file")
             .map_err(|e| Error::Config {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
@@ -158,7 +158,7 @@ impl Config {
         path: &Path,
         bytes: Vec<u8>,
         quote: Quote,
-        privilege: &crate::trust::Privilege,
+        privilege: &conftool_trust::Privilege,
     ) -> Result<Config, Error> {
         let Ok(text) = String::from_utf8(bytes) else {
             return Err(Error::Config {
@@ -226,9 +226,9 @@ impl Config {
     fn load_system(
         path: &Path,
         named: bool,
-        privilege: &crate::trust::Privilege,
+        privilege: &conftool_trust::Privilege,
     ) -> Result<Config, Error> {
-        use crate::trust::{Opened, ReadError};
+        use conftool_trust::{Opened, ReadError};
         let untrusted = |s: String| Error::Untrusted(s);
         let Some(caller) = privilege.caller() else {
             return Config::load_as(path, Quote::Content, privilege);
@@ -333,7 +333,7 @@ impl Config {
             path: path.clone(),
             reason,
         };
-        let bytes = crate::trust::read_bounded(path, MAX_PASSWORD_BYTES, "password file")
+        let bytes = conftool_trust::read_bounded(path, MAX_PASSWORD_BYTES, "password file")
             .map_err(|e| fail(format!("cannot read password file: {e}")))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| fail("password file is not valid UTF-8".into()))?;
@@ -363,16 +363,16 @@ impl Config {
     /// The effective configuration: the file (`caller.config`, else `default_path` if it
     /// exists, else the defaults), then the caller's settings on top, then [`Config::validate`].
     ///
-    /// Running for another user ([`crate::trust::Privilege::Sudo`]), the caller may narrow
+    /// Running for another user ([`conftool_trust::Privilege::Sudo`]), the caller may narrow
     /// but never redirect: the file must be a system file, opened once and judged on its
-    /// descriptor ([`crate::trust::Opened`]); one the caller names must be readable by the
+    /// descriptor ([`conftool_trust::Opened`]); one the caller names must be readable by the
     /// caller, and the system configuration's (`default_path`) `audit_log` and `read_only`
     /// apply whatever file the caller names; errors quote no file the caller could not read;
     /// endpoints may only be some of the file's, and the namespace is the file's.
     pub fn resolve(
         caller: &CallerSettings,
         default_path: &Path,
-        privilege: &crate::trust::Privilege,
+        privilege: &conftool_trust::Privilege,
     ) -> Result<Config, Error> {
         let untrusted = |s: String| Error::Untrusted(s);
         let path = caller.config.as_deref().or_else(|| {
@@ -706,7 +706,7 @@ mod tests {
 
     #[test]
     fn under_sudo_the_caller_narrows_but_never_redirects() {
-        use crate::trust::Privilege;
+        use conftool_trust::Privilege;
         use std::os::unix::fs::PermissionsExt;
         if !nix::unistd::geteuid().is_root() {
             return; // ownership cannot be arranged without root
@@ -817,7 +817,7 @@ mod tests {
     /// `--config`, dropped the system configuration's audit log and read-only mode.
     #[test]
     fn under_sudo_another_config_keeps_the_systems_audit_log_and_read_only() {
-        use crate::trust::Privilege;
+        use conftool_trust::Privilege;
         use std::os::unix::fs::PermissionsExt;
         if !nix::unistd::geteuid().is_root() {
             return; // ownership cannot be arranged without root

@@ -108,7 +108,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A setting (or file) the caller may not choose when the process runs for another user
-    /// ([`crate::trust`]); nothing was done.
+    /// ([`conftool_trust`]); nothing was done.
     #[error("running for another user (through sudo), {0}")]
     Untrusted(String),
     /// What was asked for does not exist (a host in no pool); nothing was written.

@@ -3,7 +3,7 @@
 //!
 //! - **Depool threshold**: a change that lowers a pool's count of *serving* nodes
 //!   (`pooled: yes` with a weight above 0: a drained node takes no traffic) and leaves it
-//!   below what the service's [`PoolLimits`] require (its [`DepoolThreshold`] share of the
+//!   below what the service's [`PoolLimits`] require (its [`DepoolThreshold`](crate::DepoolThreshold) share of the
 //!   pool's nodes that are not `inactive`, as a load balancer sees the pool, or its
 //!   `min_pooled`, whichever is more) is refused. A pool already below accepts any change
 //!   that does not lower the count, so it can be repaired. The store makes the check and

@@ -19,9 +19,9 @@
 //!   bound of the limit plus one byte, so a file that grows while it is read, or whose size
 //!   is misreported, cannot go beyond it either. (libgit2 allocates the size an object's
 //!   header declares and refuses a body longer than that, so the header check bounds it.)
-//! - Running for another user (sudo: [`conftool_core::trust::Privilege`]), the directory must
+//! - Running for another user (sudo: [`conftool_trust::Privilege`]), the directory must
 //!   be one that user could list themselves: it is walked and opened on descriptors
-//!   ([`conftool_core::trust::open_dir_for`]) before anything in it is listed, and every
+//!   ([`conftool_trust::open_dir_for`]) before anything in it is listed, and every
 //!   directory and data file opened from it must be one they could search and read (judged
 //!   on the opened handle), so no error can quote a file they could not read. With
 //!   `--git-rev`, the data directory and the repository's git directory must be ones they
@@ -33,7 +33,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-use conftool_core::trust::{self, Caller, Privilege};
+use conftool_trust::{self as trust, Caller, Privilege};
 use nix::errno::Errno;
 use nix::fcntl::{open, openat, OFlag};
 use nix::sys::stat::Mode;

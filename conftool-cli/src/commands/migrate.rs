@@ -6,9 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use conftool_core::config::parse_duration;
-use conftool_core::migrate::{self, MigrationPlan, Overwrite, SkipReason};
-use conftool_core::v2::{self, V2Read, V2Source};
 use conftool_core::{escape_controls, BatchLimits, Overrides, Store};
+use conftool_migrate::migrate::{self, MigrationPlan, Overwrite, SkipReason};
+use conftool_migrate::v2::{self, V2Read, V2Source};
 
 use crate::commands::changes::writer;
 use crate::connection::ConnArgs;

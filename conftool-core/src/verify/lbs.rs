@@ -146,7 +146,7 @@ impl FromStr for LbUrl {
 }
 
 /// Pools → the status URLs of the load balancers that serve them (the configuration's
-/// `load_balancers`; see the [module](self)).
+/// `load_balancers`; see the [module](mod@crate::verify)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadBalancers {
     pools: BTreeMap<PoolKey, Vec<LbUrl>>,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use conftool_core::config::parse_duration;
-use conftool_core::operation::OperationStep;
+use conftool_core::OperationStep;
 use conftool_core::{Actor, NodeName, OperationId, Selector, Service};
 
 use super::fleet_steps::{self, CommandOutcome, Steps};

@@ -206,12 +206,12 @@ pub(super) async fn execute(
 /// when every selected object has the same name, and is refused (bad input, nothing
 /// written) when they do not: the selector is not what the user thinks it is. (The Python
 /// tool asks as if `--host` were not given.) The rule is the library's
-/// ([`conftool_core::rules::one_host`]); nodes and schema objects alike.
+/// ([`conftool_core::one_host`]); nodes and schema objects alike.
 pub(super) fn one_host<'a>(
     sel: &dyn std::fmt::Display,
     names: impl IntoIterator<Item = &'a str>,
 ) -> anyhow::Result<()> {
-    conftool_core::rules::one_host(names).map_err(|e| {
+    conftool_core::one_host(names).map_err(|e| {
         BadInput::msg(format!(
             "--host: selector {}: {}; nothing written",
             escape_controls(&sel.to_string()),

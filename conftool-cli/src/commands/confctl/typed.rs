@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use conftool_core::schema::raw::Ordered;
 use conftool_core::schema::{check_set, parse_set, ObjectType, Schema, TypeSelector, TypedEdit};
-use conftool_core::trust::{Origin, Privilege};
 use conftool_core::{escape_controls, Overrides};
 use conftool_sync::{read_schema_as, DEFAULT_SCHEMA};
+use conftool_trust::{Origin, Privilege};
 use serde_json::json;
 
 use super::get::GetStyle;

@@ -220,7 +220,7 @@ pub fn open_dir_for(path: &Path, caller: Caller) -> Result<std::fs::File, ReadEr
 /// sticky), and no symbolic link followed, not even root's. What writes on root's behalf
 /// (the audit log) opens its file from that descriptor, so no directory can be swapped for
 /// a link to another one on the way.
-pub(crate) fn dir_to_write_in(
+pub fn dir_to_write_in(
     path: &Path,
     owners: &[u32],
 ) -> Result<(std::os::fd::OwnedFd, std::ffi::OsString), ReadError> {

@@ -2,9 +2,9 @@
 //! stale (someone wrote to v3 after it was made) is re-planned after the lost
 //! compare-and-swap race, never written over blindly.
 
-use conftool_core::migrate::{self, Overwrite};
-use conftool_core::v2::{V2Entry, V2Kind, V2Read};
 use conftool_core::{Actor, AuditLog, Config, Guard, Store, Write};
+use conftool_migrate::migrate::{self, Overwrite};
+use conftool_migrate::v2::{V2Entry, V2Kind, V2Read};
 use conftool_testkit::Etcd;
 
 async fn store(etcd: &Etcd) -> Store {

@@ -28,11 +28,10 @@ use std::time::Duration;
 
 use hyper::Uri;
 
-use crate::escape_controls;
+use conftool_core::escape_controls;
 pub use parse::{parse, ParseError};
 
-/// Where Debian keeps the system's CA bundle (the default trust for `https://` sources).
-pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+pub use conftool_core::http1::SYSTEM_CA_BUNDLE;
 
 /// [`V2Source::max_bytes`] by default: 32 MiB (100,000 objects are ~16 MB of JSON). A
 /// migration costs ~2.3 KB of memory per key copied and ~8 times the bytes of its values
@@ -393,7 +392,7 @@ fn read_password(path: &Path) -> Result<String, Error> {
         path: path.to_path_buf(),
         reason,
     };
-    let bytes = crate::trust::read_bounded(path, 64 << 10, "password file")
+    let bytes = conftool_trust::read_bounded(path, 64 << 10, "password file")
         .map_err(|e| fail(format!("cannot read password file: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| fail("not valid UTF-8".into()))?;
     match text.lines().next() {

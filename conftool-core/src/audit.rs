@@ -597,6 +597,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Classify as _;
     use std::time::Duration;
 
     fn actor() -> Actor {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::Error;
+use crate::error::{Error, Untrusted};
 use crate::keys::Keyspace;
 use crate::verify::LoadBalancers;
 
@@ -229,34 +229,30 @@ impl Config {
         privilege: &conftool_trust::Privilege,
     ) -> Result<Config, Error> {
         use conftool_trust::{Opened, ReadError};
-        let untrusted = |s: String| Error::Untrusted(s);
+        let not_system = |why: String| {
+            Error::Untrusted(Untrusted::NotSystem {
+                path: path.to_path_buf(),
+                why,
+            })
+        };
         let Some(caller) = privilege.caller() else {
             return Config::load_as(path, Quote::Content, privilege);
         };
         let opened = Opened::open(path, caller).map_err(|e| match e {
-            ReadError::Link { .. } => untrusted(format!(
-                "the configuration must be a system file (owned by root and changeable by root \
-                 only): {}: {e}",
-                path.display()
-            )),
+            ReadError::Link { .. } => not_system(e.to_string()),
             e => Error::Config {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
             },
         })?;
         if let Some(why) = opened.not_system() {
-            return Err(untrusted(format!(
-                "the configuration must be a system file (owned by root and changeable by root \
-                 only): {}: {why}",
-                path.display()
-            )));
+            return Err(not_system(why));
         }
         let readable = opened.caller_cannot_read().is_none();
         if named && !readable {
-            return Err(untrusted(format!(
-                "--config may only name a file the caller can read: {}",
-                path.display()
-            )));
+            return Err(Error::Untrusted(Untrusted::ConfigNotReadable {
+                path: path.to_path_buf(),
+            }));
         }
         let quote = if readable {
             Quote::Content
@@ -374,7 +370,6 @@ impl Config {
         default_path: &Path,
         privilege: &conftool_trust::Privilege,
     ) -> Result<Config, Error> {
-        let untrusted = |s: String| Error::Untrusted(s);
         let path = caller.config.as_deref().or_else(|| {
             // A missing default file means the defaults; a missing explicit one is an error.
             default_path.exists().then_some(default_path)
@@ -426,22 +421,17 @@ impl Config {
                     .iter()
                     .position(|u| !allowed.contains(&normalized_endpoint(u)))
                 {
-                    return Err(untrusted(format!(
-                        "--endpoints may only name endpoints of {} (to narrow them), and \
-                         endpoint {} is not one of them",
-                        label.display(),
-                        i + 1
-                    )));
+                    return Err(Error::Untrusted(Untrusted::Endpoint {
+                        config: label,
+                        position: i + 1,
+                    }));
                 }
             }
             cfg.endpoints = caller.endpoints.clone();
         }
         if let Some(ns) = &caller.namespace {
             if privilege.is_sudo() && path.is_some() && *ns != cfg.namespace {
-                return Err(untrusted(format!(
-                    "--namespace may not change the namespace of {}",
-                    label.display()
-                )));
+                return Err(Error::Untrusted(Untrusted::Namespace { config: label }));
             }
             cfg.namespace = ns.clone();
         }
@@ -555,6 +545,7 @@ fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Er
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Classify as _;
 
     #[test]
     fn parses_the_documented_example() {

@@ -310,9 +310,7 @@ impl Writer<'_> {
                 other => return other,
             }
         }
-        Err(fail(Error::Conflict(
-            "the group's pools kept changing while it was written; nothing written".into(),
-        )))
+        Err(fail(Error::Conflict(crate::Contention::Group)))
     }
 }
 

@@ -104,7 +104,8 @@ pub use conftool_model::{
     OperationRecord, OperationState, PoolKey, PoolLimits, PoolState, Pooled, RangeGuard, Selected,
     Selection, Selector, Service, ServiceDef, SetFields, Snapshot, SyncRecord, Weight, Write,
 };
-pub use error::{Error, EtcdFailure, MemberFailure, Result};
+pub use conftool_model::{Classify, ErrorClass};
+pub use error::{Contention, Error, EtcdFailure, MemberFailure, Result, Untrusted};
 pub use group::{GroupPlan, HostPlan};
 pub use locks::{Lock, LockRequest, LockState};
 pub use operations::Ended;

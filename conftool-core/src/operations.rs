@@ -174,9 +174,7 @@ impl Writer<'_> {
             extra: serde_json::Map::new(),
         };
         let Some(rev) = self.store.put_record(&record, 0).await? else {
-            return Err(Error::Conflict(format!(
-                "operation id {id} is taken; try again"
-            )));
+            return Err(Error::Conflict(crate::Contention::OperationId(id)));
         };
         self.set_operation(OpHandle {
             key: self.store.keyspace().operation_key(&id),
@@ -255,9 +253,8 @@ impl Writer<'_> {
             }
             store.refresh_operation(h).await?;
         }
-        Err(Error::Conflict(format!(
-            "operation {} kept changing; its steps were not recorded",
-            h.record.id
+        Err(Error::Conflict(crate::Contention::OperationSteps(
+            h.record.id.clone(),
         )))
     }
 
@@ -427,8 +424,6 @@ impl Writer<'_> {
                 return Ok(record);
             }
         }
-        Err(Error::Conflict(format!(
-            "operation {id} kept changing; it was not marked ended"
-        )))
+        Err(Error::Conflict(crate::Contention::OperationEnd(id.clone())))
     }
 }

@@ -231,7 +231,10 @@ impl<'s> Writer<'s> {
         };
         let found = self.store.find_node(names, service).await.map_err(fail)?;
         let Some((selector, selection)) = found else {
-            return Err(fail(Error::NotFound(not_found(names, service))));
+            return Err(fail(Error::NotFound {
+                nodes: names.to_vec(),
+                service: service.cloned(),
+            }));
         };
         let include_inactive = self.overrides.include_inactive;
         let edit = move |o: &Selected| verb.edit(&o.state, include_inactive);
@@ -270,20 +273,6 @@ impl<'s> Writer<'s> {
 }
 
 /// "node mw1018 is not in any pool" (or in service S).
-fn not_found(names: &[NodeName], service: Option<&Service>) -> String {
-    let what = match service {
-        Some(s) => format!("service {s}"),
-        None => "any pool".to_string(),
-    };
-    let first = names.first().map(ToString::to_string).unwrap_or_default();
-    let others: Vec<String> = names.iter().skip(1).map(ToString::to_string).collect();
-    if others.is_empty() {
-        format!("node {first} is not in {what}")
-    } else {
-        format!("node {first} (or {}) is not in {what}", others.join(", "))
-    }
-}
-
 /// A run of planned writes; see [`Writer::planned`]. Dropped without
 /// [`PlannedWrites::finish`], it leaves intents without an end line: the trace of a process
 /// that stopped in the middle.
@@ -352,13 +341,18 @@ mod tests {
     #[test]
     fn a_missing_host_is_named_with_its_alternatives() {
         let n = |s: &str| s.parse::<NodeName>().unwrap();
+        let missing = |nodes, service| Error::NotFound { nodes, service }.to_string();
         assert_eq!(
-            not_found(&[n("mw1018.eqiad.wmnet"), n("mw1018")], None),
+            missing(vec![n("mw1018.eqiad.wmnet"), n("mw1018")], None),
             "node mw1018.eqiad.wmnet (or mw1018) is not in any pool"
+        );
+        assert_eq!(
+            missing(vec![n("a"), n("b"), n("c")], None),
+            "node a (or b, c) is not in any pool"
         );
         let apache: Service = "apache".parse().unwrap();
         assert_eq!(
-            not_found(&[n("mw1018")], Some(&apache)),
+            missing(vec![n("mw1018")], Some(apache)),
             "node mw1018 is not in service apache"
         );
     }

@@ -66,10 +66,13 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// Whether this is a refusal with nothing written (exit code 2).
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, Error::Differing { .. })
+/// Differing keys refuse the run, nothing written; the rest happened at run time.
+impl conftool_core::Classify for Error {
+    fn class(&self) -> conftool_core::ErrorClass {
+        match self {
+            Error::Differing { .. } => conftool_core::ErrorClass::BadInput,
+            _ => conftool_core::ErrorClass::Failure,
+        }
     }
 }
 

@@ -165,21 +165,22 @@ fn join(errors: &[Error]) -> String {
         .join("; ")
 }
 
-impl Error {
-    /// Whether this is bad input (a usage error, or a source refused by a cap or for its
-    /// content: exit code 2) rather than a runtime failure.
-    pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
+/// Bad input: a usage error, or a source refused by a cap or for its content.
+impl conftool_core::Classify for Error {
+    fn class(&self) -> conftool_core::ErrorClass {
+        match self {
             Error::BadInput(_)
-                | Error::File { .. }
-                | Error::NotFound { .. }
-                | Error::TooLarge { .. }
-                | Error::TooManyKeys { .. }
-                | Error::Duplicate { .. }
-        )
+            | Error::File { .. }
+            | Error::NotFound { .. }
+            | Error::TooLarge { .. }
+            | Error::TooManyKeys { .. }
+            | Error::Duplicate { .. } => conftool_core::ErrorClass::BadInput,
+            _ => conftool_core::ErrorClass::Failure,
+        }
     }
+}
 
+impl Error {
     /// Whether the next endpoint should be tried: this one could not be reached, did not
     /// answer in time, or answered with a server error (a member without a leader).
     fn fails_over(&self) -> bool {
@@ -404,6 +405,7 @@ fn read_password(path: &Path) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conftool_core::Classify as _;
 
     #[test]
     fn urls_are_scheme_host_and_port_only() {

@@ -443,29 +443,53 @@ impl Config {
     }
 }
 
+/// Why an endpoint URL is not a plain `http(s)://host[:port]`. Never quotes the URL (it
+/// might hold a password).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadEndpoint {
+    /// Control characters in the URL.
+    #[error("has control characters in it")]
+    Controls,
+    /// Neither `http://` nor `https://`.
+    #[error("is not an http:// or https:// URL")]
+    Scheme,
+    /// `user:password@` in the URL.
+    #[error(
+        "has a user name or password in it; put credentials in the configuration file \
+         (username, password_file)"
+    )]
+    Credentials,
+    /// A path, query or fragment after the authority.
+    #[error("has a path, query or fragment; give scheme://host[:port] only")]
+    Path,
+    /// A port that is not 1..=65535.
+    #[error("has an invalid port")]
+    Port,
+    /// An empty or invalid host.
+    #[error("has an invalid host")]
+    Host,
+}
+
 /// The scheme of an endpoint URL (`http` or `https`), or why it is not a plain
-/// `http(s)://host[:port]`. Never quotes the URL (it might hold a password).
-pub fn endpoint_scheme(url: &str) -> Result<&'static str, String> {
+/// `http(s)://host[:port]`.
+pub fn endpoint_scheme(url: &str) -> Result<&'static str, BadEndpoint> {
     if url.chars().any(char::is_control) {
-        return Err("has control characters in it".into());
+        return Err(BadEndpoint::Controls);
     }
     let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
         ("https", r)
     } else if let Some(r) = url.strip_prefix("http://") {
         ("http", r)
     } else {
-        return Err("is not an http:// or https:// URL".into());
+        return Err(BadEndpoint::Scheme);
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.contains('@') {
-        return Err(
-            "has a user name or password in it; put credentials in the configuration \
-             file (username, password_file)"
-                .into(),
-        );
+        return Err(BadEndpoint::Credentials);
     }
     if authority.contains(['/', '?', '#']) {
-        return Err("has a path, query or fragment; give scheme://host[:port] only".into());
+        return Err(BadEndpoint::Path);
     }
     let (host, port) = match authority.rsplit_once(':') {
         // `[::1]` has colons but no port.
@@ -475,7 +499,7 @@ pub fn endpoint_scheme(url: &str) -> Result<&'static str, String> {
     };
     if let Some(p) = port {
         if !p.parse::<u16>().is_ok_and(|p| p > 0) {
-            return Err("has an invalid port".into());
+            return Err(BadEndpoint::Port);
         }
     }
     let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
@@ -488,7 +512,7 @@ pub fn endpoint_scheme(url: &str) -> Result<&'static str, String> {
         }
     };
     if !host_ok {
-        return Err("has an invalid host".into());
+        return Err(BadEndpoint::Host);
     }
     Ok(scheme)
 }
@@ -498,8 +522,23 @@ pub fn normalized_endpoint(url: &str) -> String {
     url.trim_end_matches('/').to_ascii_lowercase()
 }
 
+/// Why a duration does not parse (the text is quoted, control characters spelled out).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadDuration {
+    /// Not a number.
+    #[error("invalid duration {0:?}: expected e.g. 500ms, 5s or 1m")]
+    Number(String),
+    /// A unit other than ms, s or m.
+    #[error("invalid duration {0:?}: unit must be ms, s or m")]
+    Unit(String),
+    /// Zero, negative, or a day or more.
+    #[error("invalid duration {0:?}: must be positive and under a day")]
+    Range(String),
+}
+
 /// Parse `500ms`, `5s`, `2m` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, BadDuration> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(i) => s.split_at(i),
@@ -507,19 +546,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     };
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 500ms, 5s or 1m"))?;
+        .map_err(|_| BadDuration::Number(s.to_string()))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
         "m" => n * 60.0,
-        _ => return Err(format!("invalid duration {s:?}: unit must be ms, s or m")),
+        _ => return Err(BadDuration::Unit(s.to_string())),
     };
     if !(secs.is_finite() && secs > 0.0 && secs < 86_400.0) {
-        return Err(format!(
-            "invalid duration {s:?}: must be positive and under a day"
-        ));
+        return Err(BadDuration::Range(s.to_string()));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Like [`parse_duration`], and `0` (or `0s`) for no time at all (no waiting).
+pub fn parse_duration_or_zero(s: &str) -> Result<Duration, BadDuration> {
+    if s.trim().trim_end_matches('s') == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
 }
 
 pub(crate) fn de_opt_duration<'de, D: serde::Deserializer<'de>>(
@@ -622,7 +667,20 @@ mod tests {
         assert!(Config::from_yaml(Path::new("c"), "endpoints: []\n").is_err());
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert!(parse_duration("-1s").is_err());
+        assert_eq!(
+            parse_duration("-1s"),
+            Err(BadDuration::Number("-1s".into()))
+        );
+        assert_eq!(parse_duration("0s"), Err(BadDuration::Range("0s".into())));
+        assert_eq!(parse_duration("1h"), Err(BadDuration::Unit("1h".into())));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration_or_zero("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero(" 0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(
+            parse_duration_or_zero("0m"),
+            Err(BadDuration::Range("0m".into()))
+        );
     }
 
     #[test]
@@ -649,7 +707,7 @@ mod tests {
             ("http://etc d1", "has an invalid host"),
             ("http://etcd1\x1b]0;x\x07", "has control characters"),
         ] {
-            let err = endpoint_scheme(bad).unwrap_err();
+            let err = endpoint_scheme(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
             assert!(!err.contains("s3cret"), "{err}");
         }

@@ -244,9 +244,11 @@ pub fn dir_to_write_in(
 /// only if root controls it) owned by root and not writable by others unless sticky.
 /// Checked on descriptors; to read the file, use [`read_file`] or [`Opened`], which judge
 /// what they read.
-pub fn system_file(path: &Path) -> Result<(), String> {
-    let opened = Opened::open(path, Caller { uid: 0, gid: None }).map_err(|e| e.to_string())?;
-    opened.not_system().map_or(Ok(()), Err)
+pub fn system_file(path: &Path) -> Result<(), ReadError> {
+    let opened = Opened::open(path, Caller { uid: 0, gid: None })?;
+    opened
+        .not_system()
+        .map_or(Ok(()), |why| Err(ReadError::NotSystem(why)))
 }
 
 /// Whether user `uid` (primary group `gid`) could read `path` by its permission bits and

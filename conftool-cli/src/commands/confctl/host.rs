@@ -210,8 +210,8 @@ fn policy(args: &HostArgs) -> anyhow::Result<Policy> {
     if conftool_trust::Privilege::current().is_sudo() {
         conftool_trust::system_file(&path).map_err(|why| {
             BadInput::msg(format!(
-                "depool policy {}: running through sudo, the policy must be a system file \
-                 (owned and writable by root only): {why}; nothing written",
+                "depool policy {}: running through sudo, the policy must be root's own: {why}; \
+                 nothing written",
                 path.display()
             ))
         })?;

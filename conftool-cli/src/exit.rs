@@ -44,6 +44,8 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
             || e.downcast_ref::<conftool_core::ModelError>()
                 .is_some_and(conftool_core::ModelError::is_bad_input)
             || e.downcast_ref::<conftool_core::NameError>().is_some()
+            || e.downcast_ref::<conftool_maintd::Error>()
+                .is_some_and(conftool_maintd::Error::is_bad_input)
     });
     if bad {
         BAD_INPUT

@@ -1,0 +1,143 @@
+//! One leader among daemons (the real binary): a second instance stands by, a one-shot run
+//! while another leads exits 11 saying who leads, and when the leader is SIGKILLed the
+//! standby takes over and continues the events without acting on them twice.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use conftool_maintd::EventState;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::harness::{wait_until, World};
+
+/// A daemon process, SIGKILLed by its PID when dropped.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn start(w: &World, name: &str, cfg: &Path) -> Proc {
+        let log = w.path(&format!("{name}.log"));
+        let child = daemon_cmd(w, cfg)
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start conftool-maintd");
+        Proc { child, log }
+    }
+
+    fn said(&self, event: &str) -> bool {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .contains(&format!("\"event\":\"{event}\""))
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn daemon_cmd(w: &World, cfg: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_conftool-maintd"));
+    c.arg("--maint-config")
+        .arg(cfg)
+        .arg("--endpoints")
+        .arg(w.etcd.endpoints_arg())
+        .env_remove("CONFTOOL_CONFIG")
+        .env_remove("CONFTOOL_ENDPOINTS")
+        .stdin(Stdio::null());
+    c
+}
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn one_leads_a_one_shot_says_so_and_the_standby_takes_over_without_acting_twice() {
+    // 4 nodes at 0.5: two may be out.
+    let w = World::new(4, 0.5);
+    let cfg = w.path("maintd.yaml");
+    std::fs::write(&cfg, w.config_text("")).expect("config");
+    let a = Proc::start(&w, "a", &cfg);
+    wait_until("a leads", LIMIT, || a.said("leading"));
+    let b = Proc::start(&w, "b", &cfg);
+    wait_until("b stands by", LIMIT, || b.said("standby"));
+    assert!(!b.said("leading"));
+    // A one-shot run while a leads: exit 11, saying who leads.
+    let once = daemon_cmd(&w, &cfg)
+        .arg("--once")
+        .output()
+        .expect("run --once");
+    let stderr = String::from_utf8_lossy(&once.stderr);
+    assert_eq!(once.status.code(), Some(11), "{stderr}");
+    assert!(
+        stderr.contains("not the leader: ")
+            && stderr.contains(&format!("pid {} leads since", a.pid())),
+        "{stderr}"
+    );
+
+    // a evacuates mw1.
+    w.say("mw1", r#"{"status":"evacuate","details":"disk"}"#);
+    wait_until("mw1's event ready", LIMIT, || {
+        w.events_of("mw1")
+            .first()
+            .is_some_and(|e| e.state == EventState::Ready)
+    });
+    let before = w.events_of("mw1").remove(0);
+    let by_a = format!("pid {}", a.pid());
+    assert!(
+        before.history.iter().all(|h| h.by.ends_with(&by_a)),
+        "{before:?}"
+    );
+
+    // SIGKILL the leader: b takes over.
+    let killed = Instant::now();
+    drop(a);
+    wait_until("b leads", LIMIT, || b.said("leading"));
+    let took = killed.elapsed();
+    println!("maintd: the standby led {took:?} after the leader was SIGKILLed (lease TTL 3s)");
+
+    // b continues: mw1's event is left as it was (not evacuated again), mw2's is acted on.
+    w.say("mw2", r#"{"status":"evacuate","details":"fan"}"#);
+    wait_until("mw2's event ready", LIMIT, || {
+        w.events_of("mw2")
+            .first()
+            .is_some_and(|e| e.state == EventState::Ready)
+    });
+    let by_b = format!("pid {}", b.pid());
+    assert!(w.events_of("mw2")[0]
+        .history
+        .iter()
+        .any(|h| h.by.ends_with(&by_b)));
+    assert_eq!(
+        w.events_of("mw1"),
+        vec![before.clone()],
+        "mw1's event untouched by b"
+    );
+    let store = w.store();
+    let op = before.operation.clone().expect("operation");
+    let rec =
+        w.rt.block_on(store.operation(&op))
+            .expect("read")
+            .expect("operation");
+    assert_eq!(rec.steps.len(), 1, "one evacuation step: {rec:?}");
+    assert_eq!(
+        (
+            w.pooled()["mw1"].as_str(),
+            w.pooled()["mw2"].as_str(),
+            w.pooled()["mw3"].as_str()
+        ),
+        ("no", "no", "yes")
+    );
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use conftool_core::audit::rfc3339;
+use conftool_core::audit::{rfc3339, utc_compact};
 
 use super::{
     by_node, clusters, pools, startable, stopped_clusters, Daemon, DaemonEvent, Label, Leading,
@@ -285,7 +285,7 @@ impl Daemon {
         let mut attempt = 0u32;
         loop {
             let now = SystemTime::now();
-            let id = EventId::new(&compact(&rfc3339(now)), random(&fingerprint, attempt))?;
+            let id = EventId::new(&utc_compact(now), random(&fingerprint, attempt))?;
             let command = match obs {
                 Observation::Problem { command, .. } => command.clone(),
                 _ => None,
@@ -333,13 +333,6 @@ impl Daemon {
 
 fn now() -> String {
     rfc3339(SystemTime::now())
-}
-
-/// `2026-01-01T12:00:00Z` as `20260101-120000`.
-fn compact(rfc: &str) -> String {
-    let digits: String = rfc.chars().filter(char::is_ascii_digit).take(14).collect();
-    let cut = 8.min(digits.len());
-    format!("{}-{}", &digits[..cut], &digits[cut..])
 }
 
 /// A random number for an id (std's randomly keyed hasher, fed the time, the fingerprint and

@@ -4,6 +4,7 @@
 //! records its stdin.
 
 mod events;
+mod haproxy;
 mod harness;
 mod leader;
 mod operators;

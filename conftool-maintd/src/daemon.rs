@@ -271,7 +271,12 @@ impl Daemon {
                     Err(e) => on_event(DaemonEvent::Error { error: e.to_string() }),
                     Ok(()) => {}
                 },
-                Some(done) = st.rx.recv() => self.ended(&mut st, done, &mut on_event),
+                Some(done) = st.rx.recv() => {
+                    self.ended(&mut st, done, &mut on_event);
+                    if let Err(e) = self.show_events().await {
+                        on_event(DaemonEvent::Error { error: e.to_string() });
+                    }
+                }
             }
         }
         self.finish(st, &mut on_event).await
@@ -321,7 +326,18 @@ impl Daemon {
             }
         }
         with(&self.status, |s| s.leader = false);
-        st.lead.release().await
+        let shown = self.show_events().await;
+        st.lead.release().await.and(shown)
+    }
+
+    /// The events as they stand now, for the status page (an action that ended changed
+    /// its event).
+    async fn show_events(&self) -> Result<(), Error> {
+        let (stored, _) = crate::records::list(&self.ctx.store).await?;
+        with(&self.status, |s| {
+            s.events = stored.into_iter().map(|s| s.record).collect();
+        });
+        Ok(())
     }
 
     /// An action ended: its metrics, and the round's end when it was the last.

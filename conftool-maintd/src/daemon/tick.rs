@@ -140,10 +140,7 @@ impl Daemon {
         } else {
             self.round(st, &objects, repools, orphans, on_event).await
         };
-        let (stored, _) = records::list(store).await?;
-        with(&self.status, |s| {
-            s.events = stored.into_iter().map(|s| s.record).collect()
-        });
+        self.show_events().await?;
         result
     }
 

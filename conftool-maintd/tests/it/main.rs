@@ -9,3 +9,4 @@ mod harness;
 mod leader;
 mod operators;
 mod rounds;
+mod status;

@@ -77,6 +77,16 @@ impl World {
         std::fs::write(self.path(&format!("{node}.exit")), code.to_string()).expect("write");
     }
 
+    /// While held, `node`'s repair command waits (after reading its stdin) until released.
+    pub fn hold_repair(&self, node: &str, held: bool) {
+        let p = self.path(&format!("{node}.hold"));
+        if held {
+            std::fs::write(p, "").expect("hold");
+        } else {
+            std::fs::remove_file(p).expect("release");
+        }
+    }
+
     /// Every stdin the repair command got on `node`, one line each.
     pub fn repair_inputs(&self, node: &str) -> Vec<String> {
         std::fs::read_to_string(self.path(&format!("{node}.stdin")))
@@ -92,7 +102,7 @@ impl World {
         format!(
             "nodes: cluster=web\n\
              diagnose: [sh, -c, 'cat {d}/{{host}}.json']\n\
-             repair: [sh, -c, 'cat >> {d}/{{host}}.stdin; echo >> {d}/{{host}}.stdin; exit $(cat {d}/{{host}}.exit 2>/dev/null || echo 0)', '{{command}}']\n\
+             repair: [sh, -c, 'cat >> {d}/{{host}}.stdin; echo >> {d}/{{host}}.stdin; while [ -e {d}/{{host}}.hold ]; do sleep 0.05; done; exit $(cat {d}/{{host}}.exit 2>/dev/null || echo 0)', '{{command}}']\n\
              repair_commands: [fix-nic]\n\
              verify: false\n\
              poll_interval: 200ms\n\

@@ -141,3 +141,48 @@ fn one_leads_a_one_shot_says_so_and_the_standby_takes_over_without_acting_twice(
         ("no", "no", "yes")
     );
 }
+
+#[test]
+fn a_live_repair_interrupted_by_the_leader_dying_is_failed_not_run_again() {
+    let w = World::new(3, 0.0);
+    let cfg = w.path("maintd.yaml");
+    std::fs::write(&cfg, w.config_text("")).expect("config");
+    let a = Proc::start(&w, "a", &cfg);
+    wait_until("a leads", LIMIT, || a.said("leading"));
+    let b = Proc::start(&w, "b", &cfg);
+    wait_until("b stands by", LIMIT, || b.said("standby"));
+    w.hold_repair("mw1", true);
+    w.say("mw1", r#"{"status":"live-repair","command":"fix-nic"}"#);
+    wait_until("the repair runs", LIMIT, || {
+        w.repair_inputs("mw1").len() == 1
+    });
+    assert_eq!(w.events_of("mw1")[0].state, EventState::InProgress);
+    drop(a);
+    wait_until("b leads", LIMIT, || b.said("leading"));
+    wait_until("the event failed", LIMIT, || {
+        w.events_of("mw1")
+            .first()
+            .is_some_and(|e| e.state == EventState::Failed)
+    });
+    // The orphaned command (its own process group) finishes now.
+    w.hold_repair("mw1", false);
+    let e = w.events_of("mw1").remove(0);
+    let last = &e.history.last().expect("history");
+    assert!(last.by.ends_with(&format!("pid {}", b.pid())), "{last:?}");
+    assert!(
+        last.what
+            .starts_with("interrupted: the instance running its repair stopped"),
+        "{last:?}"
+    );
+    // b's next polls do not run it again: a failed event waits for a person.
+    let polls = |p: &Proc| {
+        std::fs::read_to_string(&p.log)
+            .unwrap_or_default()
+            .matches("\"event\":\"polled\"")
+            .count()
+    };
+    let seen = polls(&b);
+    wait_until("b polled twice more", LIMIT, || polls(&b) >= seen + 2);
+    assert_eq!(w.repair_inputs("mw1").len(), 1, "the repair ran once");
+    assert_eq!(w.events_of("mw1")[0].state, EventState::Failed);
+}

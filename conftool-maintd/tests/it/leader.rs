@@ -20,8 +20,14 @@ struct Proc {
 
 impl Proc {
     fn start(w: &World, name: &str, cfg: &Path) -> Proc {
+        Proc::start_with(w, name, cfg, &[])
+    }
+
+    /// With more arguments (`--config FILE`).
+    fn start_with(w: &World, name: &str, cfg: &Path, args: &[&str]) -> Proc {
         let log = w.path(&format!("{name}.log"));
         let child = daemon_cmd(w, cfg)
+            .args(args)
             .stderr(std::fs::File::create(&log).expect("log"))
             .stdout(Stdio::null())
             .spawn()
@@ -185,4 +191,71 @@ fn a_live_repair_interrupted_by_the_leader_dying_is_failed_not_run_again() {
     wait_until("b polled twice more", LIMIT, || polls(&b) >= seen + 2);
     assert_eq!(w.repair_inputs("mw1").len(), 1, "the repair ran once");
     assert_eq!(w.events_of("mw1")[0].state, EventState::Failed);
+}
+
+#[test]
+fn an_evacuation_interrupted_by_the_leader_dying_is_resumed_without_depooling_twice() {
+    let w = World::new(3, 0.5);
+    // A load balancer that never answers: a's verification hangs after its depool; b's
+    // (a shorter time limit) fails closed.
+    let hole = conftool_testkit::BlackHole::start();
+    let conftool = w.path("config.yaml");
+    std::fs::write(
+        &conftool,
+        format!(
+            "load_balancers:\n  eqiad/web/http: [{}/pools/be_http]\n",
+            hole.url()
+        ),
+    )
+    .expect("config");
+    let (cfg_a, cfg_b) = (w.path("a.yaml"), w.path("b.yaml"));
+    std::fs::write(
+        &cfg_a,
+        w.config_text("verify: true\nverify_timeout: 10m\n")
+            .replace("verify: false\n", ""),
+    )
+    .expect("config");
+    std::fs::write(
+        &cfg_b,
+        w.config_text("verify: true\nverify_timeout: 1s\n")
+            .replace("verify: false\n", ""),
+    )
+    .expect("config");
+    let conf = conftool.to_str().expect("utf-8");
+    let a = Proc::start_with(&w, "a", &cfg_a, &["--config", conf]);
+    wait_until("a leads", LIMIT, || a.said("leading"));
+    let b = Proc::start_with(&w, "b", &cfg_b, &["--config", conf]);
+    wait_until("b stands by", LIMIT, || b.said("standby"));
+    w.say("mw1", r#"{"status":"evacuate","details":"disk"}"#);
+    wait_until("mw1 depooled, its event in progress", LIMIT, || {
+        w.pooled()["mw1"] == "no"
+            && w.events_of("mw1")
+                .first()
+                .is_some_and(|e| e.state == EventState::InProgress && e.operation.is_none())
+    });
+    drop(a);
+    wait_until("b leads", LIMIT, || b.said("leading"));
+    wait_until("b finished the event", LIMIT, || {
+        w.events_of("mw1")
+            .first()
+            .is_some_and(|e| e.state == EventState::Failed)
+    });
+    let e = w.events_of("mw1").remove(0);
+    let last = e.history.last().expect("history");
+    assert!(last.by.ends_with(&format!("pid {}", b.pid())), "{last:?}");
+    assert!(
+        last.what.contains("(the node's evacuation, resumed)"),
+        "{last:?}"
+    );
+    assert!(last.what.contains("0 objects depooled"), "{last:?}");
+    assert!(last.what.contains("but not verified"), "{last:?}");
+    // One depool, in one operation (a's), which b continued.
+    let store = w.store();
+    let op = e.operation.clone().expect("operation");
+    let rec =
+        w.rt.block_on(store.operation(&op))
+            .expect("read")
+            .expect("operation");
+    assert_eq!(rec.objects.len(), 1, "{rec:?}");
+    assert_eq!(w.pooled()["mw1"], "no");
 }

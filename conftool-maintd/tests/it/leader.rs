@@ -259,3 +259,27 @@ fn an_evacuation_interrupted_by_the_leader_dying_is_resumed_without_depooling_tw
     assert_eq!(rec.objects.len(), 1, "{rec:?}");
     assert_eq!(w.pooled()["mw1"], "no");
 }
+
+#[test]
+fn a_bad_configuration_exits_2_naming_its_line_and_writes_nothing() {
+    let w = World::new(1, 0.0);
+    let cfg = w.path("maintd.yaml");
+    std::fs::write(
+        &cfg,
+        w.config_text("lease_ttl: soon\n")
+            .replace("lease_ttl: 3s\n", ""),
+    )
+    .expect("config");
+    let before = w.dump();
+    let out = daemon_cmd(&w, &cfg)
+        .arg("--once")
+        .output()
+        .expect("run --once");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("maintd.yaml: line 7: lease_ttl: invalid duration \"soon\""),
+        "{stderr}"
+    );
+    assert_eq!(w.dump(), before, "etcd unchanged");
+}

@@ -48,7 +48,7 @@ fn class_of(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
     ) -> Option<ErrorClass> {
         e.downcast_ref::<T>().map(Classify::class)
     }
-    let known: [fn(&(dyn std::error::Error + 'static)) -> Option<ErrorClass>; 12] = [
+    let known: [fn(&(dyn std::error::Error + 'static)) -> Option<ErrorClass>; 13] = [
         of::<BadInput>,
         of::<crate::commands::changes::NothingWritten>,
         of::<conftool_core::Error>,
@@ -57,6 +57,7 @@ fn class_of(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         of::<conftool_core::VerifyError>,
         of::<conftool_sync::Error>,
         of::<conftool_lb::Error>,
+        of::<conftool_maintd::Error>,
         of::<conftool_migrate::v2::Error>,
         of::<conftool_migrate::migrate::Error>,
         of::<conftool_core::LabelError>,

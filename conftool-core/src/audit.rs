@@ -580,6 +580,17 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// Format a time as `YYYYMMDD-HHMMSS` (UTC): the stamp in operation and event ids.
+pub fn utc_compact(t: SystemTime) -> String {
+    let digits: String = rfc3339(t)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    let cut = 8.min(digits.len());
+    format!("{}-{}", &digits[..cut], &digits[cut..])
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's method).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -608,6 +619,14 @@ mod tests {
             host: "cumin1001".into(),
             tool: "confctl".into(),
         }
+    }
+
+    #[test]
+    fn compact_stamps_are_the_utc_date_and_time_of_ids() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_796_409_743_250);
+        assert_eq!(rfc3339(t), "2026-12-04T18:42:23.250Z");
+        assert_eq!(utc_compact(t), "20261204-184223");
+        assert_eq!(utc_compact(UNIX_EPOCH), "19700101-000000");
     }
 
     #[test]

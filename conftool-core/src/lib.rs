@@ -95,7 +95,9 @@ pub use audit::{Actor, AuditLog};
 pub use config::{Config, TlsConfig};
 pub use conftool_model::coordination::{LockHolder, LockName, Stop, StopRecord, StopScope};
 pub use conftool_model::operation::OperationStep;
-pub use conftool_model::rules::{one_host, HostVerb, Member, Overrides, PoolMembers, Refusal};
+pub use conftool_model::rules::{
+    admit, one_host, HostVerb, Member, Overrides, PoolMembers, Refusal,
+};
 pub use conftool_model::Error as ModelError;
 pub use conftool_model::{
     escape_controls, Action, Anchoring, Applied, BatchLimits, Change, Cluster, Datacenter,

@@ -145,17 +145,7 @@ impl Writer<'_> {
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
         let random = nanos ^ std::process::id().rotate_left(16);
-        let stamp: String = rfc3339(now)
-            .chars()
-            .filter(char::is_ascii_digit)
-            .take(14)
-            .collect();
-        let stamp = format!(
-            "{}-{}",
-            &stamp[..8.min(stamp.len())],
-            &stamp[8.min(stamp.len())..]
-        );
-        let id = OperationId::new(&stamp, random)?;
+        let id = OperationId::new(&crate::audit::utc_compact(now), random)?;
         let record = OperationRecord {
             id: id.clone(),
             state: OperationState::Open,

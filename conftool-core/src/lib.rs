@@ -107,7 +107,8 @@ pub use select::{ApplyError, Atomicity};
 pub use store::{CommitReport, Raw, Store};
 pub use typed::TypedApplyError;
 pub use verify::{
-    verify, Check, LbUrl, LoadBalancers, Target, Verified, VerifyError, VerifyOptions, Want,
+    observe, verify, Check, LbUrl, LoadBalancers, Observed, Target, Verified, VerifyError,
+    VerifyOptions, Want,
 };
 pub use watch::{ObjectChange, Watch, WatchConfig, WatchEvent, WatchStatus};
 pub use writer::{HostChange, Planned, PlannedWrites, Writer};

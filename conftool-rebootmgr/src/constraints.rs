@@ -86,6 +86,8 @@ pub enum HeldBack {
         /// The rule's `max_failing`.
         max_failing: Option<u32>,
     },
+    /// The trigger was withdrawn while the node was being prepared.
+    NoLongerTriggered,
     /// This node's own check fails.
     OwnCheck {
         /// The check.
@@ -178,6 +180,9 @@ impl fmt::Display for HeldBack {
             }
             HeldBack::OwnCheck { check, detail } => {
                 write!(f, "check {check} fails on this node: {detail}")
+            }
+            HeldBack::NoLongerTriggered => {
+                f.write_str("the reboot is no longer asked for (the trigger was cleared)")
             }
             HeldBack::Threshold(why) => write!(f, "the depool was refused: {why}"),
         }

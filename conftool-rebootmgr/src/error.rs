@@ -38,6 +38,17 @@ pub enum Error {
     /// A change of pool state failed part-way; what landed is in the operation.
     #[error(transparent)]
     Apply(#[from] conftool_core::ApplyError),
+    /// A record of ours changed under this run (another process wrote it): nothing was
+    /// written over it.
+    #[error("{key} changed while this run was using it; not written")]
+    Changed {
+        /// The key.
+        key: String,
+    },
+    /// The load balancers did not show the node as wanted (out before the reboot, back in
+    /// after).
+    #[error(transparent)]
+    Verify(Box<conftool_core::VerifyError>),
     /// A record of ours in etcd does not parse (damaged, or written by a newer version).
     #[error("{key}: unreadable record: {reason}")]
     Record {
@@ -48,12 +59,19 @@ pub enum Error {
     },
 }
 
+impl From<conftool_core::VerifyError> for Error {
+    fn from(e: conftool_core::VerifyError) -> Error {
+        Error::Verify(Box::new(e))
+    }
+}
+
 impl Error {
     /// Whether this is bad input (exit 2: fix the configuration or the command line).
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Config { .. } | Error::Name { .. } => true,
             Error::Store(e) => e.is_bad_input(),
+            Error::Verify(e) => e.is_bad_input(),
             _ => false,
         }
     }

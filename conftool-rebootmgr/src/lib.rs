@@ -18,6 +18,9 @@
 //!   [`view`] (reading and writing our keys through conftool's audited writer),
 //!   [`Node`] (a connected node: the run, its steps, `status`, the stop switches).
 
+mod admin;
+mod after;
+mod assess;
 pub mod config;
 pub mod constraints;
 mod error;
@@ -25,14 +28,21 @@ pub mod events;
 pub mod keys;
 pub mod local;
 pub mod names;
+mod node;
 pub mod outcome;
 pub mod records;
+mod recover;
+mod run;
+mod sequence;
 pub mod view;
 pub mod window;
 
+pub use admin::Status;
 pub use config::RebootConfig;
 pub use constraints::HeldBack;
 pub use error::Error;
 pub use events::{Event, Level};
 pub use names::{CheckName, GroupName};
+pub use node::{Emit, Node, Objects, OPERATION_KIND};
 pub use outcome::Outcome;
+pub use run::RunOptions;

@@ -113,14 +113,14 @@ impl View {
 }
 
 /// Write (`Some`) or delete (`None`) one of our keys, if `guard` holds; audited as one run
-/// of planned writes. Whether it landed (`false`: the key changed since it was read).
+/// of planned writes. The revision it landed at (`None`: the key changed since it was read).
 pub async fn write_key(
     writer: &mut Writer<'_>,
     key: &str,
     value: Option<String>,
     guard: Guard,
     before: Option<&str>,
-) -> Result<bool, Error> {
+) -> Result<Option<i64>, Error> {
     let write = match value {
         Some(value) => Write::Put {
             key: key.to_string(),
@@ -142,7 +142,7 @@ pub async fn write_key(
     if let Some(e) = report.error {
         return Err(e.into());
     }
-    Ok(report.conflicted.is_empty())
+    Ok(report.applied.first().map(|(_, revision)| *revision))
 }
 
 /// One key's value and revision, if it exists.
@@ -172,7 +172,10 @@ pub async fn set_key(
             .as_ref()
             .map_or(Guard::Absent, |kv| Guard::Unchanged(kv.mod_revision));
         let before = now.map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
-        if write_key(writer, key, value.clone(), guard, before.as_deref()).await? {
+        if write_key(writer, key, value.clone(), guard, before.as_deref())
+            .await?
+            .is_some()
+        {
             return Ok(true);
         }
     }

@@ -27,6 +27,11 @@ impl Stamp {
         Stamp(ms)
     }
 
+    /// Milliseconds since 1970-01-01 UTC.
+    pub fn unix_ms(self) -> u64 {
+        self.0
+    }
+
     /// Seconds since 1970-01-01 UTC.
     pub fn unix_secs(self) -> u64 {
         self.0 / 1000

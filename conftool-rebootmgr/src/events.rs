@@ -65,8 +65,8 @@ pub enum Event {
     },
     /// Another member's slot ran out while it was away (it never came back, or not in time).
     SlotExpired {
-        /// The member.
-        node: String,
+        /// The member (`node` is the one that noticed, as on every line).
+        member: String,
         /// The entry that ran out.
         slot: String,
         /// Its operation, which still holds its objects depooled.

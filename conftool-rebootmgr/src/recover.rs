@@ -105,7 +105,7 @@ impl Node {
                 continue;
             }
             emit(Event::SlotExpired {
-                node: rec.value.node.to_string(),
+                member: rec.value.node.to_string(),
                 slot: rec.value.slot.clone(),
                 operation: rec.value.operation.as_ref().map(ToString::to_string),
                 since: rec.value.phase_since.to_string(),

@@ -41,6 +41,16 @@ pub fn base_config() -> String {
         .to_string()
 }
 
+/// The base lines whose key `extra` does not set again.
+fn overridable(base: &str, extra: &str) -> String {
+    let key = |l: &str| l.split(':').next().unwrap_or_default().trim().to_string();
+    let set: Vec<String> = extra.lines().map(key).collect();
+    base.lines()
+        .filter(|l| !set.contains(&key(l)))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 impl Sim {
     /// `n` nodes (`node1`..), all serving in one pool, with `extra` added to each node's
     /// configuration.
@@ -111,7 +121,7 @@ impl Sim {
             d.join("boot_id").display(),
             d.join("reboot-required").display(),
             d.join("tasks").display(),
-            base_config(),
+            overridable(&base_config(), extra),
         );
         std::fs::write(d.join("config.yaml"), text).unwrap();
     }

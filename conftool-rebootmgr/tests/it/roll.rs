@@ -67,6 +67,7 @@ async fn all_triggered_nodes_reboot_one_at_a_time() {
             w[1].2
         );
     }
+    breakdown(&lines, &spans);
     for (node, old) in sim.nodes.iter().zip(&boots) {
         assert_ne!(&sim.boot_id(node), old, "{node} rebooted");
         assert!(!sim.triggered(node), "{node}'s trigger file cleared");
@@ -82,4 +83,38 @@ async fn all_triggered_nodes_reboot_one_at_a_time() {
     let (code, lines, _) = sim.run("node1", &["run"]);
     assert_eq!(code, 0);
     assert_eq!(events(&lines, "not_triggered").len(), 1, "{lines:#?}");
+}
+
+/// Where a roll's time goes, averaged over the nodes (printed, not asserted): preparing
+/// (depool to reboot command: settle, checks), away (reboot command to the first run after
+/// the boot: the timer's interval and a process start), returning (back to repooled), and
+/// the hand-over (one node repooled to the next depooled: slot release, the next node's
+/// timer, its checks and constraints).
+fn breakdown(lines: &[serde_json::Value], spans: &[(u64, u64, String)]) {
+    let at = |node: &str, event: &str| {
+        lines
+            .iter()
+            .find(|l| l["node"] == node && l["event"] == event)
+            .map(ts_ms)
+            .unwrap_or_default()
+    };
+    let (mut prepare, mut away, mut back) = (0, 0, 0);
+    for (depooled, repooled, node) in spans {
+        let (rebooting, returned) = (at(node, "rebooting"), at(node, "back"));
+        prepare += rebooting.saturating_sub(*depooled);
+        away += returned.saturating_sub(rebooting);
+        back += repooled.saturating_sub(returned);
+    }
+    let handover: u64 = spans
+        .windows(2)
+        .map(|w| w[1].0.saturating_sub(w[0].1))
+        .sum();
+    let n = spans.len().max(1) as u64;
+    eprintln!(
+        "per node: preparing {} ms, away {} ms, returning {} ms; hand-over {} ms",
+        prepare / n,
+        away / n,
+        back / n,
+        handover / (n - 1).max(1)
+    );
 }

@@ -141,8 +141,9 @@ pub struct GroupRules {
 }
 
 /// One health check: a command (run with `sh -c`, exit 0 = passing) every node of the group
-/// runs. With `min_passing` or `max_failing` it is judged across the group (a missing or
-/// stale report counts as failing); without, only this node's own result counts.
+/// runs. With `min_passing` or `max_failing` it is judged across the members that report it
+/// (a stale report, or one of a member rebooting, counts as failing); without, only this
+/// node's own result counts.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {

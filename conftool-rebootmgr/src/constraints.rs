@@ -347,3 +347,136 @@ impl Members<'_> {
 pub fn healthy(own: &[CheckResult]) -> bool {
     own.iter().all(|r| r.passing)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conftool_core::rules::Member;
+    use conftool_core::{Pooled, Weight};
+
+    fn report(node: &str, at_ms: u64, app: Option<bool>) -> (NodeName, Report) {
+        let n: NodeName = node.parse().unwrap();
+        let checks = app
+            .map(|p| CheckResult {
+                name: "app".parse().unwrap(),
+                passing: p,
+                detail: String::new(),
+            })
+            .into_iter()
+            .collect();
+        let r = Report {
+            node: n.clone(),
+            at: Stamp::from_unix_ms(at_ms),
+            boot_id: "b".into(),
+            triggered: false,
+            checks,
+            extra: serde_json::Map::new(),
+        };
+        (n, r)
+    }
+
+    fn check(min_passing: Option<u32>, max_failing: Option<u32>) -> HealthCheck {
+        HealthCheck {
+            name: "app".parse().unwrap(),
+            command: "true".into(),
+            timeout: Duration::from_secs(1),
+            min_passing,
+            max_failing,
+        }
+    }
+
+    #[test]
+    fn members_up_are_fresh_and_not_away_and_the_rules_count_them() {
+        let me: NodeName = "n1".parse().unwrap();
+        let now = 1_000_000;
+        let reports: BTreeMap<NodeName, Report> = [
+            report("n1", now, Some(true)),
+            report("n2", now - 1_000, Some(true)),
+            report("n3", now - 120_000, Some(true)), // stale
+            report("n4", now, Some(true)),           // rebooting
+        ]
+        .into_iter()
+        .collect();
+        let away: BTreeSet<NodeName> = ["n4".parse().unwrap()].into_iter().collect();
+        let own = [reports[&me].checks[0].clone()];
+        let m = Members {
+            me: &me,
+            own: &own,
+            reports: &reports,
+            away: &away,
+            now: Stamp::from_unix_ms(now),
+            max_age: Duration::from_secs(60),
+        };
+        assert_eq!(m.others_up(), 1, "only n2");
+        let rules = GroupRules {
+            never_only_member: true,
+            min_members: 3,
+        };
+        assert_eq!(
+            m.rules(&rules),
+            vec![HeldBack::TooFewMembers {
+                up: 2,
+                min_members: 3
+            }]
+        );
+        let alone = Members {
+            reports: &BTreeMap::new(),
+            ..m.clone()
+        };
+        assert_eq!(alone.rules(&rules)[0], HeldBack::OnlyMember);
+        // A stale or rebooting member's passing result counts as failing.
+        let held = m.checks(&[check(None, Some(1))]);
+        let [HeldBack::GroupCheck { passing, failing, .. }] = held.as_slice() else {
+            panic!("{held:?}");
+        };
+        assert_eq!(*passing, 2);
+        let names: Vec<&str> = failing.iter().map(NodeName::as_str).collect();
+        assert_eq!(names, ["n3", "n4"]);
+        assert!(m.checks(&[check(None, Some(2))]).is_empty());
+        assert!(m.checks(&[check(Some(2), None)]).is_empty());
+        assert_eq!(m.checks(&[check(Some(3), None)]).len(), 1);
+        assert!(held[0].to_string().ends_with("; max_failing is 1"), "{}", held[0]);
+    }
+
+    #[test]
+    fn own_checks_judge_this_node_only() {
+        let me: NodeName = "n1".parse().unwrap();
+        let (_, mine) = report("n1", 0, Some(false));
+        let reports = BTreeMap::new();
+        let away = BTreeSet::new();
+        let m = Members {
+            me: &me,
+            own: &mine.checks,
+            reports: &reports,
+            away: &away,
+            now: Stamp::from_unix_ms(0),
+            max_age: Duration::from_secs(60),
+        };
+        let held = m.checks(&[check(None, None)]);
+        assert!(matches!(held.as_slice(), [HeldBack::OwnCheck { .. }]), "{held:?}");
+        assert!(!healthy(&mine.checks));
+    }
+
+    #[test]
+    fn a_pool_keeps_what_its_limits_require_without_this_node() {
+        let pool: PoolKey = "dc1/web/http".parse().unwrap();
+        let me: NodeName = "n1".parse().unwrap();
+        let member = |pooled| Member {
+            pooled,
+            weight: Weight(10),
+        };
+        let mut m = PoolMembers::default();
+        for (n, p) in [("n1", Pooled::Yes), ("n2", Pooled::Yes), ("n3", Pooled::No), ("n4", Pooled::Inactive)] {
+            m.members.insert(n.parse().unwrap(), member(p));
+        }
+        let members = BTreeMap::from([(pool.clone(), m)]);
+        let serving = BTreeSet::from([pool.clone()]);
+        // 3 nodes counted (inactive left out), threshold 0.5: 2 must serve; 1 would.
+        let held = pools(&members, &me, &serving);
+        assert!(
+            matches!(held.as_slice(), [HeldBack::Pool { others_serving: 1, nodes: 3, required: 2, .. }]),
+            "{held:?}"
+        );
+        assert!(pools(&members, &me, &BTreeSet::new()).is_empty(), "not serving there");
+    }
+}

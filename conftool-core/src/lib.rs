@@ -100,9 +100,9 @@ pub use conftool_model::rules::{
 };
 pub use conftool_model::Error as ModelError;
 pub use conftool_model::{
-    escape_controls, Action, Anchoring, Applied, BatchLimits, Change, Cluster, Datacenter,
-    Defaults, DepoolThreshold, Edit, Guard, Keyspace, Kv, LabelError, LabelMap, LabelName,
-    LabelSelector, LabelValue, Labels, NameError, NodeName, ObjectKey, OperationId,
+    escape_controls, validate_name, Action, Anchoring, Applied, BatchLimits, Change, Cluster,
+    Datacenter, Defaults, DepoolThreshold, Edit, Guard, Keyspace, Kv, LabelError, LabelMap,
+    LabelName, LabelSelector, LabelValue, Labels, NameError, NodeName, ObjectKey, OperationId,
     OperationRecord, OperationState, PoolKey, PoolLimits, PoolState, Pooled, RangeGuard, Selected,
     Selection, Selector, Service, ServiceDef, SetFields, Snapshot, SyncRecord, Weight, Write,
 };
@@ -118,7 +118,8 @@ pub use store::Raw;
 pub use store::{CommitReport, Store};
 pub use typed::TypedApplyError;
 pub use verify::{
-    verify, Check, LbUrl, LoadBalancers, Target, Verified, VerifyError, VerifyOptions, Want,
+    observe, verify, Check, LbUrl, LoadBalancers, Observed, Target, Verified, VerifyError,
+    VerifyOptions, Want,
 };
 pub use watch::{ObjectChange, Watch, WatchConfig, WatchEvent, WatchStatus};
 pub use writer::{HostChange, Planned, PlannedWrites, Writer};

@@ -2,7 +2,10 @@
 //! lock's prefix on a lease of its own, and holds the lock once its entry is among the
 //! first `concurrency` by creation. A holder that dies (SIGKILL, a host that never comes
 //! back) stops refreshing its lease, and its entry goes when the lease runs out: no lock is
-//! ever stuck. Waiting is polling (a few times a second), with a deadline.
+//! ever stuck. Waiting is polling (a few times a second), with a deadline. A holder whose
+//! process ends on purpose with its entry left in place (a node rebooting with its slot)
+//! takes it over again in its next process ([`Store::resume_lock`]); [`Lock::refresh`]
+//! starts the entry's whole time to live before it goes.
 //!
 //! ```no_run
 //! # async fn demo(store: &conftool_core::Store, actor: &conftool_core::Actor) -> Result<(), conftool_core::Error> {
@@ -71,6 +74,7 @@ pub struct LockState {
 #[derive(Debug)]
 pub struct Lock {
     store: Store,
+    name: LockName,
     key: String,
     lease: i64,
     holder: LockHolder,
@@ -107,6 +111,13 @@ impl Lock {
         }));
     }
 
+    /// Refresh the lease once, now: the entry outlives this process by its whole time to
+    /// live from here (a holder about to go away on purpose, e.g. a node rebooting with its
+    /// slot, starts the clock this way). [`Error::LockBusy`] if the lease has already run out.
+    pub async fn refresh(&self) -> Result<(), Error> {
+        refresh_lease(&self.store, self.lease, &self.name, &self.holder).await
+    }
+
     /// Give the lock up: the entry is deleted and its lease revoked.
     pub async fn release(mut self) -> Result<(), Error> {
         if let Some(k) = self.keeper.take() {
@@ -122,6 +133,33 @@ impl Drop for Lock {
             k.abort();
         }
     }
+}
+
+/// Refresh a lease once; a lease that ran out (etcd answers a time to live of 0 or less)
+/// means the entry is gone.
+async fn refresh_lease(
+    store: &Store,
+    lease: i64,
+    name: &LockName,
+    holder: &LockHolder,
+) -> Result<(), Error> {
+    let ttl = store
+        .members()
+        .run_client(|mut c| async move {
+            let (mut keeper, mut stream) = c.lease_keep_alive(lease).await?;
+            keeper.keep_alive().await?;
+            stream.message().await
+        })
+        .await?
+        .map_or(0, |r| r.ttl());
+    if ttl > 0 {
+        return Ok(());
+    }
+    Err(Error::LockBusy {
+        name: name.clone(),
+        holders: Vec::new(),
+        why: format!("the entry {} expired: its lease ran out", holder.id),
+    })
 }
 
 /// Delete an entry and revoke its lease (revoking deletes every key on it anyway; the
@@ -188,6 +226,7 @@ impl Store {
         self.run_txn(put).await?;
         let lock = Lock {
             store: self.clone(),
+            name: req.name.clone(),
             key: key.clone(),
             lease,
             holder,
@@ -225,6 +264,35 @@ impl Store {
                 Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
+    }
+
+    /// Take over the entry `id` of lock `name` that an earlier process of this holder left
+    /// behind holding it (a node that rebooted with its slot, a run that resumes): its lease
+    /// is refreshed now, and the [`Lock`] returned is kept alive and released like one just
+    /// taken. `None` if the entry is gone (its lease ran out, or someone released it).
+    pub async fn resume_lock(&self, name: &LockName, id: &str) -> Result<Option<Lock>, Error> {
+        let state = self.lock_state(name).await?;
+        let Some((holder, _)) = state.entries.into_iter().find(|(h, _)| h.id == id) else {
+            return Ok(None);
+        };
+        let key = format!("{}{}", self.keyspace().lock_prefix(name), holder.id);
+        let lease = self.lease_of(&key).await?;
+        if lease == 0 {
+            return Ok(None);
+        }
+        match refresh_lease(self, lease, name, &holder).await {
+            Ok(()) => {}
+            Err(Error::LockBusy { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        Ok(Some(Lock {
+            store: self.clone(),
+            name: name.clone(),
+            key,
+            lease,
+            holder,
+            keeper: None,
+        }))
     }
 
     /// One lock's entries, oldest first, with their leases' seconds left.

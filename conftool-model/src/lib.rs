@@ -68,7 +68,7 @@ pub use model::{
     Defaults, DepoolThreshold, ObjectKey, PoolKey, PoolLimits, PoolState, Pooled, ServiceDef,
     SyncRecord, Weight,
 };
-pub use names::{Cluster, Datacenter, NodeName, Service};
+pub use names::{validate_name, Cluster, Datacenter, NodeName, Service};
 pub use operation::{OperationId, OperationRecord, OperationState};
 pub use selection::{Applied, Change, Selected, Selection};
 pub use selector::{Anchoring, Selector};

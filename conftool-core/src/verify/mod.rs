@@ -27,6 +27,8 @@
 //!   when it is read.
 //! - `answer`: pure: a load balancer's answer ([`Seen`]) and what it means for a host
 //!   wanted in or out.
+//! - [`observe`]: what the load balancers have in rotation now, asked once (a health count
+//!   before a disruptive step, not a verification of a change).
 //! - `poll`: the I/O: one small HTTP/1.1 (or TLS) request per load balancer and host, every
 //!   one at once (a few dozen in flight), asked again with a growing pause (from 20 ms up to
 //!   [`VerifyOptions::interval`]) until it is as wanted.
@@ -45,7 +47,7 @@ use crate::store::Store;
 
 pub use answer::Seen;
 pub use lbs::{LbUrl, LbUrlError, LoadBalancers};
-pub use poll::verify;
+pub use poll::{observe, verify};
 
 /// Which way a host is to be seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -150,6 +152,19 @@ pub struct Check {
     /// When it was first seen as wanted, from the start of the verification.
     pub after: Duration,
     /// What the load balancer said then.
+    pub seen: Seen,
+}
+
+/// What one load balancer sees of one host of one pool ([`observe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// The load balancer.
+    pub lb: LbUrl,
+    /// The pool.
+    pub pool: PoolKey,
+    /// The host.
+    pub host: NodeName,
+    /// What it said.
     pub seen: Seen,
 }
 

@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::Semaphore;
 
 use super::answer::{decide, read_answer, Answer, Decision, Seen};
-use super::{Check, LbUrl, LoadBalancers, Target, Verified, VerifyError, VerifyOptions};
+use super::{Check, LbUrl, LoadBalancers, Observed, Target, Verified, VerifyError, VerifyOptions};
 use crate::http1::{read_body, send, AbortOnDrop};
 
 /// The largest answer read: a host's state is under 200 bytes.
@@ -72,6 +72,46 @@ pub async fn verify(
         checks,
         elapsed: start.elapsed(),
     })
+}
+
+/// Ask every load balancer of each target's pool what it sees of the target's host (the
+/// target's `want` is not used), all at once, once each: what the load balancers have in
+/// rotation now, for counting, not a verification (nothing is waited for). A failed
+/// connection or an error status is asked again until `timeout`; it fails closed as
+/// [`verify`] does: unreachable, unparsable, not listed, no load balancer for the pool.
+pub async fn observe(
+    lbs: &LoadBalancers,
+    targets: &[Target],
+    timeout: Duration,
+) -> Result<Vec<Observed>, VerifyError> {
+    let start = Instant::now();
+    let mut targets: Vec<&Target> = targets.iter().collect();
+    targets.sort();
+    targets.dedup_by(|a, b| a.pool == b.pool && a.host == b.host);
+    if let Some(t) = targets.iter().find(|t| lbs.for_pool(&t.pool).is_empty()) {
+        return Err(VerifyError::NoLoadBalancer {
+            pool: t.pool.clone(),
+        });
+    }
+    let pairs: Vec<(&LbUrl, &Target)> = targets
+        .iter()
+        .flat_map(|t| lbs.for_pool(&t.pool).iter().map(move |lb| (lb, *t)))
+        .collect();
+    let tls = match pairs.iter().find(|(lb, _)| lb.is_https()) {
+        None => None,
+        Some((lb, t)) => Some(tls_connector().map_err(|reason| unreachable(lb, t, reason))?),
+    };
+    let ask = Asker {
+        tls,
+        permits: Arc::new(Semaphore::new(IN_FLIGHT)),
+        start,
+        deadline: start + timeout,
+        opts: VerifyOptions {
+            timeout,
+            ..VerifyOptions::default()
+        },
+    };
+    try_join_all(pairs.into_iter().map(|(lb, t)| ask.seen(lb, t))).await
 }
 
 fn unreachable(lb: &LbUrl, t: &Target, reason: String) -> VerifyError {
@@ -188,6 +228,65 @@ impl Asker {
                         format!("no answer within {}s", self.opts.timeout.as_secs_f64()),
                     ),
                 });
+            }
+            tokio::time::sleep(pause.min(self.deadline - now)).await;
+            pause = (pause * 2).min(self.opts.interval.max(FIRST_PAUSE));
+        }
+    }
+
+    /// What `lb` says of `t`'s host: the first answer that is a state; a failed connection
+    /// or an error status is asked again until the deadline.
+    async fn seen(&self, lb: &LbUrl, t: &Target) -> Result<Observed, VerifyError> {
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            let limit = remaining.min(REQUEST_TIMEOUT);
+            let asked = tokio::time::timeout(limit, async {
+                let _permit = self.permits.acquire().await;
+                self.get(lb, t).await
+            })
+            .await;
+            let failure = match asked {
+                Err(_) => format!("no answer within {}s", limit.as_secs_f64()),
+                Ok(Err(reason)) => reason,
+                Ok(Ok((_, _, false))) => {
+                    return Err(VerifyError::Unparsable {
+                        lb: lb.clone(),
+                        pool: t.pool.clone(),
+                        host: t.host.clone(),
+                        reason: format!("an answer bigger than {} KiB", MAX_ANSWER >> 10),
+                    })
+                }
+                Ok(Ok((status, body, true))) => match read_answer(status, &body) {
+                    Answer::Seen(seen) => {
+                        return Ok(Observed {
+                            lb: lb.clone(),
+                            pool: t.pool.clone(),
+                            host: t.host.clone(),
+                            seen,
+                        })
+                    }
+                    Answer::NotListed => {
+                        return Err(VerifyError::NotListed {
+                            lb: lb.clone(),
+                            pool: t.pool.clone(),
+                            host: t.host.clone(),
+                        })
+                    }
+                    Answer::Unparsable(reason) => {
+                        return Err(VerifyError::Unparsable {
+                            lb: lb.clone(),
+                            pool: t.pool.clone(),
+                            host: t.host.clone(),
+                            reason,
+                        })
+                    }
+                    Answer::Status(reason) => reason,
+                },
+            };
+            let now = Instant::now();
+            if now >= self.deadline {
+                return Err(unreachable(lb, t, failure));
             }
             tokio::time::sleep(pause.min(self.deadline - now)).await;
             pause = (pause * 2).min(self.opts.interval.max(FIRST_PAUSE));

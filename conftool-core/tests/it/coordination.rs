@@ -250,3 +250,89 @@ async fn the_stop_switch_says_who_and_why_and_applies_to_its_scope() {
     c.put("/v1/stopper", "x", None).await.expect("put");
     assert_eq!(s.stops().await.expect("all").len(), 2);
 }
+
+#[tokio::test]
+async fn an_entry_left_by_an_ended_process_is_taken_over_and_released_by_the_next() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    let name: conftool_core::LockName = "rebootmgr:web".parse().unwrap();
+    let first = s
+        .lock(
+            &actor("node1"),
+            &req("rebootmgr:web", 1, 30),
+            Duration::ZERO,
+        )
+        .await
+        .expect("lock");
+    let id = first.holder().id.clone();
+    // The process ends holding it (a reboot): nothing releases it.
+    drop(first);
+    let resumed = s
+        .resume_lock(&name, &id)
+        .await
+        .expect("read")
+        .expect("the entry is still there");
+    assert_eq!(resumed.holder().id, id);
+    assert_eq!(resumed.holder().user, "node1");
+    let busy = s
+        .lock(
+            &actor("node2"),
+            &req("rebootmgr:web", 1, 30),
+            Duration::ZERO,
+        )
+        .await;
+    assert!(matches!(busy, Err(Error::LockBusy { .. })), "{busy:?}");
+    resumed.release().await.expect("release");
+    assert!(s.lock_state(&name).await.expect("state").entries.is_empty());
+    // Released (or never there): nothing to take over.
+    assert!(s.resume_lock(&name, &id).await.expect("read").is_none());
+}
+
+#[tokio::test]
+async fn an_entry_whose_lease_ran_out_cannot_be_taken_over() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    let name: conftool_core::LockName = "rebootmgr:gone".parse().unwrap();
+    let l = s
+        .lock(
+            &actor("node1"),
+            &req("rebootmgr:gone", 1, 1),
+            Duration::ZERO,
+        )
+        .await
+        .expect("lock");
+    let id = l.holder().id.clone();
+    drop(l);
+    let t = Instant::now();
+    while !s.lock_state(&name).await.expect("state").entries.is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the lease never ran out"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(s.resume_lock(&name, &id).await.expect("read").is_none());
+}
+
+#[tokio::test]
+async fn a_refresh_starts_the_whole_time_to_live_again() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    let name: conftool_core::LockName = "rebootmgr:ttl".parse().unwrap();
+    let l = s
+        .lock(
+            &actor("node1"),
+            &req("rebootmgr:ttl", 1, 20),
+            Duration::ZERO,
+        )
+        .await
+        .expect("lock");
+    let left = |st: conftool_core::LockState| st.entries[0].1.expect("a time to live");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let before = left(s.lock_state(&name).await.expect("state"));
+    assert!(before <= 18, "{before}");
+    l.refresh().await.expect("refresh");
+    let after = left(s.lock_state(&name).await.expect("state"));
+    assert!(after >= 19, "{after}");
+    l.release().await.expect("release");
+}

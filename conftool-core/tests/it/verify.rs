@@ -253,3 +253,68 @@ async fn a_pool_without_a_load_balancer_is_refused_before_any_is_asked() {
         .unwrap();
     assert!(v.checks.is_empty());
 }
+
+#[tokio::test]
+async fn observe_asks_once_what_each_load_balancer_has_in_rotation() {
+    use conftool_core::verify::observe;
+    // A restarting load balancer (503) is asked again; an answer is taken as it is, in or
+    // out: nothing is waited for.
+    let a = scripted(&[(503, "cannot read haproxy"), (200, OUT)]);
+    let b = scripted(&[(200, IN)]);
+    let seen = observe(
+        &lbs(&[&a.url, &b.url]),
+        &[target("mw1", Want::In)],
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let mut said: Vec<(String, bool)> = seen
+        .iter()
+        .map(|o| (o.lb.as_str().to_string(), o.seen.pooled))
+        .collect();
+    said.sort();
+    let mut want = vec![(a.url.clone(), false), (b.url.clone(), true)];
+    want.sort();
+    assert_eq!(said, want);
+    assert_eq!(seen[0].host.as_str(), "mw1");
+    assert_eq!(
+        (
+            a.requests.lock().unwrap().len(),
+            b.requests.lock().unwrap().len()
+        ),
+        (2, 1)
+    );
+}
+
+#[tokio::test]
+async fn observe_fails_closed_naming_the_load_balancer_and_host() {
+    use conftool_core::verify::observe;
+    let missing = scripted(&[(404, "The desired url was not found")]);
+    let e = observe(
+        &lbs(&[&missing.url]),
+        &[target("mw2", Want::In)],
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, VerifyError::NotListed { .. }), "{e:?}");
+    assert!(e.to_string().contains("host mw2 is not listed"), "{e}");
+    let down = scripted(&[(503, "cannot read haproxy")]);
+    let e = observe(
+        &lbs(&[&down.url]),
+        &[target("mw3", Want::In)],
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, VerifyError::Unreachable { .. }), "{e:?}");
+    assert!(e.to_string().contains("host mw3): unreachable"), "{e}");
+    let e = observe(
+        &LoadBalancers::default(),
+        &[target("mw4", Want::In)],
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, VerifyError::NoLoadBalancer { .. }), "{e:?}");
+}

@@ -94,7 +94,7 @@ impl Lock {
             return;
         }
         let (store, lease) = (self.store.clone(), self.lease);
-        let every = Duration::from_secs(self.holder.ttl_secs.max(3) / 3);
+        let every = refresh_every(&self.holder);
         self.keeper = Some(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
@@ -133,6 +133,12 @@ impl Drop for Lock {
             k.abort();
         }
     }
+}
+
+/// How often a lease is refreshed: every third of its time to live (two more refreshes
+/// may fail before it runs out), never more often than every 200 ms.
+fn refresh_every(holder: &LockHolder) -> Duration {
+    Duration::from_millis((holder.ttl_secs.saturating_mul(1000) / 3).max(200))
 }
 
 /// Refresh a lease once; a lease that ran out (etcd answers a time to live of 0 or less)
@@ -233,7 +239,17 @@ impl Store {
             keeper: None,
         };
         let deadline = tokio::time::Instant::now() + wait;
+        // While it waits, the entry is refreshed as a held one would be: a wait longer
+        // than the time to live must not lose its place in the queue.
+        let every = refresh_every(&lock.holder);
+        let mut refreshed = tokio::time::Instant::now();
         loop {
+            if refreshed.elapsed() >= every {
+                // A failed refresh is tried again next round; a lease that ran out shows
+                // below as the entry gone.
+                let _ = lock.refresh().await;
+                refreshed = tokio::time::Instant::now();
+            }
             let state = self.lock_state(&req.name).await?;
             let mine = state.entries.iter().position(|(h, _)| h.id == id);
             match mine {

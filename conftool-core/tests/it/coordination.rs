@@ -192,6 +192,46 @@ async fn a_dead_holders_slot_frees_when_its_lease_runs_out_and_a_live_one_keeps_
 }
 
 #[tokio::test]
+async fn a_waiter_keeps_its_place_for_longer_than_its_time_to_live() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    let mut first = s
+        .lock(&actor("first"), &req("host:queue", 1, 30), Duration::ZERO)
+        .await
+        .expect("lock");
+    first.keep_alive();
+    // The second waits with a 1 s lease; the first lets go after 4 s.
+    let waiter = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.lock(
+                &actor("second"),
+                &req("host:queue", 1, 1),
+                Duration::from_secs(30),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let state = s
+        .lock_state(&"host:queue".parse().unwrap())
+        .await
+        .expect("state");
+    assert_eq!(
+        (state.entries.len(), state.holding),
+        (2, 1),
+        "the waiter's entry is still queued: {state:?}"
+    );
+    first.release().await.expect("release");
+    let second = waiter
+        .await
+        .expect("join")
+        .expect("the waiter gets the lock");
+    assert_eq!(second.holder().user, "second");
+    second.release().await.expect("release");
+}
+
+#[tokio::test]
 async fn the_stop_switch_says_who_and_why_and_applies_to_its_scope() {
     let etcd = Etcd::start();
     let s = store(&etcd).await;

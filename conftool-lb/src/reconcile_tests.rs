@@ -78,6 +78,7 @@ const MIN: Duration = Duration::from_secs(60);
 #[test]
 fn before_the_first_snapshot_the_backend_is_left_alone() {
     let mut p = pool();
+    assert_eq!(p.backend(), "be");
     assert!(!p.has_view());
     assert_eq!(p.revision(), None);
     assert_eq!(p.reconcile(&[server("a", 1, 0)], Instant::now(), MIN), None);

@@ -68,3 +68,67 @@ fn defaults_are_type_checked_unless_rules_validate_or_they_are_null() {
     .unwrap();
     assert_eq!(s.types[0].fields[0].default, json!("x"));
 }
+
+/// The type `t` with `key: value` added, as read; the error's words if it is refused.
+fn read_with(key: &str, value: Value) -> Result<raw::RawType, String> {
+    let mut t = json!({"path": "t", "tags": [], "schema": {}});
+    t[key] = value;
+    serde_json::from_value(t).map_err(|e| e.to_string())
+}
+
+#[test]
+fn free_form_takes_yaml_1_1_booleans_as_pyyaml_does() {
+    let on = [
+        "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE",
+    ];
+    let off = [
+        "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE",
+    ];
+    for s in on {
+        assert_eq!(raw::yaml11_bool_str(s), Some(true), "{s}");
+        assert!(read_with("free_form", json!(s)).unwrap().free_form, "{s}");
+    }
+    for s in off {
+        assert_eq!(raw::yaml11_bool_str(s), Some(false), "{s}");
+        assert!(!read_with("free_form", json!(s)).unwrap().free_form, "{s}");
+    }
+    assert_eq!(raw::yaml11_bool_str("y"), None);
+    assert!(read_with("free_form", json!(true)).unwrap().free_form);
+    assert!(!read_with("free_form", json!(false)).unwrap().free_form);
+    assert!(!read_with("free_form", Value::Null).unwrap().free_form);
+    assert_eq!(
+        read_with("free_form", json!("y")).unwrap_err(),
+        r#"invalid value: string "y", expected true or false"#
+    );
+    assert_eq!(
+        read_with("free_form", json!(1)).unwrap_err(),
+        "invalid type: integer `1`, expected true or false"
+    );
+}
+
+#[test]
+fn json_schema_false_or_null_is_none_and_true_or_a_number_refused() {
+    for none in [json!(false), Value::Null] {
+        assert_eq!(read_with("json_schema", none).unwrap().json_schema, None);
+    }
+    assert_eq!(
+        read_with("json_schema", json!(true)).unwrap_err(),
+        "invalid value: boolean `true`, expected a mapping with base_path and rules"
+    );
+    assert_eq!(
+        read_with("json_schema", json!(3)).unwrap_err(),
+        "invalid type: integer `3`, expected a mapping with base_path and rules"
+    );
+    assert_eq!(
+        read_with("schema", json!(3)).unwrap_err(),
+        "invalid type: integer `3`, expected a mapping"
+    );
+}
+
+#[test]
+fn rule_files_are_joined_as_os_path_join() {
+    assert_eq!(raw::join("js", "r.json"), "js/r.json");
+    assert_eq!(raw::join("js/", "r.json"), "js/r.json");
+    assert_eq!(raw::join("js", "/abs/r.json"), "/abs/r.json");
+    assert_eq!(raw::join("", "r.json"), "r.json");
+}

@@ -132,3 +132,38 @@ fn rule_files_are_joined_as_os_path_join() {
     assert_eq!(raw::join("js", "/abs/r.json"), "/abs/r.json");
     assert_eq!(raw::join("", "r.json"), "r.json");
 }
+
+#[test]
+fn a_null_value_skips_the_type_check_only_where_the_default_is_null() {
+    let s = build(
+        json!({"t": {"path": "t", "tags": [], "schema": {
+            "n": {"type": "int", "default": 1},
+            "m": {"type": "int", "default": null}}}}),
+        &[],
+    )
+    .unwrap();
+    let t = &s.types[0];
+    let id = ObjectId {
+        tags: vec![],
+        name: "x".into(),
+    };
+    assert_eq!(t.validate(&id, &[("m".into(), Value::Null)]), Ok(()));
+    let e = t.validate(&id, &[("n".into(), Value::Null)]).unwrap_err();
+    assert_eq!(
+        (e.what.as_str(), e.reason.as_str()),
+        ("field n", "null is not of type int")
+    );
+    let e = t.validate(&id, &[("m".into(), json!("x"))]).unwrap_err();
+    assert_eq!(
+        (e.what.as_str(), e.reason.as_str()),
+        ("field m", r#""x" is not of type int"#)
+    );
+}
+
+#[test]
+fn python_str_quotes_as_python_does() {
+    assert_eq!(object::py_str(&json!("it's")), "it's", "a string alone is bare");
+    assert_eq!(object::py_str(&json!(["it's"])), r#"["it's"]"#);
+    assert_eq!(object::py_str(&json!(["a\"b'c"])), r#"['a"b\'c']"#);
+    assert_eq!(object::py_str(&json!(["a"])), "['a']");
+}

@@ -162,7 +162,11 @@ fn a_null_value_skips_the_type_check_only_where_the_default_is_null() {
 
 #[test]
 fn python_str_quotes_as_python_does() {
-    assert_eq!(object::py_str(&json!("it's")), "it's", "a string alone is bare");
+    assert_eq!(
+        object::py_str(&json!("it's")),
+        "it's",
+        "a string alone is bare"
+    );
     assert_eq!(object::py_str(&json!(["it's"])), r#"["it's"]"#);
     assert_eq!(object::py_str(&json!(["a\"b'c"])), r#"['a"b\'c']"#);
     assert_eq!(object::py_str(&json!(["a"])), "['a']");

@@ -4,7 +4,8 @@
 //!   with it), then every change after exactly that revision, across failovers; after
 //!   compaction a new snapshot. Each event brings the agent's view of the pool up to date
 //!   and the pool is reconciled: HAProxy's state is read (`show servers state <backend>`),
-//!   planned against the view ([`plan_pool`]) and the commands are sent.
+//!   planned against the view ([`plan_pool`](crate::plan::plan_pool)) and the commands are
+//!   sent.
 //! - Events already queued are taken in together, and each pool they touched is reconciled
 //!   once (at most 1,024 events): a stream of changes costs one read of HAProxy's
 //!   state per pool and batch, not per event.
@@ -15,7 +16,7 @@
 //!   last applied state stays, the error is reported and the watch retries on its own.
 //!   Until a pool's first snapshot arrives its backend is left untouched.
 //! - A depooled server drains; after `drain_timeout` (noticed at a recheck) what is still
-//!   in flight on it is ended, once ([`DrainClock`]).
+//!   in flight on it is ended, once ([`DrainClock`](crate::plan::DrainClock)).
 //! - The service's depool threshold is read with each snapshot (from its service
 //!   definition in etcd, the one the CLI's rules use).
 //! - Keys under a pool that are not object keys, and values that are not valid states, are
@@ -24,40 +25,27 @@
 //!   process out of descriptors still gets its commands to HAProxy.
 //!
 //! What happens is handed to the caller as [`AgentEvent`]s, one per action or finding; the
-//! library never prints.
+//! library never prints. What to do and say is decided in `reconcile` (pure, unit-tested);
+//! this file reads etcd and HAProxy, keeps the counters, and carries the decisions out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conftool_core::watch::WatchEvent;
-use conftool_core::{PoolLimits, Selection, Store};
+use conftool_core::Store;
 use tokio::sync::mpsc;
 
 use crate::config::AgentConfig;
 use crate::error::Error;
 pub use crate::event::{AgentEvent, Metrics};
-use crate::haproxy::Command;
-use crate::plan::{plan_pool, DrainClock};
+use crate::reconcile::PoolCore;
 use crate::runtime::Runtime;
-use crate::unreadable::Said;
 
 /// The most watch events taken in before the pools they touched are reconciled.
 const MAX_BATCH: usize = 1024;
-
-/// What the agent keeps per pool.
-struct PoolView {
-    backend: String,
-    /// The etcd prefix of the pool's keys.
-    prefix: String,
-    said: Said,
-    limits: PoolLimits,
-    view: Option<Selection>,
-    reported: Vec<Vec<String>>,
-    drains: DrainClock,
-}
 
 /// The agent.
 #[derive(Debug)]
@@ -101,19 +89,14 @@ impl Agent {
         let mut tasks = Vec::new();
         for (i, spec) in self.cfg.pools.iter().enumerate() {
             let sel = spec.selector()?;
-            pools.push(PoolView {
-                backend: spec.backend.clone(),
-                prefix: store.keyspace().pools_prefix_for(
+            pools.push(PoolCore::new(
+                spec.backend.clone(),
+                store.keyspace().pools_prefix_for(
                     Some(&spec.dc),
                     Some(&spec.cluster),
                     Some(&spec.service),
                 ),
-                said: Said::default(),
-                limits: PoolLimits::default(),
-                view: None,
-                reported: Vec::new(),
-                drains: DrainClock::default(),
-            });
+            ));
             let (store, tx, metrics) = (store.clone(), tx.clone(), self.metrics.clone());
             let backend = spec.backend.clone();
             tasks.push(tokio::spawn(async move {
@@ -171,7 +154,7 @@ impl Agent {
                             Err(e) => {
                                 self.metrics.watch_errors.fetch_add(1, Ordering::Relaxed);
                                 on_event(AgentEvent::WatchError {
-                                    backend: pool.backend.clone(),
+                                    backend: pool.backend().to_string(),
                                     error: e.to_string(),
                                 });
                             }
@@ -199,61 +182,45 @@ impl Agent {
         }
     }
 
-    /// Bring a pool's view up to date with a watch event.
+    /// Bring a pool's view up to date with a watch event; with a snapshot, read the
+    /// service's depool threshold again.
     async fn event(
         &self,
         store: &Store,
         i: usize,
-        pool: &mut PoolView,
+        pool: &mut PoolCore,
         ev: &WatchEvent,
         on_event: &mut impl FnMut(AgentEvent),
     ) {
-        let view = pool.view.get_or_insert_with(Selection::default);
-        ev.apply_to(store.keyspace(), view);
-        for (key, reason) in pool.said.news(&pool.prefix, view) {
-            on_event(AgentEvent::Unreadable {
-                backend: pool.backend.clone(),
-                key,
-                reason,
-            });
+        for said in pool.take_in(store.keyspace(), ev) {
+            on_event(said);
         }
+        let revision = pool.revision().unwrap_or(0);
         self.metrics
             .revision
-            .store(u64::try_from(view.revision).unwrap_or(0), Ordering::Relaxed);
-        match ev {
-            WatchEvent::Snapshot(s) => {
-                on_event(AgentEvent::Snapshot {
-                    backend: pool.backend.clone(),
-                    revision: s.revision,
-                    objects: s.objects.len(),
-                });
-                // The threshold, from the service definition; on failure the last one stays.
-                let key = self.cfg.pools[i].pool();
-                let one = BTreeSet::from([key.clone()]);
-                match store.pool_members(&one).await {
-                    Ok(m) => {
-                        if let Some(m) = m.get(&key) {
-                            pool.limits = m.limits;
-                            let mut map = self
-                                .metrics
-                                .thresholds
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner());
-                            map.insert(pool.backend.clone(), m.limits);
-                        }
-                    }
-                    Err(e) => on_event(AgentEvent::WatchError {
-                        backend: pool.backend.clone(),
-                        error: format!("reading the depool threshold: {e}"),
-                    }),
+            .store(u64::try_from(revision).unwrap_or(0), Ordering::Relaxed);
+        if !matches!(ev, WatchEvent::Snapshot(_)) {
+            return;
+        }
+        // The threshold, from the service definition; on failure the last one stays.
+        let key = self.cfg.pools[i].pool();
+        let one = BTreeSet::from([key.clone()]);
+        match store.pool_members(&one).await {
+            Ok(m) => {
+                if let Some(m) = m.get(&key) {
+                    pool.set_limits(m.limits);
+                    let mut map = self
+                        .metrics
+                        .thresholds
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    map.insert(pool.backend().to_string(), m.limits);
                 }
             }
-            WatchEvent::Changes { revision, changes } => on_event(AgentEvent::Changes {
-                backend: pool.backend.clone(),
-                revision: *revision,
-                objects: changes.len(),
+            Err(e) => on_event(AgentEvent::WatchError {
+                backend: pool.backend().to_string(),
+                error: format!("reading the depool threshold: {e}"),
             }),
-            _ => {}
         }
     }
 
@@ -261,112 +228,52 @@ impl Agent {
     async fn reconcile(
         &self,
         runtime: &Runtime,
-        pool: &mut PoolView,
+        pool: &mut PoolCore,
         on_event: &mut impl FnMut(AgentEvent),
     ) {
-        let Some(view) = &pool.view else { return };
+        if !pool.has_view() {
+            return;
+        }
         self.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
+        let backend = pool.backend().to_string();
         let fail = |e: Error| AgentEvent::HaProxyError {
-            backend: pool.backend.clone(),
+            backend: backend.clone(),
             error: e.to_string(),
         };
-        let current = match runtime.servers(&pool.backend).await {
-            Ok(c) => c,
+        let current = runtime.servers(&backend).await;
+        let outcome = match current {
+            Ok(current) => pool.reconcile(&current, Instant::now(), self.cfg.drain_timeout),
             Err(e) => {
                 self.metrics.haproxy_errors.fetch_add(1, Ordering::Relaxed);
                 on_event(fail(e));
-                self.metrics
-                    .haproxy_reserve_used
-                    .store(runtime.reserve_used(), Ordering::Relaxed);
-                return;
+                None
             }
         };
-        let desired: BTreeMap<String, _> = view
-            .objects
-            .iter()
-            .map(|o| (o.key.node.as_str().to_string(), o.state.clone()))
-            .collect();
-        let plan = plan_pool(&pool.backend, pool.limits, &desired, &current);
-        self.metrics
-            .kept
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(pool.backend.clone(), plan.kept_by_threshold.clone());
-        let b = || pool.backend.clone();
-        let findings = vec![
-            AgentEvent::KeptByThreshold {
-                backend: b(),
-                servers: plan.kept_by_threshold.clone(),
-                required: plan.required,
-                pooled: plan.pooled,
-            },
-            AgentEvent::MissingInBackend {
-                backend: b(),
-                servers: plan.missing_in_backend.clone(),
-            },
-            AgentEvent::UnknownToEtcd {
-                backend: b(),
-                servers: plan.unknown_to_etcd.clone(),
-            },
-        ];
-        // Each finding is said when its list of servers changes (an empty list only when
-        // it ends a non-empty one), not at every recheck.
-        for (i, f) in findings.into_iter().enumerate() {
-            let servers = finding_servers(&f);
-            let before = pool.reported.get(i).cloned().unwrap_or_default();
-            if servers != before {
-                on_event(f);
-                if pool.reported.len() <= i {
-                    pool.reported.resize(i + 1, Vec::new());
-                }
-                pool.reported[i] = servers;
+        if let Some(r) = outcome {
+            self.metrics
+                .kept
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(backend.clone(), r.kept.clone());
+            for finding in r.findings.iter().cloned() {
+                on_event(finding);
             }
-        }
-        // The second step of a depool: servers drained for `drain_timeout` lose what is
-        // still in flight.
-        let due = pool.drains.due(
-            &plan.draining,
-            std::time::Instant::now(),
-            self.cfg.drain_timeout,
-        );
-        let end = due.into_iter().map(|server| Command::ShutdownSessions {
-            backend: pool.backend.clone(),
-            server,
-        });
-        for command in plan.commands.into_iter().chain(end) {
-            match runtime.apply(&command).await {
-                Ok(()) => {
-                    self.metrics.commands.fetch_add(1, Ordering::Relaxed);
-                    on_event(applied(&pool.backend, &command, view.revision));
-                }
-                Err(e) => {
-                    self.metrics.haproxy_errors.fetch_add(1, Ordering::Relaxed);
-                    on_event(fail(e));
+            for command in &r.commands {
+                match runtime.apply(command).await {
+                    Ok(()) => {
+                        self.metrics.commands.fetch_add(1, Ordering::Relaxed);
+                        on_event(r.applied(command));
+                    }
+                    Err(e) => {
+                        self.metrics.haproxy_errors.fetch_add(1, Ordering::Relaxed);
+                        on_event(fail(e));
+                    }
                 }
             }
         }
         self.metrics
             .haproxy_reserve_used
             .store(runtime.reserve_used(), Ordering::Relaxed);
-    }
-}
-
-/// The servers a finding names.
-fn finding_servers(f: &AgentEvent) -> Vec<String> {
-    match f {
-        AgentEvent::KeptByThreshold { servers, .. }
-        | AgentEvent::MissingInBackend { servers, .. }
-        | AgentEvent::UnknownToEtcd { servers, .. } => servers.clone(),
-        _ => Vec::new(),
-    }
-}
-
-fn applied(backend: &str, c: &Command, revision: i64) -> AgentEvent {
-    AgentEvent::Applied {
-        backend: backend.to_string(),
-        server: c.server().to_string(),
-        command: c.to_string(),
-        revision,
     }
 }
 

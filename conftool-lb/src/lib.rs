@@ -10,6 +10,8 @@
 //! - [`plan`]: pure: etcd's desired state + HAProxy's view → the commands that close the
 //!   gap ([`plan_pool`]), with the weight mapping and the depool threshold.
 //! - [`status`]: pure: the status API's text and JSON answers.
+//! - `reconcile`: pure: one pool's decisions (a watch event taken into its view, a
+//!   reconcile's commands, the findings said when they change).
 //! - I/O: [`runtime`] (the unix socket), [`agent`] (reconcile, then watch, then apply;
 //!   what happens is handed to the caller as [`AgentEvent`]s: the library never prints),
 //!   [`http`] (the status server; its connections are accepted and bounded in `conns`,
@@ -25,6 +27,7 @@ pub mod haproxy;
 pub mod http;
 pub mod limits;
 pub mod plan;
+mod reconcile;
 pub mod runtime;
 pub mod status;
 mod unreadable;

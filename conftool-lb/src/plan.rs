@@ -251,6 +251,16 @@ mod tests {
     }
 
     #[test]
+    fn the_plan_names_its_backend_and_is_empty_with_nothing_to_send() {
+        let want = desired(&[("mw1", Pooled::Yes, 10)]);
+        let right = plan_pool("be", HALF, &want, &[server("mw1", 0, 10)]);
+        assert_eq!(right.backend, "be");
+        assert!(right.is_empty());
+        let wrong = plan_pool("be", HALF, &want, &[server("mw1", 0, 1)]);
+        assert!(!wrong.is_empty());
+    }
+
+    #[test]
     fn a_server_already_right_gets_nothing() {
         let want = desired(&[
             ("a", Pooled::Yes, 10),

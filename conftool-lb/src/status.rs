@@ -320,6 +320,12 @@ mod tests {
             render_alerts(&[pool("be", t(0.5), &healthy)], Format::Text),
             "OK - All pools are healthy"
         );
+        // At the edge, 2 servers at 0.5 (2 is not below 2 × 0.5 + 1): not too small, as in PyBal.
+        let two = [s("a", 2, 0, 1), s("b", 2, 0, 1)];
+        assert_eq!(
+            render_alerts(&[pool("be", t(0.5), &two)], Format::Text),
+            "OK - All pools are healthy"
+        );
         // 3 servers not in maintenance, all serving, threshold 0.75: 3 < 3.25, too small.
         let all_serve = [s("a", 2, 0, 1), s("b", 2, 0, 1), s("c", 2, 0, 1)];
         assert_eq!(

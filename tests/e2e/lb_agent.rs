@@ -209,6 +209,14 @@ fn all_serve(ha: &HaProxy) -> bool {
 }
 
 /// A GET to the status API: (status code, body).
+/// A counter or gauge's value in the agent's `/metrics` text.
+pub(crate) fn metric(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+}
+
 pub(crate) fn get(addr: SocketAddr, path: &str, json: bool) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect to the status API");
     s.set_read_timeout(Some(Duration::from_secs(10)))
@@ -786,7 +794,16 @@ fn a_drained_servers_requests_in_flight_are_ended_after_the_drain_timeout() {
     wait_for("the command logged", Duration::from_secs(5), &agent, || {
         agent.log().contains(cmd)
     });
-    std::thread::sleep(Duration::from_millis(700)); // two more rechecks: nothing more sent
+    // Two more rechecks, counted by the agent: nothing more sent. The counter goes up as a
+    // recheck starts, so the third one starting means the second has sent what it would.
+    let rechecks = || {
+        let (_, metrics) = get(agent.status, "/metrics", false);
+        metric(&metrics, "conftool_lb_reconciles_total")
+    };
+    let seen = rechecks();
+    wait_for("two more rechecks", Duration::from_secs(10), &agent, || {
+        rechecks() >= seen + 3
+    });
     let log = agent.log();
     assert_eq!(log.matches(cmd).count(), 1, "once:\n{log}");
 }

@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::lb_agent::{
-    events, get, share, start_lb, sync_pool, until_all_serve, wait_for, AgentProc, BACKEND,
+    events, get, metric, share, start_lb, sync_pool, until_all_serve, wait_for, AgentProc, BACKEND,
 };
 use crate::util::Ctx;
 use conftool_lb::limits::descriptors_besides;
@@ -92,13 +92,6 @@ fn flood(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
 }
 
 /// One value of the agent's `/metrics`.
-fn metric(metrics: &str, name: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
-}
-
 /// Depool mw1002 and wait until HAProxy drains it; how long it took from starting confctl.
 fn depool_delay(ctx: &Ctx, agent: &AgentProc, ha: &conftool_testkit::haproxy::HaProxy) -> Duration {
     let t0 = Instant::now();

@@ -6,7 +6,7 @@
 //! written, sudo to a service account, the audit log); the helpers here serve all three.
 
 use std::io::Read;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,21 +21,29 @@ pub(crate) const NOBODY: u32 = 65534;
 /// A listener that accepts connections and records every byte it receives, never answering.
 pub(crate) struct Recorder {
     pub(crate) url: String,
-    received: Arc<Mutex<(usize, Vec<u8>)>>,
+    addr: SocketAddr,
+    /// The peers in the order they were accepted, and every byte received.
+    received: Arc<Mutex<(Vec<SocketAddr>, Vec<u8>)>>,
+    /// The recorder's own connections ([`Recorder::settled`]), not counted.
+    markers: Mutex<Vec<SocketAddr>>,
 }
 
 impl Recorder {
     pub(crate) fn start() -> Recorder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let received = Arc::new(Mutex::new((0, Vec::new())));
+        let addr = listener.local_addr().expect("addr");
+        let url = format!("http://{addr}");
+        let received = Arc::new(Mutex::new((Vec::new(), Vec::new())));
         let rec = received.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { return };
+                // Counted here, in the order the kernel queued them (see `settled`).
+                if let Ok(peer) = conn.peer_addr() {
+                    rec.lock().expect("lock").0.push(peer);
+                }
                 let rec = rec.clone();
                 std::thread::spawn(move || {
-                    rec.lock().expect("lock").0 += 1;
                     let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
                     let mut buf = [0u8; 4096];
                     while let Ok(n) = conn.read(&mut buf) {
@@ -47,11 +55,38 @@ impl Recorder {
                 });
             }
         });
-        Recorder { url, received }
+        Recorder {
+            url,
+            addr,
+            received,
+            markers: Mutex::new(Vec::new()),
+        }
     }
 
+    /// The connections accepted so far (the recorder's own left out).
     pub(crate) fn connections(&self) -> usize {
-        self.received.lock().expect("lock").0
+        let markers = self.markers.lock().expect("lock");
+        let received = self.received.lock().expect("lock");
+        received.0.iter().filter(|p| !markers.contains(p)).count()
+    }
+
+    /// The connections made before this call (the recorder's own left out), once they have
+    /// all been accepted: the recorder connects to itself and waits until that connection is
+    /// accepted. The listener takes connections in the order they were made, so a tool that
+    /// has exited has had every connection it made counted by then: no sleeping and hoping.
+    pub(crate) fn settled(&self) -> usize {
+        let marker = TcpStream::connect(self.addr).expect("connect to the recorder");
+        let me = marker.local_addr().expect("addr");
+        self.markers.lock().expect("lock").push(me);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.received.lock().expect("lock").0.contains(&me) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the recorder never accepted its own connection"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.connections()
     }
 
     pub(crate) fn saw(&self, needle: &str) -> bool {
@@ -180,8 +215,7 @@ fn the_password_never_goes_to_an_endpoint_the_caller_chose() {
         assert!(r.stderr.contains("must be a system file"), "{r:?}");
         no_secret(&r, PASSWORD);
     }
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(rec.connections(), 0, "the caller's listener was contacted");
+    assert_eq!(rec.settled(), 0, "the caller's listener was contacted");
     assert!(!rec.saw(PASSWORD));
     // The control: root itself may point the tools anywhere, and the listener does hear
     // from them then (so the refusals above are what kept it silent).
@@ -346,8 +380,7 @@ fn credentials_need_tls_and_a_password() {
             .contains("username is set but password_file is not"),
         "{r:?}"
     );
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(rec.connections(), 0);
+    assert_eq!(rec.settled(), 0);
 }
 
 #[test]

@@ -393,4 +393,43 @@ mod tests {
         WatchEvent::Snapshot(fresh.clone()).apply_to(&ks, &mut view);
         assert_eq!(view, fresh);
     }
+
+    #[test]
+    fn the_view_is_in_etcds_byte_order_where_one_segment_is_a_prefix_of_another() {
+        let ks = Keyspace::default();
+        let mut keys = Vec::new();
+        for dc in ["eqiad", "eqiad1", "eqiad-x"] {
+            for cluster in ["app", "app1", "app.x"] {
+                for node in ["mw1", "mw1-a", "mw10", "mw1.a"] {
+                    keys.push(format!("/v1/pools/{dc}/{cluster}/http/{node}"));
+                }
+            }
+        }
+        for a in &keys {
+            for b in &keys {
+                let (ka, kb) = (
+                    ks.parse_object_key(a).unwrap(),
+                    ks.parse_object_key(b).unwrap(),
+                );
+                assert_eq!(etcd_order(&ka, &kb), a.cmp(b), "{a} against {b}");
+            }
+        }
+        // A view kept from events, with keys arriving in reverse, is in that order.
+        let sel: Selector = "dc=.*".parse().unwrap();
+        let mut view = Selection::default();
+        for (i, key) in keys.iter().rev().enumerate() {
+            let rev = i64::try_from(i).unwrap() + 2;
+            for r in by_revision(&ks, &sel, [put(key, YES, rev)]) {
+                WatchEvent::Changes {
+                    revision: r.revision,
+                    changes: r.changes,
+                }
+                .apply_to(&ks, &mut view);
+            }
+        }
+        let mut sorted = keys.clone();
+        sorted.sort();
+        let got: Vec<String> = view.objects.iter().map(|o| ks.object_key(&o.key)).collect();
+        assert_eq!(got, sorted);
+    }
 }

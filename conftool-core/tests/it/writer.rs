@@ -143,7 +143,32 @@ async fn the_rules_refuse_without_being_asked_and_overrides_lift_them() {
     );
     assert!(err.error.is_bad_input());
     assert_eq!(states(&s).await, before, "nothing written");
-    // A host verb is refused the same way once the pool is thin.
+    // A host verb is refused the same way once the pool is thin: with two of the four hosts
+    // out, a third would leave one serving where the default threshold requires two.
+    for n in ["mw0", "mw1"] {
+        let host = n.parse().expect("name");
+        let done = w
+            .host(HostVerb::Depool, std::slice::from_ref(&host), None)
+            .await
+            .expect("depool");
+        assert_eq!(done.applied.len(), 1);
+    }
+    let thin = states(&s).await;
+    let third = "mw2".parse().expect("name");
+    let err = w
+        .host(HostVerb::Depool, std::slice::from_ref(&third), None)
+        .await
+        .expect_err("below the threshold");
+    assert!(err.applied.is_empty());
+    assert!(
+        matches!(
+            err.error,
+            Error::Model(ModelError::Refused(Refusal::BelowThreshold(ref v))) if v.len() == 1
+        ),
+        "{err}"
+    );
+    assert_eq!(states(&s).await, thin, "nothing written");
+    // The override lifts the rule for the selection and for host verbs alike.
     let mut w = s
         .writer(&actor, &AuditLog::default())
         .expect("writer")
@@ -151,11 +176,18 @@ async fn the_rules_refuse_without_being_asked_and_overrides_lift_them() {
             allow_below_threshold: true,
             ..Overrides::default()
         });
+    let done = w
+        .host(HostVerb::Depool, std::slice::from_ref(&third), None)
+        .await
+        .expect("lifted");
+    assert_eq!(done.applied.len(), 1);
+    // Only mw3 was still pooled.
     let landed = w
         .edit(&all, set(Some(Pooled::No), None))
         .await
         .expect("lifted");
-    assert_eq!(landed.len(), 4);
+    assert_eq!(landed.len(), 1);
+    assert!(states(&s).await.values().all(|st| st.pooled == Pooled::No));
     let host = "mw0".parse().expect("name");
     let done = w
         .host(HostVerb::Pool, std::slice::from_ref(&host), None)

@@ -218,28 +218,86 @@ mod tests {
 
     #[test]
     fn every_type_accepts_its_values_and_refuses_others() {
-        let cases: &[(&str, Value, Value)] = &[
-            ("string", json!("x"), json!(1)),
-            ("int", json!(-3), json!("3")),
-            ("int", json!(3), json!(3.5)),
-            ("bool", json!(false), json!("false")),
-            ("list", json!([1, "a"]), json!("a,b")),
-            ("dict", json!({"a": 1}), json!([])),
-            ("enum:a|b", json!("b"), json!("c")),
+        let cases: &[(&str, Value, Value, &str)] = &[
+            ("string", json!("x"), json!(1), "1 is not of type string"),
+            ("int", json!(-3), json!("3"), r#""3" is not of type int"#),
+            ("int", json!(3), json!(3.5), "3.5 is not of type int"),
+            (
+                "int",
+                json!(u64::MAX),
+                json!(null),
+                "null is not of type int",
+            ),
+            (
+                "bool",
+                json!(false),
+                json!("false"),
+                r#""false" is not of type bool"#,
+            ),
+            (
+                "list",
+                json!([1, "a"]),
+                json!("a,b"),
+                r#""a,b" is not of type list"#,
+            ),
+            ("dict", json!({"a": 1}), json!([]), "[] is not of type dict"),
+            (
+                "enum:a|b",
+                json!("b"),
+                json!("c"),
+                r#""c" is not one of a, b"#,
+            ),
+            ("enum:a|b", json!("a"), json!(1), "1 is not one of a, b"),
             (
                 "cidr_list",
                 json!(["10.0.0.0/8", "::1", "192.168.1.1/24"]),
                 json!(["10.0.0.0/33"]),
+                r#""10.0.0.0/33" is not an IP network"#,
             ),
-            ("cidr_list", json!([]), json!("10.0.0.0/8")),
+            (
+                "cidr_list",
+                json!([]),
+                json!("10.0.0.0/8"),
+                r#""10.0.0.0/8" is not a list of networks"#,
+            ),
+            (
+                "cidr_list",
+                json!(["::/0"]),
+                json!([8]),
+                "8 is not an IP network",
+            ),
         ];
-        for (ty, good, bad) in cases {
+        for (ty, good, bad, why) in cases {
             let t: FieldType = ty.parse().unwrap();
-            assert!(t.check(good).is_ok(), "{ty} {good}");
-            assert!(t.check(bad).is_err(), "{ty} {bad}");
+            assert_eq!(t.check(good), Ok(()), "{ty} {good}");
+            assert_eq!(t.check(bad), Err(why.to_string()), "{ty} {bad}");
             assert_eq!(t.to_string(), *ty);
         }
-        assert!(FieldType::Any.check(&json!({"deep": [null]})).is_ok());
+    }
+
+    #[test]
+    fn any_skips_the_type_check_and_is_the_type_of_a_null_or_float_default() {
+        assert_eq!("any".parse::<FieldType>(), Ok(FieldType::Any));
+        for v in [json!({"deep": [null]}), json!(null), json!(1.5), json!("x")] {
+            assert_eq!(FieldType::Any.check(&v), Ok(()), "{v}");
+        }
+        let of = |v: Value| FieldType::of_default(&v);
+        assert_eq!(of(json!(true)), FieldType::Bool);
+        assert_eq!(of(json!(-1)), FieldType::Int);
+        assert_eq!(of(json!(u64::MAX)), FieldType::Int);
+        assert_eq!(of(json!("s")), FieldType::String);
+        assert_eq!(of(json!([])), FieldType::List);
+        assert_eq!(of(json!({})), FieldType::Dict);
+        assert_eq!(of(json!(null)), FieldType::Any);
+        assert_eq!(of(json!(0.5)), FieldType::Any);
+    }
+
+    #[test]
+    fn a_long_value_is_cut_short_in_a_message() {
+        let sixty = json!("x".repeat(58));
+        assert_eq!(short(&sixty), format!("\"{}\"", "x".repeat(58)));
+        let longer = json!("x".repeat(59));
+        assert_eq!(short(&longer), format!("\"{}…", "x".repeat(49)));
     }
 
     #[test]
@@ -247,16 +305,32 @@ mod tests {
         let e = FieldType::CidrList
             .check(&json!(["10.0.0.0/8", "10.0.0.300"]))
             .unwrap_err();
-        assert!(e.contains("\"10.0.0.300\""), "{e}");
-        for bad in ["", "10.0.0.0/", "10.0.0.0/+8", "fe80::/129", "host.example"] {
+        assert_eq!(e, r#""10.0.0.300" is not an IP network"#);
+        for bad in [
+            "",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "fe80::/129",
+            "host.example",
+            "10.0.0.0/33",
+        ] {
             assert!(!is_network(bad), "{bad}");
+        }
+        for good in ["10.0.0.0/32", "fe80::/128", "10.0.0.1"] {
+            assert!(is_network(good), "{good}");
         }
     }
 
     #[test]
     fn types_parse_strictly() {
         for bad in ["Int", "float", "", "enum"] {
-            assert!(bad.parse::<FieldType>().is_err(), "{bad}");
+            assert_eq!(
+                bad.parse::<FieldType>(),
+                Err(format!(
+                    "unknown field type {bad:?}: expected string, int, bool, list, dict, \
+                     enum:a|b|..., cidr_list or any"
+                )),
+            );
         }
     }
 
@@ -264,11 +338,28 @@ mod tests {
     fn command_line_values_like_the_python_tool() {
         let list: FieldType = "list".parse().unwrap();
         assert_eq!(list.from_cli("a,b").unwrap(), json!(["a", "b"]));
-        assert_eq!(FieldType::Bool.from_cli("TRUE").unwrap(), json!(true));
-        assert!(FieldType::Bool.from_cli("yes").is_err());
-        assert_eq!(FieldType::Int.from_cli("42").unwrap(), json!(42));
-        assert!(FieldType::Int.from_cli("4x").is_err());
-        assert!(FieldType::Dict.from_cli("{}").is_err());
+        // A bool set to false is false, not refused or true; in any case.
+        for (text, v) in [
+            ("TRUE", true),
+            ("true", true),
+            ("false", false),
+            ("False", false),
+        ] {
+            assert_eq!(FieldType::Bool.from_cli(text), Ok(json!(v)), "{text}");
+        }
+        assert_eq!(
+            FieldType::Bool.from_cli("yes"),
+            Err(r#""yes": booleans can only be 'true' or 'false'"#.to_string())
+        );
+        assert_eq!(FieldType::Int.from_cli(" 42 ").unwrap(), json!(42));
+        assert_eq!(
+            FieldType::Int.from_cli("4x"),
+            Err(r#""4x" is not an integer"#.to_string())
+        );
+        assert_eq!(
+            FieldType::Dict.from_cli("{}"),
+            Err("dictionaries are not supported on the command line".to_string())
+        );
         assert_eq!(FieldType::Any.from_cli("7").unwrap(), json!("7"));
         let e: FieldType = "enum:a||b".parse().unwrap();
         assert_eq!(
@@ -277,11 +368,17 @@ mod tests {
             "an empty value is a value"
         );
         let e: FieldType = "enum:a|b".parse().unwrap();
-        assert!(e.from_cli("c").is_err());
+        assert_eq!(
+            e.from_cli("c"),
+            Err(r#""c" is not one of a, b"#.to_string())
+        );
         assert_eq!(
             FieldType::CidrList.from_cli("10.0.0.0/8,::1").unwrap(),
             json!(["10.0.0.0/8", "::1"])
         );
-        assert!(FieldType::CidrList.from_cli("10.0.0.0/8,nope").is_err());
+        assert_eq!(
+            FieldType::CidrList.from_cli("10.0.0.0/8,nope"),
+            Err(r#""nope" is not an IP network"#.to_string())
+        );
     }
 }

@@ -268,4 +268,7 @@ fn overlaps(a: &str, b: &str) -> bool {
 mod tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
+mod tests_build;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests_python;

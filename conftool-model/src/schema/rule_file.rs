@@ -93,7 +93,7 @@ pub(crate) fn compile(file: &str, schema: &Value, draft: Draft) -> Result<Compil
                 })
             }
             Err(boon::CompileError::ParseIdError { loc }) => {
-                let ptr = pointer_in(&loc, &url);
+                let ptr = pointer_in(&loc);
                 let removed = remove_at(&mut schema, &ptr, draft.id_keyword());
                 if !removed || ignored_ids.contains(&ptr) {
                     return Err(RuleFileError::at(ptr, "this id cannot be read"));
@@ -105,13 +105,12 @@ pub(crate) fn compile(file: &str, schema: &Value, draft: Draft) -> Result<Compil
     }
 }
 
-/// The JSON pointer of `loc` (`url#/a/b`) when it is in the file at `url`.
-fn pointer_in(loc: &str, url: &str) -> String {
-    match loc.split_once('#') {
-        Some((u, frag)) if u == url || u.is_empty() => percent_decode(frag),
-        Some((_, frag)) => percent_decode(frag),
-        None => String::new(),
-    }
+/// The JSON pointer of `loc` (`url#/a/b`): its fragment, decoded. Each rule is compiled
+/// from one file, so a location is always in it.
+fn pointer_in(loc: &str) -> String {
+    loc.split_once('#')
+        .map(|(_, frag)| percent_decode(frag))
+        .unwrap_or_default()
 }
 
 fn percent_decode(s: &str) -> String {
@@ -198,7 +197,7 @@ fn explain(e: boon::CompileError, url: &str, draft: Draft) -> RuleFileError {
             pointer: None,
         },
         C::InvalidRegex { url: at, regex, .. } => RuleFileError::at(
-            pointer_in(&at, url),
+            pointer_in(&at),
             format!("{regex:?} is not a regular expression JSON Schema accepts (ECMA 262)"),
         ),
         C::DuplicateId { id, ptr2, .. } => {
@@ -316,5 +315,36 @@ mod tests {
             Some("/properties/n/exclusiveMaximum"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn locations_are_read_as_json_pointers() {
+        assert_eq!(
+            pointer_in("schemas/x.schema#/properties/a%20b"),
+            "/properties/a b"
+        );
+        assert_eq!(pointer_in("#"), "");
+        assert_eq!(pointer_in("no fragment"), "");
+        for (text, decoded) in [
+            ("x%41%42", "xAB"),
+            ("%7e%7E", "~~"),
+            ("a%2", "a%2"),
+            ("a%", "a%"),
+            ("%zz%", "%zz%"),
+            ("plain", "plain"),
+        ] {
+            assert_eq!(percent_decode(text), decoded, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_id_is_removed_where_the_pointer_leads() {
+        let mut v = json!({"properties": {"a": {"id": "#/x", "type": "integer"}}, "id": 1});
+        assert!(remove_at(&mut v, "/properties/a", "id"));
+        assert_eq!(v["properties"]["a"], json!({"type": "integer"}));
+        assert!(!remove_at(&mut v, "/properties/a", "id"), "already gone");
+        assert!(!remove_at(&mut v, "/id", "id"), "not an object");
+        assert!(!remove_at(&mut v, "/nowhere", "id"));
+        assert!(remove_at(&mut v, "", "id"), "the top");
     }
 }

@@ -111,10 +111,45 @@ mod tests {
             json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}),
         )
         .unwrap();
-        assert!(r.validate(&json!({"n": 3})).is_ok());
-        let e = r.validate(&json!({"n": "3"})).unwrap_err();
-        assert!(!e.contains('\n'), "{e}");
-        assert!(r.validate(&json!({})).is_err());
+        assert_eq!(r.validate(&json!({"n": 3})), Ok(()));
+        // One line per error, joined, without the schema's own URL.
+        assert_eq!(
+            r.validate(&json!({"n": "3"})),
+            Err("at '/n': want integer, but got string".to_string())
+        );
+        assert_eq!(
+            r.validate(&json!({})),
+            Err("at '': missing properties 'n'".to_string())
+        );
+        let two = Rule::new(
+            "r 2",
+            TypeSelector::any(),
+            "schemas/y.schema",
+            json!({"properties": {"n": {"type": "integer"}, "m": {"type": "string"}}, "required": ["n"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            two.validate(&json!({"m": 1})),
+            Err("at '': missing properties 'n'; at '/m': want string, but got number".to_string())
+        );
+    }
+
+    #[test]
+    fn rules_are_equal_by_name_selector_and_file_and_debug_without_the_compiled_schema() {
+        let rule = |name: &str, sel: &str, file: &str| {
+            let sel = TypeSelector::parse(sel, &[]).unwrap();
+            Rule::new(name, sel, file, json!({"type": "object"})).unwrap()
+        };
+        let r = rule("r", "name=a", "f");
+        assert_eq!(r, rule("r", "name=a", "f"));
+        assert_ne!(r, rule("s", "name=a", "f"));
+        assert_ne!(r, rule("r", "name=b", "f"));
+        assert_ne!(r, rule("r", "name=a", "g"));
+        let any = Rule::new("r 1", TypeSelector::any(), "x.schema", json!({})).unwrap();
+        assert_eq!(
+            format!("{any:?}"),
+            r#"Rule { name: "r 1", selector: TypeSelector { parts: [] }, file: "x.schema", .. }"#
+        );
     }
 
     #[test]

@@ -224,8 +224,15 @@ mod tests {
         let s = TypeSelector::parse("name=a|b", &tags).unwrap();
         assert!(s.matches(&tags, &["x"], "a"));
         assert!(!s.matches(&tags, &["x"], "ab"));
-        for bad in ["", "scope", "scope=a,scope=b", "name=(", "dc=x"] {
-            assert!(TypeSelector::parse(bad, &tags).is_err(), "{bad}");
+        for (bad, want) in [
+            ("", r#""" is not tag=regex"#),
+            ("scope", r#""scope" is not tag=regex"#),
+            ("scope=a,scope=b", r#"tag "scope" given twice"#),
+            ("name=(", "bad regex for name: regex parse error:"),
+            ("dc=x", r#"unknown tag "dc" (tags: scope, name)"#),
+        ] {
+            let e = TypeSelector::parse(bad, &tags).unwrap_err();
+            assert!(e.starts_with(want), "{bad}: {e}");
         }
         assert!(TypeSelector::any().matches(&tags, &["q"], "z"));
     }
@@ -258,5 +265,33 @@ mod tests {
         assert!(!named.matches::<&str>(&[], &[], "db1001:33067"));
         assert!(sel.clone().with_name("a/b").is_err());
         assert!(named.with_name_regex("x", Anchoring::Start).is_err());
+    }
+
+    #[test]
+    fn a_selector_reads_back_as_written_and_equal_means_the_same_text() {
+        let tags = vec!["scope".to_string()];
+        let s = TypeSelector::parse("scope=a|b,name=x.*", &tags).unwrap();
+        assert_eq!(s.to_string(), "scope=a|b,name=x.*");
+        assert_eq!(s, TypeSelector::parse("scope=a|b,name=x.*", &tags).unwrap());
+        assert_ne!(s, TypeSelector::parse("scope=a|b", &tags).unwrap());
+        assert_ne!(s, TypeSelector::any());
+        assert_eq!(TypeSelector::any(), TypeSelector::any());
+        let one = TypeSelector::parse("name=x", &tags).unwrap();
+        assert_eq!(one.to_string(), "name=x");
+    }
+
+    #[test]
+    fn a_name_regex_anchored_at_the_start_matches_any_end() {
+        let sel = TypeSelector::any()
+            .with_name_regex("w1", Anchoring::Start)
+            .unwrap();
+        assert_eq!(sel.to_string(), "name=(?:w1).*");
+        assert!(sel.matches::<&str>(&[], &[], "w10"));
+        assert!(!sel.matches::<&str>(&[], &[], "xw1"));
+        let whole = TypeSelector::any()
+            .with_name_regex("w1", Anchoring::Whole)
+            .unwrap();
+        assert_eq!(whole.to_string(), "name=w1");
+        assert!(!whole.matches::<&str>(&[], &[], "w10"));
     }
 }

@@ -265,3 +265,24 @@ fn yaml_1_1_booleans_in_defaults_only_when_unquoted() {
     let defaults: Vec<String> = t.defaults().iter().map(|(_, v)| v.to_string()).collect();
     assert_eq!(defaults, ["true", "\"no\"", "false", "\"on\"", "[\"yes\"]"]);
 }
+
+#[test]
+fn a_schema_file_over_the_size_cap_is_refused_before_it_is_read() {
+    let (dir, p) = schema_with("", &[]);
+    // Sparse: one byte over the cap costs no disk.
+    let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    f.set_len(MAX_FILE_SIZE + 1).unwrap();
+    let e = read_schema(&p).unwrap_err();
+    assert!(matches!(&e, Error::Io { path, .. } if *path == p), "{e:?}");
+    // The path is the message; why, the error's source (shown once in the chain).
+    assert_eq!(
+        e.to_string()
+            .replace(&format!("{}/", dir.path().display()), ""),
+        "schema.yaml"
+    );
+    let cause = std::error::Error::source(&e).map(ToString::to_string);
+    assert_eq!(
+        cause.as_deref(),
+        Some("bigger than the 64 MiB a schema file may be")
+    );
+}

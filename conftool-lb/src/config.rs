@@ -160,7 +160,7 @@ impl AgentConfig {
         if cfg.recheck_interval < Duration::from_millis(100) {
             return Err(bad("recheck_interval must be at least 100ms".into()));
         }
-        cfg.status_limits.check().map_err(bad)?;
+        cfg.status_limits.check().map_err(|e| bad(e.to_string()))?;
         let mut seen = std::collections::BTreeSet::new();
         let mut backends = std::collections::BTreeSet::new();
         for p in &cfg.pools {

@@ -36,5 +36,5 @@ pub use agent::{Agent, AgentEvent, Metrics};
 pub use config::{AgentConfig, PoolSpec};
 pub use error::Error;
 pub use haproxy::{parse_servers_state, parse_stat_sessions, AdminState, Command, ServerState};
-pub use limits::{connection_cap, ConnectionCap, StatusLimits};
+pub use limits::{connection_cap, ConnectionCap, LimitsError, StatusLimits};
 pub use plan::{haproxy_weight, plan_pool, PoolPlan};

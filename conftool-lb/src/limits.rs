@@ -66,26 +66,44 @@ impl Default for StatusLimits {
 
 impl StatusLimits {
     /// What is wrong with these limits, if anything.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), LimitsError> {
         let short = Duration::from_millis(100);
         if !(1..=65_536).contains(&self.max_connections) {
-            return Err(format!(
-                "status_limits.max_connections {} is not between 1 and 65536",
-                self.max_connections
-            ));
+            return Err(LimitsError::MaxConnections(self.max_connections));
         }
         for (name, d, most) in [
             ("header_timeout", self.header_timeout, 600),
             ("idle_timeout", self.idle_timeout, 3600),
         ] {
             if d < short || d > Duration::from_secs(most) {
-                return Err(format!(
-                    "status_limits.{name} {d:?} is not between 100ms and {most}s"
-                ));
+                return Err(LimitsError::Timeout {
+                    name,
+                    value: d,
+                    most_secs: most,
+                });
             }
         }
         Ok(())
     }
+}
+
+/// A status API limit out of its range ([`StatusLimits::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitsError {
+    /// `max_connections` not between 1 and 65536.
+    #[error("status_limits.max_connections {0} is not between 1 and 65536")]
+    MaxConnections(usize),
+    /// A timeout under 100 ms or over its most.
+    #[error("status_limits.{name} {value:?} is not between 100ms and {most_secs}s")]
+    Timeout {
+        /// Which timeout.
+        name: &'static str,
+        /// Its value.
+        value: Duration,
+        /// Its most, in seconds.
+        most_secs: u64,
+    },
 }
 
 /// Descriptors the agent needs besides the status API's connections, for `pools` pools:
@@ -269,7 +287,7 @@ mod tests {
     #[test]
     fn limits_are_checked() {
         assert_eq!(StatusLimits::default().check(), Ok(()));
-        let bad = |l: StatusLimits| l.check().expect_err("bad");
+        let bad = |l: StatusLimits| l.check().expect_err("bad").to_string();
         let d = StatusLimits::default();
         assert!(bad(StatusLimits {
             max_connections: 0,

@@ -223,30 +223,79 @@ impl TypedChange {
     }
 }
 
+/// Why the fields of a `set/` or `set/@FILE` cannot be written to a type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetError {
+    /// A part of `set/...` that is not `field=value`.
+    #[error("could not parse set instructions {spec:?}: {part:?} is not field=value")]
+    NotFieldValue {
+        /// Everything after `set/`.
+        spec: String,
+        /// The part.
+        part: String,
+    },
+    /// A field of `set/...` the type does not have.
+    #[error("field {field:?} is not in the schema of {ty} (fields: {})", known.join(", "))]
+    UnknownField {
+        /// The field given.
+        field: String,
+        /// The type.
+        ty: String,
+        /// The type's fields.
+        known: Vec<String>,
+    },
+    /// A field of `set/@FILE` the type does not have.
+    #[error("field {field:?} is not in the schema of {ty}")]
+    NotInSchema {
+        /// The field given.
+        field: String,
+        /// The type.
+        ty: String,
+    },
+    /// A field given twice.
+    #[error("field {field:?} given twice")]
+    Twice {
+        /// The field.
+        field: String,
+    },
+    /// A value its field's type refuses.
+    #[error("field {field}: {source}")]
+    Value {
+        /// The field.
+        field: String,
+        /// Why.
+        source: super::FieldError,
+    },
+}
+
 /// Parse `field=value[:field=value]` (after `set/`) for `ty`, each value as its field's type
 /// reads it from the command line ([`super::FieldType::from_cli`]). An unknown field, a part
 /// that is not `field=value`, or a value its type refuses is an error.
-pub fn parse_set(ty: &ObjectType, spec: &str) -> Result<Vec<(String, Value)>, String> {
+pub fn parse_set(ty: &ObjectType, spec: &str) -> Result<Vec<(String, Value)>, SetError> {
     let mut out: Vec<(String, Value)> = Vec::new();
     for part in spec.split(':') {
         let mut kv = part.trim().split('=');
         let (Some(k), Some(v), None) = (kv.next(), kv.next(), kv.next()) else {
-            return Err(format!(
-                "could not parse set instructions {spec:?}: {part:?} is not field=value"
-            ));
+            return Err(SetError::NotFieldValue {
+                spec: spec.into(),
+                part: part.into(),
+            });
         };
         let Some(f) = ty.fields.iter().find(|f| f.name == k) else {
-            let known: Vec<&str> = ty.fields.iter().map(|f| f.name.as_str()).collect();
-            return Err(format!(
-                "field {k:?} is not in the schema of {} (fields: {})",
-                ty.name,
-                known.join(", ")
-            ));
+            return Err(SetError::UnknownField {
+                field: k.into(),
+                ty: ty.name.clone(),
+                known: ty.fields.iter().map(|f| f.name.clone()).collect(),
+            });
         };
         if out.iter().any(|(seen, _)| seen == k) {
-            return Err(format!("field {k:?} given twice"));
+            return Err(SetError::Twice { field: k.into() });
         }
-        let value = f.ty.from_cli(v).map_err(|e| format!("field {k}: {e}"))?;
+        let value = f.ty.from_cli(v).map_err(|source| SetError::Value {
+            field: k.into(),
+            source,
+        })?;
         out.push((k.to_string(), value));
     }
     Ok(out)
@@ -258,13 +307,19 @@ pub fn parse_set(ty: &ObjectType, spec: &str) -> Result<Vec<(String, Value)>, St
 pub fn check_set(
     ty: &ObjectType,
     values: Vec<(String, Value)>,
-) -> Result<Vec<(String, Value)>, String> {
+) -> Result<Vec<(String, Value)>, SetError> {
     for (k, v) in &values {
         let Some(f) = ty.fields.iter().find(|f| f.name == *k) else {
-            return Err(format!("field {k:?} is not in the schema of {}", ty.name));
+            return Err(SetError::NotInSchema {
+                field: k.clone(),
+                ty: ty.name.clone(),
+            });
         };
         if !matches!(ty.validation, super::Validation::JsonSchema(_)) {
-            f.ty.check(v).map_err(|e| format!("field {k}: {e}"))?;
+            f.ty.check(v).map_err(|source| SetError::Value {
+                field: k.clone(),
+                source,
+            })?;
         }
     }
     Ok(values)

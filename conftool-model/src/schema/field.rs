@@ -116,7 +116,7 @@ impl FieldType {
     }
 
     /// Whether `v` is a value of this type; the error says why not.
-    pub fn check(&self, v: &Value) -> Result<(), String> {
+    pub fn check(&self, v: &Value) -> Result<(), FieldError> {
         let ok = match self {
             FieldType::String => v.is_string(),
             FieldType::Int => v.is_i64() || v.is_u64(),
@@ -127,17 +127,20 @@ impl FieldType {
             FieldType::Enum(values) => {
                 return match v.as_str() {
                     Some(s) if values.iter().any(|x| x == s) => Ok(()),
-                    _ => Err(format!("{} is not one of {}", short(v), values.join(", "))),
+                    _ => Err(FieldError::NotOneOf {
+                        value: short(v),
+                        allowed: values.clone(),
+                    }),
                 }
             }
             FieldType::CidrList => {
                 let Some(items) = v.as_array() else {
-                    return Err(format!("{} is not a list of networks", short(v)));
+                    return Err(FieldError::NotNetworks { value: short(v) });
                 };
                 for item in items {
                     match item.as_str() {
                         Some(s) if is_network(s) => {}
-                        _ => return Err(format!("{} is not an IP network", short(item))),
+                        _ => return Err(FieldError::NotNetwork { value: short(item) }),
                     }
                 }
                 true
@@ -146,7 +149,10 @@ impl FieldType {
         if ok {
             Ok(())
         } else {
-            Err(format!("{} is not of type {self}", short(v)))
+            Err(FieldError::NotOfType {
+                value: short(v),
+                ty: self.clone(),
+            })
         }
     }
 
@@ -154,29 +160,77 @@ impl FieldType {
     /// it (`list`: comma-separated; `bool`: `true`/`false` in any case) and, where that tool
     /// would store a string the type refuses, as the type says (`int`: a decimal integer;
     /// `cidr_list`: comma-separated networks). `dict` cannot be given on the command line.
-    pub fn from_cli(&self, text: &str) -> Result<Value, String> {
+    pub fn from_cli(&self, text: &str) -> Result<Value, FieldError> {
         let v = match self {
             FieldType::String | FieldType::Enum(_) | FieldType::Any => Value::from(text),
             FieldType::Int => text
                 .trim()
                 .parse::<i64>()
                 .map(Value::from)
-                .map_err(|_| format!("{text:?} is not an integer"))?,
+                .map_err(|_| FieldError::NotInteger { text: text.into() })?,
             FieldType::Bool => match text.to_ascii_lowercase().as_str() {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
-                _ => return Err(format!("{text:?}: booleans can only be 'true' or 'false'")),
+                _ => return Err(FieldError::NotBoolean { text: text.into() }),
             },
             FieldType::List | FieldType::CidrList => {
                 Value::Array(text.split(',').map(Value::from).collect())
             }
-            FieldType::Dict => {
-                return Err("dictionaries are not supported on the command line".into())
-            }
+            FieldType::Dict => return Err(FieldError::DictOnCommandLine),
         };
         self.check(&v)?;
         Ok(v)
     }
+}
+
+/// Why a value is not one of its field's type ([`FieldType::check`]) or a command-line
+/// text cannot become one ([`FieldType::from_cli`]). Values are quoted as JSON, cut short.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldError {
+    /// Not one of an `enum:` type's values.
+    #[error("{value} is not one of {}", allowed.join(", "))]
+    NotOneOf {
+        /// The value, as JSON.
+        value: String,
+        /// The type's values.
+        allowed: Vec<String>,
+    },
+    /// A `cidr_list` value that is not a list.
+    #[error("{value} is not a list of networks")]
+    NotNetworks {
+        /// The value, as JSON.
+        value: String,
+    },
+    /// An item of a `cidr_list` that is not an IP network.
+    #[error("{value} is not an IP network")]
+    NotNetwork {
+        /// The item, as JSON.
+        value: String,
+    },
+    /// A value of another JSON type.
+    #[error("{value} is not of type {ty}")]
+    NotOfType {
+        /// The value, as JSON.
+        value: String,
+        /// The field's type.
+        ty: FieldType,
+    },
+    /// Command-line text for an `int` field that is not a decimal integer.
+    #[error("{text:?} is not an integer")]
+    NotInteger {
+        /// The text given.
+        text: String,
+    },
+    /// Command-line text for a `bool` field other than `true`/`false`.
+    #[error("{text:?}: booleans can only be 'true' or 'false'")]
+    NotBoolean {
+        /// The text given.
+        text: String,
+    },
+    /// A `dict` field given on the command line.
+    #[error("dictionaries are not supported on the command line")]
+    DictOnCommandLine,
 }
 
 /// `10.0.0.0/8`, `192.0.2.1`, `2001:db8::/32`: an address, or one with a prefix length that
@@ -270,7 +324,7 @@ mod tests {
         for (ty, good, bad, why) in cases {
             let t: FieldType = ty.parse().unwrap();
             assert_eq!(t.check(good), Ok(()), "{ty} {good}");
-            assert_eq!(t.check(bad), Err(why.to_string()), "{ty} {bad}");
+            assert_eq!(t.check(bad).unwrap_err().to_string(), *why, "{ty} {bad}");
             assert_eq!(t.to_string(), *ty);
         }
     }
@@ -305,7 +359,7 @@ mod tests {
         let e = FieldType::CidrList
             .check(&json!(["10.0.0.0/8", "10.0.0.300"]))
             .unwrap_err();
-        assert_eq!(e, r#""10.0.0.300" is not an IP network"#);
+        assert_eq!(e.to_string(), r#""10.0.0.300" is not an IP network"#);
         for bad in [
             "",
             "10.0.0.0/",
@@ -348,16 +402,16 @@ mod tests {
             assert_eq!(FieldType::Bool.from_cli(text), Ok(json!(v)), "{text}");
         }
         assert_eq!(
-            FieldType::Bool.from_cli("yes"),
+            FieldType::Bool.from_cli("yes").map_err(|e| e.to_string()),
             Err(r#""yes": booleans can only be 'true' or 'false'"#.to_string())
         );
         assert_eq!(FieldType::Int.from_cli(" 42 ").unwrap(), json!(42));
         assert_eq!(
-            FieldType::Int.from_cli("4x"),
+            FieldType::Int.from_cli("4x").map_err(|e| e.to_string()),
             Err(r#""4x" is not an integer"#.to_string())
         );
         assert_eq!(
-            FieldType::Dict.from_cli("{}"),
+            FieldType::Dict.from_cli("{}").map_err(|e| e.to_string()),
             Err("dictionaries are not supported on the command line".to_string())
         );
         assert_eq!(FieldType::Any.from_cli("7").unwrap(), json!("7"));
@@ -369,7 +423,7 @@ mod tests {
         );
         let e: FieldType = "enum:a|b".parse().unwrap();
         assert_eq!(
-            e.from_cli("c"),
+            e.from_cli("c").map_err(|e| e.to_string()),
             Err(r#""c" is not one of a, b"#.to_string())
         );
         assert_eq!(
@@ -377,7 +431,9 @@ mod tests {
             json!(["10.0.0.0/8", "::1"])
         );
         assert_eq!(
-            FieldType::CidrList.from_cli("10.0.0.0/8,nope"),
+            FieldType::CidrList
+                .from_cli("10.0.0.0/8,nope")
+                .map_err(|e| e.to_string()),
             Err(r#""nope" is not an IP network"#.to_string())
         );
     }

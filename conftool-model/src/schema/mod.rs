@@ -44,12 +44,14 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 pub use draft::{Draft, RuleFileError};
-pub use edit::{check_set, parse_set, TypedChange, TypedEdit, TypedObject, TypedSelection};
-pub use field::FieldType;
-pub use object::{ObjectError, ObjectId};
+pub use edit::{
+    check_set, parse_set, SetError, TypedChange, TypedEdit, TypedObject, TypedSelection,
+};
+pub use field::{FieldError, FieldType};
+pub use object::{BadName, ObjectError, ObjectId};
 pub use raw::{rule_files, RawSchema};
-pub use rules::Rule;
-pub use select::TypeSelector;
+pub use rules::{Rule, RuleViolation};
+pub use select::{SelectorError, TypeSelector};
 pub use upgrade::{Upgrade, UpgradePlan};
 
 /// The name of the built-in type (pool objects), which a schema may not redefine.

@@ -22,7 +22,7 @@ use crate::names::MAX_NAME_LEN;
 /// assert!(check_name("a/b").is_err());
 /// assert!(check_name("..").is_err());
 /// ```
-pub fn check_name(s: &str) -> Result<(), String> {
+pub fn check_name(s: &str) -> Result<(), BadName> {
     let ok = !s.is_empty()
         && s.len() <= MAX_NAME_LEN
         && s != "."
@@ -32,12 +32,20 @@ pub fn check_name(s: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid name {}: 1 to {MAX_NAME_LEN} letters, digits, '.', '_', '-' or ':', \
-             not . or ..",
-            short(&Value::from(s))
-        ))
+        Err(BadName {
+            name: short(&Value::from(s)),
+        })
     }
+}
+
+/// A tag value or object name that is not one key segment ([`check_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid name {name}: 1 to {MAX_NAME_LEN} letters, digits, '.', '_', '-' or ':', not . or .."
+)]
+pub struct BadName {
+    /// The name, as JSON, cut short.
+    pub name: String,
 }
 
 /// An object of some type: its tag values (in the type's tag order) and its name.
@@ -151,7 +159,8 @@ impl ObjectType {
                     let unchecked = matches!(self.validation, Validation::JsonSchema(_))
                         || (v.is_null() && f.default.is_null());
                     if !unchecked {
-                        f.ty.check(v).map_err(|e| fail(format!("field {k}"), e))?;
+                        f.ty.check(v)
+                            .map_err(|e| fail(format!("field {k}"), e.to_string()))?;
                     }
                 }
                 None if self.validation == Validation::FreeForm => {}
@@ -167,8 +176,9 @@ impl ObjectType {
             let doc = Value::Object(fields.iter().cloned().collect());
             for r in rules {
                 if r.selector.matches(&self.tags, &id.tags, &id.name) {
-                    r.validate(&doc)
-                        .map_err(|e| fail(format!("rule {} ({})", r.name, r.file), e))?;
+                    r.validate(&doc).map_err(|e| {
+                        fail(format!("rule {} ({})", r.name, r.file), e.to_string())
+                    })?;
                 }
             }
         }

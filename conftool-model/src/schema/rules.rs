@@ -78,21 +78,31 @@ impl Rule {
         })
     }
 
-    /// Whether `value` (a whole object's fields) satisfies the rule; the error is one line.
-    pub fn validate(&self, value: &Value) -> Result<(), String> {
+    /// Whether `value` (a whole object's fields) satisfies the rule; the error says every
+    /// way it does not, on one line.
+    pub fn validate(&self, value: &Value) -> Result<(), RuleViolation> {
         let (schemas, idx) = &*self.compiled;
         schemas.validate(value, *idx).map_err(|e| {
             let text = e.to_string();
             // The first line names the schema's URL (ours, not the user's): left out.
-            let lines: Vec<&str> = text
+            let lines: Vec<String> = text
                 .lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty() && !l.starts_with("jsonschema validation failed"))
-                .map(|l| l.trim_start_matches("- "))
+                .map(|l| l.trim_start_matches("- ").to_string())
                 .collect();
-            lines.join("; ")
+            RuleViolation { reasons: lines }
         })
     }
+}
+
+/// The ways an object breaks a rule's JSON Schema, as the validator words them (the
+/// schema's own URL left out), said on one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", reasons.join("; "))]
+pub struct RuleViolation {
+    /// One line each.
+    pub reasons: Vec<String>,
 }
 
 #[cfg(test)]
@@ -114,11 +124,11 @@ mod tests {
         assert_eq!(r.validate(&json!({"n": 3})), Ok(()));
         // One line per error, joined, without the schema's own URL.
         assert_eq!(
-            r.validate(&json!({"n": "3"})),
+            r.validate(&json!({"n": "3"})).map_err(|e| e.to_string()),
             Err("at '/n': want integer, but got string".to_string())
         );
         assert_eq!(
-            r.validate(&json!({})),
+            r.validate(&json!({})).map_err(|e| e.to_string()),
             Err("at '': missing properties 'n'".to_string())
         );
         let two = Rule::new(
@@ -129,7 +139,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            two.validate(&json!({"m": 1})),
+            two.validate(&json!({"m": 1})).map_err(|e| e.to_string()),
             Err("at '': missing properties 'n'; at '/m': want string, but got number".to_string())
         );
     }

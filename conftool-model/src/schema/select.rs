@@ -5,8 +5,90 @@ use std::fmt;
 
 use regex::Regex;
 
-use super::object::check_name;
+use super::object::{check_name, BadName};
 use crate::selector::Anchoring;
+
+/// Why a selector of a schema-defined type does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SelectorError {
+    /// A part without `=`.
+    #[error("{part:?} is not tag=regex")]
+    NotTagRegex {
+        /// The part.
+        part: String,
+    },
+    /// A tag the type does not have.
+    #[error("unknown tag {tag:?} (tags: {})", known.join(", "))]
+    UnknownTag {
+        /// The tag given.
+        tag: String,
+        /// The type's tags and `name`.
+        known: Vec<String>,
+    },
+    /// A tag given twice in a selector.
+    #[error("tag {tag:?} given twice")]
+    Twice {
+        /// The tag.
+        tag: String,
+    },
+    /// A regular expression that does not compile.
+    #[error("bad regex for {tag}: {reason}")]
+    BadRegex {
+        /// The tag it was given for.
+        tag: String,
+        /// The regex crate's explanation.
+        reason: String,
+    },
+    /// A part of a TAGS list without `=`.
+    #[error("{part:?} is not tag=value; {expected}")]
+    NotTagValue {
+        /// The part.
+        part: String,
+        /// What a TAGS list for the type looks like.
+        expected: String,
+    },
+    /// A tag of a TAGS list that the type does not have.
+    #[error("unknown tag {tag:?}; {expected}")]
+    NotATag {
+        /// The tag given.
+        tag: String,
+        /// What a TAGS list for the type looks like.
+        expected: String,
+    },
+    /// A tag given twice in a TAGS list.
+    #[error("tag {tag} given twice")]
+    TagTwice {
+        /// The tag.
+        tag: String,
+    },
+    /// A TAGS value that is not a valid name.
+    #[error("tag {tag}: {source}")]
+    BadValue {
+        /// The tag.
+        tag: String,
+        /// Why the value is not a name.
+        source: BadName,
+    },
+    /// Tags a TAGS list leaves out.
+    #[error("missing tag {tags}; {expected}")]
+    Missing {
+        /// The tags, comma-separated.
+        tags: String,
+        /// What a TAGS list for the type looks like.
+        expected: String,
+    },
+    /// A literal object name that is not a valid name.
+    #[error(transparent)]
+    BadName(BadName),
+}
+
+fn bad_regex(tag: &str, e: &regex::Error) -> SelectorError {
+    SelectorError::BadRegex {
+        tag: tag.into(),
+        reason: e.to_string(),
+    }
+}
 
 /// A parsed selector for one object type.
 ///
@@ -40,7 +122,7 @@ impl TypeSelector {
 
     /// Parse `input` for a type with `tags` (plus `name`). An unknown tag, a repeated tag, a
     /// part without `=` or a bad regex is an error.
-    pub fn parse(input: &str, tags: &[String]) -> Result<Self, String> {
+    pub fn parse(input: &str, tags: &[String]) -> Result<Self, SelectorError> {
         Self::parse_anchored(input, tags, |expr| format!("^(?:{expr})$"))
     }
 
@@ -55,7 +137,7 @@ impl TypeSelector {
     /// assert!(sel.matches::<&str>(&[], &[], "db1001") && sel.matches::<&str>(&[], &[], "xdb2"));
     /// assert!(!sel.matches::<&str>(&[], &[], "db3"));
     /// ```
-    pub fn parse_rule(input: &str, tags: &[String]) -> Result<Self, String> {
+    pub fn parse_rule(input: &str, tags: &[String]) -> Result<Self, SelectorError> {
         Self::parse_anchored(input, tags, |expr| format!("^{expr}$"))
     }
 
@@ -63,22 +145,25 @@ impl TypeSelector {
         input: &str,
         tags: &[String],
         anchor: impl Fn(&str) -> String,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SelectorError> {
         let mut parts: Vec<(String, String, Regex)> = Vec::new();
         for part in input.split(',') {
             let Some((k, expr)) = part.split_once('=') else {
-                return Err(format!("{part:?} is not tag=regex"));
+                return Err(SelectorError::NotTagRegex { part: part.into() });
             };
             let k = k.trim();
             if k != "name" && !tags.iter().any(|t| t == k) {
-                let mut known: Vec<&str> = tags.iter().map(String::as_str).collect();
-                known.push("name");
-                return Err(format!("unknown tag {k:?} (tags: {})", known.join(", ")));
+                let mut known = tags.to_vec();
+                known.push("name".into());
+                return Err(SelectorError::UnknownTag {
+                    tag: k.into(),
+                    known,
+                });
             }
             if parts.iter().any(|(seen, _, _)| seen == k) {
-                return Err(format!("tag {k:?} given twice"));
+                return Err(SelectorError::Twice { tag: k.into() });
             }
-            let re = Regex::new(&anchor(expr)).map_err(|e| format!("bad regex for {k}: {e}"))?;
+            let re = Regex::new(&anchor(expr)).map_err(|e| bad_regex(k, &e))?;
             parts.push((k.to_string(), expr.to_string(), re));
         }
         Ok(TypeSelector { parts })
@@ -101,7 +186,7 @@ impl TypeSelector {
     /// assert!(TypeSelector::for_tags("dc=eq.*,cluster=api", &tags).is_err());
     /// assert!(TypeSelector::for_tags("", &[]).unwrap().1.matches::<&str>(&[], &[], "x"));
     /// ```
-    pub fn for_tags(input: &str, tags: &[String]) -> Result<(Vec<String>, Self), String> {
+    pub fn for_tags(input: &str, tags: &[String]) -> Result<(Vec<String>, Self), SelectorError> {
         let expected = || {
             if tags.is_empty() {
                 "this type has no tags: give TAGS as ''".to_string()
@@ -117,15 +202,24 @@ impl TypeSelector {
         if !(tags.is_empty() && input.trim().is_empty()) {
             for part in input.split(',') {
                 let Some((tag, value)) = part.split_once('=') else {
-                    return Err(format!("{part:?} is not tag=value; {}", expected()));
+                    return Err(SelectorError::NotTagValue {
+                        part: part.into(),
+                        expected: expected(),
+                    });
                 };
                 let (tag, value) = (tag.trim(), value.trim());
                 let Some(i) = tags.iter().position(|t| t == tag) else {
-                    return Err(format!("unknown tag {tag:?}; {}", expected()));
+                    return Err(SelectorError::NotATag {
+                        tag: tag.into(),
+                        expected: expected(),
+                    });
                 };
-                check_name(value).map_err(|e| format!("tag {tag}: {e}"))?;
+                check_name(value).map_err(|source| SelectorError::BadValue {
+                    tag: tag.into(),
+                    source,
+                })?;
                 if values[i].replace(value.to_string()).is_some() {
-                    return Err(format!("tag {tag} given twice"));
+                    return Err(SelectorError::TagTwice { tag: tag.into() });
                 }
             }
         }
@@ -136,11 +230,10 @@ impl TypeSelector {
             .map(|(t, _)| t.as_str())
             .collect();
         if !missing.is_empty() {
-            return Err(format!(
-                "missing tag {}; {}",
-                missing.join(", "),
-                expected()
-            ));
+            return Err(SelectorError::Missing {
+                tags: missing.join(", "),
+                expected: expected(),
+            });
         }
         let values: Vec<String> = values.into_iter().flatten().collect();
         let mut sel = TypeSelector::any();
@@ -151,8 +244,8 @@ impl TypeSelector {
     }
 
     /// This selector with a `name` term matching `name` exactly (taken literally).
-    pub fn with_name(self, name: &str) -> Result<Self, String> {
-        check_name(name)?;
+    pub fn with_name(self, name: &str) -> Result<Self, SelectorError> {
+        check_name(name).map_err(SelectorError::BadName)?;
         self.with_term("name", &regex::escape(name), Anchoring::Whole)
     }
 
@@ -168,20 +261,25 @@ impl TypeSelector {
     /// assert!(sel.matches::<&str>(&[], &[], "w10") && !sel.matches::<&str>(&[], &[], "xw1"));
     /// assert!(TypeSelector::any().with_name_regex("a)|(b", Anchoring::Start).is_err());
     /// ```
-    pub fn with_name_regex(self, regex: &str, anchoring: Anchoring) -> Result<Self, String> {
+    pub fn with_name_regex(self, regex: &str, anchoring: Anchoring) -> Result<Self, SelectorError> {
         self.with_term("name", regex, anchoring)
     }
 
-    fn with_term(mut self, tag: &str, expr: &str, anchoring: Anchoring) -> Result<Self, String> {
+    fn with_term(
+        mut self,
+        tag: &str,
+        expr: &str,
+        anchoring: Anchoring,
+    ) -> Result<Self, SelectorError> {
         if self.parts.iter().any(|(seen, _, _)| seen == tag) {
-            return Err(format!("tag {tag:?} given twice"));
+            return Err(SelectorError::Twice { tag: tag.into() });
         }
-        Regex::new(expr).map_err(|e| format!("bad regex for {tag}: {e}"))?;
+        Regex::new(expr).map_err(|e| bad_regex(tag, &e))?;
         let (source, anchored) = match anchoring {
             Anchoring::Start => (format!("(?:{expr}).*"), format!("^(?:{expr})")),
             _ => (expr.to_string(), format!("^(?:{expr})$")),
         };
-        let re = Regex::new(&anchored).map_err(|e| format!("bad regex for {tag}: {e}"))?;
+        let re = Regex::new(&anchored).map_err(|e| bad_regex(tag, &e))?;
         self.parts.push((tag.to_string(), source, re));
         Ok(self)
     }
@@ -231,7 +329,7 @@ mod tests {
             ("name=(", "bad regex for name: regex parse error:"),
             ("dc=x", r#"unknown tag "dc" (tags: scope, name)"#),
         ] {
-            let e = TypeSelector::parse(bad, &tags).unwrap_err();
+            let e = TypeSelector::parse(bad, &tags).unwrap_err().to_string();
             assert!(e.starts_with(want), "{bad}: {e}");
         }
         assert!(TypeSelector::any().matches(&tags, &["q"], "z"));
@@ -253,12 +351,14 @@ mod tests {
             ("dc=,cluster=a", "invalid name"),
             ("dc=eqiad,cluster=a,", "is not tag=value"),
         ] {
-            let e = TypeSelector::for_tags(bad, &tags).unwrap_err();
+            let e = TypeSelector::for_tags(bad, &tags).unwrap_err().to_string();
             assert!(e.contains(want), "{bad}: {e}");
         }
         let (v, sel) = TypeSelector::for_tags("", &[]).unwrap();
         assert!(v.is_empty() && sel.to_string().is_empty());
-        let e = TypeSelector::for_tags("dc=eqiad", &[]).unwrap_err();
+        let e = TypeSelector::for_tags("dc=eqiad", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no tags"), "{e}");
         let named = sel.clone().with_name("db1001:3306").unwrap();
         assert!(named.matches::<&str>(&[], &[], "db1001:3306"));

@@ -1,7 +1,7 @@
 //! NAMEDEF of `confctl tags`: which objects of one pool (node objects) or of one set of
 //! tag values (a schema type's objects) an `--action` picks, and how `get` shows them.
 
-use conftool_core::schema::TypeSelector;
+use conftool_core::schema::{SelectorError, TypeSelector};
 use conftool_core::Anchoring;
 use conftool_core::{escape_controls, NodeName, PoolKey, Selector};
 
@@ -22,10 +22,10 @@ pub(super) enum NameDef {
 impl NameDef {
     /// Parse NAMEDEF; `check` says whether a plain name is one of the type's names (`what`
     /// a name is called in the error).
-    pub(super) fn parse(
+    pub(super) fn parse<E: std::fmt::Display>(
         s: &str,
         what: &str,
-        check: impl Fn(&str) -> Result<(), String>,
+        check: impl Fn(&str) -> Result<(), E>,
     ) -> anyhow::Result<NameDef> {
         if s == "all" {
             return Ok(NameDef::All);
@@ -49,9 +49,7 @@ impl NameDef {
 
     /// NAMEDEF for node objects.
     pub(super) fn parse_node(s: &str) -> anyhow::Result<NameDef> {
-        NameDef::parse(s, "a node name", |n| {
-            n.parse::<NodeName>().map(|_| ()).map_err(|e| e.to_string())
-        })
+        NameDef::parse(s, "a node name", |n| n.parse::<NodeName>().map(|_| ()))
     }
 
     pub(super) fn selector(&self, pool: &PoolKey) -> anyhow::Result<Selector> {
@@ -64,7 +62,10 @@ impl NameDef {
     }
 
     /// The selector of a schema type's objects under the tag values `pool` selects.
-    pub(super) fn typed_selector(&self, pool: &TypeSelector) -> Result<TypeSelector, String> {
+    pub(super) fn typed_selector(
+        &self,
+        pool: &TypeSelector,
+    ) -> Result<TypeSelector, SelectorError> {
         let sel = pool.clone();
         match self {
             NameDef::Name(n) => sel.with_name(n),

@@ -69,7 +69,9 @@ pub(super) fn parse_action(ty: &ObjectType, action: &str) -> anyhow::Result<Act>
         None if action == "delete" => Ok(Act::Edit(TypedEdit::Delete)),
         Some(("set", spec)) => match spec.strip_prefix('@') {
             Some(file) => Ok(Act::Edit(TypedEdit::Set(from_file(ty, file)?))),
-            None => Ok(Act::Edit(TypedEdit::Set(parse_set(ty, spec).map_err(bad)?))),
+            None => Ok(Act::Edit(TypedEdit::Set(
+                parse_set(ty, spec).map_err(|e| bad(e.to_string()))?,
+            ))),
         },
         _ => Err(bad(
             "expected get, delete or set/field=value[:field=value]".into()
@@ -89,7 +91,7 @@ fn from_file(ty: &ObjectType, file: &str) -> anyhow::Result<Vec<(String, serde_j
     if values.0.is_empty() {
         return Err(bad("no fields to set".into()));
     }
-    check_set(ty, values.0).map_err(bad)
+    check_set(ty, values.0).map_err(|e| bad(e.to_string()))
 }
 
 /// `--include-inactive` and `--allow-below-threshold` are rules of pool objects: given for

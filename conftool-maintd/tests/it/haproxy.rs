@@ -5,19 +5,14 @@
 //! have more out of rotation than the threshold allows, and no request fails.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conftool_core::{Actor, AuditLog, LbUrl, LoadBalancers, PoolKey};
-use conftool_lb::http::StatusServer;
-use conftool_lb::runtime::Runtime;
-use conftool_lb::{connection_cap, Agent, AgentConfig};
 use conftool_maintd::{records, Ctx, Daemon, EventState, OperatorAction};
-use conftool_testkit::haproxy::{
-    command_at, parse_servers_state, send, BackendSpec, Backends, HaProxy, ServerSpec,
-};
+use conftool_testkit::haproxy::{send, BackendSpec, Backends, HaProxy, ServerSpec};
+use conftool_testkit::lb_agent::LbAgent;
 
 use crate::harness::{wait_until, World};
 
@@ -26,42 +21,7 @@ const LIMIT: Duration = Duration::from_secs(120);
 
 /// HAProxy's servers out of rotation now (maintenance or drain, as the agent sets them).
 fn out_of_rotation(socket: &std::path::Path) -> Vec<String> {
-    let out = command_at(socket, &format!("show servers state {BACKEND}"));
-    parse_servers_state(&out)
-        .into_iter()
-        .filter(|s| {
-            s.get("srv_admin_state")
-                .and_then(|a| a.parse::<u32>().ok())
-                .is_some_and(|a| a & (0x01 | 0x02 | 0x08 | 0x10 | 0x20 | 0x40) != 0)
-        })
-        .filter_map(|s| s.get("srv_name").cloned())
-        .collect()
-}
-
-/// The agent (and its status API, which the daemon verifies with) for the pool.
-fn start_agent(w: &World, ha: &HaProxy) -> SocketAddr {
-    let status: SocketAddr = format!("127.0.0.1:{}", conftool_testkit::free_port())
-        .parse()
-        .expect("addr");
-    let text = format!(
-        "haproxy_socket: {}\nstatus_listen: {status}\nrecheck_interval: 300ms\npools:\n  - {{dc: eqiad, cluster: web, service: http, backend: {BACKEND}}}\n",
-        ha.socket().display()
-    );
-    let mut cfg = AgentConfig::from_yaml("agent.yaml".as_ref(), &text).expect("agent config");
-    cfg.etcd.endpoints = w.etcd.endpoints();
-    let agent = Agent::new(cfg.clone());
-    let server = StatusServer::new(
-        Runtime::new(&cfg.haproxy_socket),
-        vec![BACKEND.into()],
-        agent.metrics(),
-    );
-    let cap = connection_cap(&cfg.status_limits, None, 1).expect("cap");
-    w.rt.spawn(async move {
-        let listener = conftool_lb::http::bind(status).await.expect("bind");
-        server.serve(listener, cfg.status_limits, cap).await;
-    });
-    w.rt.spawn(agent.run(|_| {}, std::future::pending()));
-    status
+    conftool_testkit::haproxy::out_of_rotation(socket, BACKEND)
 }
 
 #[test]
@@ -82,15 +42,19 @@ fn evacuations_take_nodes_out_of_real_traffic_within_the_threshold_and_no_reques
             })
             .collect(),
     }]);
-    let status = start_agent(&w, &ha);
+    let agent = LbAgent::start(
+        w.rt.handle(),
+        ha.socket(),
+        w.etcd.endpoints(),
+        "",
+        &[("eqiad/web/http", BACKEND)],
+    );
     let frontend = ha.frontend(BACKEND);
     wait_until("all ten in rotation", LIMIT, || {
         let t = send(frontend, 100);
         t.len() == 10 && !t.keys().any(|k| k.starts_with("error:"))
     });
-    let url: LbUrl = format!("http://{status}/pools/{BACKEND}")
-        .parse()
-        .expect("url");
+    let url: LbUrl = agent.status_url(BACKEND).parse().expect("url");
     let pool: PoolKey = PoolKey {
         dc: "eqiad".parse().expect("dc"),
         cluster: "web".parse().expect("cluster"),

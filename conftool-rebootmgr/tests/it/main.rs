@@ -8,5 +8,6 @@
 mod sim;
 
 mod failures;
+mod haproxy;
 mod holds;
 mod roll;

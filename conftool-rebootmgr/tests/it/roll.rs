@@ -1,13 +1,14 @@
 //! Every node triggered: they reboot one at a time, each exactly once, and the group ends
 //! as it started (all pooled, no slot held, no record, no open operation, triggers gone).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::sim::{events, ts_ms, Sim};
+use crate::sim::{events, ts_ms, Line, Sim};
 
 /// Nodes in the roll: modest by default (CI has 2 cores); `REBOOTMGR_SIM_NODES=10` for the
 /// figure in the README.
-fn node_count() -> usize {
+pub fn node_count() -> usize {
     std::env::var("REBOOTMGR_SIM_NODES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -18,8 +19,22 @@ fn node_count() -> usize {
 async fn all_triggered_nodes_reboot_one_at_a_time() {
     let n = node_count();
     let mut sim = Sim::start(n, "").await;
-    let before = sim.pool().await;
-    let boots: Vec<String> = sim.nodes.iter().map(|n| sim.boot_id(n)).collect();
+    let before = Before::take(&sim).await;
+    let (lines, elapsed) = roll(&mut sim);
+    eprintln!(
+        "rolled {n} nodes in {:.1}s ({:.2}s a node)",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() / n as f64
+    );
+    let spans = one_at_a_time(&sim, &lines);
+    breakdown(&lines, &spans);
+    before.assert_ends_as_it_started(&sim).await;
+}
+
+/// Trigger every node and run their timers (every 300 ms) until each has rebooted: every
+/// line written, and how long the roll took.
+pub fn roll(sim: &mut Sim) -> (Vec<Line>, Duration) {
+    let n = sim.nodes.len();
     for node in &sim.nodes {
         sim.trigger(node);
     }
@@ -34,20 +49,15 @@ async fn all_triggered_nodes_reboot_one_at_a_time() {
     let elapsed = start.elapsed();
     sim.stop_timers();
     let lines = sim.lines.lock().unwrap().clone();
-    eprintln!(
-        "rolled {n} nodes in {:.1}s ({:.2}s a node)",
-        elapsed.as_secs_f64(),
-        elapsed.as_secs_f64() / n as f64
-    );
+    (lines, elapsed)
+}
 
-    // Each node out of its pools from its depool to its repool: no two at once.
+/// Asserts each node was out of its pools once, from its depool to its repool, rebooted
+/// once, and no two at once: the spans (depooled ms, repooled ms, node), in order.
+pub fn one_at_a_time(sim: &Sim, lines: &[Line]) -> Vec<(u64, u64, String)> {
     let mut spans: Vec<(u64, u64, String)> = Vec::new();
     for node in &sim.nodes {
-        let mine: Vec<_> = lines
-            .iter()
-            .filter(|l| l["node"] == node.as_str())
-            .cloned()
-            .collect();
+        let mine = of_node(lines, node);
         let depooled = events(&mine, "depooled");
         let repooled = events(&mine, "repooled");
         assert_eq!(
@@ -67,22 +77,51 @@ async fn all_triggered_nodes_reboot_one_at_a_time() {
             w[1].2
         );
     }
-    breakdown(&lines, &spans);
-    for (node, old) in sim.nodes.iter().zip(&boots) {
-        assert_ne!(&sim.boot_id(node), old, "{node} rebooted");
-        assert!(!sim.triggered(node), "{node}'s trigger file cleared");
+    spans
+}
+
+/// The lines `node`'s runs wrote.
+pub fn of_node(lines: &[Line], node: &str) -> Vec<Line> {
+    lines
+        .iter()
+        .filter(|l| l["node"] == node)
+        .cloned()
+        .collect()
+}
+
+/// The group before a roll: its pool and each node's boot id.
+pub struct Before {
+    pool: BTreeMap<String, String>,
+    boots: Vec<String>,
+}
+
+impl Before {
+    pub async fn take(sim: &Sim) -> Before {
+        Before {
+            pool: sim.pool().await,
+            boots: sim.nodes.iter().map(|n| sim.boot_id(n)).collect(),
+        }
     }
-    assert_eq!(sim.pool().await, before, "every node pooled again");
-    assert!(sim.keys_under("v1/locks/").await.is_empty());
-    assert!(sim
-        .keys_under("v1/rebootmgr/groups/web/reboots/")
-        .await
-        .is_empty());
-    assert!(sim.open_operations().await.is_empty());
-    // And the next runs have nothing to do.
-    let (code, lines, _) = sim.run("node1", &["run"]);
-    assert_eq!(code, 0);
-    assert_eq!(events(&lines, "not_triggered").len(), 1, "{lines:#?}");
+
+    /// Every node rebooted (a new boot id, its trigger cleared), and the group as it
+    /// started: all pooled, no slot held, no record, no open operation; the next run has
+    /// nothing to do.
+    pub async fn assert_ends_as_it_started(&self, sim: &Sim) {
+        for (node, old) in sim.nodes.iter().zip(&self.boots) {
+            assert_ne!(&sim.boot_id(node), old, "{node} rebooted");
+            assert!(!sim.triggered(node), "{node}'s trigger file cleared");
+        }
+        assert_eq!(sim.pool().await, self.pool, "every node pooled again");
+        assert!(sim.keys_under("v1/locks/").await.is_empty());
+        assert!(sim
+            .keys_under("v1/rebootmgr/groups/web/reboots/")
+            .await
+            .is_empty());
+        assert!(sim.open_operations().await.is_empty());
+        let (code, lines, _) = sim.run("node1", &["run"]);
+        assert_eq!(code, 0);
+        assert_eq!(events(&lines, "not_triggered").len(), 1, "{lines:#?}");
+    }
 }
 
 /// Where a roll's time goes, averaged over the nodes (printed, not asserted): preparing
@@ -90,7 +129,7 @@ async fn all_triggered_nodes_reboot_one_at_a_time() {
 /// the boot: the timer's interval and a process start), returning (back to repooled), and
 /// the hand-over (one node repooled to the next depooled: slot release, the next node's
 /// timer, its checks and constraints).
-fn breakdown(lines: &[serde_json::Value], spans: &[(u64, u64, String)]) {
+pub fn breakdown(lines: &[Line], spans: &[(u64, u64, String)]) {
     let at = |node: &str, event: &str| {
         lines
             .iter()

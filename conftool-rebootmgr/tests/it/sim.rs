@@ -4,6 +4,11 @@
 //! id and SIGKILLs the run that asked for it (`$REBOOTMGR_PID`): a reboot, as far as the
 //! coordinator can tell. A node's "timer" ([`Sim::start_timers`]) runs it again and again
 //! in a thread of its own, as the systemd timer would, and keeps every JSON line it wrote.
+//!
+//! With [`Sim::set_power`], a node's services go down with it: its reboot command first
+//! marks it down (file `down`) and waits until the test has taken its services down
+//! ([`Power::down`], then `down.ack`); the first run after the boot (by its timer, or
+//! [`Sim::run`]) brings them up ([`Power::up`]) before it starts.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -32,6 +37,24 @@ pub struct Sim {
     pub lines: Arc<Mutex<Vec<Line>>>,
     stop: Arc<AtomicBool>,
     timers: Vec<std::thread::JoinHandle<()>>,
+    power: Option<Arc<Powered>>,
+    /// The thread that takes a node's services down when its reboot command says so.
+    watcher: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+}
+
+/// The power hooks, and the turn the watcher and a node's boot take at its marker files.
+struct Powered {
+    power: Arc<dyn Power>,
+    turn: Mutex<()>,
+}
+
+/// A node's services, as its reboot takes them down and its boot brings them up again (the
+/// HTTP backend behind a load balancer, say). Called from the sim's threads.
+pub trait Power: Send + Sync {
+    /// The node's reboot command runs: stop serving (the command waits for this).
+    fn down(&self, node: &str);
+    /// The node booted: serve again (its first run waits for this).
+    fn up(&self, node: &str);
 }
 
 /// The configuration every node gets, apart from its own paths (YAML lines).
@@ -58,15 +81,6 @@ impl Sim {
         let etcd = Etcd::start();
         let dir = conftool_testkit::temp_dir("rebootmgr-");
         let nodes: Vec<String> = (1..=n).map(|i| format!("node{i}")).collect();
-        std::fs::write(
-            dir.path().join("conftool.yaml"),
-            format!(
-                "endpoints: [{}]\nnamespace: {NS}\naudit_log: {}\n",
-                etcd.endpoint(),
-                dir.path().join("audit.log").display()
-            ),
-        )
-        .unwrap();
         let sim = Sim {
             etcd,
             dir,
@@ -74,7 +88,10 @@ impl Sim {
             lines: Arc::new(Mutex::new(Vec::new())),
             stop: Arc::new(AtomicBool::new(false)),
             timers: Vec::new(),
+            power: None,
+            watcher: None,
         };
+        sim.write_conftool_config("");
         let mut client = sim.etcd.client().await;
         let ks = Keyspace::new(NS);
         for node in &sim.nodes {
@@ -96,6 +113,54 @@ impl Sim {
         sim
     }
 
+    /// (Re)write the nodes' conftool configuration (etcd, namespace, audit log) with `extra`
+    /// lines (`load_balancers`, say).
+    pub fn write_conftool_config(&self, extra: &str) {
+        std::fs::write(
+            self.dir.path().join("conftool.yaml"),
+            format!(
+                "endpoints: [{}]\nnamespace: {NS}\naudit_log: {}\n{extra}",
+                self.etcd.endpoint(),
+                self.dir.path().join("audit.log").display()
+            ),
+        )
+        .unwrap();
+    }
+
+    /// From now on every node's services go down with its reboot and up with its boot
+    /// through `power` (see the [module](self)).
+    pub fn set_power(&mut self, power: Arc<dyn Power>) {
+        assert!(self.power.is_none(), "power is set once");
+        for node in &self.nodes {
+            std::fs::write(self.node_dir(node).join("powered"), "").unwrap();
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let dirs: Vec<(String, PathBuf)> = self
+            .nodes
+            .iter()
+            .map(|n| (n.clone(), self.node_dir(n)))
+            .collect();
+        let powered = Arc::new(Powered {
+            power,
+            turn: Mutex::new(()),
+        });
+        let (flag, p) = (stop.clone(), powered.clone());
+        let watcher = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                for (node, d) in &dirs {
+                    let _turn = p.turn.lock().unwrap();
+                    if d.join("down").exists() && !d.join("down.ack").exists() {
+                        p.power.down(node);
+                        std::fs::write(d.join("down.ack"), "").unwrap();
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        self.power = Some(powered);
+        self.watcher = Some((stop, watcher));
+    }
+
     pub fn node_dir(&self, node: &str) -> PathBuf {
         self.dir.path().join(node)
     }
@@ -109,8 +174,14 @@ impl Sim {
         let d = self.node_dir(node);
         std::fs::create_dir_all(d.join("tasks/pre_boot_tasks")).unwrap();
         std::fs::create_dir_all(d.join("tasks/post_boot_tasks")).unwrap();
+        // Powered (set_power): down, and wait (5 s at most) until its services are.
+        let down = format!(
+            "if [ -e {d}/powered ]; then touch {d}/down; i=0; \
+             while [ ! -e {d}/down.ack ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done; fi; ",
+            d = d.display()
+        );
         let reboot = format!(
-            "echo {node}-boot-$(date +%s%N) > {} && kill -9 $REBOOTMGR_PID",
+            "{down}echo {node}-boot-$(date +%s%N) > {} && kill -9 $REBOOTMGR_PID",
             d.join("boot_id").display()
         );
         let text = format!(
@@ -157,6 +228,7 @@ impl Sim {
     /// Run the binary for `node` once with `args` (after `--config`): its exit code and
     /// its stdout's JSON lines (also kept in [`Sim::lines`]).
     pub fn run(&self, node: &str, args: &[&str]) -> (i32, Vec<Line>, String) {
+        boot(&self.power, node, &self.node_dir(node));
         let out = Command::new(BIN)
             .arg("--config")
             .arg(self.config_path(node))
@@ -175,6 +247,7 @@ impl Sim {
     /// Start `run` for `node` and hand back the child with its stdout lines read as they
     /// come (to kill it at a chosen step).
     pub fn spawn(&self, node: &str) -> Running {
+        boot(&self.power, node, &self.node_dir(node));
         let mut child = Command::new(BIN)
             .arg("--config")
             .arg(self.config_path(node))
@@ -201,9 +274,11 @@ impl Sim {
     pub fn start_timers(&mut self, nodes: &[String], every: Duration) {
         for node in nodes {
             let (stop, lines) = (self.stop.clone(), self.lines.clone());
-            let cfg = self.config_path(node);
+            let (cfg, dir) = (self.config_path(node), self.node_dir(node));
+            let (power, node) = (self.power.clone(), node.clone());
             self.timers.push(std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
+                    boot(&power, &node, &dir);
                     let out = Command::new(BIN)
                         .arg("--config")
                         .arg(&cfg)
@@ -308,7 +383,26 @@ impl Sim {
 impl Drop for Sim {
     fn drop(&mut self) {
         self.stop_timers();
+        if let Some((stop, watcher)) = self.watcher.take() {
+            stop.store(true, Ordering::SeqCst);
+            let _ = watcher.join();
+        }
     }
+}
+
+/// Before a node's run: if its services went down with a reboot, this is the boot, and
+/// they come up again.
+fn boot(powered: &Option<Arc<Powered>>, node: &str, dir: &std::path::Path) {
+    let Some(p) = powered else { return };
+    {
+        let _turn = p.turn.lock().unwrap();
+        if !dir.join("down.ack").exists() {
+            return;
+        }
+        std::fs::remove_file(dir.join("down")).unwrap();
+        std::fs::remove_file(dir.join("down.ack")).unwrap();
+    }
+    p.power.up(node);
 }
 
 /// A run in progress.

@@ -668,3 +668,113 @@ pub fn get(frontend: SocketAddr, path: &str) -> String {
         None => "error:malformed".into(),
     }
 }
+
+/// HAProxy's servers of `backend` out of rotation now (maintenance or drain, as
+/// conftool-lb-agent sets them), by the runtime API at `socket` (a sampler thread's view).
+pub fn out_of_rotation(socket: &Path, backend: &str) -> Vec<String> {
+    let out = command_at(socket, &format!("show servers state {backend}"));
+    parse_servers_state(&out)
+        .into_iter()
+        .filter(|s| {
+            s.get("srv_admin_state")
+                .and_then(|a| a.parse::<u32>().ok())
+                .is_some_and(|a| a & (0x01 | 0x02 | 0x08 | 0x10 | 0x20 | 0x40) != 0)
+        })
+        .filter_map(|s| s.get("srv_name").cloned())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traffic
+
+/// A client sending requests through a frontend one after the other (`pause` between two),
+/// each on a new connection ([`get`]), in a thread of its own until [`Traffic::stop`] (or
+/// drop): what "no request failed during ..." is counted with.
+pub struct Traffic {
+    tally: Arc<Mutex<BTreeMap<String, usize>>>,
+    sent: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Traffic {
+    /// Start sending `GET /` through `frontend`.
+    pub fn start(frontend: SocketAddr, pause: Duration) -> Traffic {
+        let tally = Arc::new(Mutex::new(BTreeMap::new()));
+        let sent = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (t, s, f) = (Arc::clone(&tally), Arc::clone(&sent), Arc::clone(&stop));
+        let handle = std::thread::Builder::new()
+            .name("traffic".into())
+            .spawn(move || {
+                while !f.load(Ordering::SeqCst) {
+                    let answer = get(frontend, "/");
+                    *t.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(answer)
+                        .or_insert(0) += 1;
+                    // Counted once tallied: whoever sees `sent` move sees its answer too.
+                    s.fetch_add(1, Ordering::SeqCst);
+                    if !pause.is_zero() {
+                        std::thread::sleep(pause);
+                    }
+                }
+            })
+            .expect("spawn the traffic thread");
+        Traffic {
+            tally,
+            sent,
+            stop,
+            handle: Mutex::new(Some(handle)),
+        }
+    }
+
+    /// Requests answered (or failed) so far.
+    pub fn requests(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    /// Every answer so far: the backend's name, or `error:...` (see [`send`]), and how often.
+    pub fn tally(&self) -> BTreeMap<String, usize> {
+        self.tally.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Requests that failed so far, by kind (`error:http-503`, `error:connect`, ...).
+    pub fn failures(&self) -> BTreeMap<String, usize> {
+        let mut t = self.tally();
+        t.retain(|k, _| k.starts_with("error:"));
+        t
+    }
+
+    /// How many requests failed so far.
+    pub fn failed(&self) -> usize {
+        self.failures().values().sum()
+    }
+
+    /// Wait until `n` more requests than `since` were sent (at most `limit`): whether they were.
+    pub fn wait_requests(&self, since: u64, n: u64, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.requests() < since + n {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
+    }
+
+    /// Stop sending (after the request in flight).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

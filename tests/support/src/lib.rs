@@ -13,7 +13,9 @@
 //! listener that accepts connections and never answers (a black-holed host).
 //!
 //! Load balancers, for pool-state tests: [`haproxy`] starts a real HAProxy (Debian's package)
-//! in front of tiny HTTP [`Backends`], driven through its runtime API.
+//! in front of tiny HTTP [`Backends`], driven through its runtime API, and sends [`Traffic`]
+//! through it; with the feature `lb`, `lb_agent` runs the real load-balancer agent between
+//! etcd and that HAProxy.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -35,10 +37,12 @@ use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, Tls
 
 pub mod cleanup;
 pub mod haproxy;
+#[cfg(feature = "lb")]
+pub mod lb_agent;
 mod stall;
 pub mod tls;
 pub use cleanup::{run_dir, temp_dir, TestDir};
-pub use haproxy::{haproxy_binary, send, BackendSpec, Backends, HaProxy, ServerSpec};
+pub use haproxy::{haproxy_binary, send, BackendSpec, Backends, HaProxy, ServerSpec, Traffic};
 pub use stall::{BlackHole, Paused};
 pub use tls::TlsFiles;
 

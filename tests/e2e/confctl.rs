@@ -208,6 +208,18 @@ fn writes_to_several_objects_ask_first() {
         assert!(run
             .stderr
             .contains("eqiad/appservers/apache/mw1018: weight changed 1 => 7"));
+        assert!(
+            run.stderr.contains(
+                "4 objects selected by dc=eqiad,cluster=appservers; set/weight=7 changes:\n"
+            ),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.ends_with("confctl: aborted; nothing written.\n"),
+            "{}",
+            run.stderr
+        );
         assert_eq!(ctx.dump(), before, "{answer:?} must not write");
     }
     let run = ctx.run_with_stdin("confctl", &args, "y\n").expect_code(0);

@@ -90,6 +90,37 @@ impl Confirm {
             Confirm::Never => false,
         }
     }
+
+    /// The question before a write, for nodes and schema objects alike: unless `--yes`, or
+    /// `--host` (which said, and [`one_host`] checked, that these are one host's objects),
+    /// when this rule asks, the changes are listed on stderr and the user is asked. `false`:
+    /// the user said no, and was told nothing was written.
+    pub(super) fn go_ahead(
+        self,
+        opts: &Opts,
+        selected: usize,
+        what: &str,
+        sel: &dyn std::fmt::Display,
+        action: &str,
+        lines: impl IntoIterator<Item = String>,
+    ) -> bool {
+        if !self.asks(selected) || opts.yes || opts.host {
+            return true;
+        }
+        stderr_line(&format!(
+            "{selected} {what}selected by {}; {} changes:",
+            escape_controls(&sel.to_string()),
+            escape_controls(action)
+        ));
+        for l in lines {
+            stderr_line(&format!("  {}", escape_controls(&l)));
+        }
+        if confirm("Ok to continue?") {
+            return true;
+        }
+        stderr_line("confctl: aborted; nothing written.");
+        false
+    }
 }
 
 /// Select, then print (`get`) or write through the one audited path, asking first when a
@@ -172,23 +203,16 @@ pub(super) async fn execute(
         }
         return Ok(OK);
     }
-    // `--host` said these are one host's objects, and `one_host` checked it.
-    if asking.asks(selection.objects.len()) && !opts.yes && !opts.host {
-        stderr_line(&format!(
-            "{} objects selected by {}; {} changes:",
-            selection.objects.len(),
-            escape_controls(&sel.to_string()),
-            escape_controls(&action.to_string())
-        ));
-        for c in &changes {
-            for l in change_lines(c) {
-                stderr_line(&format!("  {l}"));
-            }
-        }
-        if !confirm("Ok to continue?") {
-            stderr_line("confctl: aborted; nothing written.");
-            return Ok(FAILURE);
-        }
+    let lines = changes.iter().flat_map(change_lines);
+    if !asking.go_ahead(
+        opts,
+        selection.objects.len(),
+        "objects ",
+        sel,
+        &action.to_string(),
+        lines,
+    ) {
+        return Ok(FAILURE);
     }
     let json = opts.json.then(|| summary_json(sel, action, unchanged));
     apply(

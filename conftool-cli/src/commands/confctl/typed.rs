@@ -15,10 +15,10 @@ use serde_json::json;
 use super::get::GetStyle;
 use super::select::{Confirm, SelectArgs};
 use super::Opts;
-use crate::commands::changes::{confirm, writer};
+use crate::commands::changes::writer;
 use crate::connection::ConnArgs;
 use crate::exit::{BadInput, FAILURE, OK};
-use crate::output::{stderr_line, warn};
+use crate::output::warn;
 
 /// The schema: `--schema FILE` (the caller's: for another user, one they could read),
 /// else the Python tool's default file if it exists (the system's).
@@ -222,23 +222,10 @@ pub(super) async fn execute(
         return Ok(OK);
     }
     let mut writer = writer("confctl", cfg, store, Overrides::default(), &opts.reason)?;
-    if asking.asks(selection.objects.len()) && !opts.yes && !opts.host {
-        stderr_line(&format!(
-            "{} {} objects selected by {}; {} changes:",
-            selection.objects.len(),
-            ty.name,
-            escape_controls(&sel.to_string()),
-            escape_controls(action)
-        ));
-        for c in &changes {
-            for l in c.lines() {
-                stderr_line(&format!("  {}", escape_controls(&l)));
-            }
-        }
-        if !confirm("Ok to continue?") {
-            stderr_line("confctl: aborted; nothing written.");
-            return Ok(FAILURE);
-        }
+    let what = format!("{} objects ", ty.name);
+    let lines = changes.iter().flat_map(|c| c.lines());
+    if !asking.go_ahead(opts, selection.objects.len(), &what, sel, action, lines) {
+        return Ok(FAILURE);
     }
     let result = writer.apply_typed(ty, sel, changes, &edit).await;
     let (applied, error) = match result {

@@ -287,6 +287,97 @@ fn labels_of(all: Option<&LabelMap>, host: &NodeName) -> BTreeMap<String, String
         .unwrap_or_default()
 }
 
+/// The hosts to act on: the ones named, then those a label selects (all of them: a rack;
+/// `labelled`), split into conftool's (`ours`) and those the policy gives to a command or a
+/// person (`theirs`), which are not conftool's to change.
+async fn resolve(
+    store: &conftool_core::Store,
+    hosts: Vec<Vec<NodeName>>,
+    label: Option<&(LabelSelector, Datacenter)>,
+    policy: &Policy,
+) -> anyhow::Result<(Vec<Vec<NodeName>>, Vec<PolicyHost>, BTreeSet<NodeName>)> {
+    let mut hosts = hosts;
+    let mut labelled = BTreeSet::new();
+    let mut known_labels = None;
+    if let Some((sel, dc)) = label {
+        let (found, all) = labelled_hosts(store, sel, dc).await?;
+        for n in found {
+            if !hosts.iter().any(|v| v[0] == n) {
+                labelled.insert(n.clone());
+                hosts.push(vec![n]);
+            }
+        }
+        known_labels = Some(all);
+    }
+    if policy.uses_labels() && known_labels.is_none() {
+        known_labels = Some(store.labels(None).await?);
+    }
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for names in hosts {
+        let labels = labels_of(known_labels.as_ref(), &names[0]);
+        match policy.mechanism(&names[0], &labels) {
+            Mechanism::Conftool => ours.push(names),
+            m => theirs.push(PolicyHost {
+                host: names[0].clone(),
+                mechanism: m.clone(),
+            }),
+        }
+    }
+    Ok((ours, theirs, labelled))
+}
+
+/// A host named that is in no pool is a mistake (bad input, nothing written); one a label
+/// brought in is only listed. Without names, this machine (by its FQDN and its short name,
+/// `ours[0]`) must be in one.
+fn not_in_a_pool(
+    plan: &conftool_core::GroupPlan,
+    named: bool,
+    labelled: &BTreeSet<NodeName>,
+    ours: &[Vec<NodeName>],
+    service: Option<&Service>,
+) -> anyhow::Result<()> {
+    let what = match service {
+        Some(s) => format!("service {s}"),
+        None => "any pool".into(),
+    };
+    if named {
+        let missing: Vec<String> = plan
+            .not_found
+            .iter()
+            .filter(|h| !labelled.contains(*h))
+            .map(ToString::to_string)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let (noun, verb) = if missing.len() == 1 {
+            ("node", "is")
+        } else {
+            ("nodes", "are")
+        };
+        return Err(BadInput::msg(format!(
+            "{noun} {} {verb} not in {what}; nothing written",
+            missing.join(", ")
+        )));
+    }
+    if plan.not_found.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = ours
+        .first()
+        .map(|v| v.iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    let first = names.first().cloned().unwrap_or_default();
+    let alt = if names.len() > 1 {
+        format!(" (or {})", names[1..].join(", "))
+    } else {
+        String::new()
+    };
+    Err(BadInput::msg(format!(
+        "node {first}{alt} is not in {what}; nothing written"
+    )))
+}
+
 pub(super) async fn run(
     conn: &ConnArgs,
     opts: &Opts,
@@ -318,81 +409,12 @@ pub(super) async fn run(
     let (cfg, store) = conn.connect().await?;
     opts.debug_connection(&cfg, &store);
     let mut writer = writer("confctl", &cfg, &store, guard, &opts.reason)?;
-    // The hosts a label selects (all of them: a rack), after the ones named.
-    let mut hosts = hosts;
-    let mut labelled = BTreeSet::new();
-    let mut known_labels = None;
-    if let Some((sel, dc)) = &label {
-        let (found, all) = labelled_hosts(&store, sel, dc).await?;
-        for n in found {
-            if !hosts.iter().any(|v| v[0] == n) {
-                labelled.insert(n.clone());
-                hosts.push(vec![n]);
-            }
-        }
-        known_labels = Some(all);
-    }
-    if policy.uses_labels() && known_labels.is_none() {
-        known_labels = Some(store.labels(None).await?);
-    }
-    // Hosts the policy gives to a command or a person are not conftool's to change.
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for names in hosts {
-        let labels = labels_of(known_labels.as_ref(), &names[0]);
-        match policy.mechanism(&names[0], &labels) {
-            Mechanism::Conftool => ours.push(names),
-            m => theirs.push(PolicyHost {
-                host: names[0].clone(),
-                mechanism: m.clone(),
-            }),
-        }
-    }
+    let (ours, theirs, labelled) = resolve(&store, hosts, label.as_ref(), &policy).await?;
     let group = named && (ours.len() + theirs.len() > 1 || label.is_some());
     let plan = writer
         .plan_hosts(verb, &ours, service.as_ref(), args.partial)
         .await?;
-    // A host named that is in no pool is a mistake; one a label brings in is listed.
-    let missing: Vec<&NodeName> = plan
-        .not_found
-        .iter()
-        .filter(|h| !labelled.contains(*h))
-        .collect();
-    if !missing.is_empty() && named {
-        let names: Vec<String> = missing.iter().map(ToString::to_string).collect();
-        let what = match &service {
-            Some(s) => format!("service {s}"),
-            None => "any pool".into(),
-        };
-        let (noun, verb) = if names.len() == 1 {
-            ("node", "is")
-        } else {
-            ("nodes", "are")
-        };
-        return Err(BadInput::msg(format!(
-            "{noun} {} {verb} not in {what}; nothing written",
-            names.join(", ")
-        )));
-    }
-    if !plan.not_found.is_empty() && !named {
-        // This machine, by its FQDN and its short name: neither is in a pool.
-        let names: Vec<String> = ours
-            .first()
-            .map(|v| v.iter().map(ToString::to_string).collect())
-            .unwrap_or_default();
-        let first = names.first().cloned().unwrap_or_default();
-        let alt = if names.len() > 1 {
-            format!(" (or {})", names[1..].join(", "))
-        } else {
-            String::new()
-        };
-        let what = match &service {
-            Some(s) => format!("service {s}"),
-            None => "any pool".into(),
-        };
-        return Err(BadInput::msg(format!(
-            "node {first}{alt} is not in {what}; nothing written"
-        )));
-    }
+    not_in_a_pool(&plan, named, &labelled, &ours, service.as_ref())?;
     // What --verify will ask the load balancers, checked before anything is written.
     let targets = if args.verify.verify {
         let t = super::verify::targets(&plan);

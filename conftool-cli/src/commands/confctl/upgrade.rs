@@ -11,7 +11,7 @@
 //! nothing. Writes go through the audited path, compare-and-swap guarded, batched.
 
 use clap::Args;
-use conftool_core::schema::{ObjectType, TypeSelector};
+use conftool_core::schema::{ObjectType, TypeSelector, TypedSelection, UpgradePlan};
 use conftool_core::{escape_controls, Overrides};
 use serde_json::json;
 
@@ -61,30 +61,15 @@ impl UpgradeArgs {
     }
 }
 
-/// Run `upgrade-schema` on `ty`.
-pub(super) async fn run(
-    conn: &ConnArgs,
-    opts: &Opts,
+/// Objects that do not validate (or hold malformed values) are said on stderr, one line
+/// each; then, unless `--dry-run` or `--force`, refused: bad input, nothing written. Their
+/// count.
+fn refuse_invalid(
     ty: &ObjectType,
     args: &UpgradeArgs,
-) -> anyhow::Result<u8> {
-    let (cfg, store) = conn.connect().await?;
-    opts.debug_connection(&cfg, &store);
-    let selection = store.select_typed(ty, &TypeSelector::any()).await?;
-    let plan = selection.upgrade(ty);
-    opts.debug(|| {
-        format!(
-            "{}: read {} at revision {}: {} objects to upgrade, {} complete, {} invalid, {} \
-             malformed",
-            ty.name,
-            ty.prefix(store.keyspace()),
-            selection.revision,
-            plan.upgrades.len(),
-            plan.complete,
-            plan.invalid.len(),
-            selection.malformed.len()
-        )
-    });
+    plan: &UpgradePlan,
+    selection: &TypedSelection,
+) -> anyhow::Result<usize> {
     let refused = plan.invalid.len() + selection.malformed.len();
     if refused > 0 {
         stderr_line(&format!(
@@ -115,6 +100,34 @@ pub(super) async fn run(
             );
         }
     }
+    Ok(refused)
+}
+
+/// Run `upgrade-schema` on `ty`.
+pub(super) async fn run(
+    conn: &ConnArgs,
+    opts: &Opts,
+    ty: &ObjectType,
+    args: &UpgradeArgs,
+) -> anyhow::Result<u8> {
+    let (cfg, store) = conn.connect().await?;
+    opts.debug_connection(&cfg, &store);
+    let selection = store.select_typed(ty, &TypeSelector::any()).await?;
+    let plan = selection.upgrade(ty);
+    opts.debug(|| {
+        format!(
+            "{}: read {} at revision {}: {} objects to upgrade, {} complete, {} invalid, {} \
+             malformed",
+            ty.name,
+            ty.prefix(store.keyspace()),
+            selection.revision,
+            plan.upgrades.len(),
+            plan.complete,
+            plan.invalid.len(),
+            selection.malformed.len()
+        )
+    });
+    let refused = refuse_invalid(ty, args, &plan, &selection)?;
     let invalid: Vec<String> = plan
         .invalid
         .iter()

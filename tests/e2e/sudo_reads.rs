@@ -6,9 +6,9 @@
 //! `nobody` through emulated sudo (root with sudo's variables, see `sudo.rs`), with a
 //! control that shows the same command works on a file the caller may read, or that root
 //! itself would have been shown the content (so the test tests something). The
-//! check-then-open race (finding 3) is run thousands of times in `conftool-core`'s unit
-//! tests (`trust::tests::a_file_swapped_for_a_link_never_yields_what_it_points_to`,
-//! `pyconfig::tests::a_callers_rc_swapped_for_a_link_never_leaks_what_it_points_to`).
+//! check-then-open race (finding 3) is run thousands of times in unit tests: conftool-trust's
+//! `tests::a_file_swapped_for_a_link_never_yields_what_it_points_to` and conftool-core's
+//! `pyconfig::tests::a_callers_rc_swapped_for_a_link_never_leaks_what_it_points_to`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -335,7 +335,8 @@ fn fifos_and_devices_are_refused_at_once() {
 
 /// Finding 3, the files a configuration names: the system's configuration names an etcd
 /// client file in a sticky directory anyone may write to, where the caller planted a link
-/// to a root-only file. (The race itself is run in conftool-core's unit tests.)
+/// to a root-only file. (The race itself is run in conftool-trust's and conftool-core's unit
+/// tests.)
 #[test]
 fn files_a_config_names_are_not_reached_through_the_callers_links() {
     let ctx = Ctx::new();

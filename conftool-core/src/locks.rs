@@ -250,7 +250,7 @@ impl Store {
                 let _ = lock.refresh().await;
                 refreshed = tokio::time::Instant::now();
             }
-            let state = self.lock_state(&req.name).await?;
+            let state = self.lock_state_with(&req.name, false).await?;
             let mine = state.entries.iter().position(|(h, _)| h.id == id);
             match mine {
                 Some(i) if i < state.holding => return Ok(lock),
@@ -313,8 +313,14 @@ impl Store {
 
     /// One lock's entries, oldest first, with their leases' seconds left.
     pub async fn lock_state(&self, name: &LockName) -> Result<LockState, Error> {
+        self.lock_state_with(name, true).await
+    }
+
+    /// [`Store::lock_state`]; without `ttl`, the entries' time left is not asked (one
+    /// round trip instead of one more per entry: a waiter only needs its place).
+    async fn lock_state_with(&self, name: &LockName, ttl: bool) -> Result<LockState, Error> {
         let prefix = self.keyspace().lock_prefix(name);
-        let mut states = self.lock_states(&prefix).await?;
+        let mut states = self.lock_states(&prefix, ttl).await?;
         Ok(states.pop().unwrap_or(LockState {
             name: name.clone(),
             entries: Vec::new(),
@@ -324,7 +330,8 @@ impl Store {
 
     /// Every lock with entries, by name.
     pub async fn locks(&self) -> Result<Vec<LockState>, Error> {
-        self.lock_states(&self.keyspace().locks_prefix()).await
+        self.lock_states(&self.keyspace().locks_prefix(), true)
+            .await
     }
 
     /// Remove one entry of a lock (someone else's too: `confctl lock release --id`).
@@ -356,7 +363,7 @@ impl Store {
     /// The locks under `prefix`, each with its entries by creation and their leases' time
     /// left. Entries that do not parse are skipped (a newer tool's, or damaged: they still
     /// count for nothing).
-    async fn lock_states(&self, prefix: &str) -> Result<Vec<LockState>, Error> {
+    async fn lock_states(&self, prefix: &str, ttl: bool) -> Result<Vec<LockState>, Error> {
         let opts = GetOptions::new()
             .with_range(prefix_end(prefix.as_bytes()))
             .with_sort(SortTarget::Create, SortOrder::Ascend);
@@ -385,12 +392,15 @@ impl Store {
                 continue;
             };
             let lease = kv.lease();
-            let left = self
-                .members()
-                .run_client(|mut c| async move { c.lease_time_to_live(lease, None).await })
-                .await
-                .ok()
-                .map(|r| r.ttl());
+            let left = if ttl {
+                self.members()
+                    .run_client(|mut c| async move { c.lease_time_to_live(lease, None).await })
+                    .await
+                    .ok()
+                    .map(|r| r.ttl())
+            } else {
+                None
+            };
             match out.iter_mut().find(|s| s.name == name) {
                 Some(s) => s.entries.push((holder, left)),
                 None => out.push(LockState {

@@ -54,6 +54,7 @@ fn a_verified_run_keeps_every_request_off_the_host_while_its_command_runs() {
         .args([
             "--config",
             &cfg,
+            "--debug",
             "run",
             "--hostname",
             "mw1002",
@@ -67,6 +68,19 @@ fn a_verified_run_keeps_every_request_off_the_host_while_its_command_runs() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start");
+    let mut child = child;
+    // Each line confctl says on stderr, with when it came: where a cycle's time goes.
+    let lines = {
+        let err = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(err)
+                .lines()
+                .map_while(Result::ok)
+                .map(|l| (t0.elapsed(), l))
+                .collect::<Vec<_>>()
+        })
+    };
     wait_file(&started);
     let to_command = t0.elapsed();
     // The command runs: real traffic through HAProxy, counted by the backends.
@@ -77,10 +91,12 @@ fn a_verified_run_keeps_every_request_off_the_host_while_its_command_runs() {
         !t.keys().any(|k| k.starts_with("error:")),
         "every request answered: {t:?}"
     );
+    let released = t0.elapsed();
     std::fs::write(&go, "").expect("go");
     let out = child.wait_with_output().expect("wait");
     let took = t0.elapsed();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let timed = lines.join().expect("stderr reader");
+    let stderr: String = timed.iter().map(|(_, l)| format!("{l}\n")).collect();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("Verified: mw1002 out of rotation"),
@@ -94,7 +110,16 @@ fn a_verified_run_keeps_every_request_off_the_host_while_its_command_runs() {
     b.reset();
     let t = share(&ha, 60);
     assert!(b.hits("mw1002") > 0, "{t:?}");
-    println!("confctl run --verify: depooled and verified in {to_command:?}, whole cycle {took:?}");
+    println!(
+        "confctl run --verify: depooled and verified in {to_command:?}, whole cycle {took:?} \
+         (of which the command, held by the test while it sent traffic: {:?})",
+        released - to_command
+    );
+    println!("  {to_command:>10.1?}  the command started");
+    println!("  {released:>10.1?}  the command let go");
+    for (at, line) in &timed {
+        println!("  {at:>10.1?}  {line}");
+    }
 }
 
 #[test]

@@ -361,11 +361,13 @@ fn targets(objects: &[Selected], back_in: bool) -> Vec<conftool_core::Target> {
         .collect()
 }
 
-/// Give locks back (a failure to is left to the leases: they run out).
+/// Give locks back, all at once (a failure to is left to the leases: they run out).
 pub async fn release(locks: Vec<Lock>) {
+    let mut all = tokio::task::JoinSet::new();
     for l in locks {
-        let _ = l.release().await;
+        all.spawn(l.release());
     }
+    while all.join_next().await.is_some() {}
 }
 
 fn list(services: &[Service]) -> String {

@@ -238,6 +238,7 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
             || matches!(&args.command, Command::Tags(t) if t.yes),
         out,
         reason: args.reason.clone(),
+        started: std::time::Instant::now(),
     };
     if let Command::UpgradeSchema(u) = &args.command {
         let name = u.type_name(&args.object_type)?;
@@ -294,18 +295,24 @@ pub(crate) struct Opts {
     pub yaml: bool,
     /// `--host`: a write is about one host's objects (see `select::one_host`).
     pub host: bool,
-    /// `--debug`: say on stderr what is read.
+    /// `--debug`: say on stderr what is read and done, and when.
     pub debug: bool,
     pub yes: bool,
     pub out: crate::output::Printer,
     pub reason: crate::commands::changes::ReasonArg,
+    /// When confctl started: `--debug` lines say how long after.
+    pub started: std::time::Instant,
 }
 
 impl Opts {
     /// `--debug`: a line on stderr (shown even with `--quiet`: it was asked for).
     pub(crate) fn debug(&self, msg: impl FnOnce() -> String) {
         if self.debug {
-            crate::output::stderr_line(&format!("confctl: debug: {}", msg()));
+            crate::output::stderr_line(&format!(
+                "confctl: debug: {} (+{:.1} ms)",
+                msg(),
+                self.started.elapsed().as_secs_f64() * 1000.0
+            ));
         }
     }
 

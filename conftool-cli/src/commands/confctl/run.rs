@@ -58,11 +58,15 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &RunArgs) -> anyhow:
     let mut steps = Steps::new(&cfg, &store, &actor, opts, &args.steps, "run")?;
     // Before anything: the stop switch, then the host's and its pools' locks.
     let objects = steps.host_objects(&host, &services).await?;
+    opts.debug(|| format!("read {host}'s {} objects", objects.len()));
     steps.verify_preflight(&objects).await?;
     steps.check_stop(&objects).await?;
+    opts.debug(|| "checked the load balancers' settings and the stop switch".into());
     let locks = steps.lock(&host, &objects, args.steps.lock_wait).await?;
+    opts.debug(|| format!("took {} locks", locks.len()));
     let result = locked(&mut steps, opts, args, &host, &services, &objects).await;
     fleet_steps::release(locks).await;
+    opts.debug(|| "released the locks".into());
     result
 }
 
@@ -84,6 +88,7 @@ async fn locked(
         depooled.operation,
         if depooled.resumed { " (resumed)" } else { "" }
     ));
+    opts.debug(|| format!("depooled {} objects", depooled.objects.len()));
     if let Err(e) = steps.verify_out(&depooled.objects).await {
         // Fail closed: the command never runs on a host not known to be out.
         steps.end(&depooled.operation).await?;
@@ -93,7 +98,9 @@ async fn locked(
         steps.end(&depooled.operation).await?;
         return Err(e.context("the host was put back; the command was not run"));
     }
+    opts.debug(|| "running the command".into());
     let outcome = fleet_steps::run_command(&args.command, args.steps.timeout).await;
+    opts.debug(|| format!("the command ended: {outcome}"));
     let code = match &outcome {
         fleet_steps::CommandOutcome::Done => 0,
         fleet_steps::CommandOutcome::Failed(_) => COMMAND_FAILED,
@@ -113,6 +120,7 @@ async fn locked(
         return Ok(code);
     }
     steps.end(&depooled.operation).await?;
+    opts.debug(|| format!("ended operation {}", depooled.operation));
     steps.verify_in(&depooled.objects).await?;
     if code != 0 {
         crate::output::warn(

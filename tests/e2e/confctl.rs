@@ -149,15 +149,15 @@ fn bad_input_exits_2_and_writes_nothing() {
         (&["select", "name=mw1018", "set/"], "nothing to set"),
         (
             &["select", "name=mw1018", "set/colour=red"],
-            "unknown field",
+            "unknown field \"colour\"; fields are pooled and weight; nothing written",
         ),
         (
             &["select", "name=mw1018", "set/pooled=maybe"],
-            "pooled must be",
+            "pooled must be yes, no or inactive, not \"maybe\"; nothing written",
         ),
         (
             &["select", "name=mw1018", "set/weight=70000"],
-            "weight must be",
+            "weight must be an integer from 0 to 65535, not \"70000\"; nothing written",
         ),
         (
             &["select", "name=mw1018", "set/weight=-1"],
@@ -165,7 +165,7 @@ fn bad_input_exits_2_and_writes_nothing() {
         ),
         (
             &["select", "name=mw1018", "set/weight=ten"],
-            "weight must be",
+            "weight must be an integer from 0 to 65535, not \"ten\"; nothing written",
         ),
         (
             &["select", "name=mw1018", "set/pooled=no:pooled=yes"],

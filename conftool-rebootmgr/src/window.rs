@@ -64,16 +64,21 @@ impl TimeOfDay {
     }
 }
 
+/// A time of day that is not `HH:MM` from 00:00 to 23:59.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid time of day {0:?}: expected HH:MM, 00:00 to 23:59")]
+pub struct BadTimeOfDay(pub String);
+
 impl FromStr for TimeOfDay {
-    type Err = String;
+    type Err = BadTimeOfDay;
     /// ```
     /// use conftool_rebootmgr::window::TimeOfDay;
     /// assert_eq!("08:30".parse::<TimeOfDay>().unwrap().minutes(), 510);
     /// assert!("24:00".parse::<TimeOfDay>().is_err());
     /// assert!("8".parse::<TimeOfDay>().is_err());
     /// ```
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid time of day {s:?}: expected HH:MM, 00:00 to 23:59");
+    fn from_str(s: &str) -> Result<Self, BadTimeOfDay> {
+        let bad = || BadTimeOfDay(s.to_string());
         let (h, m) = s.split_once(':').ok_or_else(bad)?;
         if h.len() != 2 || m.len() != 2 {
             return Err(bad());

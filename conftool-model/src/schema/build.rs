@@ -99,7 +99,7 @@ pub(super) fn build_type(
         }
         let ty = match (f.ty.as_deref().map(str::parse::<FieldType>), by_rules) {
             (Some(Ok(ty)), _) => ty,
-            (Some(Err(e)), false) => return Err(err(name, at(), e)),
+            (Some(Err(e)), false) => return Err(err(name, at(), e.to_string())),
             (None, false) => {
                 return Err(err(
                     name,

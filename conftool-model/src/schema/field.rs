@@ -44,9 +44,17 @@ pub enum FieldType {
     Any,
 }
 
+/// A field type the schema names that is not one ([`FieldType`]'s `FromStr`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown field type {0:?}: expected string, int, bool, list, dict, enum:a|b|..., cidr_list \
+     or any"
+)]
+pub struct UnknownFieldType(pub String);
+
 impl FromStr for FieldType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownFieldType;
+    fn from_str(s: &str) -> Result<Self, UnknownFieldType> {
         Ok(match s {
             "string" => FieldType::String,
             "int" => FieldType::Int,
@@ -59,12 +67,7 @@ impl FromStr for FieldType {
             // `enum:` or `a||b`) being the empty string.
             _ => match s.strip_prefix("enum:") {
                 Some(values) => FieldType::Enum(values.split('|').map(str::to_string).collect()),
-                None => {
-                    return Err(format!(
-                        "unknown field type {s:?}: expected string, int, bool, list, dict, \
-                         enum:a|b|..., cidr_list or any"
-                    ))
-                }
+                None => return Err(UnknownFieldType(s.to_string())),
             },
         })
     }
@@ -379,7 +382,7 @@ mod tests {
     fn types_parse_strictly() {
         for bad in ["Int", "float", "", "enum"] {
             assert_eq!(
-                bad.parse::<FieldType>(),
+                bad.parse::<FieldType>().map_err(|e| e.to_string()),
                 Err(format!(
                     "unknown field type {bad:?}: expected string, int, bool, list, dict, \
                      enum:a|b|..., cidr_list or any"

@@ -47,7 +47,7 @@ pub use draft::{Draft, RuleFileError};
 pub use edit::{
     check_set, parse_set, SetError, TypedChange, TypedEdit, TypedObject, TypedSelection,
 };
-pub use field::{FieldError, FieldType};
+pub use field::{FieldError, FieldType, UnknownFieldType};
 pub use object::{BadName, ObjectError, ObjectId};
 pub use raw::{rule_files, RawSchema};
 pub use rules::{Rule, RuleViolation};

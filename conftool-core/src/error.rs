@@ -45,8 +45,8 @@ pub(crate) fn human(d: std::time::Duration) -> String {
 
 /// Everything that can go wrong in conftool-core.
 ///
-/// [`Error::is_bad_input`] tells input errors (exit code 2, nothing was written) from runtime
-/// failures (exit code 1).
+/// [`Classify::is_bad_input`](crate::Classify::is_bad_input) tells input errors (exit code 2,
+/// nothing was written) from runtime failures (exit code 1).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

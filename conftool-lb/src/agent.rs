@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conftool_core::watch::WatchEvent;
-use conftool_core::Store;
+use conftool_core::{Selector, Store};
 use tokio::sync::mpsc;
 
 use crate::config::AgentConfig;
@@ -97,36 +97,14 @@ impl Agent {
                     Some(&spec.service),
                 ),
             ));
-            let (store, tx, metrics) = (store.clone(), tx.clone(), self.metrics.clone());
-            let backend = spec.backend.clone();
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    match store.watch(&sel).await {
-                        Ok(mut w) => {
-                            while let Some(ev) = w.next().await {
-                                let st = w.status();
-                                metrics
-                                    .watch_restarts
-                                    .lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .insert(backend.clone(), (st.resumed, st.relists));
-                                if tx.send((i, Instant::now(), ev)).await.is_err() {
-                                    return;
-                                }
-                            }
-                            // Ended (an error retrying cannot fix, such as a permission
-                            // refused): start over, without spinning.
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                        Err(e) => {
-                            if tx.send((i, Instant::now(), Err(e))).await.is_err() {
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                }
-            }));
+            tasks.push(spawn_watch(
+                store.clone(),
+                sel,
+                i,
+                spec.backend.clone(),
+                tx.clone(),
+                self.metrics.clone(),
+            ));
         }
         drop(tx);
         let _abort = AbortOnDrop(tasks);
@@ -137,33 +115,10 @@ impl Agent {
                 () = &mut shutdown => return Ok(()),
                 got = rx.recv() => {
                     let Some(first) = got else { return Ok(()) };
-                    // Everything already queued is taken in too, and each pool it touched
-                    // is reconciled once: under a stream of changes, one read of HAProxy's
-                    // state per pool and batch rather than per event.
-                    let mut touched = BTreeSet::new();
                     let oldest = first.1;
-                    let mut next = Some(first);
-                    let mut taken = 0;
-                    while let Some((i, _, ev)) = next.take() {
-                        let pool = &mut pools[i];
-                        match ev {
-                            Ok(ev) => {
-                                self.event(&store, i, pool, &ev, &mut on_event).await;
-                                touched.insert(i);
-                            }
-                            Err(e) => {
-                                self.metrics.watch_errors.fetch_add(1, Ordering::Relaxed);
-                                on_event(AgentEvent::WatchError {
-                                    backend: pool.backend().to_string(),
-                                    error: e.to_string(),
-                                });
-                            }
-                        }
-                        taken += 1;
-                        if taken < MAX_BATCH {
-                            next = rx.try_recv().ok();
-                        }
-                    }
+                    let touched = self
+                        .take_batch(&store, &mut pools, first, &mut rx, &mut on_event)
+                        .await;
                     for i in touched {
                         self.reconcile(&runtime, &mut pools[i], &mut on_event).await;
                     }
@@ -180,6 +135,44 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// Take in `first` and everything already queued behind it (at most [`MAX_BATCH`]
+    /// events), bringing each pool's view up to date; returns the pools touched, to be
+    /// reconciled once each: under a stream of changes, one read of HAProxy's state per
+    /// pool and batch rather than per event.
+    async fn take_batch(
+        &self,
+        store: &Store,
+        pools: &mut [PoolCore],
+        first: Received,
+        rx: &mut mpsc::Receiver<Received>,
+        on_event: &mut impl FnMut(AgentEvent),
+    ) -> BTreeSet<usize> {
+        let mut touched = BTreeSet::new();
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some((i, _, ev)) = next.take() {
+            let pool = &mut pools[i];
+            match ev {
+                Ok(ev) => {
+                    self.event(store, i, pool, &ev, on_event).await;
+                    touched.insert(i);
+                }
+                Err(e) => {
+                    self.metrics.watch_errors.fetch_add(1, Ordering::Relaxed);
+                    on_event(AgentEvent::WatchError {
+                        backend: pool.backend().to_string(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+            taken += 1;
+            if taken < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        touched
     }
 
     /// Bring a pool's view up to date with a watch event; with a snapshot, read the
@@ -275,6 +268,51 @@ impl Agent {
             .haproxy_reserve_used
             .store(runtime.reserve_used(), Ordering::Relaxed);
     }
+}
+
+/// What a pool's watch task hands the loop: the pool's index, when it arrived, and the event
+/// (or the watch's error).
+type Received = (usize, Instant, Result<WatchEvent, conftool_core::Error>);
+
+/// Watch pool `i` (`sel`, HAProxy's `backend`) until the loop stops listening: each event
+/// is sent on `tx` with its arrival time, the watch's restarts counted in `metrics`; a watch
+/// that ends or cannot start is started again a second later.
+fn spawn_watch(
+    store: Store,
+    sel: Selector,
+    i: usize,
+    backend: String,
+    tx: mpsc::Sender<Received>,
+    metrics: Arc<Metrics>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match store.watch(&sel).await {
+                Ok(mut w) => {
+                    while let Some(ev) = w.next().await {
+                        let st = w.status();
+                        metrics
+                            .watch_restarts
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(backend.clone(), (st.resumed, st.relists));
+                        if tx.send((i, Instant::now(), ev)).await.is_err() {
+                            return;
+                        }
+                    }
+                    // Ended (an error retrying cannot fix, such as a permission
+                    // refused): start over, without spinning.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    if tx.send((i, Instant::now(), Err(e))).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    })
 }
 
 /// Connect to etcd, trying again every second until it answers.

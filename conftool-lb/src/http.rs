@@ -179,112 +179,19 @@ impl StatusServer {
         }
     }
 
-    /// Prometheus text format.
+    /// Prometheus text format: the agent's counters, its watches, then what HAProxy says
+    /// of each server.
     async fn metrics_text(&self) -> String {
-        let m = &self.metrics;
         let mut out = String::new();
-        let counters = [
-            (
-                "conftool_lb_reconciles_total",
-                "Reconciliations run, per pool.",
-                &m.reconciles,
-            ),
-            (
-                "conftool_lb_commands_total",
-                "Runtime API commands HAProxy accepted.",
-                &m.commands,
-            ),
-            (
-                "conftool_lb_haproxy_errors_total",
-                "HAProxy errors.",
-                &m.haproxy_errors,
-            ),
-            (
-                "conftool_lb_watch_errors_total",
-                "etcd watch errors.",
-                &m.watch_errors,
-            ),
-        ];
-        for (name, help, v) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
-        }
-        let status = [
-            (
-                "conftool_lb_status_accept_errors_total",
-                "counter",
-                "Status API accepts that failed (each followed by a pause).",
-                &m.status_accept_errors,
-            ),
-            (
-                "conftool_lb_status_evicted_total",
-                "counter",
-                "Status API connections closed to make room for a new one.",
-                &m.status_evicted,
-            ),
-            (
-                "conftool_lb_status_timeouts_total",
-                "counter",
-                "Status API connections closed by the header or idle timeout.",
-                &m.status_timeouts,
-            ),
-            (
-                "conftool_lb_status_connections",
-                "gauge",
-                "Status API connections open.",
-                &m.status_connections,
-            ),
-            (
-                "conftool_lb_status_max_connections",
-                "gauge",
-                "Status API connections allowed.",
-                &m.status_max_connections,
-            ),
-            (
-                "conftool_lb_haproxy_reserve_used_total",
-                "counter",
-                "Times the descriptor kept for HAProxy's socket was used (out of descriptors).",
-                &m.haproxy_reserve_used,
-            ),
-        ];
-        for (name, kind, help, v) in status {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
-        }
-        let _ = writeln!(
-            out,
-            "# HELP conftool_lb_etcd_revision The etcd revision of the last event handled.\n# TYPE conftool_lb_etcd_revision gauge\nconftool_lb_etcd_revision {}",
-            m.revision.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP conftool_lb_watch_lag_seconds Last batch: from the watch handing over its oldest event to HAProxy brought in line.\n# TYPE conftool_lb_watch_lag_seconds gauge\nconftool_lb_watch_lag_seconds {:.6}",
-            m.watch_lag_us.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(
-            out,
-            "# HELP conftool_lb_watch_backlog_events Watch events received, not yet taken in.\n# TYPE conftool_lb_watch_backlog_events gauge\nconftool_lb_watch_backlog_events {}",
-            m.watch_backlog.load(Ordering::Relaxed)
-        );
-        let restarts = m
-            .watch_restarts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let _ = writeln!(out, "# HELP conftool_lb_watch_resumed_total Watch resumptions after a failure.\n# TYPE conftool_lb_watch_resumed_total counter");
-        for (pool, (resumed, _)) in &restarts {
-            let _ = writeln!(
-                out,
-                "conftool_lb_watch_resumed_total{{pool=\"{pool}\"}} {resumed}"
-            );
-        }
-        let _ = writeln!(out, "# HELP conftool_lb_watch_relists_total Watch re-lists after etcd compaction.\n# TYPE conftool_lb_watch_relists_total counter");
-        for (pool, (_, relists)) in &restarts {
-            let _ = writeln!(
-                out,
-                "conftool_lb_watch_relists_total{{pool=\"{pool}\"}} {relists}"
-            );
-        }
+        agent_metrics(&mut out, &self.metrics);
+        watch_metrics(&mut out, &self.metrics);
+        self.server_metrics(&mut out).await;
+        out
+    }
+
+    /// Each server's state and sessions, read from HAProxy now (a backend it cannot be
+    /// asked about is left out).
+    async fn server_metrics(&self, out: &mut String) {
         let gauges = [
             (
                 "conftool_lb_server_pooled",
@@ -311,7 +218,7 @@ impl StatusServer {
             }
         }
         for (i, (name, help)) in gauges.iter().enumerate() {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            family(out, name, "gauge", help);
             for s in &states {
                 let v = match i {
                     0 => u64::from(s.pooled()),
@@ -327,15 +234,143 @@ impl StatusServer {
             }
         }
         let name = "conftool_lb_server_sessions";
-        let _ = writeln!(
+        family(
             out,
-            "# HELP {name} Requests HAProxy has on the server now (scur).\n# TYPE {name} gauge"
+            name,
+            "gauge",
+            "Requests HAProxy has on the server now (scur).",
         );
         for (pool, server, n) in &sessions {
             let _ = writeln!(out, "{name}{{pool=\"{pool}\",server=\"{server}\"}} {n}");
         }
-        out
     }
+}
+
+/// The agent's own counters: reconciliations, commands, errors, the status API's
+/// connections, the descriptor kept for HAProxy.
+fn agent_metrics(out: &mut String, m: &Metrics) {
+    let counters = [
+        (
+            "conftool_lb_reconciles_total",
+            "counter",
+            "Reconciliations run, per pool.",
+            &m.reconciles,
+        ),
+        (
+            "conftool_lb_commands_total",
+            "counter",
+            "Runtime API commands HAProxy accepted.",
+            &m.commands,
+        ),
+        (
+            "conftool_lb_haproxy_errors_total",
+            "counter",
+            "HAProxy errors.",
+            &m.haproxy_errors,
+        ),
+        (
+            "conftool_lb_watch_errors_total",
+            "counter",
+            "etcd watch errors.",
+            &m.watch_errors,
+        ),
+        (
+            "conftool_lb_status_accept_errors_total",
+            "counter",
+            "Status API accepts that failed (each followed by a pause).",
+            &m.status_accept_errors,
+        ),
+        (
+            "conftool_lb_status_evicted_total",
+            "counter",
+            "Status API connections closed to make room for a new one.",
+            &m.status_evicted,
+        ),
+        (
+            "conftool_lb_status_timeouts_total",
+            "counter",
+            "Status API connections closed by the header or idle timeout.",
+            &m.status_timeouts,
+        ),
+        (
+            "conftool_lb_status_connections",
+            "gauge",
+            "Status API connections open.",
+            &m.status_connections,
+        ),
+        (
+            "conftool_lb_status_max_connections",
+            "gauge",
+            "Status API connections allowed.",
+            &m.status_max_connections,
+        ),
+        (
+            "conftool_lb_haproxy_reserve_used_total",
+            "counter",
+            "Times the descriptor kept for HAProxy's socket was used (out of descriptors).",
+            &m.haproxy_reserve_used,
+        ),
+    ];
+    for (name, kind, help, v) in counters {
+        scalar(out, name, kind, help, v.load(Ordering::Relaxed));
+    }
+}
+
+/// Where the watches are: the revision reached, the last batch's lag and what is queued,
+/// and each pool's watch resumptions and re-lists.
+fn watch_metrics(out: &mut String, m: &Metrics) {
+    scalar(
+        out,
+        "conftool_lb_etcd_revision",
+        "gauge",
+        "The etcd revision of the last event handled.",
+        m.revision.load(Ordering::Relaxed),
+    );
+    scalar(
+        out,
+        "conftool_lb_watch_lag_seconds",
+        "gauge",
+        "Last batch: from the watch handing over its oldest event to HAProxy brought in line.",
+        format!("{:.6}", m.watch_lag_us.load(Ordering::Relaxed) as f64 / 1e6),
+    );
+    scalar(
+        out,
+        "conftool_lb_watch_backlog_events",
+        "gauge",
+        "Watch events received, not yet taken in.",
+        m.watch_backlog.load(Ordering::Relaxed),
+    );
+    let restarts = m
+        .watch_restarts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let name = "conftool_lb_watch_resumed_total";
+    family(out, name, "counter", "Watch resumptions after a failure.");
+    for (pool, (resumed, _)) in &restarts {
+        let _ = writeln!(out, "{name}{{pool=\"{pool}\"}} {resumed}");
+    }
+    let name = "conftool_lb_watch_relists_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Watch re-lists after etcd compaction.",
+    );
+    for (pool, (_, relists)) in &restarts {
+        let _ = writeln!(out, "{name}{{pool=\"{pool}\"}} {relists}");
+    }
+}
+
+/// A metric family's `# HELP` and `# TYPE` lines.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A metric without labels: its family's lines and its value.
+fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 fn reply(status: StatusCode, format: Format, body: String) -> Response<Full<Bytes>> {

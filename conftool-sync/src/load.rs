@@ -12,7 +12,7 @@
 //! Node labels are read with the nodes, in both layouts: see [`crate::labels`].
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use conftool_core::{
     Cluster, Datacenter, Defaults, LabelMap, Labels, NodeName, ObjectKey, Service, ServiceDef,
@@ -124,40 +124,13 @@ pub fn load_capped(files: &Files, schema: Option<&Schema>, caps: &Caps) -> Resul
 }
 
 fn load_counted(files: &Files, schema: Option<&Schema>, budget: &Budget) -> Result<Desired, Error> {
-    // The sources hand over only what the layout reads; files given in memory are judged by
-    // the same rules, so that none is ignored without a word.
-    let judged = classify_with(&listing_of(files.files.keys()), &files.types);
-    let unread: Vec<Notice> = judged
-        .errors
-        .into_iter()
-        .chain(judged.warnings)
-        .map(|n| Notice {
-            path: files.display_path(&n.path),
-            reason: n.reason,
-        })
-        .collect();
-    if !unread.is_empty() {
-        return Err(problems(&files.dir, unread));
-    }
+    refuse_unread(files)?;
     let layout_err = |reason: String| Error::Layout {
         dir: files.dir.clone(),
         reason,
     };
     let services_path = Path::new(SERVICES_FILE);
-    let services: Option<ServicesFile> = match files.files.get(services_path) {
-        Some(text) => Some(parse(
-            &files.display_path(services_path),
-            text,
-            MapSeed {
-                check: &any,
-                value: |_: &Cluster| MapSeed {
-                    check: &any,
-                    value: plain::<ServiceDef>,
-                },
-            },
-        )?),
-        None => None,
-    };
+    let services = read_services(files)?;
     let typed = match schema {
         Some(schema) => {
             let order = schema.order().map_err(|e| layout_err(e.to_string()))?;
@@ -165,43 +138,9 @@ fn load_counted(files: &Files, schema: Option<&Schema>, budget: &Budget) -> Resu
         }
         None => Vec::new(),
     };
-    let mut pools = Vec::new();
-    let mut legacy = Vec::new();
-    let python = crate::labels::python_layout(files);
-    for (rel, text) in &files.files {
-        if rel
-            .iter()
-            .next()
-            .is_some_and(|t| files.types.iter().any(|n| t == n.as_str()))
-        {
-            continue;
-        }
-        let owned: Vec<String> = rel
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        let parts: Vec<&str> = owned.iter().map(String::as_str).collect();
-        match parts.as_slice() {
-            ["node", f] => {
-                // Only the one suffix: `eqiad.yaml.yaml` is for a datacenter `eqiad.yaml`.
-                let dc = f.strip_suffix(".yaml").unwrap_or(f).to_string();
-                legacy.push((dc, rel, text));
-            }
-            // Labels of the Python layout, read with its nodes (see crate::labels).
-            [LABELS_DIR, _] if python => {}
-            [dc, "pools.yaml"] => pools.push((dc.to_string(), rel, text)),
-            _ => {}
-        }
-    }
-    if let (Some((_, p, _)), Some((_, l, _))) = (pools.first(), legacy.first()) {
-        return Err(layout_err(format!(
-            "has both {} (conftool-rs layout) and {} (Python conftool layout); use one",
-            shown(p),
-            shown(l)
-        )));
-    }
-    let is_legacy = !legacy.is_empty();
-    if services.is_none() && pools.is_empty() && !is_legacy && !typed.is_empty() {
+    let node_files = NodeFiles::of(files)?;
+    let is_legacy = node_files.is_legacy();
+    if services.is_none() && node_files.pools.is_empty() && !is_legacy && !typed.is_empty() {
         return Ok(Desired {
             git_rev: files.git_rev.clone(),
             service_defs: ServiceDefs::Unmanaged,
@@ -249,38 +188,156 @@ fn load_counted(files: &Files, schema: Option<&Schema>, budget: &Budget) -> Resu
                 .insert((cluster.clone(), service.clone()), def.clone());
         }
     }
-    let mut labels = LabelsLoad::default();
-    for (dc, rel, text) in pools.iter().chain(&legacy) {
-        let file = files.display_path(rel);
-        let dc: Datacenter = dc.parse().map_err(|e| Error::Yaml {
-            file: file.clone(),
-            line: None,
-            message: format!("{e} (from the file's path)"),
-        })?;
-        let nodes = if is_legacy {
-            let nodes = parse_legacy(&file, text, &dc, known, budget)?;
-            labels.python_file(&dc, nodes.values().flat_map(BTreeMap::keys));
-            nodes
-        } else {
-            let (nodes, of_nodes) = parse_pools(&file, text, known, budget)?;
-            labels.pools_file(&dc, of_nodes);
-            nodes
-        };
-        for (cluster, by_node) in nodes {
-            for (node, svcs) in by_node {
-                for service in svcs {
-                    let defaults = known
-                        .and_then(|k| k.get(&cluster))
-                        .and_then(|c| c.get(&service))
-                        .map_or(Defaults::LEGACY, |d| d.default_values);
-                    let key = ObjectKey::new(dc.clone(), cluster.clone(), service, node.clone());
-                    desired.objects.insert(key, defaults);
+    let (objects, labels) = node_files.load(files, known, budget)?;
+    desired.objects = objects;
+    desired.labels = labels.finish(files, &desired.typed)?;
+    Ok(desired)
+}
+
+/// Refuse files the layout would not read: the sources hand over only what it reads, and
+/// files given in memory are judged by the same rules, so that none is ignored without a
+/// word.
+fn refuse_unread(files: &Files) -> Result<(), Error> {
+    let judged = classify_with(&listing_of(files.files.keys()), &files.types);
+    let unread: Vec<Notice> = judged
+        .errors
+        .into_iter()
+        .chain(judged.warnings)
+        .map(|n| Notice {
+            path: files.display_path(&n.path),
+            reason: n.reason,
+        })
+        .collect();
+    if unread.is_empty() {
+        Ok(())
+    } else {
+        Err(problems(&files.dir, unread))
+    }
+}
+
+/// `services.yaml`, if the directory has one.
+fn read_services(files: &Files) -> Result<Option<ServicesFile>, Error> {
+    let services_path = Path::new(SERVICES_FILE);
+    let Some(text) = files.files.get(services_path) else {
+        return Ok(None);
+    };
+    let services = parse(
+        &files.display_path(services_path),
+        text,
+        MapSeed {
+            check: &any,
+            value: |_: &Cluster| MapSeed {
+                check: &any,
+                value: plain::<ServiceDef>,
+            },
+        },
+    )?;
+    Ok(Some(services))
+}
+
+/// A file of nodes: its datacenter (as its path names it), its path and its text.
+type NodeFile<'a> = (String, &'a PathBuf, &'a String);
+
+/// The files of nodes, in one layout or the other (never both).
+struct NodeFiles<'a> {
+    /// `<dc>/pools.yaml` (conftool-rs).
+    pools: Vec<NodeFile<'a>>,
+    /// `node/<dc>.yaml` (Python conftool).
+    legacy: Vec<NodeFile<'a>>,
+}
+
+impl<'a> NodeFiles<'a> {
+    /// The files of nodes among `files` (not those of schema-declared types); an error if
+    /// both layouts are there.
+    fn of(files: &'a Files) -> Result<Self, Error> {
+        let mut pools = Vec::new();
+        let mut legacy = Vec::new();
+        let python = crate::labels::python_layout(files);
+        for (rel, text) in &files.files {
+            if rel
+                .iter()
+                .next()
+                .is_some_and(|t| files.types.iter().any(|n| t == n.as_str()))
+            {
+                continue;
+            }
+            let owned: Vec<String> = rel
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            let parts: Vec<&str> = owned.iter().map(String::as_str).collect();
+            match parts.as_slice() {
+                ["node", f] => {
+                    // Only the one suffix: `eqiad.yaml.yaml` is for a datacenter `eqiad.yaml`.
+                    let dc = f.strip_suffix(".yaml").unwrap_or(f).to_string();
+                    legacy.push((dc, rel, text));
+                }
+                // Labels of the Python layout, read with its nodes (see crate::labels).
+                [LABELS_DIR, _] if python => {}
+                [dc, "pools.yaml"] => pools.push((dc.to_string(), rel, text)),
+                _ => {}
+            }
+        }
+        if let (Some((_, p, _)), Some((_, l, _))) = (pools.first(), legacy.first()) {
+            return Err(Error::Layout {
+                dir: files.dir.clone(),
+                reason: format!(
+                    "has both {} (conftool-rs layout) and {} (Python conftool layout); use one",
+                    shown(p),
+                    shown(l)
+                ),
+            });
+        }
+        Ok(NodeFiles { pools, legacy })
+    }
+
+    /// Whether the nodes are in the Python conftool's layout.
+    fn is_legacy(&self) -> bool {
+        !self.legacy.is_empty()
+    }
+
+    /// Every object the files declare, with the defaults of its service (`known`, else the
+    /// Python tool's), and the nodes' labels read with them.
+    fn load(
+        &self,
+        files: &Files,
+        known: Option<&ServicesFile>,
+        budget: &Budget,
+    ) -> Result<(BTreeMap<ObjectKey, Defaults>, LabelsLoad), Error> {
+        let mut objects = BTreeMap::new();
+        let mut labels = LabelsLoad::default();
+        for (dc, rel, text) in self.pools.iter().chain(&self.legacy) {
+            let file = files.display_path(rel);
+            let dc: Datacenter = dc.parse().map_err(|e| Error::Yaml {
+                file: file.clone(),
+                line: None,
+                message: format!("{e} (from the file's path)"),
+            })?;
+            let nodes = if self.is_legacy() {
+                let nodes = parse_legacy(&file, text, &dc, known, budget)?;
+                labels.python_file(&dc, nodes.values().flat_map(BTreeMap::keys));
+                nodes
+            } else {
+                let (nodes, of_nodes) = parse_pools(&file, text, known, budget)?;
+                labels.pools_file(&dc, of_nodes);
+                nodes
+            };
+            for (cluster, by_node) in nodes {
+                for (node, svcs) in by_node {
+                    for service in svcs {
+                        let defaults = known
+                            .and_then(|k| k.get(&cluster))
+                            .and_then(|c| c.get(&service))
+                            .map_or(Defaults::LEGACY, |d| d.default_values);
+                        let key =
+                            ObjectKey::new(dc.clone(), cluster.clone(), service, node.clone());
+                        objects.insert(key, defaults);
+                    }
                 }
             }
         }
+        Ok((objects, labels))
     }
-    desired.labels = labels.finish(files, &desired.typed)?;
-    Ok(desired)
 }
 
 type Nodes = BTreeMap<Cluster, BTreeMap<NodeName, Vec<Service>>>;

@@ -169,8 +169,8 @@ pub struct Observed {
 }
 
 /// A verification that did not pass, naming the load balancer, the pool and the host, and
-/// why. [`VerifyError::is_bad_input`] tells a setting to fix (nothing was asked of a load
-/// balancer) from a verification that failed.
+/// why. [`Classify::is_bad_input`](crate::Classify::is_bad_input) tells a setting to fix
+/// (nothing was asked of a load balancer) from a verification that failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {

@@ -201,3 +201,37 @@ fn client_identity(
         .map_err(|e| bad(key, format!("not a PEM private key: {e}")))?;
     Ok((chain, key_der))
 }
+
+impl V2Source {
+    /// The `Authorization` header of basic auth, if a user is given (with a password file).
+    pub(super) fn auth_header(&self) -> Result<Option<String>, Error> {
+        use base64::Engine as _;
+        match (&self.username, &self.password_file) {
+            (None, None) => Ok(None),
+            (Some(user), Some(file)) => {
+                let password = read_password(file)?;
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                Ok(Some(format!("Basic {token}")))
+            }
+            _ => Err(Error::BadInput(
+                "--v2-username and --v2-password-file go together".into(),
+            )),
+        }
+    }
+}
+
+/// The first line of a password file.
+fn read_password(path: &Path) -> Result<String, Error> {
+    let fail = |reason: String| Error::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = conftool_trust::read_bounded(path, 64 << 10, "password file")
+        .map_err(|e| fail(format!("cannot read password file: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| fail("not valid UTF-8".into()))?;
+    match text.lines().next() {
+        Some(p) if !p.is_empty() => Ok(p.to_string()),
+        _ => Err(fail("empty password file".into())),
+    }
+}

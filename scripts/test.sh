@@ -23,3 +23,9 @@ trap 'forward INT 130' INT
 trap 'forward TERM 143' TERM
 trap 'forward HUP 129' HUP
 wait "$tests"
+# The libraries' documentation builds without a broken link or a private one (other tools
+# read it: it is part of what the libraries offer).
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet \
+  -p conftool-model -p conftool-trust -p conftool-core -p conftool-migrate -p conftool-sync \
+  -p conftool-lb -p conftool-maintd -p conftool-rebootmgr
+echo "docs: the libraries' documentation builds without warnings"

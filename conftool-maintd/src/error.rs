@@ -6,9 +6,9 @@ use crate::event::{EventId, EventState, OperatorAction};
 
 /// Everything that can go wrong in the maintenance daemon's library.
 ///
-/// [`Error::is_bad_input`] tells what a person must fix (a configuration file, an event id,
-/// an operator action the event's state does not allow; nothing was written) from runtime
-/// failures.
+/// Its [`Classify`](conftool_core::Classify) class tells what a person must fix (a
+/// configuration file, an event id, an operator action the event's state does not allow;
+/// nothing was written) from runtime failures.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

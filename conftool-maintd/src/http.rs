@@ -1,5 +1,5 @@
 //! The status page (hyper, HTTP/1): `GET /status` (also `/`), the daemon's state as JSON,
-//! and `GET /metrics`, Prometheus text. Answers are rendered from the shared [`Status`];
+//! and `GET /metrics`, Prometheus text. Answers are rendered from the shared [`Status`](crate::Status);
 //! a request must arrive within a few seconds, and a few hundred connections at most are
 //! served at once (the page is for people and a scraper, not a crowd).
 

@@ -23,7 +23,7 @@ pub struct RunOptions {
 }
 
 impl Node {
-    /// One run; see the [module](self). What holds the reboot back and a node that needs
+    /// One run; see the `run` module. What holds the reboot back and a node that needs
     /// a person are outcomes, not errors.
     pub async fn run(&self, opts: RunOptions, emit: Emit<'_>) -> Result<Outcome, Error> {
         let boot_id = local::boot_id(&self.cfg.boot_id_file)?;

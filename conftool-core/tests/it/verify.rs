@@ -135,7 +135,8 @@ async fn every_load_balancer_of_every_target_is_asked() {
 #[tokio::test]
 async fn the_timeout_names_what_was_last_seen() {
     let lb = scripted(&[(200, IN)]);
-    let e = verify(&lbs(&[&lb.url]), &[target("mw1", Want::Out)], &opts(300))
+    // Long enough to be asked several times even on a loaded machine.
+    let e = verify(&lbs(&[&lb.url]), &[target("mw1", Want::Out)], &opts(1500))
         .await
         .unwrap_err();
     match &e {
@@ -155,7 +156,7 @@ async fn the_timeout_names_what_was_last_seen() {
     assert_eq!(
         e.to_string(),
         format!(
-            "load balancer {} (pool {POOL}): host mw1 not out of rotation within 0.3s; last \
+            "load balancer {} (pool {POOL}): host mw1 not out of rotation within 1.5s; last \
              seen: pooled, enabled, up, weight 10",
             lb.url
         )

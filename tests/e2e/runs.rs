@@ -576,3 +576,86 @@ fn the_stop_switch_halts_a_rolling_run_within_one_step() {
     );
     assert_eq!(ctx.dump_prefix("/v1/operations/").len(), ops);
 }
+
+#[test]
+fn locks_by_hand_are_taken_listed_refused_when_busy_and_released() {
+    let ctx = Ctx::new();
+    let acquire = |extra: &[&str]| {
+        let mut args = vec!["lock", "acquire", "maint:db1", "--ttl", "60s"];
+        args.extend_from_slice(extra);
+        ctx.run("confctl", &args)
+    };
+    // Who the holder is: the person running confctl, on this host.
+    let me = conftool_core::Actor::from_env("t", None);
+    let who = format!("{}@{}", me.user, me.host);
+    let first = acquire(&[]).expect_code(0);
+    let id = first.stdout.trim().to_string();
+    assert!(
+        id.starts_with(&format!(
+            "{}-",
+            conftool_core::Actor::from_env("t", None).host
+        )),
+        "{first:?}"
+    );
+    // Busy: exit 1, the holder named, and the waiter's own entry withdrawn.
+    let busy = acquire(&[]).expect_code(1);
+    assert!(busy.stderr.contains("maint:db1"), "{busy:?}");
+    assert!(busy.stderr.contains(&format!("held by {who} ")), "{busy:?}");
+    let list = ctx.run("confctl", &["lock", "list"]).expect_code(0);
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{list:?}");
+    assert!(
+        lines[0].starts_with(&format!("maint:db1  held  {who}  ")),
+        "{list:?}"
+    );
+    assert!(lines[0].contains("expires in"), "{list:?}");
+    let json = ctx
+        .run("confctl", &["--json", "lock", "list"])
+        .expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(doc[0]["name"], "maint:db1");
+    assert_eq!(doc[0]["holding"], 1);
+    assert_eq!(doc[0]["entries"][0]["holder"]["id"], id.as_str());
+    let left = doc[0]["entries"][0]["expires_in_secs"]
+        .as_i64()
+        .expect("ttl");
+    assert!((1..=60).contains(&left), "{left}");
+    // Releasing someone else's id that is not there: bad input, nothing changed.
+    let before = ctx.state();
+    let wrong = ctx
+        .run(
+            "confctl",
+            &["lock", "release", "maint:db1", "--id", "nosuch"],
+        )
+        .expect_code(2);
+    assert!(
+        wrong
+            .stderr
+            .contains("no entry of lock maint:db1 to release with id nosuch; nothing written"),
+        "{wrong:?}"
+    );
+    assert_eq!(ctx.state(), before);
+    // The caller's own entry, released: the lock is free at once.
+    let released = ctx
+        .run("confctl", &["lock", "release", "maint:db1"])
+        .expect_code(0);
+    assert!(
+        released
+            .stderr
+            .contains(&format!("released maint:db1 ({id})")),
+        "{released:?}"
+    );
+    let empty = ctx.run("confctl", &["lock", "list"]).expect_code(0);
+    assert_eq!(empty.stdout, "", "{empty:?}");
+    // A semaphore: as many holders as its concurrency, then busy.
+    acquire(&["--concurrency", "2"]).expect_code(0);
+    acquire(&["--concurrency", "2"]).expect_code(0);
+    acquire(&["--concurrency", "2"]).expect_code(1);
+    let list = ctx.run("confctl", &["lock", "list"]).expect_code(0);
+    assert_eq!(list.stdout.matches("  held  ").count(), 2, "{list:?}");
+    assert_eq!(
+        list.stdout.lines().count(),
+        2,
+        "the refused one left no entry: {list:?}"
+    );
+}

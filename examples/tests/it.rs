@@ -207,6 +207,41 @@ fn a_bad_selector_is_exit_code_2_with_nothing_printed() {
     assert!(stderr.contains("usage: watch-pools"), "{stderr}");
 }
 
+#[test]
+fn depool_during_refuses_an_option_given_twice_and_runs_nothing() {
+    let dir = conftool_testkit::temp_dir("depool-during-");
+    let ran = dir.path().join("ran");
+    for (twice, what) in [
+        (
+            ["--service", "apache", "--service", "nginx"],
+            "--service given twice",
+        ),
+        (
+            ["--hostname", "mw1018", "--hostname", "mw1019"],
+            "--hostname given twice",
+        ),
+    ] {
+        let mut args = vec!["--endpoints", "http://127.0.0.1:9"];
+        if twice[0] != "--hostname" {
+            args.extend(["--hostname", "mw1018"]);
+        }
+        args.extend(twice);
+        args.extend(["--", "touch", ran.to_str().expect("utf-8")]);
+        let out = Command::new(env!("CARGO_BIN_EXE_depool-during"))
+            .args(&args)
+            .env_remove("CONFTOOL_ENDPOINTS")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run depool-during");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(what),
+            "{args:?}: {out:?}"
+        );
+        assert!(!ran.exists(), "the command ran");
+    }
+}
+
 /// Wait (bounded) until `path` exists.
 fn wait_for(path: &std::path::Path) {
     let deadline = Instant::now() + PATIENCE;

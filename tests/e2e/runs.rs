@@ -659,3 +659,49 @@ fn locks_by_hand_are_taken_listed_refused_when_busy_and_released() {
         "the refused one left no entry: {list:?}"
     );
 }
+
+#[test]
+fn a_rolling_run_without_capacity_gives_up_after_capacity_wait_and_touches_nothing() {
+    let ctx = Ctx::new();
+    // 4 nodes at 0.5: 2 must serve; two are already out, so there is no room for a third.
+    web(&ctx, 4, 0.5);
+    for n in ["web02", "web03"] {
+        ctx.run("confctl", &["depool", "--hostname", n])
+            .expect_code(0);
+    }
+    let before = ctx.dump_prefix("/v1/pools/");
+    let ran = ctx.path("ran");
+    let t0 = Instant::now();
+    let run = ctx.run(
+        "confctl",
+        &[
+            "rolling",
+            "name=web0[01]",
+            "--batch",
+            "1",
+            "--capacity-wait",
+            "1s",
+            "--",
+            "touch",
+            ran.to_str().expect("utf-8"),
+        ],
+    );
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("web00: FAILED: no capacity within 1s"),
+        "{run:?}"
+    );
+    // The summary says where each host was left: web00 was never depooled.
+    assert!(
+        run.stdout
+            .contains("  web00: not depooled: no capacity within 1s"),
+        "{run:?}"
+    );
+    assert!(!run.stdout.contains("still depooled:"), "{run:?}");
+    assert!(
+        t0.elapsed() >= Duration::from_secs(1),
+        "it waited for capacity"
+    );
+    assert!(!ran.exists(), "the command never ran");
+    assert_eq!(ctx.dump_prefix("/v1/pools/"), before);
+}

@@ -76,8 +76,27 @@ fn batch_size(spec: &str, hosts: usize) -> anyhow::Result<usize> {
 #[derive(Debug, Clone)]
 enum HostResult {
     Done(Duration),
-    Failed(String),
+    /// Why, and where the host was left: the summary must not call a host that was never
+    /// depooled (or was put back) "still depooled".
+    Failed(String, Left),
     Skipped(String),
+}
+
+/// Where a failed host was left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    /// As it was: never depooled, or put back.
+    In,
+    /// Depooled, in the run's operation.
+    Out,
+    /// Not known: a write that failed part-way (the operation says).
+    Unknown,
+}
+
+impl HostResult {
+    fn failed(why: impl Into<String>, left: Left) -> HostResult {
+        HostResult::Failed(why.into(), left)
+    }
 }
 
 pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &RollingArgs) -> anyhow::Result<u8> {
@@ -172,7 +191,7 @@ pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &RollingArgs) -> any
             .map(|(host, svcs)| one_host(&cfg, &store, &actor, opts, args, &op, host, svcs));
         let outcomes = futures::future::join_all(work).await;
         for ((host, _), r) in chunk.iter().zip(outcomes) {
-            if matches!(r, HostResult::Failed(_)) {
+            if matches!(r, HostResult::Failed(..)) {
                 failed += 1;
             }
             progress.host(host, &r);
@@ -223,12 +242,12 @@ async fn one_host(
     let started = Instant::now();
     let mut steps = match Steps::new(cfg, store, actor, opts, &args.steps, "rolling") {
         Ok(s) => s,
-        Err(e) => return HostResult::Failed(format!("{e:#}")),
+        Err(e) => return HostResult::failed(format!("{e:#}"), Left::In),
     };
     let result = host_steps(&mut steps, args, op, host, services, started).await;
     let (kind, detail) = match &result {
         HostResult::Done(_) => ("done", "done and back".to_string()),
-        HostResult::Failed(why) => ("failed", why.clone()),
+        HostResult::Failed(why, _) => ("failed", why.clone()),
         HostResult::Skipped(why) => ("skipped", why.clone()),
     };
     if steps.writer().join_operation(op).await.is_ok() {
@@ -262,12 +281,12 @@ async fn host_steps(
         return HostResult::Skipped(format!("{e:#}"));
     }
     if let Err(e) = steps.verify_preflight(&objects).await {
-        return HostResult::Failed(format!("{e:#}"));
+        return HostResult::failed(format!("{e:#}"), Left::In);
     }
     // A pool's slots free as other hosts come back: wait as long as for capacity.
     let locks = match steps.lock(host, &objects, args.capacity_wait).await {
         Ok(l) => l,
-        Err(e) => return HostResult::Failed(format!("{e:#}")),
+        Err(e) => return HostResult::failed(format!("{e:#}"), Left::In),
     };
     let result = locked_steps(steps, args, op, host, services, &objects, started).await;
     fleet_steps::release(locks).await;
@@ -291,25 +310,51 @@ async fn locked_steps(
             Ok(_) => break,
             Err(e) if conftool_core::is_threshold_refusal(&e.error) => {
                 if waiting.elapsed() >= args.capacity_wait {
-                    return HostResult::Failed(format!(
-                        "no capacity within {}s: {}",
-                        args.capacity_wait.as_secs(),
-                        e.error
-                    ));
+                    return HostResult::failed(
+                        format!(
+                            "no capacity within {}s: {}",
+                            args.capacity_wait.as_secs(),
+                            e.error
+                        ),
+                        Left::In,
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            Err(e) => return HostResult::Failed(format!("depool: {}", e.error)),
+            Err(e) => {
+                let left = if e.applied.is_empty() {
+                    Left::In
+                } else {
+                    Left::Unknown
+                };
+                return HostResult::failed(format!("depool: {}", e.error), left);
+            }
         }
     }
     let only = BTreeSet::from([host.clone()]);
     if let Err(e) = steps.verify_out(objects).await {
-        let _ = steps.writer().restore_hosts(op, &only).await;
-        return HostResult::Failed(format!("not verified out (put back, not run): {e:#}"));
+        return match steps.writer().restore_hosts(op, &only).await {
+            Ok(_) => HostResult::failed(
+                format!("not verified out (put back, not run): {e:#}"),
+                Left::In,
+            ),
+            Err(back) => HostResult::failed(
+                format!(
+                    "not verified out (not run; putting it back failed: {}): {e:#}",
+                    back.error
+                ),
+                Left::Out,
+            ),
+        };
     }
     if let Err(e) = steps.check_stop(objects).await {
-        let _ = steps.writer().restore_hosts(op, &only).await;
-        return HostResult::Skipped(format!("put back, not run: {e:#}"));
+        return match steps.writer().restore_hosts(op, &only).await {
+            Ok(_) => HostResult::Skipped(format!("put back, not run: {e:#}")),
+            Err(back) => HostResult::failed(
+                format!("not run ({e:#}); putting it back failed: {}", back.error),
+                Left::Out,
+            ),
+        };
     }
     let argv: Vec<String> = args
         .command
@@ -318,13 +363,18 @@ async fn locked_steps(
         .collect();
     match fleet_steps::run_command(&argv, args.steps.timeout).await {
         CommandOutcome::Done => {}
-        other => return HostResult::Failed(format!("{other}; it stays depooled")),
+        other => return HostResult::failed(format!("{other}; it stays depooled"), Left::Out),
     }
     if let Err(e) = steps.writer().restore_hosts(op, &only).await {
-        return HostResult::Failed(format!("putting it back: {}", e.error));
+        let left = if e.applied.is_empty() {
+            Left::Out
+        } else {
+            Left::Unknown
+        };
+        return HostResult::failed(format!("putting it back: {}", e.error), left);
     }
     if let Err(e) = steps.verify_in(objects).await {
-        return HostResult::Failed(format!("put back, but not verified in: {e:#}"));
+        return HostResult::failed(format!("put back, but not verified in: {e:#}"), Left::In);
     }
     HostResult::Done(started.elapsed())
 }
@@ -351,7 +401,7 @@ impl<'a> Progress<'a> {
     fn host(&self, host: &NodeName, r: &HostResult) {
         let (mut n, mut failed) = self.done.get();
         n += 1;
-        if matches!(r, HostResult::Failed(_)) {
+        if matches!(r, HostResult::Failed(..)) {
             failed += 1;
         }
         self.done.set((n, failed));
@@ -367,7 +417,7 @@ impl<'a> Progress<'a> {
         } else {
             self.opts.out.line(match r {
                 HostResult::Done(t) => format!("{host}: done ({:.1}s)", t.as_secs_f64()),
-                HostResult::Failed(why) => format!("{host}: FAILED: {why}"),
+                HostResult::Failed(why, _) => format!("{host}: FAILED: {why}"),
                 HostResult::Skipped(why) => format!("{host}: skipped: {why}"),
             });
         }
@@ -393,7 +443,15 @@ fn summary(opts: &Opts, results: &BTreeMap<NodeName, HostResult>, stopped: Optio
     ));
     for (h, r) in results {
         match r {
-            HostResult::Failed(why) => opts.out.line(format!("  {h}: still depooled: {why}")),
+            HostResult::Failed(why, Left::Out) => {
+                opts.out.line(format!("  {h}: still depooled: {why}"));
+            }
+            HostResult::Failed(why, Left::In) => {
+                opts.out.line(format!("  {h}: not depooled: {why}"))
+            }
+            HostResult::Failed(why, Left::Unknown) => opts.out.line(format!(
+                "  {h}: may be depooled (see `confctl operation show`): {why}"
+            )),
             HostResult::Skipped(why) => opts.out.line(format!("  {h}: {why}")),
             HostResult::Done(_) => {}
         }

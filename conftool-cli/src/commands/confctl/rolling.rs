@@ -99,6 +99,17 @@ impl HostResult {
     }
 }
 
+impl Left {
+    /// After a put-back that failed: still out, unless part of it landed.
+    fn after_failed_put_back(e: &conftool_core::ApplyError) -> Left {
+        if e.applied.is_empty() {
+            Left::Out
+        } else {
+            Left::Unknown
+        }
+    }
+}
+
 pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &RollingArgs) -> anyhow::Result<u8> {
     let sel: Selector = args.selector.parse()?;
     if args.command.is_empty() {
@@ -343,7 +354,7 @@ async fn locked_steps(
                     "not verified out (not run; putting it back failed: {}): {e:#}",
                     back.error
                 ),
-                Left::Out,
+                Left::after_failed_put_back(&back),
             ),
         };
     }
@@ -352,7 +363,7 @@ async fn locked_steps(
             Ok(_) => HostResult::Skipped(format!("put back, not run: {e:#}")),
             Err(back) => HostResult::failed(
                 format!("not run ({e:#}); putting it back failed: {}", back.error),
-                Left::Out,
+                Left::after_failed_put_back(&back),
             ),
         };
     }
@@ -366,12 +377,10 @@ async fn locked_steps(
         other => return HostResult::failed(format!("{other}; it stays depooled"), Left::Out),
     }
     if let Err(e) = steps.writer().restore_hosts(op, &only).await {
-        let left = if e.applied.is_empty() {
-            Left::Out
-        } else {
-            Left::Unknown
-        };
-        return HostResult::failed(format!("putting it back: {}", e.error), left);
+        return HostResult::failed(
+            format!("putting it back: {}", e.error),
+            Left::after_failed_put_back(&e),
+        );
     }
     if let Err(e) = steps.verify_in(objects).await {
         return HostResult::failed(format!("put back, but not verified in: {e:#}"), Left::In);

@@ -265,6 +265,37 @@ mod tests {
     const YES: &str = r#"{"pooled":"yes","weight":1}"#;
 
     #[test]
+    fn a_change_names_its_object_and_none_for_a_key_that_is_not_one() {
+        let ks = Keyspace::default();
+        let revs = by_revision(
+            &ks,
+            &Selector::any(),
+            [
+                put("/v1/pools/eqiad/appservers/apache/mw1018", YES, 5),
+                del("/v1/pools/eqiad/appservers/apache/mw1019", 6),
+                put("/v1/pools/eqiad/appservers/apache/mw1020", "{", 7),
+                put("/v1/pools/eqiad/appservers/apache", YES, 8),
+                del("/v1/pools/eqiad/appservers/apache", 9),
+            ],
+        );
+        let keys: Vec<Option<String>> = revs
+            .iter()
+            .flat_map(|r| &r.changes)
+            .map(|c| c.key().map(|k| k.node.to_string()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                Some("mw1018".to_string()),
+                Some("mw1019".to_string()),
+                Some("mw1020".to_string()),
+                None,
+                None
+            ]
+        );
+    }
+
+    #[test]
     fn groups_by_revision_and_keeps_only_selected_objects() {
         let ks = Keyspace::default();
         let sel: Selector = "dc=eqiad,cluster=appservers,name=mw1.*".parse().unwrap();

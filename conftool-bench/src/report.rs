@@ -173,7 +173,27 @@ pub(crate) fn table(s: &SizeResult) -> String {
             r.baseline
         );
     }
+    if let Some(base) = s.row(RowId::SyncBaseline) {
+        for r in RowId::PER_OBJECT.iter().filter_map(|&id| s.row(id)) {
+            if let Some(b) = bytes_per_object(r.max_rss, base.max_rss, r.objects) {
+                let _ = writeln!(
+                    out,
+                    "  {:<34} {b:>6.0} bytes per object (peak RSS {} - baseline {}, / {})",
+                    r.label,
+                    fmt_mib(r.max_rss),
+                    fmt_mib(base.max_rss),
+                    r.objects
+                );
+            }
+        }
+    }
     out
+}
+
+/// Memory a row's objects cost each: its peak RSS over the binary's own (the baseline row,
+/// measured in the same runs), divided by the objects.
+pub(crate) fn bytes_per_object(peak: u64, baseline: u64, objects: usize) -> Option<f64> {
+    (objects > 0).then(|| peak.saturating_sub(baseline) as f64 / objects as f64)
 }
 
 /// Time growth per row between consecutive sizes.

@@ -269,10 +269,13 @@ fn load_counted(files: &Files, schema: Option<&Schema>, budget: &Budget) -> Resu
         for (cluster, by_node) in nodes {
             for (node, svcs) in by_node {
                 for service in svcs {
-                    let defaults = known
+                    let known = known
                         .and_then(|k| k.get(&cluster))
-                        .and_then(|c| c.get(&service))
-                        .map_or(Defaults::LEGACY, |d| d.default_values);
+                        .and_then(|c| c.get_key_value(&service));
+                    let defaults = known.map_or(Defaults::LEGACY, |(_, d)| d.default_values);
+                    // The declared name, shared by every object of the service, rather than
+                    // the copy each node's list holds.
+                    let service = known.map_or(service, |(s, _)| s.clone());
                     let key = ObjectKey::new(dc.clone(), cluster.clone(), service, node.clone());
                     desired.objects.insert(key, defaults);
                 }

@@ -11,8 +11,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use conftool_core::{
-    Cluster, Datacenter, Guard, Keyspace, Kv, ObjectKey, PoolState, Pooled, Service, ServiceDef,
-    Snapshot, SyncRecord, Write,
+    Cluster, Datacenter, Defaults, Guard, Keyspace, Kv, ObjectKey, PoolState, Pooled, Service,
+    ServiceDef, Snapshot, SyncRecord, Write,
 };
 
 use crate::labels::{plan_labels, CurrentLabels, LabelPlan};
@@ -115,8 +115,9 @@ impl MetaChange {
 /// The changes that make etcd match the directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Objects to create, with their initial state.
-    pub create: Vec<(ObjectKey, PoolState)>,
+    /// Objects to create, with their initial state (their service's defaults: 8 bytes
+    /// where a [`PoolState`] takes 80, for each of up to a million objects).
+    pub create: Vec<(ObjectKey, Defaults)>,
     /// Objects to delete.
     pub delete: Vec<Deletion>,
     /// Service definitions to write or delete.
@@ -154,6 +155,10 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
         p.existing = 0;
         return p;
     }
+    // At least this many creates: an initial sync's whole fleet in one allocation, not in
+    // doublings that leave up to half of it unused.
+    p.create
+        .reserve(desired.objects.len().saturating_sub(current.objects.len()));
     // Both maps are sorted by key: one merge pass finds what to create and to delete.
     let mut want = desired.objects.iter().peekable();
     let mut have = current.objects.iter().peekable();
@@ -167,7 +172,7 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
         match order {
             Ordering::Less => {
                 if let Some((key, defaults)) = want.next() {
-                    p.create.push((key.clone(), defaults.state()));
+                    p.create.push((key.clone(), *defaults));
                 }
             }
             Ordering::Greater => {
@@ -326,13 +331,20 @@ impl Plan {
     /// record in the last stage. Without schema types, one stage. (Within a stage, batches
     /// of transactions may land in any order.)
     pub fn write_stages<'a>(&'a self, ks: &'a Keyspace) -> Vec<Vec<(Write, Option<&'a str>)>> {
-        let mut stages: Vec<Vec<(Write, Option<&'a str>)>> = Vec::new();
+        self.lazy_stages(ks)
+            .into_iter()
+            .map(|s| s.writes.collect())
+            .collect()
+    }
+
+    /// [`Plan::write_stages`], each stage's writes made as they are taken: a sync commits
+    /// them a slice at a time, so that a million writes are never all in memory at once.
+    pub fn lazy_stages<'a>(&'a self, ks: &'a Keyspace) -> Vec<Stage<'a>> {
+        let mut stages: Vec<Stage<'a>> = Vec::new();
         for t in &self.typed {
-            stages.push(t.create_writes(ks).collect());
+            stages.push(Stage::new(t.create.len(), t.create_writes(ks)));
         }
-        let mut w =
-            Vec::with_capacity(self.create.len() + self.delete.len() + self.services.len() + 1);
-        for s in &self.services {
+        let services = self.services.iter().map(move |s| {
             let key = ks.service_key(&s.key.0, &s.key.1);
             let guard = s
                 .old
@@ -346,42 +358,72 @@ impl Plan {
                 },
                 None => Write::Delete { key, guard },
             };
-            w.push((write, s.old.as_ref().map(|(_, v)| v.as_str())));
-        }
-        for (key, state) in &self.create {
+            (write, s.old.as_ref().map(|(_, v)| v.as_str()))
+        });
+        let creates = self.create.iter().map(move |(key, defaults)| {
             let write = Write::Put {
                 key: ks.object_key(key),
-                value: state.to_json(),
+                value: defaults.state().to_json(),
                 guard: Guard::Absent,
             };
-            w.push((write, None));
-        }
-        for d in &self.delete {
+            (write, None)
+        });
+        let deletes = self.delete.iter().map(move |d| {
             let write = Write::Delete {
                 key: ks.object_key(&d.key),
                 guard: Guard::Unchanged(d.mod_revision),
             };
-            w.push((write, Some(d.old.as_str())));
-        }
-        w.extend(self.labels.writes(ks));
-        stages.push(w);
+            (write, Some(d.old.as_str()))
+        });
+        let pools = self.services.len() + self.create.len() + self.delete.len();
+        stages.push(Stage::new(
+            pools + self.labels.changes.len(),
+            services
+                .chain(creates)
+                .chain(deletes)
+                .chain(self.labels.writes(ks)),
+        ));
         for t in self.typed.iter().rev() {
-            stages.push(t.delete_writes(ks).collect());
+            stages.push(Stage::new(t.delete.len(), t.delete_writes(ks)));
         }
-        stages.retain(|s| !s.is_empty());
+        stages.retain(|s| s.len > 0);
         if let Some(meta) = &self.meta {
             let write = Write::Put {
                 key: ks.sync_meta_key(),
                 value: meta.new.clone(),
                 guard: meta.guard(),
             };
-            let before = meta.old.as_ref().map(|(_, v)| v.as_str());
-            match stages.last_mut() {
-                Some(last) => last.push((write, before)),
-                None => stages.push(vec![(write, before)]),
+            let record = std::iter::once((write, meta.old.as_ref().map(|(_, v)| v.as_str())));
+            match stages.pop() {
+                Some(last) => stages.push(Stage::new(last.len + 1, last.writes.chain(record))),
+                None => stages.push(Stage::new(1, record)),
             }
         }
         stages
+    }
+}
+
+/// One stage of a plan's writes ([`Plan::lazy_stages`]): how many, and the writes, each
+/// with the value it replaces (`None` for a create), made one at a time.
+pub struct Stage<'a> {
+    /// How many writes the stage holds.
+    pub len: usize,
+    /// The writes, in order.
+    pub writes: Box<dyn Iterator<Item = (Write, Option<&'a str>)> + 'a>,
+}
+
+impl<'a> Stage<'a> {
+    fn new(len: usize, writes: impl Iterator<Item = (Write, Option<&'a str>)> + 'a) -> Self {
+        Stage {
+            len,
+            writes: Box::new(writes),
+        }
+    }
+}
+
+impl std::fmt::Debug for Stage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stage").field("len", &self.len).finish()
     }
 }
 

@@ -83,8 +83,8 @@ impl Plan {
                 new.push((key, serde_json::to_string(def).unwrap_or_default()));
             }
         }
-        for (key, state) in &self.create {
-            new.push((ks.object_key(key), state.to_json()));
+        for (key, defaults) in &self.create {
+            new.push((ks.object_key(key), defaults.state().to_json()));
         }
         for d in &self.delete {
             old.push((ks.object_key(&d.key), d.old.clone()));
@@ -266,7 +266,7 @@ mod tests {
             new: None,
             old: Some((1, "{}".into())),
         };
-        let state = || Defaults::LEGACY.state();
+        let state = || Defaults::LEGACY;
         let record = |old: Option<(i64, String)>| MetaChange {
             new: NEW_RECORD.into(),
             old,

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 use conftool_core::config::{parse_duration, CallerSettings, DEFAULT_CONFIG_PATH};
-use conftool_core::trust::Privilege;
 use conftool_core::{Config, Store};
+use conftool_trust::Privilege;
 
 use crate::exit::BadInput;
 
@@ -36,7 +36,7 @@ pub struct ConnArgs {
 impl ConnArgs {
     /// The effective configuration: the file (if any), then the flags (or their
     /// environment variables) on top, under the trust rules of
-    /// [`conftool_core::trust`] when running through sudo.
+    /// [`conftool_trust`] when running through sudo.
     pub fn config(&self) -> anyhow::Result<Config> {
         // The variables are read here rather than by clap, so that usage messages do not
         // show a flag as given when only its variable is set.

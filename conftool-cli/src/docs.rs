@@ -93,7 +93,7 @@ pub fn maybe_generate<T: CommandFactory>() -> Option<u8> {
             let Some(dir) = dir else {
                 return fail("--man-dir needs a directory".into());
             };
-            if conftool_core::trust::Privilege::current().is_sudo() {
+            if conftool_trust::Privilege::current().is_sudo() {
                 // It writes files where the caller says: as root, anywhere.
                 return fail(format!(
                     "--man-dir writes files, which is refused when running for another user \

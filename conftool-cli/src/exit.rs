@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::process::ExitCode;
 
+use conftool_core::{Classify, ErrorClass};
+
 /// Success.
 pub const OK: u8 = 0;
 /// A runtime failure: etcd unreachable, conflict not resolved, permission denied.
@@ -32,19 +34,44 @@ impl BadInput {
     }
 }
 
+impl Classify for BadInput {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::BadInput
+    }
+}
+
+/// The class of one error of a chain, if it is one of the workspace's: each library error
+/// says its own ([`Classify`]); this table only finds which type it is.
+fn class_of(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
+    fn of<T: Classify + std::error::Error + 'static>(
+        e: &(dyn std::error::Error + 'static),
+    ) -> Option<ErrorClass> {
+        e.downcast_ref::<T>().map(Classify::class)
+    }
+    let known: [fn(&(dyn std::error::Error + 'static)) -> Option<ErrorClass>; 13] = [
+        of::<BadInput>,
+        of::<crate::commands::changes::NothingWritten>,
+        of::<conftool_core::Error>,
+        of::<conftool_core::ModelError>,
+        of::<conftool_core::NameError>,
+        of::<conftool_core::VerifyError>,
+        of::<conftool_sync::Error>,
+        of::<conftool_lb::Error>,
+        of::<conftool_maintd::Error>,
+        of::<conftool_migrate::v2::Error>,
+        of::<conftool_migrate::migrate::Error>,
+        of::<conftool_core::LabelError>,
+        of::<conftool_core::schema::SchemaError>,
+    ];
+    known.iter().find_map(|f| f(e))
+}
+
 /// The exit code an error deserves: 2 if any error in its chain is bad input. The one
 /// place errors become exit codes; the libraries' typed errors say what they are.
 pub fn code_for(err: &anyhow::Error) -> u8 {
-    let bad = err.chain().any(|e| {
-        e.downcast_ref::<BadInput>().is_some()
-            || e.downcast_ref::<conftool_sync::Error>()
-                .is_some_and(conftool_sync::Error::is_bad_input)
-            || e.downcast_ref::<conftool_core::Error>()
-                .is_some_and(conftool_core::Error::is_bad_input)
-            || e.downcast_ref::<conftool_core::ModelError>()
-                .is_some_and(conftool_core::ModelError::is_bad_input)
-            || e.downcast_ref::<conftool_core::NameError>().is_some()
-    });
+    let bad = err
+        .chain()
+        .any(|e| class_of(e) == Some(ErrorClass::BadInput));
     if bad {
         BAD_INPUT
     } else {

@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::keys::Keyspace;
 use crate::selection::{Applied, Change};
-use crate::trust::Privilege;
+use conftool_trust::Privilege;
 
 /// Who is acting, from where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -271,7 +271,7 @@ impl AuditLog {
 
 /// Open (creating if needed) an audit log file; see [`AuditLog::open`].
 fn open_log(path: &Path) -> Result<std::fs::File, Error> {
-    use crate::trust::ReadError;
+    use conftool_trust::ReadError;
     use nix::fcntl::OFlag;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let fail = |source: std::io::Error| Error::Audit {
@@ -282,7 +282,7 @@ fn open_log(path: &Path) -> Result<std::fs::File, Error> {
     let euid = nix::unistd::geteuid().as_raw();
     // Every directory above it is root's (or the writing user's) alone, and none is a link:
     // a directory link planted in a sticky /tmp-like directory cannot move the log.
-    let (dir, name) = crate::trust::dir_to_write_in(path, &[0, euid]).map_err(|e| match e {
+    let (dir, name) = conftool_trust::dir_to_write_in(path, &[0, euid]).map_err(|e| match e {
         ReadError::NotSystem(why) => refuse(format!(
             "a directory above it is not root's (or the writing user's) alone: {why}"
         )),
@@ -580,6 +580,17 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// Format a time as `YYYYMMDD-HHMMSS` (UTC): the stamp in operation and event ids.
+pub fn utc_compact(t: SystemTime) -> String {
+    let digits: String = rfc3339(t)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    let cut = 8.min(digits.len());
+    format!("{}-{}", &digits[..cut], &digits[cut..])
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's method).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -597,6 +608,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Classify as _;
     use std::time::Duration;
 
     fn actor() -> Actor {
@@ -607,6 +619,14 @@ mod tests {
             host: "cumin1001".into(),
             tool: "confctl".into(),
         }
+    }
+
+    #[test]
+    fn compact_stamps_are_the_utc_date_and_time_of_ids() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_796_409_743_250);
+        assert_eq!(rfc3339(t), "2026-12-04T18:42:23.250Z");
+        assert_eq!(utc_compact(t), "20261204-184223");
+        assert_eq!(utc_compact(UNIX_EPOCH), "19700101-000000");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::Error;
+use crate::error::{Error, Untrusted};
 use crate::keys::Keyspace;
 use crate::verify::LoadBalancers;
 
@@ -55,7 +55,7 @@ pub struct Config {
     #[serde(default)]
     pub read_only: bool,
     /// The status URLs of the load balancers that serve each pool, for verifying a change
-    /// ([`crate::verify`]). Running for another user, only the system configuration's count.
+    /// ([`mod@crate::verify`]). Running for another user, only the system configuration's count.
     #[serde(default)]
     pub load_balancers: LoadBalancers,
     /// A password given in the file itself (the Python tool's etcd client files do that).
@@ -123,7 +123,7 @@ pub const MAX_PASSWORD_BYTES: u64 = 4 << 10;
 /// The largest TLS file (certificate, key, CA bundle) read.
 pub const MAX_TLS_BYTES: u64 = 1 << 20;
 
-pub use crate::trust::Quote;
+pub use conftool_trust::Quote;
 
 impl Config {
     /// Read a configuration file (at most [`MAX_CONFIG_BYTES`], a regular file).
@@ -133,18 +133,18 @@ impl Config {
 
     /// Read a configuration file, quoting its content in errors only if `quote` allows.
     pub fn load_quoting(path: &Path, quote: Quote) -> Result<Config, Error> {
-        Config::load_as(path, quote, &crate::trust::Privilege::current())
+        Config::load_as(path, quote, &conftool_trust::Privilege::current())
     }
 
     /// Read a configuration file in either format (ours, or the Python tool's
-    /// `config.yaml` with its etcd client files: see [`crate::pyconfig`]), quoting content in
+    /// `config.yaml` with its etcd client files: the crate's `pyconfig` module), quoting content in
     /// errors only if `quote` allows; `privilege` decides whose `~/.etcdrc` counts.
     pub fn load_as(
         path: &Path,
         quote: Quote,
-        privilege: &crate::trust::Privilege,
+        privilege: &conftool_trust::Privilege,
     ) -> Result<Config, Error> {
-        let bytes = crate::trust::read_bounded(path, MAX_CONFIG_BYTES, "configuration file")
+        let bytes = conftool_trust::read_bounded(path, MAX_CONFIG_BYTES, "configuration file")
             .map_err(|e| Error::Config {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
@@ -158,7 +158,7 @@ impl Config {
         path: &Path,
         bytes: Vec<u8>,
         quote: Quote,
-        privilege: &crate::trust::Privilege,
+        privilege: &conftool_trust::Privilege,
     ) -> Result<Config, Error> {
         let Ok(text) = String::from_utf8(bytes) else {
             return Err(Error::Config {
@@ -226,37 +226,33 @@ impl Config {
     fn load_system(
         path: &Path,
         named: bool,
-        privilege: &crate::trust::Privilege,
+        privilege: &conftool_trust::Privilege,
     ) -> Result<Config, Error> {
-        use crate::trust::{Opened, ReadError};
-        let untrusted = |s: String| Error::Untrusted(s);
+        use conftool_trust::{Opened, ReadError};
+        let not_system = |why: String| {
+            Error::Untrusted(Untrusted::NotSystem {
+                path: path.to_path_buf(),
+                why,
+            })
+        };
         let Some(caller) = privilege.caller() else {
             return Config::load_as(path, Quote::Content, privilege);
         };
         let opened = Opened::open(path, caller).map_err(|e| match e {
-            ReadError::Link { .. } => untrusted(format!(
-                "the configuration must be a system file (owned by root and changeable by root \
-                 only): {}: {e}",
-                path.display()
-            )),
+            ReadError::Link { .. } => not_system(e.to_string()),
             e => Error::Config {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
             },
         })?;
         if let Some(why) = opened.not_system() {
-            return Err(untrusted(format!(
-                "the configuration must be a system file (owned by root and changeable by root \
-                 only): {}: {why}",
-                path.display()
-            )));
+            return Err(not_system(why));
         }
         let readable = opened.caller_cannot_read().is_none();
         if named && !readable {
-            return Err(untrusted(format!(
-                "--config may only name a file the caller can read: {}",
-                path.display()
-            )));
+            return Err(Error::Untrusted(Untrusted::ConfigNotReadable {
+                path: path.to_path_buf(),
+            }));
         }
         let quote = if readable {
             Quote::Content
@@ -333,7 +329,7 @@ impl Config {
             path: path.clone(),
             reason,
         };
-        let bytes = crate::trust::read_bounded(path, MAX_PASSWORD_BYTES, "password file")
+        let bytes = conftool_trust::read_bounded(path, MAX_PASSWORD_BYTES, "password file")
             .map_err(|e| fail(format!("cannot read password file: {e}")))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| fail("password file is not valid UTF-8".into()))?;
@@ -363,18 +359,17 @@ impl Config {
     /// The effective configuration: the file (`caller.config`, else `default_path` if it
     /// exists, else the defaults), then the caller's settings on top, then [`Config::validate`].
     ///
-    /// Running for another user ([`crate::trust::Privilege::Sudo`]), the caller may narrow
+    /// Running for another user ([`conftool_trust::Privilege::Sudo`]), the caller may narrow
     /// but never redirect: the file must be a system file, opened once and judged on its
-    /// descriptor ([`crate::trust::Opened`]); one the caller names must be readable by the
+    /// descriptor ([`conftool_trust::Opened`]); one the caller names must be readable by the
     /// caller, and the system configuration's (`default_path`) `audit_log` and `read_only`
     /// apply whatever file the caller names; errors quote no file the caller could not read;
     /// endpoints may only be some of the file's, and the namespace is the file's.
     pub fn resolve(
         caller: &CallerSettings,
         default_path: &Path,
-        privilege: &crate::trust::Privilege,
+        privilege: &conftool_trust::Privilege,
     ) -> Result<Config, Error> {
-        let untrusted = |s: String| Error::Untrusted(s);
         let path = caller.config.as_deref().or_else(|| {
             // A missing default file means the defaults; a missing explicit one is an error.
             default_path.exists().then_some(default_path)
@@ -426,22 +421,17 @@ impl Config {
                     .iter()
                     .position(|u| !allowed.contains(&normalized_endpoint(u)))
                 {
-                    return Err(untrusted(format!(
-                        "--endpoints may only name endpoints of {} (to narrow them), and \
-                         endpoint {} is not one of them",
-                        label.display(),
-                        i + 1
-                    )));
+                    return Err(Error::Untrusted(Untrusted::Endpoint {
+                        config: label,
+                        position: i + 1,
+                    }));
                 }
             }
             cfg.endpoints = caller.endpoints.clone();
         }
         if let Some(ns) = &caller.namespace {
             if privilege.is_sudo() && path.is_some() && *ns != cfg.namespace {
-                return Err(untrusted(format!(
-                    "--namespace may not change the namespace of {}",
-                    label.display()
-                )));
+                return Err(Error::Untrusted(Untrusted::Namespace { config: label }));
             }
             cfg.namespace = ns.clone();
         }
@@ -453,29 +443,53 @@ impl Config {
     }
 }
 
+/// Why an endpoint URL is not a plain `http(s)://host[:port]`. Never quotes the URL (it
+/// might hold a password).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadEndpoint {
+    /// Control characters in the URL.
+    #[error("has control characters in it")]
+    Controls,
+    /// Neither `http://` nor `https://`.
+    #[error("is not an http:// or https:// URL")]
+    Scheme,
+    /// `user:password@` in the URL.
+    #[error(
+        "has a user name or password in it; put credentials in the configuration file \
+         (username, password_file)"
+    )]
+    Credentials,
+    /// A path, query or fragment after the authority.
+    #[error("has a path, query or fragment; give scheme://host[:port] only")]
+    Path,
+    /// A port that is not 1..=65535.
+    #[error("has an invalid port")]
+    Port,
+    /// An empty or invalid host.
+    #[error("has an invalid host")]
+    Host,
+}
+
 /// The scheme of an endpoint URL (`http` or `https`), or why it is not a plain
-/// `http(s)://host[:port]`. Never quotes the URL (it might hold a password).
-pub fn endpoint_scheme(url: &str) -> Result<&'static str, String> {
+/// `http(s)://host[:port]`.
+pub fn endpoint_scheme(url: &str) -> Result<&'static str, BadEndpoint> {
     if url.chars().any(char::is_control) {
-        return Err("has control characters in it".into());
+        return Err(BadEndpoint::Controls);
     }
     let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
         ("https", r)
     } else if let Some(r) = url.strip_prefix("http://") {
         ("http", r)
     } else {
-        return Err("is not an http:// or https:// URL".into());
+        return Err(BadEndpoint::Scheme);
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.contains('@') {
-        return Err(
-            "has a user name or password in it; put credentials in the configuration \
-             file (username, password_file)"
-                .into(),
-        );
+        return Err(BadEndpoint::Credentials);
     }
     if authority.contains(['/', '?', '#']) {
-        return Err("has a path, query or fragment; give scheme://host[:port] only".into());
+        return Err(BadEndpoint::Path);
     }
     let (host, port) = match authority.rsplit_once(':') {
         // `[::1]` has colons but no port.
@@ -485,7 +499,7 @@ pub fn endpoint_scheme(url: &str) -> Result<&'static str, String> {
     };
     if let Some(p) = port {
         if !p.parse::<u16>().is_ok_and(|p| p > 0) {
-            return Err("has an invalid port".into());
+            return Err(BadEndpoint::Port);
         }
     }
     let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
@@ -498,7 +512,7 @@ pub fn endpoint_scheme(url: &str) -> Result<&'static str, String> {
         }
     };
     if !host_ok {
-        return Err("has an invalid host".into());
+        return Err(BadEndpoint::Host);
     }
     Ok(scheme)
 }
@@ -508,8 +522,23 @@ pub fn normalized_endpoint(url: &str) -> String {
     url.trim_end_matches('/').to_ascii_lowercase()
 }
 
+/// Why a duration does not parse (the text is quoted, control characters spelled out).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadDuration {
+    /// Not a number.
+    #[error("invalid duration {0:?}: expected e.g. 500ms, 5s or 1m")]
+    Number(String),
+    /// A unit other than ms, s or m.
+    #[error("invalid duration {0:?}: unit must be ms, s or m")]
+    Unit(String),
+    /// Zero, negative, or a day or more.
+    #[error("invalid duration {0:?}: must be positive and under a day")]
+    Range(String),
+}
+
 /// Parse `500ms`, `5s`, `2m` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, BadDuration> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(i) => s.split_at(i),
@@ -517,19 +546,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     };
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 500ms, 5s or 1m"))?;
+        .map_err(|_| BadDuration::Number(s.to_string()))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
         "m" => n * 60.0,
-        _ => return Err(format!("invalid duration {s:?}: unit must be ms, s or m")),
+        _ => return Err(BadDuration::Unit(s.to_string())),
     };
     if !(secs.is_finite() && secs > 0.0 && secs < 86_400.0) {
-        return Err(format!(
-            "invalid duration {s:?}: must be positive and under a day"
-        ));
+        return Err(BadDuration::Range(s.to_string()));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Like [`parse_duration`], and `0` (or `0s`) for no time at all (no waiting).
+pub fn parse_duration_or_zero(s: &str) -> Result<Duration, BadDuration> {
+    if s.trim().trim_end_matches('s') == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
 }
 
 pub(crate) fn de_opt_duration<'de, D: serde::Deserializer<'de>>(
@@ -555,6 +590,7 @@ fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Er
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Classify as _;
 
     #[test]
     fn parses_the_documented_example() {
@@ -631,7 +667,20 @@ mod tests {
         assert!(Config::from_yaml(Path::new("c"), "endpoints: []\n").is_err());
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert!(parse_duration("-1s").is_err());
+        assert_eq!(
+            parse_duration("-1s"),
+            Err(BadDuration::Number("-1s".into()))
+        );
+        assert_eq!(parse_duration("0s"), Err(BadDuration::Range("0s".into())));
+        assert_eq!(parse_duration("1h"), Err(BadDuration::Unit("1h".into())));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration_or_zero("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero(" 0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(
+            parse_duration_or_zero("0m"),
+            Err(BadDuration::Range("0m".into()))
+        );
     }
 
     #[test]
@@ -658,7 +707,7 @@ mod tests {
             ("http://etc d1", "has an invalid host"),
             ("http://etcd1\x1b]0;x\x07", "has control characters"),
         ] {
-            let err = endpoint_scheme(bad).unwrap_err();
+            let err = endpoint_scheme(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
             assert!(!err.contains("s3cret"), "{err}");
         }
@@ -706,7 +755,7 @@ mod tests {
 
     #[test]
     fn under_sudo_the_caller_narrows_but_never_redirects() {
-        use crate::trust::Privilege;
+        use conftool_trust::Privilege;
         use std::os::unix::fs::PermissionsExt;
         if !nix::unistd::geteuid().is_root() {
             return; // ownership cannot be arranged without root
@@ -817,7 +866,7 @@ mod tests {
     /// `--config`, dropped the system configuration's audit log and read-only mode.
     #[test]
     fn under_sudo_another_config_keeps_the_systems_audit_log_and_read_only() {
-        use crate::trust::Privilege;
+        use conftool_trust::Privilege;
         use std::os::unix::fs::PermissionsExt;
         if !nix::unistd::geteuid().is_root() {
             return; // ownership cannot be arranged without root

@@ -34,7 +34,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::error::{describe, human, Error, MemberFailure};
+use crate::error::{describe, human, Error, EtcdFailure, MemberFailure};
 
 /// The key read to prove a member alive (any answer from the server will do, even a
 /// permission error: it came from a live member that has a quorum behind it).
@@ -120,28 +120,12 @@ struct InUse {
 
 /// Whether an error says the cluster is electing a leader.
 fn leader_changed(e: &etcd_client::Error) -> bool {
-    matches!(e, etcd_client::Error::GRpcStatus(s)
-        if s.message().contains("leader changed") || s.message().contains("no leader"))
+    EtcdFailure::of(e) == EtcdFailure::NoLeader
 }
 
-/// Whether an error means "try another member": the connection failed (a status carrying a
-/// transport error as its source was made on this side, not sent by the server), the member
-/// is unavailable or timed out, or the cluster is electing a leader.
+/// Whether an error means "try another member" (see [`EtcdFailure::is_transient`]).
 pub(crate) fn retryable(e: &etcd_client::Error) -> bool {
-    match e {
-        etcd_client::Error::TransportError(_) => true,
-        etcd_client::Error::GRpcStatus(s) => {
-            leader_changed(e)
-                || std::error::Error::source(s).is_some()
-                || matches!(
-                    s.code(),
-                    tonic::Code::Unavailable
-                        | tonic::Code::DeadlineExceeded
-                        | tonic::Code::Cancelled
-                )
-        }
-        _ => false,
-    }
+    EtcdFailure::of(e).is_transient()
 }
 
 /// Whether an error is a connection given up because its keep-alive pings went unanswered.

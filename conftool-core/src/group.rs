@@ -264,7 +264,7 @@ impl Writer<'_> {
 
     /// Write a group plan: its changes (all, or the admitted hosts'), judged again and
     /// written atomically with that judgement (one transaction when they fit, else a chain,
-    /// see [`crate::guarded`]); recorded in the open operation, if any. A group refused as a
+    /// see the crate's `guarded` module); recorded in the open operation, if any. A group refused as a
     /// whole is [`Refusal::BelowThreshold`], nothing written. With `partial`, a race that
     /// makes an admitted host no longer fit re-plans the group.
     pub async fn apply_hosts(&mut self, plan: &GroupPlan) -> Result<Vec<Applied>, ApplyError> {
@@ -310,9 +310,7 @@ impl Writer<'_> {
                 other => return other,
             }
         }
-        Err(fail(Error::Conflict(
-            "the group's pools kept changing while it was written; nothing written".into(),
-        )))
+        Err(fail(Error::Conflict(crate::Contention::Group)))
     }
 }
 

@@ -145,17 +145,7 @@ impl Writer<'_> {
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
         let random = nanos ^ std::process::id().rotate_left(16);
-        let stamp: String = rfc3339(now)
-            .chars()
-            .filter(char::is_ascii_digit)
-            .take(14)
-            .collect();
-        let stamp = format!(
-            "{}-{}",
-            &stamp[..8.min(stamp.len())],
-            &stamp[8.min(stamp.len())..]
-        );
-        let id = OperationId::new(&stamp, random)?;
+        let id = OperationId::new(&crate::audit::utc_compact(now), random)?;
         let record = OperationRecord {
             id: id.clone(),
             state: OperationState::Open,
@@ -174,9 +164,7 @@ impl Writer<'_> {
             extra: serde_json::Map::new(),
         };
         let Some(rev) = self.store.put_record(&record, 0).await? else {
-            return Err(Error::Conflict(format!(
-                "operation id {id} is taken; try again"
-            )));
+            return Err(Error::Conflict(crate::Contention::OperationId(id)));
         };
         self.set_operation(OpHandle {
             key: self.store.keyspace().operation_key(&id),
@@ -255,9 +243,8 @@ impl Writer<'_> {
             }
             store.refresh_operation(h).await?;
         }
-        Err(Error::Conflict(format!(
-            "operation {} kept changing; its steps were not recorded",
-            h.record.id
+        Err(Error::Conflict(crate::Contention::OperationSteps(
+            h.record.id.clone(),
         )))
     }
 
@@ -427,8 +414,6 @@ impl Writer<'_> {
                 return Ok(record);
             }
         }
-        Err(Error::Conflict(format!(
-            "operation {id} kept changing; it was not marked ended"
-        )))
+        Err(Error::Conflict(crate::Contention::OperationEnd(id.clone())))
     }
 }

@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use crate::config::{Config, TlsConfig, MAX_CONFIG_BYTES};
 use crate::error::Error;
-use crate::trust::{read_file, Contents, Origin, Privilege, Quote, ReadError};
+use conftool_trust::{read_file, Contents, Origin, Privilege, Quote, ReadError};
 
 /// Keys only the Python tool's `config.yaml` has.
 pub(crate) const PYTHON_KEYS: &[&str] = &[
@@ -221,7 +221,7 @@ impl Merged {
 }
 
 /// Read one python-etcd file if it exists (a missing one is skipped, as the Python tool
-/// does), through [`crate::trust::read_file`]: for another user, a file the system names
+/// does), through [`conftool_trust::read_file`]: for another user, a file the system names
 /// must be root's alone and is quoted only if the caller could read it; the caller's own
 /// must be theirs.
 fn read_rc(path: &Path, privilege: &Privilege, origin: Origin) -> Result<Option<Rc>, Error> {

@@ -237,11 +237,10 @@ impl Store {
                 .filter(|c| lost.contains(&c.key))
                 .collect();
         }
-        Err(Error::Conflict(format!(
-            "{} objects kept changing concurrently (for {}s) and were not written",
-            changes.len(),
-            CONTENDED_FOR.as_secs()
-        )))
+        Err(Error::Conflict(crate::Contention::Objects {
+            count: changes.len(),
+            during: CONTENDED_FOR,
+        }))
     }
 
     /// Judge `changes` by the pools whose serving count they lower: refused if they leave one

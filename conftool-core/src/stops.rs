@@ -111,6 +111,6 @@ impl Writer<'_> {
                 return Ok(());
             }
         }
-        Err(Error::Conflict(format!("{key} kept changing; not written")))
+        Err(Error::Conflict(crate::Contention::Key(key.to_string())))
     }
 }

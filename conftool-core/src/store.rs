@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::keys::Keyspace;
 use crate::write::{batch, BatchLimits, Guard, Kv, Snapshot, Write};
 
-/// What happened to a list of writes ([`Raw::commit`], [`crate::Operation::commit`]).
+/// What happened to a list of writes (`Raw::commit`, [`PlannedWrites::commit`](crate::PlannedWrites::commit)).
 #[derive(Debug, Default)]
 pub struct CommitReport {
     /// Indexes (into the input) of the writes that were applied, with the revision of the
@@ -274,19 +274,23 @@ pub(crate) fn op(w: &Write) -> TxnOp {
     }
 }
 
-/// Writes that bypass the audit trail and the rules, for tests, benchmarks and tools that
-/// must (a migration, a repair). Everything else writes through [`Store::writer`]. Each
+/// Writes that bypass the audit trail and the rules, for tests, benchmarks and repair
+/// tools that must: only with the crate's `raw` feature, so a tool built on the library
+/// cannot reach it by accident. Everything else writes through [`Store::writer`]. Each
 /// write is still compare-and-swap guarded.
+#[cfg(feature = "raw")]
 #[derive(Debug, Clone, Copy)]
 pub struct Raw<'s>(&'s Store);
 
+#[cfg(feature = "raw")]
 impl Store {
-    /// Unaudited writes; see [`Raw`].
+    /// Unaudited writes; see [`Raw`] (feature `raw`).
     pub fn raw(&self) -> Raw<'_> {
         Raw(self)
     }
 }
 
+#[cfg(feature = "raw")]
 impl Raw<'_> {
     /// Apply guarded writes in transactions within the batch limits; a transaction whose
     /// guards fail applies none of its writes (reported as conflicted). Fails if any
@@ -308,7 +312,7 @@ impl Raw<'_> {
 
 fn tls_options(tls: &crate::config::TlsConfig) -> Result<TlsOptions, Error> {
     let read = |p: &std::path::PathBuf| {
-        crate::trust::read_bounded(p, crate::config::MAX_TLS_BYTES, "TLS file").map_err(|e| {
+        conftool_trust::read_bounded(p, crate::config::MAX_TLS_BYTES, "TLS file").map_err(|e| {
             Error::Config {
                 path: p.clone(),
                 reason: format!("cannot read TLS file: {e}"),

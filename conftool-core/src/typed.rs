@@ -158,13 +158,13 @@ async fn rounds(
         }
         let fresh = store.select_typed(ty, sel).await?;
         changes = redo(&fresh)
-            .map_err(|e| Error::Conflict(format!("after a concurrent change: {e}")))?
+            .map_err(|e| Error::Conflict(crate::Contention::Replanned(e)))?
             .into_iter()
             .filter(|c| lost.contains(&c.key))
             .collect();
     }
-    Err(Error::Conflict(format!(
-        "{} objects kept changing concurrently ({MAX_ROUNDS} attempts) and were not written",
-        changes.len()
-    )))
+    Err(Error::Conflict(crate::Contention::TypedObjects {
+        count: changes.len(),
+        rounds: MAX_ROUNDS,
+    }))
 }

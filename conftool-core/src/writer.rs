@@ -117,13 +117,21 @@ impl<'s> Writer<'s> {
     }
 
     /// The changes `edit` makes to `selection` (read with `sel`) under this writer's rules:
-    /// what [`Writer::apply`] would write, for showing or confirming first.
+    /// what [`Writer::apply`] would write, for showing or confirming first. A selection
+    /// holding values that are not pool states is refused ([`Error::Malformed`]): what they
+    /// mean is unknown (a value missing `weight` is not completed with a default of 0, which
+    /// would take a node out of service), so nothing of it is written.
     pub fn changes(
         &self,
         sel: &Selector,
         selection: &Selection,
         edit: impl Fn(&Selected) -> Option<Edit>,
-    ) -> Planned {
+    ) -> Result<Planned, Error> {
+        if !selection.malformed.is_empty() {
+            return Err(Error::Malformed {
+                values: selection.malformed.clone(),
+            });
+        }
         let include = self.overrides.include_inactive;
         let held = |o: &Selected| {
             edit(o).is_some_and(|e| leaves_alone(sel, &o.key.node, &o.state, &e, include))
@@ -135,10 +143,10 @@ impl<'s> Writer<'s> {
             .filter(|o| held(o) && edit(o).and_then(|e| e.apply(&o.state)).is_some())
             .map(|o| o.key.clone())
             .collect();
-        Planned {
+        Ok(Planned {
             changes,
             left_alone,
-        }
+        })
     }
 
     /// Refuse `changes` if they would leave a pool below its depool threshold or
@@ -196,7 +204,13 @@ impl<'s> Writer<'s> {
             applied: Vec::new(),
             error,
         })?;
-        let changes = self.changes(sel, &selection, |_| Some(edit)).changes;
+        let changes = self
+            .changes(sel, &selection, |_| Some(edit))
+            .map_err(|error| ApplyError {
+                applied: Vec::new(),
+                error,
+            })?
+            .changes;
         self.apply(sel, changes, |_| Some(edit), Atomicity::Batched)
             .await
     }
@@ -217,7 +231,10 @@ impl<'s> Writer<'s> {
         };
         let found = self.store.find_node(names, service).await.map_err(fail)?;
         let Some((selector, selection)) = found else {
-            return Err(fail(Error::NotFound(not_found(names, service))));
+            return Err(fail(Error::NotFound {
+                nodes: names.to_vec(),
+                service: service.cloned(),
+            }));
         };
         let include_inactive = self.overrides.include_inactive;
         let edit = move |o: &Selected| verb.edit(&o.state, include_inactive);
@@ -256,20 +273,6 @@ impl<'s> Writer<'s> {
 }
 
 /// "node mw1018 is not in any pool" (or in service S).
-fn not_found(names: &[NodeName], service: Option<&Service>) -> String {
-    let what = match service {
-        Some(s) => format!("service {s}"),
-        None => "any pool".to_string(),
-    };
-    let first = names.first().map(ToString::to_string).unwrap_or_default();
-    let others: Vec<String> = names.iter().skip(1).map(ToString::to_string).collect();
-    if others.is_empty() {
-        format!("node {first} is not in {what}")
-    } else {
-        format!("node {first} (or {}) is not in {what}", others.join(", "))
-    }
-}
-
 /// A run of planned writes; see [`Writer::planned`]. Dropped without
 /// [`PlannedWrites::finish`], it leaves intents without an end line: the trace of a process
 /// that stopped in the middle.
@@ -343,13 +346,18 @@ mod tests {
     #[test]
     fn a_missing_host_is_named_with_its_alternatives() {
         let n = |s: &str| s.parse::<NodeName>().unwrap();
+        let missing = |nodes, service| Error::NotFound { nodes, service }.to_string();
         assert_eq!(
-            not_found(&[n("mw1018.eqiad.wmnet"), n("mw1018")], None),
+            missing(vec![n("mw1018.eqiad.wmnet"), n("mw1018")], None),
             "node mw1018.eqiad.wmnet (or mw1018) is not in any pool"
+        );
+        assert_eq!(
+            missing(vec![n("a"), n("b"), n("c")], None),
+            "node a (or b, c) is not in any pool"
         );
         let apache: Service = "apache".parse().unwrap();
         assert_eq!(
-            not_found(&[n("mw1018")], Some(&apache)),
+            missing(vec![n("mw1018")], Some(apache)),
             "node mw1018 is not in service apache"
         );
     }

@@ -61,3 +61,20 @@ pub enum Error {
         source: std::io::Error,
     },
 }
+
+/// A configuration the agent cannot use is bad input; the rest happens at run time.
+impl conftool_core::Classify for Error {
+    fn class(&self) -> conftool_core::ErrorClass {
+        match self {
+            Error::ReadConfig { .. } | Error::BadConfig { .. } => {
+                conftool_core::ErrorClass::BadInput
+            }
+            Error::Store(e) => e.class(),
+            Error::Model(e) => e.class(),
+            Error::Socket { .. }
+            | Error::HaProxy { .. }
+            | Error::OpenFiles { .. }
+            | Error::Listen { .. } => conftool_core::ErrorClass::Failure,
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! `GET /pools/<pool>`, `GET /pools/<pool>/<host>` (see [`crate::status`]) and Prometheus
 //! `GET /metrics`. Every answer is read from HAProxy at request time, so it says what
 //! HAProxy does, not what the agent meant it to do; at most
-//! [`STATUS_HAPROXY_QUERIES`](crate::limits::STATUS_HAPROXY_QUERIES) requests read it at
+//! [`crate::limits::STATUS_HAPROXY_QUERIES`] requests read it at
 //! once. How connections are bounded is in `conns`.
 
 use std::collections::BTreeMap;

@@ -163,6 +163,7 @@ impl Edit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Classify as _;
 
     #[test]
     fn parses_and_round_trips() {

@@ -97,10 +97,55 @@ pub enum Error {
     Refused(#[from] crate::rules::Refusal),
 }
 
-impl Error {
-    /// Whether this is bad input from the user (exit code 2) rather than a runtime failure.
-    pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::MalformedValue { .. })
+/// How a tool should treat an error: the one classification every library error of the
+/// workspace gives ([`Classify`]), which the binaries map to exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Bad input (a name, a selector, a file, a flag) or a refusal by a rule: nothing was
+    /// written, and running it again unchanged fails the same way (exit code 2).
+    BadInput,
+    /// A runtime failure: etcd unreachable, a conflict not resolved, permission denied, or
+    /// something written before it stopped (exit code 1).
+    Failure,
+}
+
+/// An error that says how to treat it.
+pub trait Classify {
+    /// Its class.
+    fn class(&self) -> ErrorClass;
+
+    /// Whether it is bad input or a refusal, nothing written (exit code 2).
+    fn is_bad_input(&self) -> bool {
+        self.class() == ErrorClass::BadInput
+    }
+}
+
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
+        match self {
+            // Stored data, not the caller's input.
+            Error::MalformedValue { .. } => ErrorClass::Failure,
+            _ => ErrorClass::BadInput,
+        }
+    }
+}
+
+impl Classify for NameError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::BadInput
+    }
+}
+
+impl Classify for crate::labels::LabelError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::BadInput
+    }
+}
+
+/// A schema file that cannot be used.
+impl Classify for crate::schema::SchemaError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::BadInput
     }
 }
 

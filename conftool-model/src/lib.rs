@@ -59,7 +59,7 @@ pub mod text;
 pub mod write;
 
 pub use action::{Action, Edit, SetFields};
-pub use error::{Error, NameError, Result};
+pub use error::{Classify, Error, ErrorClass, NameError, Result};
 pub use keys::Keyspace;
 pub use labels::{
     decode_labels, LabelError, LabelMap, LabelName, LabelPart, LabelSelector, LabelValue, Labels,

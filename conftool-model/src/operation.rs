@@ -183,7 +183,7 @@ impl OperationRecord {
         next
     }
 
-    /// The JSON stored in etcd; [`Error::Operation`] past [`MAX_RECORD_BYTES`].
+    /// The JSON stored in etcd; [`Error::OperationTooLarge`] past [`MAX_RECORD_BYTES`].
     pub fn to_json(&self) -> Result<String, Error> {
         // Strings, numbers and JSON values only: serializing cannot fail.
         let text = serde_json::to_string(self).unwrap_or_default();

@@ -3,7 +3,7 @@
 //!
 //! - **Depool threshold**: a change that lowers a pool's count of *serving* nodes
 //!   (`pooled: yes` with a weight above 0: a drained node takes no traffic) and leaves it
-//!   below what the service's [`PoolLimits`] require (its [`DepoolThreshold`] share of the
+//!   below what the service's [`PoolLimits`] require (its [`DepoolThreshold`](crate::DepoolThreshold) share of the
 //!   pool's nodes that are not `inactive`, as a load balancer sees the pool, or its
 //!   `min_pooled`, whichever is more) is refused. A pool already below accepts any change
 //!   that does not lower the count, so it can be repaired. The store makes the check and
@@ -178,6 +178,26 @@ pub enum Refusal {
         list(.0)
     )]
     BelowThreshold(Vec<BelowThreshold>),
+    /// A write said to be about one host (`--host`) selects objects of several.
+    #[error(
+        "the objects selected belong to {} hosts ({}{}), not one",
+        .0.len(),
+        .0.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+        if .0.len() > 5 { ", ..." } else { "" }
+    )]
+    NotOneHost(Vec<String>),
+}
+
+/// The `--host` rule: a write said to be about one host must select objects of one name
+/// (node or schema object) only; refused with the names otherwise.
+pub fn one_host<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), Refusal> {
+    let names: std::collections::BTreeSet<&str> = names.into_iter().collect();
+    if names.len() <= 1 {
+        return Ok(());
+    }
+    Err(Refusal::NotOneHost(
+        names.into_iter().map(str::to_string).collect(),
+    ))
 }
 
 /// `1 pool`, `2 pools`.
@@ -609,6 +629,24 @@ mod tests {
             min_pooled: 7,
         };
         assert_eq!((l.required(10), l.required(20)), (7, 10));
+    }
+
+    #[test]
+    fn one_host_means_one_name() {
+        assert_eq!(one_host([]), Ok(()));
+        assert_eq!(one_host(["mw1", "mw1"]), Ok(()));
+        let e = one_host(["mw2", "mw1", "mw2"]).unwrap_err();
+        assert_eq!(e, Refusal::NotOneHost(vec!["mw1".into(), "mw2".into()]));
+        assert_eq!(
+            e.to_string(),
+            "the objects selected belong to 2 hosts (mw1, mw2), not one"
+        );
+        let many: Vec<String> = (0..7).map(|i| format!("h{i}")).collect();
+        let e = one_host(many.iter().map(String::as_str)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the objects selected belong to 7 hosts (h0, h1, h2, h3, h4, ...), not one"
+        );
     }
 
     #[test]

@@ -341,6 +341,7 @@ impl fmt::Display for Selector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Classify as _;
 
     #[test]
     fn exact_name_is_a_plain_host_name_only() {

@@ -1,6 +1,7 @@
 //! Property tests of the parsers: a selector, a label selector or an action parses (and
 //! prints as something that parses to the same) or is refused with a message; never a panic.
 
+use conftool_model::Classify as _;
 use conftool_model::{Action, LabelSelector, Labels, Selector};
 use proptest::prelude::*;
 

@@ -190,8 +190,7 @@ async fn apply_rounds(
             Err(e) => return Err(outcome.stop(e)),
         };
     }
-    let err = conftool_core::Error::Conflict(format!(
-        "keys kept changing under the sync for {MAX_ROUNDS} rounds; re-run it"
-    ));
+    let err =
+        conftool_core::Error::Conflict(conftool_core::Contention::Sync { rounds: MAX_ROUNDS });
     Err(outcome.stop(err.into()))
 }

@@ -72,11 +72,11 @@ pub enum Error {
         cap: Cap,
     },
     /// A git repository or revision that cannot be read.
-    #[error("git: {}", escape_controls(.0))]
-    Git(String),
+    #[error("git: {0}")]
+    Git(GitError),
     /// The plan breaks a safety limit; nothing was written.
     #[error("refusing to sync: {0}")]
-    Refused(String),
+    Refused(crate::guard::Refusal),
     /// etcd failed (or a value stored in it is malformed).
     #[error(transparent)]
     Store(#[from] conftool_core::Error),
@@ -91,29 +91,88 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// Whether this is bad input (exit code 2; nothing was written) rather than a runtime
-    /// failure (exit code 1).
-    pub fn is_bad_input(&self) -> bool {
+impl conftool_core::Classify for Error {
+    fn class(&self) -> conftool_core::ErrorClass {
+        use conftool_core::ErrorClass::{BadInput, Failure};
         match self {
             Error::Yaml { .. }
             | Error::Layout { .. }
             | Error::Io { .. }
             | Error::TooLarge { .. }
             | Error::OverCap { .. }
-            | Error::Git(_) => true,
-            Error::Refused(_) => true,
-            Error::Store(e) => e.is_bad_input(),
+            | Error::Git(_)
+            | Error::Refused(_) => BadInput,
+            Error::Store(e) => e.class(),
             // Something was written: never "bad input, nothing written".
-            Error::Stopped { .. } => false,
+            Error::Stopped { .. } => Failure,
         }
     }
 }
 
 impl From<git2::Error> for Error {
     fn from(e: git2::Error) -> Self {
-        Error::Git(e.message().to_string())
+        Error::Git(GitError::Other(e.message().to_string()))
     }
+}
+
+/// What is wrong with a git repository or revision a sync reads (`--git-rev`). Paths and
+/// git's words are shown with control characters escaped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GitError {
+    /// The directory is in no git repository.
+    #[error("{}: no git repository: {}", shown(dir), escape_controls(message))]
+    NoRepository {
+        /// The data directory.
+        dir: PathBuf,
+        /// git's words.
+        message: String,
+    },
+    /// A bare repository (no work tree to place the directory in).
+    #[error("bare repositories are not supported")]
+    Bare,
+    /// The data directory is not inside the repository's work tree.
+    #[error("{} is not inside {}", shown(dir), shown(workdir))]
+    Outside {
+        /// The data directory.
+        dir: PathBuf,
+        /// The repository's work tree.
+        workdir: PathBuf,
+    },
+    /// The revision does not name a commit.
+    // `{:?}` spells out control characters itself.
+    #[error("revision {rev:?}: {}", escape_controls(message))]
+    Revision {
+        /// The revision given.
+        rev: String,
+        /// git's words.
+        message: String,
+    },
+    /// The data directory does not exist at that revision.
+    #[error("{} does not exist at {}", shown(path), escape_controls(rev))]
+    Missing {
+        /// The directory, relative to the work tree.
+        path: PathBuf,
+        /// The revision.
+        rev: String,
+    },
+    /// The data directory's path is not a directory at that revision.
+    #[error("{} is not a directory at {}", shown(path), escape_controls(rev))]
+    NotADirectory {
+        /// The path, relative to the work tree.
+        path: PathBuf,
+        /// The revision.
+        rev: String,
+    },
+    /// A file listed a moment ago is gone from the listing.
+    #[error("{} vanished from the listing", shown(path))]
+    Vanished {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Anything else git reports.
+    #[error("{}", escape_controls(.0))]
+    Other(String),
 }
 
 /// A path as shown in a message: control characters escaped.
@@ -201,6 +260,7 @@ impl fmt::Display for Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conftool_core::Classify as _;
 
     #[test]
     fn too_large_names_the_file_its_size_and_the_limit() {
@@ -258,7 +318,11 @@ mod tests {
                 limit: 10,
             }
             .to_string(),
-            Error::Git(format!("{} is not a directory at HEAD", path.display())).to_string(),
+            Error::Git(GitError::NotADirectory {
+                path: path.to_path_buf(),
+                rev: "HEAD".into(),
+            })
+            .to_string(),
         ];
         for c in &cases {
             assert!(c.contains(shown_as), "{c}");

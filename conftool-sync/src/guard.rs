@@ -66,71 +66,153 @@ fn over_share(deleting: usize, existing: usize, max: f64) -> Option<f64> {
     (share > max).then_some(share)
 }
 
+/// Why a sync is refused: what it would delete past a limit. Nothing has been written.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// More than the allowed share of the existing objects (of one schema-defined type
+    /// when `of_type` is set).
+    ObjectShare {
+        /// The schema type, or `None` for pool objects.
+        of_type: Option<String>,
+        /// How many it would delete.
+        deleting: usize,
+        /// How many exist.
+        existing: usize,
+        /// The allowed share, 0.0..=1.0.
+        allowed: f64,
+    },
+    /// Objects that are (or may be) `pooled: yes`: their keys.
+    Pooled {
+        /// The keys it would delete.
+        keys: Vec<String>,
+    },
+    /// Service definitions that objects declared in the directory still use:
+    /// `cluster/service` and how many objects use each.
+    ServicesInUse {
+        /// Each definition and its objects.
+        services: Vec<(String, usize)>,
+    },
+    /// More than the allowed share of the existing service definitions.
+    ServiceShare {
+        /// The definitions it would delete, `cluster/service`.
+        deleting: Vec<String>,
+        /// How many exist.
+        existing: usize,
+        /// The allowed share, 0.0..=1.0.
+        allowed: f64,
+    },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pct = |part: usize, whole: usize| part as f64 / whole as f64 * 100.0;
+        match self {
+            Refusal::ObjectShare {
+                of_type,
+                deleting,
+                existing,
+                allowed,
+            } => write!(
+                f,
+                "it would delete {deleting} of {}{} ({:.0}%), more than the allowed {:.0}%; \
+                 check the directory, or raise --max-delete-share if this is intended",
+                counted(*existing, "object", "objects"),
+                of_type
+                    .as_ref()
+                    .map_or(String::new(), |t| format!(" of type {t}")),
+                pct(*deleting, *existing),
+                allowed * 100.0
+            ),
+            Refusal::Pooled { keys } => {
+                let (them, are) = if keys.len() == 1 {
+                    ("it", "object that is")
+                } else {
+                    ("them", "objects that are")
+                };
+                write!(
+                    f,
+                    "it would delete {} {are} pooled=yes (serving traffic): {}; depool {them} \
+                     first, or pass --allow-delete-pooled",
+                    keys.len(),
+                    listed(keys.iter().cloned())
+                )
+            }
+            Refusal::ServicesInUse { services } => write!(
+                f,
+                "it would delete {} that objects declared in the directory still use: {}; \
+                 define {} in services.yaml, or remove those objects",
+                counted(services.len(), "service definition", "service definitions"),
+                listed(services.iter().map(|(name, objects)| {
+                    format!("{name} ({})", counted(*objects, "object", "objects"))
+                })),
+                if services.len() == 1 { "it" } else { "them" }
+            ),
+            Refusal::ServiceShare {
+                deleting,
+                existing,
+                allowed,
+            } => write!(
+                f,
+                "it would delete {} of {} ({:.0}%), more than the allowed {:.0}%: {}; check \
+                 services.yaml, or raise --max-delete-share if this is intended",
+                deleting.len(),
+                counted(*existing, "service definition", "service definitions"),
+                pct(deleting.len(), *existing),
+                allowed * 100.0,
+                listed(deleting.iter().cloned())
+            ),
+        }
+    }
+}
+
 impl Plan {
     /// Refuse the plan if it breaks a limit. Nothing has been written when this fails.
     pub fn guard(&self, limits: &Limits) -> Result<(), Error> {
+        let allowed = limits.max_delete_share;
         for t in &self.typed {
             let deleting = t.delete.len();
-            if let Some(share) = over_share(deleting, t.existing, limits.max_delete_share) {
-                return Err(Error::Refused(format!(
-                    "it would delete {deleting} of {} of type {} ({:.0}%), more than the allowed \
-                     {:.0}%; check the directory, or raise --max-delete-share if this is \
-                     intended",
-                    counted(t.existing, "object", "objects"),
-                    t.ty.name,
-                    share * 100.0,
-                    limits.max_delete_share * 100.0
-                )));
+            if over_share(deleting, t.existing, allowed).is_some() {
+                return Err(Error::Refused(Refusal::ObjectShare {
+                    of_type: Some(t.ty.name.to_string()),
+                    deleting,
+                    existing: t.existing,
+                    allowed,
+                }));
             }
         }
         let deleting = self.delete.len();
-        if let Some(share) = over_share(deleting, self.existing, limits.max_delete_share) {
-            return Err(Error::Refused(format!(
-                "it would delete {deleting} of {} ({:.0}%), more than the allowed {:.0}%; \
-                 check the directory, or raise --max-delete-share if this is intended",
-                counted(self.existing, "object", "objects"),
-                share * 100.0,
-                limits.max_delete_share * 100.0
-            )));
+        if over_share(deleting, self.existing, allowed).is_some() {
+            return Err(Error::Refused(Refusal::ObjectShare {
+                of_type: None,
+                deleting,
+                existing: self.existing,
+                allowed,
+            }));
         }
         let pooled = self.pooled_deletions();
         if !pooled.is_empty() && !limits.allow_delete_pooled {
-            let (them, are) = if pooled.len() == 1 {
-                ("it", "object that is")
-            } else {
-                ("them", "objects that are")
-            };
-            return Err(Error::Refused(format!(
-                "it would delete {} {are} pooled=yes (serving traffic): {}; \
-                 depool {them} first, or pass --allow-delete-pooled",
-                pooled.len(),
-                listed(pooled.iter().map(|d| d.key.to_string()))
-            )));
+            return Err(Error::Refused(Refusal::Pooled {
+                keys: pooled.iter().map(|d| d.key.to_string()).collect(),
+            }));
         }
         if !self.deleted_in_use.is_empty() {
-            let n = self.deleted_in_use.len();
-            return Err(Error::Refused(format!(
-                "it would delete {} that objects declared in the directory still use: {}; \
-                 define {} in services.yaml, or remove those objects",
-                counted(n, "service definition", "service definitions"),
-                listed(self.deleted_in_use.iter().map(|((c, s), objects)| {
-                    format!("{c}/{s} ({})", counted(*objects, "object", "objects"))
-                })),
-                if n == 1 { "it" } else { "them" }
-            )));
+            return Err(Error::Refused(Refusal::ServicesInUse {
+                services: self
+                    .deleted_in_use
+                    .iter()
+                    .map(|((c, s), objects)| (format!("{c}/{s}"), *objects))
+                    .collect(),
+            }));
         }
         let services = self.service_deletions();
         let existing = self.existing_services;
-        if let Some(share) = over_share(services.len(), existing, limits.max_delete_share) {
-            return Err(Error::Refused(format!(
-                "it would delete {} of {} ({:.0}%), more than the allowed {:.0}%: {}; check \
-                 services.yaml, or raise --max-delete-share if this is intended",
-                services.len(),
-                counted(existing, "service definition", "service definitions"),
-                share * 100.0,
-                limits.max_delete_share * 100.0,
-                listed(services.iter().map(|(c, s)| format!("{c}/{s}")))
-            )));
+        if over_share(services.len(), existing, allowed).is_some() {
+            return Err(Error::Refused(Refusal::ServiceShare {
+                deleting: services.iter().map(|(c, s)| format!("{c}/{s}")).collect(),
+                existing,
+                allowed,
+            }));
         }
         Ok(())
     }

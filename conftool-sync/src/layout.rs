@@ -483,6 +483,7 @@ pub(crate) fn problems(dir: &Path, mut notices: Vec<Notice>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conftool_core::Classify as _;
 
     #[test]
     fn close_means_at_most_two_edits_ignoring_case() {

@@ -54,8 +54,8 @@ mod yaml;
 
 pub use apply::Outcome;
 pub use caps::{Cap, Caps};
-pub use error::Error;
-pub use guard::Limits;
+pub use error::{Error, GitError};
+pub use guard::{Limits, Refusal};
 pub use labels::{LabelChange, LabelPlan};
 pub use layout::Notice;
 pub use load::{load, load_capped, load_with, Desired, NodeDefs, ServiceDefs};

@@ -453,6 +453,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use conftool_core::Classify as _;
     use conftool_core::{Pooled, Weight};
 
     const SERVICES: &str = "cache_text:\n  varnish-fe:\n    port: 80\n    default_values: {pooled: \"no\", weight: 10}\n  nginx:\n    port: 443\n    default_values: {pooled: yes, weight: 1}\nappservers:\n  apache:\n    port: 80\n    default_values: {pooled: true, weight: 1}\n";

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use conftool_core::schema::raw::yaml11_bool_str;
 use conftool_core::schema::{raw, rule_files, RawSchema, Schema, SchemaError};
-use conftool_core::trust::{read_file, Origin, Privilege, Quote};
+use conftool_trust::{read_file, Origin, Privilege, Quote};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -46,7 +46,7 @@ pub fn read_schema_noted(path: &Path) -> Result<(Schema, Vec<String>), Error> {
 
 /// [`read_schema_noted`], for a process running under `privilege`, the schema's path
 /// chosen by `origin`. A schema changes what is written, so for another user every file is
-/// read through [`conftool_core::trust::read_file`]: one the caller names
+/// read through [`conftool_trust::read_file`]: one the caller names
 /// ([`Origin::Caller`]) must be a file they could read, and so must the JSON Schema files it
 /// names; the system's ([`Origin::System`], the default file) and its rule files must be
 /// root's alone, and errors show only the place of what is wrong in a file the caller could
@@ -235,7 +235,7 @@ fn read_text(path: &Path, privilege: &Privilege, origin: Origin) -> Result<(Stri
     };
     let contents =
         read_file(path, privilege, origin, MAX_FILE_SIZE, "schema file").map_err(|e| match e {
-            conftool_core::trust::ReadError::Io(source) => io(source),
+            conftool_trust::ReadError::Io(source) => io(source),
             e => io(std::io::Error::other(e)),
         })?;
     let text = String::from_utf8(contents.bytes).map_err(|_| Error::Yaml {

@@ -19,9 +19,9 @@
 //!   bound of the limit plus one byte, so a file that grows while it is read, or whose size
 //!   is misreported, cannot go beyond it either. (libgit2 allocates the size an object's
 //!   header declares and refuses a body longer than that, so the header check bounds it.)
-//! - Running for another user (sudo: [`conftool_core::trust::Privilege`]), the directory must
+//! - Running for another user (sudo: [`conftool_trust::Privilege`]), the directory must
 //!   be one that user could list themselves: it is walked and opened on descriptors
-//!   ([`conftool_core::trust::open_dir_for`]) before anything in it is listed, and every
+//!   ([`conftool_trust::open_dir_for`]) before anything in it is listed, and every
 //!   directory and data file opened from it must be one they could search and read (judged
 //!   on the opened handle), so no error can quote a file they could not read. With
 //!   `--git-rev`, the data directory and the repository's git directory must be ones they
@@ -33,13 +33,14 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-use conftool_core::trust::{self, Caller, Privilege};
+use conftool_trust::{self as trust, Caller, Privilege};
 use nix::errno::Errno;
 use nix::fcntl::{open, openat, OFlag};
 use nix::sys::stat::Mode;
 
 use crate::caps::{Cap, Caps};
 use crate::error::Error;
+use crate::error::GitError;
 use crate::layout::{
     classify_with, walk, EntryKind, Listing, Notice, Walk, POOLS_FILE, SPECIAL_REASON,
     SYMLINK_REASON,
@@ -429,18 +430,15 @@ pub(crate) fn read_git_limited(
         trust::open_dir_for(dir, c).map_err(|e| not_for_caller(dir, e))?;
     }
     let repo = git2::Repository::discover(dir).map_err(|e| {
-        Error::Git(format!(
-            "{}: no git repository: {}",
-            dir.display(),
-            e.message()
-        ))
+        Error::Git(GitError::NoRepository {
+            dir: dir.to_path_buf(),
+            message: e.message().to_string(),
+        })
     })?;
     if let Some(c) = caller {
         trust::open_dir_for(repo.path(), c).map_err(|e| not_for_caller(repo.path(), e))?;
     }
-    let workdir = repo
-        .workdir()
-        .ok_or_else(|| Error::Git("bare repositories are not supported".into()))?;
+    let workdir = repo.workdir().ok_or(Error::Git(GitError::Bare))?;
     let canon = |p: &Path| {
         p.canonicalize().map_err(|source| Error::Io {
             path: p.to_path_buf(),
@@ -451,27 +449,36 @@ pub(crate) fn read_git_limited(
         .strip_prefix(canon(workdir)?)
         .map(Path::to_path_buf)
         .map_err(|_| {
-            Error::Git(format!(
-                "{} is not inside {}",
-                dir.display(),
-                workdir.display()
-            ))
+            Error::Git(GitError::Outside {
+                dir: dir.to_path_buf(),
+                workdir: workdir.to_path_buf(),
+            })
         })?;
     let commit = repo
         .revparse_single(rev)
         .and_then(|o| o.peel_to_commit())
-        .map_err(|e| Error::Git(format!("revision {rev:?}: {}", e.message())))?;
+        .map_err(|e| {
+            Error::Git(GitError::Revision {
+                rev: rev.to_string(),
+                message: e.message().to_string(),
+            })
+        })?;
     let root = commit.tree()?;
     let tree = if rel.as_os_str().is_empty() {
         root
     } else {
-        let entry = root
-            .get_path(&rel)
-            .map_err(|_| Error::Git(format!("{} does not exist at {rev}", rel.display())))?;
-        entry
-            .to_object(&repo)?
-            .into_tree()
-            .map_err(|_| Error::Git(format!("{} is not a directory at {rev}", rel.display())))?
+        let entry = root.get_path(&rel).map_err(|_| {
+            Error::Git(GitError::Missing {
+                path: rel.clone(),
+                rev: rev.to_string(),
+            })
+        })?;
+        entry.to_object(&repo)?.into_tree().map_err(|_| {
+            Error::Git(GitError::NotADirectory {
+                path: rel.clone(),
+                rev: rev.to_string(),
+            })
+        })?
     };
     let (listing, ids) = list_tree(&repo, &tree)?;
     let (read, warnings) = classify_with(&listing, types).checked(dir)?;
@@ -486,7 +493,7 @@ pub(crate) fn read_git_limited(
     for path in read {
         let id = ids
             .get(&path)
-            .ok_or_else(|| Error::Git(format!("{} vanished from the listing", path.display())))?;
+            .ok_or_else(|| Error::Git(GitError::Vanished { path: path.clone() }))?;
         // The header first: the blob is not inflated if it is too large.
         let too_large = |size: u64| Error::TooLarge {
             file: dir.join(&path),
@@ -568,6 +575,7 @@ fn list_tree(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conftool_core::Classify as _;
 
     /// Write `files` (relative path -> contents; a path ending in `/` is an empty directory)
     /// under `dir`.

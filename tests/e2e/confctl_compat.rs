@@ -330,7 +330,7 @@ fn tags_bad_input_exits_2_and_writes_nothing() {
         ),
         (
             &["--host", "select", "name=mw10.*", "set/weight=2"],
-            "--host: selector name=mw10.* matches objects of 4 hosts",
+            "--host: selector name=mw10.*: the objects selected belong to 4 hosts",
         ),
     ];
     ctx.expect_bad_input("confctl", cases);
@@ -518,9 +518,8 @@ fn host_writes_one_hosts_objects_without_asking_and_refuses_several() {
         )
         .expect_code(2);
     assert!(
-        run.stderr.contains(
-            "matches objects of 3 hosts (mw101, mw1018, mw1019), not one; nothing written"
-        ),
+        run.stderr
+            .contains("belong to 3 hosts (mw101, mw1018, mw1019), not one; nothing written"),
         "{run:?}"
     );
     assert!(!run.stderr.contains("Ok to continue"), "{run:?}");

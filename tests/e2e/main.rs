@@ -15,6 +15,7 @@ mod lb_agent;
 mod lb_agent_flood;
 mod lb_agent_unreadable;
 mod lb_verify;
+mod maint;
 mod measure;
 mod migrate;
 mod migrate_hostile;

@@ -122,18 +122,41 @@ pub fn writer<'s>(
     })
 }
 
-/// Whether the error's own message already ends in "nothing written".
-fn says_nothing_written(e: &conftool_core::Error) -> bool {
+/// Whether the error is a short, final answer that reads best with "nothing written" after
+/// it (`node X is not in any pool; nothing written`) rather than before.
+fn said_after(e: &conftool_core::Error) -> bool {
     matches!(
         e,
-        conftool_core::Error::NotFound(_) | conftool_core::Error::ReadOnly
+        conftool_core::Error::NotFound { .. }
+            | conftool_core::Error::ReadOnly
+            | conftool_core::Error::OperationNotFound(_)
     )
 }
 
+/// A library error after which nothing was written, and the CLI says so (the library's
+/// messages say what went wrong, never what was written). Its exit code is the error's.
+#[derive(Debug)]
+pub struct NothingWritten(pub conftool_core::Error);
+
+impl std::fmt::Display for NothingWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}; nothing written", self.0)
+    }
+}
+
+// No `source`: the inner error is the message, an error chain would say it twice.
+impl std::error::Error for NothingWritten {}
+
+impl conftool_core::Classify for NothingWritten {
+    fn class(&self) -> conftool_core::ErrorClass {
+        self.0.class()
+    }
+}
+
 /// An error before anything was written, said so once.
-fn nothing_written(e: conftool_core::Error) -> anyhow::Error {
-    if says_nothing_written(&e) {
-        e.into()
+pub fn nothing_written(e: conftool_core::Error) -> anyhow::Error {
+    if said_after(&e) {
+        NothingWritten(e).into()
     } else {
         anyhow::Error::new(e).context("nothing written")
     }
@@ -169,7 +192,7 @@ pub fn failure(failure: ApplyError) -> Landed {
     let n = failure.applied.len();
     let audit_failed = matches!(failure.error, conftool_core::Error::Audit { .. });
     let err = match (n, audit_failed) {
-        (0, _) if says_nothing_written(&failure.error) => failure.error.into(),
+        (0, _) if said_after(&failure.error) => nothing_written(failure.error),
         (0, _) => match with_hint(failure.error) {
             e if e.downcast_ref::<BadInput>().is_some() => e,
             e => e.context("nothing written"),

@@ -14,7 +14,7 @@ use conftool_lb::{Agent, AgentConfig, AgentEvent};
 use serde_json::{json, Value};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::exit::{BadInput, OK};
+use crate::exit::OK;
 
 /// Apply conftool pool state from etcd to HAProxy through its runtime API, and report
 /// HAProxy's view through a PyBal-compatible status API. Runs until SIGTERM or SIGINT.
@@ -41,8 +41,7 @@ pub struct LbAgentArgs {
 
 /// Run the agent until a signal.
 pub async fn run(args: LbAgentArgs) -> anyhow::Result<u8> {
-    let mut cfg =
-        AgentConfig::load(&args.agent_config).map_err(|e| BadInput::msg(e.to_string()))?;
+    let mut cfg = AgentConfig::load(&args.agent_config)?;
     let env = std::env::var("CONFTOOL_ENDPOINTS")
         .ok()
         .filter(|v| !v.trim().is_empty());
@@ -55,9 +54,7 @@ pub async fn run(args: LbAgentArgs) -> anyhow::Result<u8> {
         cfg.etcd.namespace = ns;
     }
     // The flags' endpoints are judged with the file's TLS and auth settings.
-    cfg.etcd
-        .validate(&args.agent_config)
-        .map_err(|e| BadInput::msg(e.to_string()))?;
+    cfg.etcd.validate(&args.agent_config)?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let shutdown = async move {

@@ -1,14 +1,15 @@
 //! `conftool-migrate`: copy a Python deployment's live state from etcd v2 into v3.
 
+use conftool_core::Classify as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use conftool_core::config::parse_duration;
-use conftool_core::migrate::{self, MigrationPlan, Overwrite, SkipReason};
-use conftool_core::v2::{self, V2Read, V2Source};
 use conftool_core::{escape_controls, BatchLimits, Overrides, Store};
+use conftool_migrate::migrate::{self, MigrationPlan, Overwrite, SkipReason};
+use conftool_migrate::v2::{self, V2Read, V2Source};
 
 use crate::commands::changes::writer;
 use crate::connection::ConnArgs;
@@ -217,7 +218,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<u8> {
     let done = migrate::apply(&mut w, &args.prefix, &v2_data, plan, overwrite)
         .await
         .map_err(|e| match e {
-            e if e.is_refusal() => BadInput::msg(format!(
+            e if e.is_bad_input() => BadInput::msg(format!(
                 "{e}; nothing written (pass --overwrite-differing to replace them)"
             )),
             e => anyhow::Error::new(e).context(

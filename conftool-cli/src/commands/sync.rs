@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use conftool_core::escape_controls;
-use conftool_core::trust::{Origin, Privilege};
 use conftool_sync::{
     apply, load_capped, read_dir_capped, read_git_capped, read_schema_noted_as, Caps, Limits,
     DEFAULT_SCHEMA,
 };
+use conftool_trust::{Origin, Privilege};
 
 use crate::commands::changes::writer;
 use crate::connection::ConnArgs;

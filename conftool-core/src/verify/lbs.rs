@@ -112,7 +112,8 @@ impl FromStr for LbUrl {
         let scheme = if https { "https" } else { "http" };
         // The etcd endpoints' rules for the scheme and authority: no credentials, a valid
         // host and port, no control characters.
-        crate::config::endpoint_scheme(&format!("{scheme}://{authority}")).map_err(|e| bad(&e))?;
+        crate::config::endpoint_scheme(&format!("{scheme}://{authority}"))
+            .map_err(|e| bad(&e.to_string()))?;
         if path.chars().any(char::is_control) {
             return Err(bad("has control characters in it"));
         }
@@ -146,7 +147,7 @@ impl FromStr for LbUrl {
 }
 
 /// Pools → the status URLs of the load balancers that serve them (the configuration's
-/// `load_balancers`; see the [module](self)).
+/// `load_balancers`; see the [module](mod@crate::verify)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadBalancers {
     pools: BTreeMap<PoolKey, Vec<LbUrl>>,

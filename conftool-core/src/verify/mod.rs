@@ -268,15 +268,17 @@ pub enum VerifyError {
     Store(#[from] crate::Error),
 }
 
-impl VerifyError {
-    /// Whether the error is in the settings (no load balancer for a pool, a pool that does
-    /// not exist): found before any load balancer is asked, and before anything is written
-    /// by a caller that checks first ([`preflight`]).
-    pub fn is_bad_input(&self) -> bool {
+/// Bad input: an error in the settings (no load balancer for a pool, a pool that does not
+/// exist), found before any load balancer is asked, and before anything is written by a
+/// caller that checks first ([`preflight`]).
+impl conftool_model::Classify for VerifyError {
+    fn class(&self) -> conftool_model::ErrorClass {
         match self {
-            VerifyError::NoLoadBalancer { .. } | VerifyError::UnknownPool { .. } => true,
-            VerifyError::Store(e) => e.is_bad_input(),
-            _ => false,
+            VerifyError::NoLoadBalancer { .. } | VerifyError::UnknownPool { .. } => {
+                conftool_model::ErrorClass::BadInput
+            }
+            VerifyError::Store(e) => e.class(),
+            _ => conftool_model::ErrorClass::Failure,
         }
     }
 }

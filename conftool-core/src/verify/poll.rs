@@ -217,7 +217,8 @@ impl Asker {
                 send(TokioIo::new(stream), req).await
             }
             None => send(TokioIo::new(tcp), req).await,
-        }?;
+        }
+        .map_err(|e| e.to_string())?;
         let _driver = AbortOnDrop(driver);
         let status = resp.status().as_u16();
         let declared = resp
@@ -238,10 +239,12 @@ impl Asker {
 /// A TLS client trusting the system's CA bundle (where Debian keeps it; a site's own CA
 /// is added there with `update-ca-certificates`).
 fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
-    let path = crate::v2::SYSTEM_CA_BUNDLE;
-    let pem = crate::trust::read_bounded(path.as_ref(), 16 << 20, "CA file")
+    let path = crate::http1::SYSTEM_CA_BUNDLE;
+    let pem = conftool_trust::read_bounded(path.as_ref(), 16 << 20, "CA file")
         .map_err(|e| format!("TLS setup: cannot read {path}: {e}"))?;
     let roots = crate::http1::roots(&pem).map_err(|e| format!("TLS setup: {path}: {e}"))?;
-    let config = crate::http1::client_builder(roots)?.with_no_client_auth();
+    let config = crate::http1::client_builder(roots)
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::event::{by_revision, RawEvent};
 use super::{update, Status, WatchEvent};
-use crate::endpoints::{probe, retryable, silent, Tried};
+use crate::endpoints::{probe, silent, Tried};
 use crate::error::Error;
 use crate::selection::Selection;
 use crate::selector::Selector;
@@ -339,7 +339,7 @@ impl Follower {
     /// anything else moves it to another member.
     fn failed(&self, idx: usize, e: &etcd_client::Error, waited: Duration) -> Ended {
         let members = self.store.members();
-        if !retryable(e) && refusal(e) {
+        if refusal(e) {
             return Ended::Refused(members.answer(idx, e));
         }
         Ended::Broken {
@@ -356,18 +356,7 @@ impl Follower {
 /// Whether an error is a refusal that every member would give: permission or credentials.
 /// Anything else that ends a stream (a reset, an odd status) is worth another member.
 fn refusal(e: &etcd_client::Error) -> bool {
-    match e {
-        etcd_client::Error::GRpcStatus(s) => {
-            let msg = s.message();
-            matches!(
-                s.code(),
-                tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
-            ) || msg.contains("permission denied")
-                || msg.contains("authentication failed")
-                || msg.contains("user name is empty")
-        }
-        _ => false,
-    }
+    crate::error::EtcdFailure::of(e).is_credentials()
 }
 
 /// Prove the member alive every `timeout` (clamped): a linearizable read answered within
@@ -409,7 +398,7 @@ mod tests {
                 "etcdserver: user name is empty",
             ),
         ] {
-            assert!(refusal(&e) && !retryable(&e), "{e}");
+            assert!(refusal(&e) && !crate::endpoints::retryable(&e), "{e}");
         }
         for e in [
             status(tonic::Code::Unavailable, "etcdserver: no leader"),

@@ -2,6 +2,7 @@
 //! writes under `/v1/labels/`, read back by datacenter and by selector; a malformed value is
 //! an error naming its key, never a crash or a host silently left out.
 
+use conftool_core::Classify as _;
 use conftool_core::{Config, Datacenter, Error, LabelSelector, ModelError, NodeName, Store};
 use conftool_testkit::Etcd;
 

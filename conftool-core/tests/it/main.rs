@@ -4,7 +4,6 @@
 
 mod coordination;
 mod labels;
-mod migrate;
 mod node;
 mod store;
 mod thresholds;

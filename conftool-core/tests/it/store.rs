@@ -2,6 +2,7 @@
 //! within etcd's limits, and compare-and-swap guards that apply a transaction whole or not
 //! at all.
 
+use conftool_core::Classify as _;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -2,6 +2,7 @@
 //! each test says, in order): what is asked again, what fails at once, and what each
 //! failure names. The agent itself is in the e2e tests.
 
+use conftool_core::Classify as _;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;

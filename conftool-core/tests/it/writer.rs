@@ -2,6 +2,7 @@
 //! state, a write that stops part-way says exactly what landed, the rules refuse without
 //! being asked, and every landed write is in the audit trail without being asked for.
 
+use conftool_core::Classify as _;
 use std::collections::BTreeMap;
 
 use conftool_core::{
@@ -166,11 +167,11 @@ async fn the_rules_refuse_without_being_asked_and_overrides_lift_them() {
         .host(HostVerb::Depool, &[missing], None)
         .await
         .expect_err("not found");
-    assert!(matches!(err.error, Error::NotFound(_)), "{err}");
-    assert_eq!(
-        err.error.to_string(),
-        "node mw99 is not in any pool; nothing written"
+    assert!(
+        matches!(&err.error, Error::NotFound { nodes, service: None } if nodes.len() == 1),
+        "{err}"
     );
+    assert_eq!(err.error.to_string(), "node mw99 is not in any pool");
 }
 
 #[tokio::test]
@@ -230,4 +231,45 @@ async fn a_write_that_stops_part_way_says_exactly_what_landed() {
     let end = recs.last().expect("end line");
     assert_eq!(end["event"], "end");
     assert!(end["error"].is_string(), "{end}");
+}
+
+#[tokio::test]
+async fn a_selection_with_a_malformed_value_is_refused_whole_for_every_caller() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    fleet(&s, 3).await;
+    // A hand-written value without a weight among the selected objects.
+    let mut c = etcd.client().await;
+    c.put(key(1), r#"{"pooled":"yes"}"#, None)
+        .await
+        .expect("put");
+    let before = states(&s).await;
+    let actor = Actor::from_env("library-test", None);
+    let mut w = s.writer(&actor, &AuditLog::default()).expect("writer");
+    let all: Selector = "name=.*".parse().expect("selector");
+    let err = w
+        .edit(&all, set(None, Some(5)))
+        .await
+        .expect_err("refused, as confctl refuses it");
+    assert!(err.applied.is_empty());
+    match &err.error {
+        Error::Malformed { values } => {
+            assert_eq!(values.len(), 1);
+            assert_eq!(values[0].0, key(1));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err
+        .error
+        .to_string()
+        .starts_with("1 selected keys hold malformed values"));
+    assert!(
+        !err.error.is_bad_input(),
+        "a stored value, not the caller's input"
+    );
+    assert_eq!(
+        states(&s).await,
+        before,
+        "nothing written, not even the good ones"
+    );
 }

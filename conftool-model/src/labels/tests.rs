@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::write::Kv;
+use crate::Classify as _;
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs

@@ -3,7 +3,7 @@
 //! The Python tool hands each file to python-jsonschema's `validate()`, which picks the
 //! draft from `$schema`: known metaschema URLs only, a trailing empty `#` ignored; no
 //! `$schema`, or an unknown one (even `https://` for draft-07), is draft 2020-12. How the
-//! file is then compiled is [`super::rule_file`]'s.
+//! file is then compiled is the schema's rule-file loader's.
 
 use std::fmt;
 

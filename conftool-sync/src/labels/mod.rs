@@ -1,5 +1,5 @@
 //! Node labels (racks, rows, hypervisors) in the data directory, synced to
-//! `<namespace>/v1/labels/<dc>/<node>` (see [`conftool_core::labels`]).
+//! `<namespace>/v1/labels/<dc>/<node>` (see [`conftool_core::Labels`]).
 //!
 //! Where they are declared:
 //! - **conftool-rs layout**: in the node's entry of `<dc>/pools.yaml`,

@@ -3,6 +3,7 @@
 
 mod props;
 
+use conftool_core::Classify as _;
 use std::collections::BTreeMap;
 
 use conftool_core::{Actor, AuditLog, BatchLimits, Config, Store};

@@ -25,6 +25,7 @@
 //!   Exit codes: the command's (1 if restoring failed; 2 for bad arguments or a refusal, when
 //!   the command is not run; 127 if it cannot be started).
 
+use conftool_core::Classify as _;
 use std::process::ExitCode;
 
 use conftool_core::{Actor, AuditLog, Config, HostVerb, NodeName, Service, Store};

@@ -73,7 +73,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         config.namespace = ns;
     }
     if let Some(t) = timeout {
-        config.timeout = conftool_core::config::parse_duration(&t)?;
+        config.timeout = conftool_core::config::parse_duration(&t).map_err(|e| e.to_string())?;
     }
     let selector = selector
         .ok_or("a selector is required, e.g. 'dc=eqiad,cluster=appservers'")?

@@ -11,13 +11,13 @@
 //! The file is read with [`read_action_file`]: a regular file of at most
 //! [`MAX_ACTION_FILE_BYTES`], opened without blocking (a FIFO cannot hang confctl, nor
 //! `/dev/zero` fill its memory), and, running for another user (sudo), one that user could
-//! read themselves, opened once on descriptors ([`conftool_core::trust`]): what it holds is
+//! read themselves, opened once on descriptors ([`conftool_trust`]): what it holds is
 //! quoted in errors, so it must never be a file only root may read.
 
 use std::path::Path;
 
-use conftool_core::trust::{read_file, Origin, Privilege};
 use conftool_core::{Action, Pooled, SetFields, Weight};
+use conftool_trust::{read_file, Origin, Privilege};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -36,7 +36,7 @@ pub enum LockAction {
         #[arg(long, default_value = "30m", value_parser = parse_duration)]
         ttl: Duration,
         /// How long to wait for a slot (0: fail at once if busy).
-        #[arg(long, default_value = "0s", value_parser = parse_zero_or_duration)]
+        #[arg(long, default_value = "0s", value_parser = conftool_core::config::parse_duration_or_zero)]
         wait: Duration,
     },
     /// Give a lock up: the caller's own entries (user and host), or the one --id names.
@@ -78,13 +78,6 @@ pub enum StopAction {
     },
     /// The stop switches that are set (exit 0 either way).
     Status,
-}
-
-fn parse_zero_or_duration(s: &str) -> Result<Duration, String> {
-    if s.trim().trim_end_matches('s') == "0" {
-        return Ok(Duration::ZERO);
-    }
-    parse_duration(s)
 }
 
 fn lock_name(s: &str) -> anyhow::Result<LockName> {

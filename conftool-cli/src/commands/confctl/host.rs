@@ -153,7 +153,7 @@ fn hosts(args: &HostArgs) -> anyhow::Result<(Vec<Vec<NodeName>>, bool)> {
 /// Host names from a file: one per line, `#` comments and blank lines ignored; a bad name
 /// is bad input with its line.
 fn read_hosts_file(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    use conftool_core::trust::{read_file, Origin, Privilege, Quote};
+    use conftool_trust::{read_file, Origin, Privilege, Quote};
     // Read as the user this runs for would: under sudo, only a file they could read, and
     // its content quoted in errors only then.
     let contents = read_file(
@@ -207,22 +207,21 @@ fn policy(args: &HostArgs) -> anyhow::Result<Policy> {
         None => return Ok(Policy::default()),
     };
     // Its commands run as this process: under sudo it must be root's own file.
-    if conftool_core::trust::Privilege::current().is_sudo() {
-        conftool_core::trust::system_file(&path).map_err(|why| {
+    if conftool_trust::Privilege::current().is_sudo() {
+        conftool_trust::system_file(&path).map_err(|why| {
             BadInput::msg(format!(
-                "depool policy {}: running through sudo, the policy must be a system file \
-                 (owned and writable by root only): {why}; nothing written",
+                "depool policy {}: running through sudo, the policy must be root's own: {why}; \
+                 nothing written",
                 path.display()
             ))
         })?;
     }
-    let text =
-        conftool_core::trust::read_bounded(&path, 1 << 20, "depool policy").map_err(|e| {
-            BadInput::msg(format!(
-                "depool policy {}: {e}; nothing written",
-                path.display()
-            ))
-        })?;
+    let text = conftool_trust::read_bounded(&path, 1 << 20, "depool policy").map_err(|e| {
+        BadInput::msg(format!(
+            "depool policy {}: {e}; nothing written",
+            path.display()
+        ))
+    })?;
     let text = String::from_utf8_lossy(&text);
     Policy::parse(&text).map_err(|e| {
         let at = e.line.map_or(String::new(), |l| format!(":{l}"));

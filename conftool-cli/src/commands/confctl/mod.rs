@@ -7,6 +7,7 @@ mod fleet_steps;
 mod get;
 mod group_report;
 mod host;
+mod maint;
 mod namedef;
 mod operation;
 mod policy_run;
@@ -166,6 +167,16 @@ pub enum Command {
   confctl lock acquire host:mw1018.eqiad.wmnet --ttl 2h --reason 'T123 disk swap'\n  \
   confctl lock release host:mw1018.eqiad.wmnet")]
     Lock(coordination::LockArgs),
+    /// The maintenance daemon's repair events (conftool-maintd): list them, show one,
+    /// cancel one, acknowledge a ready one (its node goes back once it no longer reports
+    /// the problem), forget a failed or cancelled one (the flow starts over if the problem
+    /// persists).
+    #[command(after_help = "Examples:\n  confctl maint list\n  \
+  confctl maint show ev-20261204-164223-3fa9c1\n  \
+  confctl maint ack ev-20261204-164223-3fa9c1 --reason 'T123 disk replaced'\n  \
+  confctl maint cancel ev-20261204-164223-3fa9c1\n  \
+  confctl maint forget ev-20261204-164223-3fa9c1")]
+    Maint(maint::MaintArgs),
     /// The safe action on a host: its lock and its pools' locks, the stop switch checked, an
     /// operation opened and what is pooled depooled into it, verified (--verify), the
     /// command run; on success exactly that put back (and verified). A failing command
@@ -266,6 +277,7 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         }
         Command::Operation(o) => operation::run(&args.conn, &opts, o).await,
         Command::Lock(l) => coordination::lock(&args.conn, &opts, l).await,
+        Command::Maint(m) => maint::run(&args.conn, &opts, m).await,
         Command::Run(r) => run::run(&args.conn, &opts, r).await,
         Command::Rolling(r) => rolling::run(&args.conn, &opts, r).await,
         Command::Stop(s) => coordination::stop(&args.conn, &opts, s).await,

@@ -2,7 +2,7 @@
 //! tag values (a schema type's objects) an `--action` picks, and how `get` shows them.
 
 use conftool_core::schema::TypeSelector;
-use conftool_core::selector::Anchoring;
+use conftool_core::Anchoring;
 use conftool_core::{escape_controls, NodeName, PoolKey, Selector};
 
 use super::get::GetStyle;

@@ -4,8 +4,8 @@
 //! commands, and closes it.
 
 use clap::{Args, Subcommand};
-use conftool_core::operation::{OperationState, OperationStep};
 use conftool_core::{OperationId, OperationRecord};
+use conftool_core::{OperationState, OperationStep};
 use serde_json::json;
 
 use super::policy_run::run_command;

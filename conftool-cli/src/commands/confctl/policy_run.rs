@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use conftool_core::operation::OperationStep;
 use conftool_core::policy::{command_for, Mechanism};
+use conftool_core::OperationStep;
 use conftool_core::{HostVerb, NodeName, Writer};
 
 use crate::output::warn;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use conftool_core::config::parse_duration;
-use conftool_core::operation::OperationStep;
+use conftool_core::OperationStep;
 use conftool_core::{Actor, NodeName, OperationId, Selector, Service};
 
 use super::fleet_steps::{self, CommandOutcome, Steps};
@@ -37,7 +37,7 @@ pub struct RollingArgs {
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub max_failed: usize,
     /// Pause between batches.
-    #[arg(long, default_value = "0s", value_parser = zero_or_duration)]
+    #[arg(long, default_value = "0s", value_parser = conftool_core::config::parse_duration_or_zero)]
     pub sleep: Duration,
     /// How long a host whose depool the threshold refuses waits for capacity to return.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
@@ -47,13 +47,6 @@ pub struct RollingArgs {
     /// The command, `{host}` replaced by each host's name (`-- ssh {host} sudo restart`).
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
-}
-
-fn zero_or_duration(s: &str) -> Result<Duration, String> {
-    if s.trim().trim_end_matches('s') == "0" {
-        return Ok(Duration::ZERO);
-    }
-    parse_duration(s)
 }
 
 /// `N` or `P%` of `hosts`, at least 1; 0, more than 100% or junk is bad input.

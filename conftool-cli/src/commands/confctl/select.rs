@@ -1,11 +1,7 @@
 //! `confctl select SELECTOR ACTION`.
 
-use std::collections::BTreeSet;
-
 use clap::Args;
-use conftool_core::{
-    escape_controls, Action, Atomicity, Config, Edit, Overrides, Selection, Selector, Store,
-};
+use conftool_core::{escape_controls, Action, Atomicity, Config, Edit, Overrides, Selector, Store};
 use serde_json::json;
 
 use super::action_file;
@@ -138,22 +134,14 @@ pub(super) async fn execute(
             escape_controls(&sel.to_string())
         )));
     }
-    if !selection.malformed.is_empty() {
-        // The Python tool fills a missing pooled/weight in with its default on a set; a
-        // weight of 0 written silently would take a node out of service, so it is refused.
-        anyhow::bail!(
-            "{} selected keys hold malformed values (see warnings); nothing written (a value \
-             missing pooled or weight is not completed with a default here, as the Python \
-             tool does: rewrite it whole, {{\"pooled\": ..., \"weight\": ...}}, with etcdctl)",
-            selection.malformed.len()
-        );
-    }
     if opts.host {
-        one_host(sel, &selection)?;
+        one_host(sel, selection.objects.iter().map(|o| o.key.node.as_str()))?;
     }
     // The audit log is checked here, and the rules before asking anything.
     let mut writer = writer("confctl", cfg, store, overrides, &opts.reason)?;
-    let planned = writer.changes(sel, &selection, |_| Some(edit));
+    let planned = writer
+        .changes(sel, &selection, |_| Some(edit))
+        .map_err(crate::commands::changes::nothing_written)?;
     for key in &planned.left_alone {
         opts.out.info(format!(
             "{key}: left alone (pooled=inactive; name the host exactly or pass \
@@ -217,26 +205,19 @@ pub(super) async fn execute(
 /// `--host`: the user says the write is about one host, so it goes ahead without asking
 /// when every selected object has the same name, and is refused (bad input, nothing
 /// written) when they do not: the selector is not what the user thinks it is. (The Python
-/// tool asks as if `--host` were not given.)
-fn one_host(sel: &Selector, selection: &Selection) -> anyhow::Result<()> {
-    let hosts: BTreeSet<&str> = selection
-        .objects
-        .iter()
-        .map(|o| o.key.node.as_str())
-        .collect();
-    if hosts.len() <= 1 {
-        return Ok(());
-    }
-    let mut listed: Vec<&str> = hosts.iter().copied().take(5).collect();
-    if hosts.len() > listed.len() {
-        listed.push("...");
-    }
-    Err(BadInput::msg(format!(
-        "--host: selector {} matches objects of {} hosts ({}), not one; nothing written",
-        escape_controls(&sel.to_string()),
-        hosts.len(),
-        escape_controls(&listed.join(", "))
-    )))
+/// tool asks as if `--host` were not given.) The rule is the library's
+/// ([`conftool_core::one_host`]); nodes and schema objects alike.
+pub(super) fn one_host<'a>(
+    sel: &dyn std::fmt::Display,
+    names: impl IntoIterator<Item = &'a str>,
+) -> anyhow::Result<()> {
+    conftool_core::one_host(names).map_err(|e| {
+        BadInput::msg(format!(
+            "--host: selector {}: {}; nothing written",
+            escape_controls(&sel.to_string()),
+            escape_controls(&e.to_string())
+        ))
+    })
 }
 
 /// The `--json` document of a write, before its `changed` list is added.

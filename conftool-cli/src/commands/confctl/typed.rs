@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use conftool_core::schema::raw::Ordered;
 use conftool_core::schema::{check_set, parse_set, ObjectType, Schema, TypeSelector, TypedEdit};
-use conftool_core::trust::{Origin, Privilege};
 use conftool_core::{escape_controls, Overrides};
 use conftool_sync::{read_schema_as, DEFAULT_SCHEMA};
+use conftool_trust::{Origin, Privilege};
 use serde_json::json;
 
 use super::get::GetStyle;
@@ -207,21 +207,7 @@ pub(super) async fn execute(
         );
     }
     if opts.host {
-        // As for nodes: `--host` says the objects are one name's; a selection of several
-        // names is refused rather than written without asking.
-        let names: std::collections::BTreeSet<&str> = selection
-            .objects
-            .iter()
-            .map(|o| o.id.name.as_str())
-            .collect();
-        if names.len() > 1 {
-            return Err(BadInput::msg(format!(
-                "--host: selector {} matches {} objects of {} names, not one; nothing written",
-                escape_controls(&sel.to_string()),
-                ty.name,
-                names.len()
-            )));
-        }
+        super::select::one_host(sel, selection.objects.iter().map(|o| o.id.name.as_str()))?;
     }
     let changes = selection
         .changes(ty, &edit)

@@ -3,6 +3,7 @@
 //! those clusters exist), and, after the write, the verification itself and its report.
 //! The rules and the asking are the library's ([`conftool_core::verify`]).
 
+use conftool_core::Classify as _;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

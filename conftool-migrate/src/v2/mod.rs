@@ -28,11 +28,10 @@ use std::time::Duration;
 
 use hyper::Uri;
 
-use crate::escape_controls;
+use conftool_core::escape_controls;
 pub use parse::{parse, ParseError};
 
-/// Where Debian keeps the system's CA bundle (the default trust for `https://` sources).
-pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+pub use conftool_core::http1::SYSTEM_CA_BUNDLE;
 
 /// [`V2Source::max_bytes`] by default: 32 MiB (100,000 objects are ~16 MB of JSON). A
 /// migration costs ~2.3 KB of memory per key copied and ~8 times the bytes of its values
@@ -166,21 +165,22 @@ fn join(errors: &[Error]) -> String {
         .join("; ")
 }
 
-impl Error {
-    /// Whether this is bad input (a usage error, or a source refused by a cap or for its
-    /// content: exit code 2) rather than a runtime failure.
-    pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
+/// Bad input: a usage error, or a source refused by a cap or for its content.
+impl conftool_core::Classify for Error {
+    fn class(&self) -> conftool_core::ErrorClass {
+        match self {
             Error::BadInput(_)
-                | Error::File { .. }
-                | Error::NotFound { .. }
-                | Error::TooLarge { .. }
-                | Error::TooManyKeys { .. }
-                | Error::Duplicate { .. }
-        )
+            | Error::File { .. }
+            | Error::NotFound { .. }
+            | Error::TooLarge { .. }
+            | Error::TooManyKeys { .. }
+            | Error::Duplicate { .. } => conftool_core::ErrorClass::BadInput,
+            _ => conftool_core::ErrorClass::Failure,
+        }
     }
+}
 
+impl Error {
     /// Whether the next endpoint should be tried: this one could not be reached, did not
     /// answer in time, or answered with a server error (a member without a leader).
     fn fails_over(&self) -> bool {
@@ -393,7 +393,7 @@ fn read_password(path: &Path) -> Result<String, Error> {
         path: path.to_path_buf(),
         reason,
     };
-    let bytes = crate::trust::read_bounded(path, 64 << 10, "password file")
+    let bytes = conftool_trust::read_bounded(path, 64 << 10, "password file")
         .map_err(|e| fail(format!("cannot read password file: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| fail("not valid UTF-8".into()))?;
     match text.lines().next() {
@@ -405,6 +405,7 @@ fn read_password(path: &Path) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conftool_core::Classify as _;
 
     #[test]
     fn urls_are_scheme_host_and_port_only() {

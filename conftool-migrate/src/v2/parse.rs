@@ -60,7 +60,7 @@ pub fn parse(body: &[u8], index: u64, prefix: &str, max_keys: usize) -> Result<V
     if let Some(e) = entries.iter().find(|e| !e.key.starts_with(&under)) {
         return Err(ParseError::Invalid(format!(
             "key {} is not under {prefix}",
-            crate::escape_controls(&e.key)
+            conftool_core::escape_controls(&e.key)
         )));
     }
     entries.sort_by(|a, b| a.key.cmp(&b.key));
@@ -100,7 +100,7 @@ impl Flat {
             (false, None, None) => {
                 return Err(E::custom(format!(
                     "{}: a value node without a value",
-                    crate::escape_controls(&key)
+                    conftool_core::escape_controls(&key)
                 )))
             }
         };

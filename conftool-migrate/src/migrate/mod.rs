@@ -6,7 +6,7 @@
 //! (directories, non-JSON values, values with a TTL, keys no conftool tool writes: see
 //! [`key_problem`]), and keys only v3 has (reported, never deleted). [`MigrationPlan::writes`] turns it into compare-and-swap guarded writes
 //! (create-if-absent; replace-only-if-unchanged-since-read), which [`apply`] commits through
-//! the audited write path ([`crate::Writer::operation`]), and [`verify`] checks the result
+//! the audited write path ([`conftool_core::PlannedWrites::commit`]), and [`verify`] checks the result
 //! against a fresh read of both sides. All but [`apply`] are pure.
 
 mod apply;
@@ -16,7 +16,7 @@ pub use apply::{apply, v3_prefix, Error, Migrated};
 pub use keys::{key_problem, KeyProblem};
 
 use crate::v2::{V2Kind, V2Read};
-use crate::write::{Guard, Snapshot, Write};
+use conftool_core::{Guard, Snapshot, Write};
 
 /// What to do with keys whose v3 value differs from v2's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub fn copied(v2: &V2Read) -> impl Iterator<Item = (&str, &str)> {
     })
 }
 
-/// Compare v2 with v3 (both sorted by key; see [`crate::Store::read_prefix`]). Pure.
+/// Compare v2 with v3 (both sorted by key; see [`conftool_core::Store::read_prefix`]). Pure.
 pub fn plan(v2: &V2Read, v3: &Snapshot) -> MigrationPlan {
     let mut p = MigrationPlan {
         v2_index: v2.index,
@@ -278,7 +278,7 @@ pub fn verify(v2: &V2Read, v3: &Snapshot) -> Verification {
 mod tests {
     use super::*;
     use crate::v2::V2Entry;
-    use crate::write::Kv;
+    use conftool_core::Kv;
 
     fn val(key: &str, value: &str) -> V2Entry {
         V2Entry {

@@ -8,7 +8,7 @@ use hyper::body::Bytes;
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 
-use crate::http1::{read_body, send, AbortOnDrop};
+use conftool_core::http1::{read_body, send, AbortOnDrop};
 
 use super::parse::{parse, ParseError};
 use super::{Error, V2Read, V2Source, SYSTEM_CA_BUNDLE};
@@ -62,7 +62,7 @@ pub(super) async fn fetch(
             send(TokioIo::new(stream), req).await
         }
     }
-    .map_err(connect)?;
+    .map_err(|e| connect(e.to_string()))?;
     // The connection is dropped with the driver, however this ends (a refusal included: the
     // rest of an over-large answer is never read).
     let _driver = AbortOnDrop(driver);
@@ -139,10 +139,11 @@ pub(super) fn tls_connector(source: &V2Source) -> Result<tokio_rustls::TlsConnec
         path: path.clone(),
         reason,
     };
-    let pem = crate::trust::read_bounded(&path, 16 << 20, "CA file")
+    let pem = conftool_trust::read_bounded(&path, 16 << 20, "CA file")
         .map_err(|e| file_err(format!("cannot read CA file: {e}")))?;
-    let roots = crate::http1::roots(&pem).map_err(file_err)?;
-    let builder = crate::http1::client_builder(roots).map_err(Error::BadInput)?;
+    let roots = conftool_core::http1::roots(&pem).map_err(|e| file_err(e.to_string()))?;
+    let builder =
+        conftool_core::http1::client_builder(roots).map_err(|e| Error::BadInput(e.to_string()))?;
     let config = match (&source.cert, &source.key) {
         (None, None) => builder.with_no_client_auth(),
         (Some(cert), Some(key)) => {
@@ -179,7 +180,7 @@ fn client_identity(
     use rustls_pki_types::pem::PemObject as _;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let read = |p: &Path, what: &'static str| {
-        crate::trust::read_bounded(p, 1 << 20, what).map_err(|e| Error::File {
+        conftool_trust::read_bounded(p, 1 << 20, what).map_err(|e| Error::File {
             path: p.to_path_buf(),
             reason: format!("cannot read {what}: {e}"),
         })

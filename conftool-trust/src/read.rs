@@ -220,7 +220,7 @@ pub fn open_dir_for(path: &Path, caller: Caller) -> Result<std::fs::File, ReadEr
 /// sticky), and no symbolic link followed, not even root's. What writes on root's behalf
 /// (the audit log) opens its file from that descriptor, so no directory can be swapped for
 /// a link to another one on the way.
-pub(crate) fn dir_to_write_in(
+pub fn dir_to_write_in(
     path: &Path,
     owners: &[u32],
 ) -> Result<(std::os::fd::OwnedFd, std::ffi::OsString), ReadError> {
@@ -244,9 +244,11 @@ pub(crate) fn dir_to_write_in(
 /// only if root controls it) owned by root and not writable by others unless sticky.
 /// Checked on descriptors; to read the file, use [`read_file`] or [`Opened`], which judge
 /// what they read.
-pub fn system_file(path: &Path) -> Result<(), String> {
-    let opened = Opened::open(path, Caller { uid: 0, gid: None }).map_err(|e| e.to_string())?;
-    opened.not_system().map_or(Ok(()), Err)
+pub fn system_file(path: &Path) -> Result<(), ReadError> {
+    let opened = Opened::open(path, Caller { uid: 0, gid: None })?;
+    opened
+        .not_system()
+        .map_or(Ok(()), |why| Err(ReadError::NotSystem(why)))
 }
 
 /// Whether user `uid` (primary group `gid`) could read `path` by its permission bits and

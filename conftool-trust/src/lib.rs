@@ -35,7 +35,7 @@
 //! `/etc/ssl/certs/*`) puts in system paths working, while a link in the caller's home or in
 //! `/tmp` (owned by the caller) is refused with its path named. Its target is walked with
 //! the same checks. The audit log, which root *writes*, follows no link at all
-//! ([`crate::audit`]).
+//! (conftool-core's audit log).
 //!
 //! Running as root without sudo (CI) or as an ordinary user, the process reads only what
 //! its own user may, so it is not protected from itself: [`read_file`] then reads the path
@@ -46,7 +46,7 @@ mod walk;
 
 use std::path::PathBuf;
 
-pub(crate) use read::dir_to_write_in;
+pub use read::dir_to_write_in;
 pub use read::{
     caller_can_read, open_dir_for, read_bounded, read_file, system_file, Contents, Opened,
 };

@@ -1,7 +1,7 @@
 //! Applying a [`MigrationPlan`] through the audited write path.
 //!
 //! The migration's writes are planned writes like the sync's: they go through
-//! [`crate::Writer::operation`], so every key is recorded in the audit trail (intent before
+//! [`conftool_core::PlannedWrites::commit`], so every key is recorded in the audit trail (intent before
 //! the commit, what landed after, an end line) under the tool's actor and reason. They are
 //! not judged by the pool rules (depool thresholds): a migration copies state as it is, it
 //! does not change it.
@@ -13,9 +13,9 @@
 //! overwriting was asked for.
 
 use super::{plan, MigrationPlan, Overwrite};
-use crate::error::Error as StoreError;
 use crate::v2::V2Read;
-use crate::Writer;
+use conftool_core::Error as StoreError;
+use conftool_core::Writer;
 
 /// Rounds of re-read and re-plan after lost compare-and-swap races.
 const MAX_ROUNDS: usize = 5;
@@ -40,7 +40,7 @@ pub enum Error {
     /// Keys differ in v3 and overwriting was not asked for: nothing more is written.
     #[error(
         "{count} keys in v3 differ from v2 (e.g. {})",
-        crate::escape_controls(example)
+        conftool_core::escape_controls(example)
     )]
     Differing {
         /// How many.
@@ -66,10 +66,13 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// Whether this is a refusal with nothing written (exit code 2).
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, Error::Differing { .. })
+/// Differing keys refuse the run, nothing written; the rest happened at run time.
+impl conftool_core::Classify for Error {
+    fn class(&self) -> conftool_core::ErrorClass {
+        match self {
+            Error::Differing { .. } => conftool_core::ErrorClass::BadInput,
+            _ => conftool_core::ErrorClass::Failure,
+        }
     }
 }
 

@@ -2,9 +2,10 @@
 //! stale (someone wrote to v3 after it was made) is re-planned after the lost
 //! compare-and-swap race, never written over blindly.
 
-use conftool_core::migrate::{self, Overwrite};
-use conftool_core::v2::{V2Entry, V2Kind, V2Read};
+use conftool_core::Classify as _;
 use conftool_core::{Actor, AuditLog, Config, Guard, Store, Write};
+use conftool_migrate::migrate::{self, Overwrite};
+use conftool_migrate::v2::{V2Entry, V2Kind, V2Read};
 use conftool_testkit::Etcd;
 
 async fn store(etcd: &Etcd) -> Store {
@@ -85,7 +86,7 @@ async fn a_key_that_turns_differing_meanwhile_is_not_overwritten_unless_asked() 
     let err = migrate::apply(&mut w, "/conftool", &src, plan, Overwrite::Refuse)
         .await
         .expect_err("a differing key");
-    assert!(err.is_refusal(), "{err}");
+    assert!(err.is_bad_input(), "{err}");
     let snap = s.read_prefix("/conftool/").await.expect("read");
     let kept = snap.kvs.iter().find(|kv| kv.key == key(5)).expect("key 5");
     assert_eq!(

@@ -89,6 +89,14 @@ macro_rules! name_type {
             }
         }
 
+        // Hash, Eq and Ord are the string's, so a set of names can be searched by `&str`
+        // (to share one name among many keys; see conftool-sync's `Current::from_snapshot`).
+        impl std::borrow::Borrow<str> for $ty {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(&self.0)

@@ -250,6 +250,9 @@ fn load_counted(files: &Files, schema: Option<&Schema>, budget: &Budget) -> Resu
         }
     }
     let mut labels = LabelsLoad::default();
+    // Collected, then the map built sorted: inserted one at a time, its nodes would stay
+    // about half full. (A key twice keeps one entry, with the same defaults either way.)
+    let mut objects = Vec::new();
     for (dc, rel, text) in pools.iter().chain(&legacy) {
         let file = files.display_path(rel);
         let dc: Datacenter = dc.parse().map_err(|e| Error::Yaml {
@@ -277,11 +280,12 @@ fn load_counted(files: &Files, schema: Option<&Schema>, budget: &Budget) -> Resu
                     // the copy each node's list holds.
                     let service = known.map_or(service, |(s, _)| s.clone());
                     let key = ObjectKey::new(dc.clone(), cluster.clone(), service, node.clone());
-                    desired.objects.insert(key, defaults);
+                    objects.push((key, defaults));
                 }
             }
         }
     }
+    desired.objects = objects.into_iter().collect();
     desired.labels = labels.finish(files, &desired.typed)?;
     Ok(desired)
 }

@@ -173,7 +173,27 @@ pub(crate) fn table(s: &SizeResult) -> String {
             r.baseline
         );
     }
+    if let Some(base) = s.row(RowId::SyncBaseline) {
+        for r in RowId::PER_OBJECT.iter().filter_map(|&id| s.row(id)) {
+            if let Some(b) = bytes_per_object(r.max_rss, base.max_rss, r.objects) {
+                let _ = writeln!(
+                    out,
+                    "  {:<34} {b:>6.0} bytes per object (peak RSS {} - baseline {}, / {})",
+                    r.label,
+                    fmt_mib(r.max_rss),
+                    fmt_mib(base.max_rss),
+                    r.objects
+                );
+            }
+        }
+    }
     out
+}
+
+/// Memory a row's objects cost each: its peak RSS over the binary's own (the baseline row,
+/// measured in the same runs), divided by the objects.
+pub(crate) fn bytes_per_object(peak: u64, baseline: u64, objects: usize) -> Option<f64> {
+    (objects > 0).then(|| peak.saturating_sub(baseline) as f64 / objects as f64)
 }
 
 /// Time growth per row between consecutive sizes.
@@ -299,6 +319,36 @@ pub(crate) fn targets(sizes: &[SizeResult], sc: &[Scaling]) -> Vec<Target> {
             ))
         }),
     );
+    push(
+        "conftool-sync peak memory <= 100 MB at 100,000 (issue 18)",
+        sizes.iter().find(|s| s.objects == 100_000).and_then(|s| {
+            let worst = RowId::PER_OBJECT
+                .iter()
+                .filter_map(|&id| s.row(id))
+                .max_by_key(|r| r.max_rss)?;
+            Some((
+                format!("{} ({})", fmt_mib(worst.max_rss), worst.label),
+                worst.max_rss <= 100_000_000,
+            ))
+        }),
+    );
+    let million = sizes.iter().find(|s| s.objects == 1_000_000);
+    let per_object = million.and_then(|s| {
+        let base = s.row(RowId::SyncBaseline)?;
+        RowId::PER_OBJECT
+            .iter()
+            .filter_map(|&id| s.row(id))
+            .filter_map(|r| Some((bytes_per_object(r.max_rss, base.max_rss, r.objects)?, r)))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+    });
+    t.push(Target {
+        target: "conftool-sync <= 400 bytes per object at 1,000,000 (issue 18, stretch)".into(),
+        measured: per_object.map_or_else(
+            || "not measured (needs --sizes 1m)".into(),
+            |(b, r)| format!("{b:.0} bytes per object ({})", r.label),
+        ),
+        met: per_object.map(|(b, _)| b <= 400.0),
+    });
     let tenfold: Vec<&Scaling> = sc
         .iter()
         .filter(|s| s.row.is_tool() && (s.objects_factor - 10.0).abs() < 0.5)

@@ -18,6 +18,7 @@ pub(crate) enum RowId {
     FloorReadSelected,
     FloorSetSelected,
     FloorSingle,
+    SyncBaseline,
     SyncInitial,
     SyncNoop,
     SyncChurn,
@@ -28,13 +29,14 @@ pub(crate) enum RowId {
 
 impl RowId {
     /// In table order.
-    pub(crate) const ALL: [RowId; 12] = [
+    pub(crate) const ALL: [RowId; 13] = [
         RowId::FloorWrite,
         RowId::FloorRead,
         RowId::FloorParse,
         RowId::FloorReadSelected,
         RowId::FloorSetSelected,
         RowId::FloorSingle,
+        RowId::SyncBaseline,
         RowId::SyncInitial,
         RowId::SyncNoop,
         RowId::SyncChurn,
@@ -52,6 +54,7 @@ impl RowId {
             RowId::FloorReadSelected => "floor: read 10%",
             RowId::FloorSetSelected => "floor: read+write 10%",
             RowId::FloorSingle => "floor: get+put 1 key",
+            RowId::SyncBaseline => "conftool-sync --version (baseline)",
             RowId::SyncInitial => "conftool-sync initial",
             RowId::SyncNoop => "conftool-sync no-op",
             RowId::SyncChurn => "conftool-sync 1% nodes changed",
@@ -87,8 +90,15 @@ impl RowId {
 
     /// Whether the row's work grows with the fleet (for the scaling check).
     pub(crate) fn scales(self) -> bool {
-        !matches!(self, RowId::FloorSingle | RowId::Depool)
+        !matches!(
+            self,
+            RowId::FloorSingle | RowId::Depool | RowId::SyncBaseline
+        )
     }
+
+    /// The rows whose memory is shown per object (over [`RowId::SyncBaseline`]).
+    pub(crate) const PER_OBJECT: [RowId; 3] =
+        [RowId::SyncInitial, RowId::SyncNoop, RowId::SyncChurn];
 
     /// Whether the row runs one of the tools (for the memory target).
     pub(crate) fn is_tool(self) -> bool {

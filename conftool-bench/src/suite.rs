@@ -229,6 +229,19 @@ pub(crate) fn run_once(
     let caps = sync_caps(&[&p.initial_dir, &p.churned_dir], n + n / 50 + 100)?;
     let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
 
+    // The binary alone (code, libraries, allocator, runtime not started): what the rows'
+    // bytes per object are counted over.
+    let m = process::run(
+        &tools.bench,
+        &{
+            let mut c = Command::new(&tools.sync);
+            c.arg("--version");
+            c
+        },
+        &p.scratch,
+    )?;
+    run.insert(RowId::SyncBaseline, sample(0, &m));
+
     let initial_args = [&["--directory", &initial, "--quiet"][..], &caps].concat();
     let m = tool(&tools.sync, &initial_args)?;
     check_sync_result(&rt.block_on(dump(&url, ROOT_PREFIX))?, &p.expected)?;

@@ -10,6 +10,7 @@
 //! output the user asked for was lost. Writes to stderr never panic (a closed stderr pipe
 //! would otherwise turn into exit 101).
 
+use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
@@ -150,6 +151,22 @@ impl Printer {
         }
     }
 
+    /// A unified diff made by `write`, coloured on a terminal; otherwise written out a
+    /// chunk at a time as it is made, never held whole (a sync's diff has a line per object).
+    pub fn diff_with(&self, write: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) {
+        if self.color {
+            let mut diff = String::new();
+            // Writing into a String cannot fail.
+            let _ = write(&mut diff);
+            return self.diff(&diff);
+        }
+        let mut out = Chunked(String::with_capacity(Chunked::SIZE));
+        let _ = write(&mut out);
+        if !out.0.is_empty() {
+            write_stdout(out.0.as_bytes());
+        }
+    }
+
     /// A unified diff, coloured on a terminal.
     pub fn diff(&self, diff: &str) {
         if !self.color {
@@ -176,6 +193,24 @@ impl Printer {
             buf.push('\n');
         }
         self.text(&buf);
+    }
+}
+
+/// Text for stdout, written out each time [`Chunked::SIZE`] bytes have gathered.
+struct Chunked(String);
+
+impl Chunked {
+    const SIZE: usize = 64 * 1024;
+}
+
+impl fmt::Write for Chunked {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.push_str(s);
+        if self.0.len() >= Self::SIZE {
+            write_stdout(self.0.as_bytes());
+            self.0.clear();
+        }
+        Ok(())
     }
 }
 

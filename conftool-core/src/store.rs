@@ -148,7 +148,9 @@ impl Store {
             let more = resp.more();
             let mut resp = resp;
             let page = resp.take_kvs();
-            snap.kvs.reserve(page.len());
+            // Exactly: the last page of a 100,001-key read would otherwise double the vector
+            // (a million-key snapshot would hold room for two million).
+            snap.kvs.reserve_exact(page.len());
             // Move keys and values out of the response instead of copying them.
             for item in page {
                 let mod_revision = item.mod_revision();

@@ -89,18 +89,25 @@ impl Keyspace {
     /// Decode an object key; `None` for anything that is not exactly
     /// `.../pools/<dc>/<cluster>/<service>/<node>` with valid names.
     pub fn parse_object_key(&self, key: &str) -> Option<ObjectKey> {
-        let rest = key.strip_prefix(&self.pools_prefix())?;
-        let mut it = rest.split('/');
-        let (dc, cluster, service, node) = (it.next()?, it.next()?, it.next()?, it.next()?);
-        if it.next().is_some() {
-            return None;
-        }
+        let [dc, cluster, service, node] = self.object_key_parts(key)?;
         Some(ObjectKey::new(
             dc.parse().ok()?,
             cluster.parse().ok()?,
             service.parse().ok()?,
             node.parse::<NodeName>().ok()?,
         ))
+    }
+
+    /// The four names of `.../pools/<dc>/<cluster>/<service>/<node>`, not yet validated;
+    /// `None` for any other shape. [`Keyspace::parse_object_key`] is the checked form.
+    pub fn object_key_parts<'k>(&self, key: &'k str) -> Option<[&'k str; 4]> {
+        let rest = key.strip_prefix(&self.pools_prefix())?;
+        let mut it = rest.split('/');
+        let parts = [it.next()?, it.next()?, it.next()?, it.next()?];
+        if it.next().is_some() {
+            return None;
+        }
+        Some(parts)
     }
 
     /// The key of a service definition.

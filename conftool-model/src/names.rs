@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -41,8 +42,11 @@ pub fn validate_name(kind: &'static str, s: &str) -> Result<(), NameError> {
 macro_rules! name_type {
     ($(#[$doc:meta])* $ty:ident, $kind:literal) => {
         $(#[$doc])*
+        // Shared, not owned: a fleet's keys repeat the same few datacenter, cluster and
+        // service names (and each node's name once per service), so a clone is a count, not
+        // a copy; 16 bytes instead of a String's 24 plus its own allocation.
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $ty(String);
+        pub struct $ty(Arc<str>);
 
         impl $ty {
             /// The name as a string slice.
@@ -55,7 +59,7 @@ macro_rules! name_type {
             type Err = NameError;
             fn from_str(s: &str) -> Result<Self, NameError> {
                 validate_name($kind, s)?;
-                Ok(Self(s.to_string()))
+                Ok(Self(Arc::from(s)))
             }
         }
 
@@ -63,7 +67,7 @@ macro_rules! name_type {
             type Error = NameError;
             fn try_from(s: String) -> Result<Self, NameError> {
                 validate_name($kind, &s)?;
-                Ok(Self(s))
+                Ok(Self(Arc::from(s)))
             }
         }
 
@@ -81,6 +85,14 @@ macro_rules! name_type {
 
         impl AsRef<str> for $ty {
             fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        // Hash, Eq and Ord are the string's, so a set of names can be searched by `&str`
+        // (to share one name among many keys; see conftool-sync's `Current::from_snapshot`).
+        impl std::borrow::Borrow<str> for $ty {
+            fn borrow(&self) -> &str {
                 &self.0
             }
         }

@@ -28,22 +28,9 @@ pub struct Outcome {
     pub rounds: usize,
     /// etcd's revision after the last write (0 when nothing was written).
     pub revision: i64,
-    /// Every write that landed (each is in the audit trail too).
-    pub written: Vec<Written>,
-}
-
-/// One write that landed: the key, its stored text before and after (`None`: absent), and
-/// the revision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
-    /// The key.
-    pub key: String,
-    /// The value it replaced.
-    pub before: Option<String>,
-    /// The value written (`None`: deleted).
-    pub after: Option<String>,
-    /// The revision of the write.
-    pub revision: i64,
+    /// How many writes landed. Each is in the audit trail, which is where to read them:
+    /// kept here too, every key and value of an initial sync would double its memory.
+    pub written: usize,
 }
 
 impl Outcome {
@@ -70,7 +57,7 @@ impl Outcome {
 
     /// Whether any write landed.
     pub fn wrote_something(&self) -> bool {
-        !self.written.is_empty()
+        self.written > 0
     }
 
     /// `err`, or, if something was written already, [`Error::Stopped`] carrying what was.
@@ -86,13 +73,10 @@ impl Outcome {
     }
 }
 
-/// The value a write puts (`None` for a delete).
-fn after_text(w: &Write) -> Option<&str> {
-    match w {
-        Write::Put { value, .. } => Some(value.as_str()),
-        Write::Delete { .. } => None,
-    }
-}
+/// The most writes made and committed at a time: enough to keep every transaction in
+/// flight (128 writes each, 8 at once) for a while, few enough that a million-object sync
+/// never holds more than a slice of its writes (a few MB).
+const SLICE: usize = 16 * 1024;
 
 /// Read everything this tool manages in one (paginated) range read.
 pub async fn snapshot(store: &Store) -> Result<Snapshot, Error> {
@@ -160,40 +144,43 @@ async fn apply_rounds(
         if current.writes_nothing() {
             return Ok(outcome);
         }
-        // Stage after stage (schema types in dependency order; see Plan::write_stages).
+        // Stage after stage (schema types in dependency order; see Plan::write_stages),
+        // each a slice at a time: the writes are made as they are sent, not all first.
         let mut conflicted = false;
-        for writes in current.write_stages(&ks) {
-            let report = op.commit(&writes).await;
-            for &(i, rev) in &report.applied {
-                let (write, before) = &writes[i];
-                outcome.revision = outcome.revision.max(rev);
-                let key = write.key();
-                let after = after_text(write);
-                if ks.parse_service_key(key).is_some() {
-                    outcome.services += 1;
-                } else if key == meta_key {
-                    outcome.meta = true;
-                } else if ks.parse_label_key(key).is_some() {
-                    outcome.labels += 1;
-                } else {
-                    // A pool object or an object of a schema-declared type.
-                    match after {
-                        Some(_) => outcome.created += 1,
-                        None => outcome.deleted += 1,
+        for mut stage in current.lazy_stages(&ks) {
+            loop {
+                let writes: Vec<(Write, Option<&str>)> =
+                    stage.writes.by_ref().take(SLICE).collect();
+                if writes.is_empty() {
+                    break;
+                }
+                let report = op.commit(&writes).await;
+                for &(i, rev) in &report.applied {
+                    outcome.revision = outcome.revision.max(rev);
+                    outcome.written += 1;
+                    let write = &writes[i].0;
+                    let key = write.key();
+                    if ks.parse_service_key(key).is_some() {
+                        outcome.services += 1;
+                    } else if key == meta_key {
+                        outcome.meta = true;
+                    } else if ks.parse_label_key(key).is_some() {
+                        outcome.labels += 1;
+                    } else {
+                        // A pool object or an object of a schema-declared type.
+                        match write {
+                            Write::Put { .. } => outcome.created += 1,
+                            Write::Delete { .. } => outcome.deleted += 1,
+                        }
                     }
                 }
-                outcome.written.push(Written {
-                    key: key.to_string(),
-                    before: before.map(str::to_string),
-                    after: after.map(str::to_string),
-                    revision: rev,
-                });
+                if let Some(err) = report.error {
+                    // The rest is not sent: re-running converges.
+                    unknown.extend(report.failed.iter().map(|&i| writes[i].0.key().to_string()));
+                    return Err(outcome.stop(err.into()));
+                }
+                conflicted |= !report.conflicted.is_empty();
             }
-            if let Some(err) = report.error {
-                unknown.extend(report.failed.iter().map(|&i| writes[i].0.key().to_string()));
-                return Err(outcome.stop(err.into()));
-            }
-            conflicted |= !report.conflicted.is_empty();
         }
         if !conflicted {
             return Ok(outcome);

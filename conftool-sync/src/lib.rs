@@ -52,14 +52,14 @@ pub mod typed_load;
 pub mod typed_plan;
 mod yaml;
 
-pub use apply::{Outcome, Written};
+pub use apply::Outcome;
 pub use caps::{Cap, Caps};
 pub use error::{Error, GitError};
 pub use guard::{Limits, Refusal};
 pub use labels::{LabelChange, LabelPlan};
 pub use layout::Notice;
 pub use load::{load, load_capped, load_with, Desired, NodeDefs, ServiceDefs};
-pub use plan::{plan, Current, Deletion, MetaChange, Plan, ServiceChange};
+pub use plan::{plan, Current, Deletion, MetaChange, Plan, ServiceChange, Stage};
 pub use schema_file::{
     read_schema, read_schema_as, read_schema_noted, read_schema_noted_as, DEFAULT_SCHEMA,
 };

@@ -304,7 +304,9 @@ impl<'a> NodeFiles<'a> {
         known: Option<&ServicesFile>,
         budget: &Budget,
     ) -> Result<(BTreeMap<ObjectKey, Defaults>, LabelsLoad), Error> {
-        let mut objects = BTreeMap::new();
+        // Collected, then the map built sorted: inserted one at a time, its nodes would stay
+        // about half full. (A key twice keeps one entry, with the same defaults either way.)
+        let mut objects = Vec::new();
         let mut labels = LabelsLoad::default();
         for (dc, rel, text) in self.pools.iter().chain(&self.legacy) {
             let file = files.display_path(rel);
@@ -325,18 +327,21 @@ impl<'a> NodeFiles<'a> {
             for (cluster, by_node) in nodes {
                 for (node, svcs) in by_node {
                     for service in svcs {
-                        let defaults = known
+                        let known = known
                             .and_then(|k| k.get(&cluster))
-                            .and_then(|c| c.get(&service))
-                            .map_or(Defaults::LEGACY, |d| d.default_values);
+                            .and_then(|c| c.get_key_value(&service));
+                        let defaults = known.map_or(Defaults::LEGACY, |(_, d)| d.default_values);
+                        // The declared name, shared by every object of the service, rather
+                        // than the copy each node's list holds.
+                        let service = known.map_or(service, |(s, _)| s.clone());
                         let key =
                             ObjectKey::new(dc.clone(), cluster.clone(), service, node.clone());
-                        objects.insert(key, defaults);
+                        objects.push((key, defaults));
                     }
                 }
             }
         }
-        Ok((objects, labels))
+        Ok((objects.into_iter().collect(), labels))
     }
 }
 

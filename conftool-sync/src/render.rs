@@ -6,7 +6,9 @@
 //! an escape sequence would reach the terminal. Every key, value and label is shown through
 //! [`escape_controls`], so each key is exactly one line and no control character is printed.
 
-use conftool_core::{escape_controls, Keyspace, Write};
+use std::fmt;
+
+use conftool_core::{escape_controls, Defaults, Keyspace, Write};
 use similar::TextDiff;
 
 use crate::plan::Plan;
@@ -72,6 +74,22 @@ impl Plan {
     /// (`new_label`), one line per key, control characters escaped (`\n`, `\x1b`). Empty
     /// when there is nothing to write.
     pub fn render_diff(&self, ks: &Keyspace, old_label: &str, new_label: &str) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = self.write_diff(ks, old_label, new_label, &mut out);
+        out
+    }
+
+    /// [`Plan::render_diff`], written to `out` as it is made rather than returned whole:
+    /// an initial sync's diff is a line per object (~8 MB at 100,000 objects) that need not
+    /// be held twice. Nothing is written when there is nothing to write.
+    pub fn write_diff(
+        &self,
+        ks: &Keyspace,
+        old_label: &str,
+        new_label: &str,
+        out: &mut dyn fmt::Write,
+    ) -> fmt::Result {
         let mut old: Vec<(String, String)> = Vec::new();
         let mut new: Vec<(String, String)> = Vec::new();
         for s in &self.services {
@@ -83,8 +101,19 @@ impl Plan {
                 new.push((key, serde_json::to_string(def).unwrap_or_default()));
             }
         }
-        for (key, state) in &self.create {
-            new.push((ks.object_key(key), state.to_json()));
+        // The objects to create, each with which of the few default states it gets: their
+        // text made once each, not once an object.
+        let mut states: Vec<(Defaults, String)> = Vec::new();
+        let mut created: Vec<(String, usize)> = Vec::with_capacity(self.create.len());
+        for (key, defaults) in &self.create {
+            let i = match states.iter().position(|(d, _)| d == defaults) {
+                Some(i) => i,
+                None => {
+                    states.push((*defaults, defaults.state().to_json()));
+                    states.len() - 1
+                }
+            };
+            created.push((ks.object_key(key), i));
         }
         for d in &self.delete {
             old.push((ks.object_key(&d.key), d.old.clone()));
@@ -108,22 +137,64 @@ impl Plan {
             }
             new.push((ks.sync_meta_key(), meta.new.clone()));
         }
-        if old.is_empty() && new.is_empty() {
-            return String::new();
+        if old.is_empty() && new.is_empty() && created.is_empty() {
+            return Ok(());
         }
-        let text = |mut v: Vec<(String, String)>| {
-            v.sort();
-            v.into_iter()
-                .map(|(k, v)| format!("{} {}\n", escape_controls(&k), escape_controls(&v)))
-                .collect::<String>()
-        };
-        let (old, new) = (text(old), text(new));
-        TextDiff::from_lines(&old, &new)
-            .unified_diff()
-            .context_radius(0)
-            .header(&escape_controls(old_label), &escape_controls(new_label))
-            .to_string()
+        let states: Vec<&str> = states.iter().map(|(_, s)| s.as_str()).collect();
+        let (old, new) = (lines(old, Vec::new(), &[]), lines(new, created, &states));
+        write!(
+            out,
+            "{}",
+            TextDiff::from_lines(&old, &new)
+                .unified_diff()
+                .context_radius(0)
+                .header(&escape_controls(old_label), &escape_controls(new_label))
+        )
     }
+}
+
+/// Sorted keys and values as the diff's text, a line each: `KEY VALUE`, escaped: those of
+/// `pairs` and of `created` (whose values are `states[i]`) together, in one order. Sized
+/// before it is written (no doubling), each pair dropped as soon as it is written.
+fn lines(
+    mut pairs: Vec<(String, String)>,
+    mut created: Vec<(String, usize)>,
+    states: &[&str],
+) -> String {
+    let state = |i: usize| states.get(i).copied().unwrap_or_default();
+    pairs.sort();
+    created.sort_by(|a, b| (a.0.as_str(), state(a.1)).cmp(&(b.0.as_str(), state(b.1))));
+    let len = |k: &str, v: &str| escape_controls(k).len() + escape_controls(v).len() + 2;
+    let total = pairs.iter().map(|(k, v)| len(k, v)).sum::<usize>()
+        + created
+            .iter()
+            .map(|(k, i)| len(k, state(*i)))
+            .sum::<usize>();
+    let mut text = String::with_capacity(total);
+    let mut push = |k: &str, v: &str| {
+        text.push_str(&escape_controls(k));
+        text.push(' ');
+        text.push_str(&escape_controls(v));
+        text.push('\n');
+    };
+    let mut pairs = pairs.into_iter().peekable();
+    let mut created = created.into_iter().peekable();
+    loop {
+        let take_pair = match (pairs.peek(), created.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some((k, v)), Some((ck, i))) => (k.as_str(), v.as_str()) <= (ck.as_str(), state(*i)),
+        };
+        if take_pair {
+            if let Some((k, v)) = pairs.next() {
+                push(&k, &v);
+            }
+        } else if let Some((k, i)) = created.next() {
+            push(&k, state(i));
+        }
+    }
+    text
 }
 
 /// `n` and the noun that goes with it: `0 objects`, `1 object`, `2 objects`.
@@ -136,7 +207,7 @@ mod tests {
     use super::*;
     use crate::load::Desired;
     use crate::plan::{plan, Current, Deletion, MetaChange, ServiceChange};
-    use conftool_core::{Defaults, Kv, ObjectKey, Snapshot};
+    use conftool_core::{Kv, ObjectKey, Snapshot};
 
     fn key(node: &str) -> ObjectKey {
         ObjectKey::new(
@@ -266,7 +337,7 @@ mod tests {
             new: None,
             old: Some((1, "{}".into())),
         };
-        let state = || Defaults::LEGACY.state();
+        let state = || Defaults::LEGACY;
         let record = |old: Option<(i64, String)>| MetaChange {
             new: NEW_RECORD.into(),
             old,

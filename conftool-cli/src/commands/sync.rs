@@ -175,7 +175,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<u8> {
         );
     }
     let etcd = format!("etcd {} (revision {})", store.endpoints(), plan.revision);
-    out.diff(&plan.render_diff(store.keyspace(), &etcd, &source));
+    out.diff_with(|w| plan.write_diff(store.keyspace(), &etcd, &source, w));
     if plan.writes_nothing() {
         out.info(format!(
             "Nothing to do: etcd matches {source} (revision {}).",

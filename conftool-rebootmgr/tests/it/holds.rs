@@ -57,6 +57,28 @@ async fn stop_switches_hold_every_run_and_dry_run_says_which() {
     let (code, lines, _) = sim.run("node3", &["status"]);
     assert_eq!(code, 0);
     assert!(lines.is_empty(), "status is one JSON document, not lines");
+    // A report that cannot be written is not success, and says that what was asked was done.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = std::process::Command::new(crate::sim::BIN)
+        .arg("--config")
+        .arg(sim.config_path("node3"))
+        .args(["stop", "--node", "node3", "--reason", "stdout full"])
+        .stdout(full)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("could not be written to stdout (what was asked was done)"),
+        "{err}"
+    );
+    let (code, _, _) = sim.run("node3", &["run", "--dry-run"]);
+    assert_eq!(code, 3, "held back by the stop that was set");
+    let (code, _, _) = sim.run("node1", &["go", "--node", "node3"]);
+    assert_eq!(code, 0);
     let (_, _, _) = sim.run("node1", &["go", "--node", "node2"]);
     // Going ahead: the reboot command ends the run (SIGKILL), the next one finishes.
     let (code, _, _) = sim.run("node2", &["run"]);

@@ -3,6 +3,7 @@
 
 mod log;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -130,49 +131,59 @@ async fn other(cfg: RebootConfig, command: Command) -> anyhow::Result<()> {
         Command::Run { .. } => {}
         Command::Status => {
             let status = node.status().await?;
-            println!("{}", serde_json::to_string_pretty(&status)?);
+            say(&serde_json::to_string_pretty(&status)?)?;
         }
         Command::Stop { scope, reason } => {
             let scope = scope.scope();
             node.set_stop(&scope, Some(&reason)).await?;
-            println!("stopped: reboots of {scope}");
+            say(&format!("stopped: reboots of {scope}"))?;
         }
         Command::Go { scope } => {
             let scope = scope.scope();
             let was = node.set_stop(&scope, None).await?;
-            println!(
+            say(&format!(
                 "{}: reboots of {scope}",
                 if was { "cleared" } else { "was not set" }
-            );
+            ))?;
         }
         Command::ClearMark { node: n } => {
             let n = n.unwrap_or_else(|| node.name().clone());
             let was = node.clear_mark(&n).await?;
-            println!(
+            say(&format!(
                 "{n}: {}",
                 if was {
                     "mark cleared"
                 } else {
                     "was not marked"
                 }
-            );
+            ))?;
         }
         Command::Request { node: n, withdraw } => {
             let n = n.unwrap_or_else(|| node.name().clone());
             node.request(&n, !withdraw)
                 .await
                 .with_context(|| format!("reboot request of {n}"))?;
-            println!(
+            say(&format!(
                 "{n}: reboot {}",
                 if withdraw {
                     "request withdrawn"
                 } else {
                     "requested"
                 }
-            );
+            ))?;
         }
     }
     Ok(())
+}
+
+/// A line on stdout; an error if it cannot be written (a closed pipe is not success). What
+/// the command changed has been written to etcd by then: the error says only that its
+/// report was lost.
+fn say(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .context("the report could not be written to stdout (what was asked was done)")
 }
 
 /// The exit code of an error, after saying it.

@@ -2,14 +2,13 @@
 //! file parses arguments, turns the daemon's events into log lines (one JSON object per
 //! line on stderr), wires up the signals and chooses the exit code.
 
-use conftool_core::Classify as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use conftool_core::config::{CallerSettings, DEFAULT_CONFIG_PATH};
-use conftool_core::{Actor, AuditLog, Config, Store};
+use conftool_core::{Actor, AuditLog, Classify as _, Config, Store};
 use conftool_maintd::{Ctx, Daemon, DaemonEvent, Error, MaintConfig};
 use conftool_trust::Privilege;
 use serde_json::{json, Value};
@@ -174,7 +173,11 @@ fn log(mut v: Value) {
     if let Value::Object(m) = &mut v {
         m.insert("ts".into(), json!((ts * 1000.0).round() / 1000.0));
     }
-    eprintln!("{v}");
+    // A log that cannot be written (the journal gone) must not stop the daemon half-way
+    // through an action, as a panic in eprintln! would: the line is lost, the work goes on.
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{v}");
 }
 
 fn event_json(e: &DaemonEvent) -> Value {

@@ -214,25 +214,10 @@ impl fmt::Write for Chunked {
     }
 }
 
-/// JSON the way Python's `json.dumps` writes it by default (`", "` and `": "` separators),
-/// so output parsed by scripts written for the Python confctl stays byte-compatible.
-pub fn py_json(v: &serde_json::Value) -> String {
-    use serde_json::Value;
-    match v {
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(py_json).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), py_json(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => other.to_string(),
-    }
-}
+/// JSON the way Python's `json.dumps` writes it by default (`", "` and `": "` separators,
+/// non-ASCII as `\uXXXX`), so output parsed by scripts written for the Python confctl stays
+/// byte-compatible: the model's, one writer for node and schema objects.
+pub use conftool_core::schema::object::py_json;
 
 /// The Python confctl's `get` line for one object:
 /// `{"mw1018": {"weight": 10, "pooled": "yes"}, "tags": "dc=eqiad,cluster=appservers,service=apache"}`.

@@ -372,7 +372,7 @@ fn a_later_action_that_fails_after_a_write_exits_1_and_says_so() {
 }
 
 /// The YAML documents of a `--yaml` output.
-fn yaml_docs(text: &str) -> Vec<serde_json::Value> {
+pub(crate) fn yaml_docs(text: &str) -> Vec<serde_json::Value> {
     use serde::Deserialize;
     yaml_serde::Deserializer::from_str(text)
         .map(|doc| serde_json::Value::deserialize(doc).expect("valid YAML"))

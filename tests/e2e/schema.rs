@@ -409,6 +409,89 @@ fn confctl_gets_sets_and_deletes_schema_objects() {
     assert!(now.contains_key("/v1/dbconfig-section/eqiad/s1/db1001"));
 }
 
+/// Schema objects go through the flow node objects go through (`pipeline.rs`): `--yaml`
+/// prints the Python tool's asdict form, one document per object, holding what the JSON
+/// line holds; `--json` of a write that changes nothing still prints its document; a write
+/// that matches nothing is bad input and writes nothing.
+#[test]
+fn schema_objects_take_the_node_objects_flow() {
+    let ctx = Ctx::new();
+    let (schema, data) = setup(&ctx);
+    sync(&ctx, &schema, &data, &[]).expect_code(0);
+    let sel = "dnsdisc=appservers-rw";
+    let lines = confctl(&ctx, &schema, "discovery", sel, "get")
+        .expect_code(0)
+        .stdout;
+    let yaml = ctx
+        .run(
+            "confctl",
+            &[
+                "--yaml",
+                "--schema",
+                s(&schema),
+                "--object-type",
+                "discovery",
+                "select",
+                sel,
+                "get",
+            ],
+        )
+        .expect_code(0)
+        .stdout;
+    let docs = crate::confctl_compat::yaml_docs(&yaml);
+    let lines: Vec<Value> = lines.lines().map(json).collect();
+    assert_eq!(lines.len(), 2, "fixture: two objects");
+    assert_eq!(docs, lines, "{yaml}");
+
+    let before = ctx.state();
+    let json_run = |sel: &str, action: &str| {
+        ctx.run(
+            "confctl",
+            &[
+                "--json",
+                "--schema",
+                s(&schema),
+                "--object-type",
+                "discovery",
+                "select",
+                sel,
+                action,
+                "--yes",
+            ],
+        )
+    };
+    let same = json_run("dnsdisc=api-rw", "set/ttl=300").expect_code(0);
+    let doc = json(same.stdout.trim());
+    assert_eq!(doc["object_type"], "discovery", "{doc}");
+    assert_eq!(doc["changed"], serde_json::json!([]), "{doc}");
+    assert_eq!(doc["unchanged"], 1, "{doc}");
+    assert!(
+        same.stderr.contains("already in the requested state"),
+        "{}",
+        same.stderr
+    );
+    assert_eq!(ctx.state(), before, "nothing rewritten");
+
+    let none = json_run("dnsdisc=no-such-thing", "set/ttl=10").expect_code(2);
+    assert!(
+        none.stderr
+            .contains("matches no discovery objects; nothing written"),
+        "{}",
+        none.stderr
+    );
+    assert_eq!(ctx.state(), before);
+
+    // A write that lands: its document lists the change with its revision.
+    let set = json_run("dnsdisc=api-rw", "set/ttl=20").expect_code(0);
+    let doc = json(set.stdout.trim());
+    assert_eq!(doc["unchanged"], 0, "{doc}");
+    let changed = doc["changed"].as_array().expect("changed");
+    assert_eq!(changed.len(), 1, "{doc}");
+    assert_eq!(changed[0]["key"], API, "{doc}");
+    assert_eq!(changed[0]["after"]["ttl"], 20, "{doc}");
+    assert_eq!(changed[0]["revision"], ctx.revision(), "{doc}");
+}
+
 #[test]
 fn confctl_refuses_bad_values_before_writing_anything() {
     let ctx = Ctx::new();

@@ -49,9 +49,11 @@ pub fn confirm(question: &str) -> bool {
 
 /// What a write did: the changes that landed, and the error that stopped it, if any.
 /// Changes that landed before a failure are real: they are audited and shown like the rest.
-pub struct Landed {
+/// `A` is how a landed change is told: a pool object's [`Applied`] (the default), or a schema
+/// object's change with its revision.
+pub struct Landed<A = Applied> {
     /// Changes written, each with its etcd revision.
-    pub applied: Vec<Applied>,
+    pub applied: Vec<A>,
     /// Why the write stopped before doing everything, if it did.
     pub error: Option<anyhow::Error>,
 }
@@ -60,10 +62,25 @@ impl Landed {
     /// Print the landed changes as the Python tool's lines, or as JSON objects in `extra`'s
     /// document (`changed`, plus `error` on failure), then return the outcome.
     pub fn report(self, out: &Printer, json: Option<serde_json::Value>) -> anyhow::Result<u8> {
+        self.report_with(out, json, |a| change_lines(&a.change), applied_json)
+    }
+}
+
+impl<A> Landed<A> {
+    /// [`Landed::report`] for any kind of landed change: `lines` gives its Python-tool
+    /// lines, `to_json` its entry in the document's `changed` list.
+    pub fn report_with(
+        self,
+        out: &Printer,
+        json: Option<serde_json::Value>,
+        lines: impl Fn(&A) -> Vec<String>,
+        to_json: impl Fn(&A) -> serde_json::Value,
+    ) -> anyhow::Result<u8> {
         match json {
             Some(mut doc) => {
                 if let Some(obj) = doc.as_object_mut() {
-                    obj.insert("changed".into(), changed_json(&self.applied));
+                    let changed = self.applied.iter().map(to_json).collect();
+                    obj.insert("changed".into(), serde_json::Value::Array(changed));
                     if let Some(e) = &self.error {
                         obj.insert("error".into(), format!("{e:#}").into());
                     }
@@ -72,7 +89,7 @@ impl Landed {
             }
             None => {
                 for a in &self.applied {
-                    for l in change_lines(&a.change) {
+                    for l in lines(a) {
                         out.line(l);
                     }
                 }
@@ -85,19 +102,14 @@ impl Landed {
     }
 }
 
-/// Applied changes as JSON: `[{"key", "before", "after", "revision"}]`.
-pub fn changed_json(applied: &[Applied]) -> serde_json::Value {
-    applied
-        .iter()
-        .map(|a| {
-            serde_json::json!({
-                "key": a.change.key.to_string(),
-                "before": a.change.before,
-                "after": a.change.after,
-                "revision": a.revision,
-            })
-        })
-        .collect()
+/// An applied change as JSON: `{"key", "before", "after", "revision"}`.
+pub fn applied_json(a: &Applied) -> serde_json::Value {
+    serde_json::json!({
+        "key": a.change.key.to_string(),
+        "before": a.change.before,
+        "after": a.change.after,
+        "revision": a.revision,
+    })
 }
 
 /// A writer for `tool` (the library's one audited write path), with the rules the user
@@ -189,23 +201,29 @@ pub async fn check_rules(writer: &Writer<'_>, changes: &[Change]) -> anyhow::Res
 
 /// What a failed write says: nothing written, or what was kept.
 pub fn failure(failure: ApplyError) -> Landed {
-    let n = failure.applied.len();
-    let audit_failed = matches!(failure.error, conftool_core::Error::Audit { .. });
+    stopped(failure.applied, failure.error)
+}
+
+/// A write of any kind of object that stopped with `error` after `applied` landed: nothing
+/// written (with the rule's hint, if a rule refused it), or how many changes were kept.
+pub fn stopped<A>(applied: Vec<A>, error: conftool_core::Error) -> Landed<A> {
+    let n = applied.len();
+    let audit_failed = matches!(error, conftool_core::Error::Audit { .. });
     let err = match (n, audit_failed) {
-        (0, _) if said_after(&failure.error) => nothing_written(failure.error),
-        (0, _) => match with_hint(failure.error) {
+        (0, _) if said_after(&error) => nothing_written(error),
+        (0, _) => match with_hint(error) {
             e if e.downcast_ref::<BadInput>().is_some() => e,
             e => e.context("nothing written"),
         },
-        (_, true) => anyhow::Error::new(failure.error).context(format!(
+        (_, true) => anyhow::Error::new(error).context(format!(
             "{n} changes were written (shown above), but recording them in the audit log failed"
         )),
-        (_, false) => anyhow::Error::new(failure.error).context(format!(
+        (_, false) => anyhow::Error::new(error).context(format!(
             "stopped after writing {n} of the changes (shown above)"
         )),
     };
     Landed {
-        applied: failure.applied,
+        applied,
         error: Some(err),
     }
 }

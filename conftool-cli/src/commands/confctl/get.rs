@@ -1,4 +1,5 @@
-//! What `get` prints, in each of the Python confctl's shapes, as text, `--json` or `--yaml`.
+//! What `get` prints, in each of the Python confctl's shapes, as text, `--json` or `--yaml`,
+//! for node objects and schema objects alike (each [`Kind`] gives its lines and values).
 //!
 //! The Python tool prints one JSON line per object (`Entity.__str__`, its `asdict` form) for
 //! `select ... get` and for `tags ... --action get NAME|re:REGEX`, `NAME not found` for a
@@ -13,11 +14,12 @@
 //! prints `!!python/object` tags that `yaml.safe_load` refuses. We print the dict of plain
 //! values that earlier versions printed, which is what scripts were written against.)
 
-use conftool_core::{escape_controls, ObjectKey, PoolState, Selection, Selector};
-use serde_json::{json, Value};
+use conftool_core::escape_controls;
+use serde_json::Value;
 
+use super::pipeline::Kind;
 use super::Opts;
-use crate::output::{get_line, object_json, py_json};
+use crate::output::py_json;
 use crate::pyyaml;
 
 /// How `get` shows what it selected.
@@ -31,46 +33,40 @@ pub(super) enum GetStyle<'a> {
     PoolDict,
 }
 
-/// Print a selection as `get` does.
-pub(super) fn print(opts: &Opts, sel: &Selector, selection: &Selection, style: GetStyle<'_>) {
+/// Print a selection of any kind of object as `get` does.
+pub(super) fn print<K: Kind>(
+    kind: &K,
+    opts: &Opts,
+    sel: &K::Sel,
+    selection: &K::Selection,
+    style: GetStyle<'_>,
+) {
     if opts.json {
-        let objects: Vec<_> = selection
-            .objects
-            .iter()
-            .map(|o| object_json(&o.key, &o.state))
-            .collect();
-        opts.out.line(
-            json!({
-                "selector": sel.to_string(),
-                "revision": selection.revision,
-                "objects": objects,
-            })
-            .to_string(),
-        );
+        opts.out.line(kind.get_json(sel, selection).to_string());
         return;
     }
+    let objects = K::selected(selection);
     match style {
-        GetStyle::Named(name) if selection.objects.is_empty() => {
+        GetStyle::Named(name) if objects.is_empty() => {
             opts.out
                 .line(format!("{} not found", escape_controls(name)));
         }
         GetStyle::Lines | GetStyle::Named(_) => {
-            for (i, o) in selection.objects.iter().enumerate() {
+            for (i, o) in objects.iter().enumerate() {
                 if !opts.yaml {
-                    opts.out.line(get_line(&o.key, &o.state));
+                    opts.out.line(kind.line(o));
                     continue;
                 }
                 if i > 0 {
                     opts.out.line("---");
                 }
-                opts.out.text(&pyyaml::dump(&as_dict(&o.key, &o.state)));
+                opts.out.text(&pyyaml::dump(&kind.as_dict(o)));
             }
         }
         GetStyle::PoolDict => {
-            let dict: serde_json::Map<String, Value> = selection
-                .objects
+            let dict: serde_json::Map<String, Value> = objects
                 .iter()
-                .map(|o| (o.key.node.as_str().to_string(), value(&o.state)))
+                .map(|o| (K::name(o).to_string(), kind.stored(o)))
                 .collect();
             let dict = Value::Object(dict);
             // Python's `print(yaml.dump(...))`: the document, then print's own newline.
@@ -81,17 +77,4 @@ pub(super) fn print(opts: &Opts, sel: &Selector, selection: &Selection, style: G
             });
         }
     }
-}
-
-/// An object's stored value (`pooled`, `weight` and any fields we do not know).
-fn value(state: &PoolState) -> Value {
-    serde_json::to_value(state).unwrap_or(Value::Null)
-}
-
-/// The Python tool's `Entity.asdict()`: `{NAME: VALUE, "tags": "dc=..,cluster=..,service=.."}`.
-fn as_dict(key: &ObjectKey, state: &PoolState) -> Value {
-    json!({
-        key.node.as_str(): value(state),
-        "tags": key.tags().to_string(),
-    })
 }

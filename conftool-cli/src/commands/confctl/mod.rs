@@ -10,6 +10,7 @@ mod host;
 mod maint;
 mod namedef;
 mod operation;
+mod pipeline;
 mod policy_run;
 mod rolling;
 mod run;
@@ -250,7 +251,7 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
         let schema = typed::load_schema(args.schema.as_deref())?;
         let ty = typed::object_type(schema.as_ref(), &args.object_type)?;
         return match &args.command {
-            Command::Select(s) => typed::run(&args.conn, &opts, &ty, s).await,
+            Command::Select(s) => pipeline::select(&typed::Typed(&ty), &args.conn, &opts, s).await,
             Command::Tags(t) => tags::run(&args.conn, &opts, t, Some(&ty)).await,
             _ => Err(BadInput::msg(format!(
                 "only `select` and `tags` act on {} objects (pool, depool, drain and \
@@ -262,7 +263,7 @@ pub async fn run(args: ConfctlArgs) -> anyhow::Result<u8> {
     use conftool_core::HostVerb as Verb;
     use host::Guard;
     match &args.command {
-        Command::Select(s) => select::run(&args.conn, &opts, s).await,
+        Command::Select(s) => pipeline::select(&select::Nodes, &args.conn, &opts, s).await,
         Command::Tags(t) => tags::run(&args.conn, &opts, t, None).await,
         Command::Pool(p) => {
             let guard = Guard {
@@ -293,7 +294,7 @@ pub(crate) struct Opts {
     pub json: bool,
     /// `--yaml`: `get` prints YAML.
     pub yaml: bool,
-    /// `--host`: a write is about one host's objects (see `select::one_host`).
+    /// `--host`: a write is about one host's objects (see `pipeline::one_host`).
     pub host: bool,
     /// `--debug`: say on stderr what is read and done, and when.
     pub debug: bool,

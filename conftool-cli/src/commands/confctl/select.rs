@@ -1,16 +1,19 @@
-//! `confctl select SELECTOR ACTION`.
+//! `confctl select SELECTOR ACTION` on pool objects: node objects as a [`Kind`] of the one
+//! flow (`pipeline.rs`), with their rules (depool thresholds, `inactive` objects left alone
+//! by patterns) from the library's writer.
 
 use clap::Args;
-use conftool_core::{escape_controls, Action, Atomicity, Config, Edit, Overrides, Selector, Store};
-use serde_json::json;
+use conftool_core::{
+    Action, Applied, Atomicity, Edit, Overrides, Selected, Selection, Selector, Store, Writer,
+};
+use serde_json::{json, Value};
 
 use super::action_file;
-use super::get::{self, GetStyle};
-use super::Opts;
-use crate::commands::changes::{apply, change_lines, check_rules, confirm, writer};
-use crate::connection::ConnArgs;
-use crate::exit::{BadInput, FAILURE, OK};
-use crate::output::{stderr_line, warn};
+use super::pipeline::{Act, Kind};
+use crate::commands::changes::{
+    applied_json, apply, change_lines, check_rules, nothing_written, Landed,
+};
+use crate::output::{get_line, object_json};
 
 /// `confctl select SELECTOR ACTION`.
 #[derive(Debug, Clone, Args)]
@@ -33,222 +36,158 @@ pub struct SelectArgs {
     pub allow_below_threshold: bool,
 }
 
-/// Run `confctl select`.
-pub(super) async fn run(conn: &ConnArgs, opts: &Opts, args: &SelectArgs) -> anyhow::Result<u8> {
-    // Parse everything before touching etcd: bad input never reaches the store.
-    let sel: Selector = args.selector.parse()?;
-    let action = action_file::parse(&args.action)?;
-    let (cfg, store) = conn.connect().await?;
-    opts.debug_connection(&cfg, &store);
-    let req = Request {
-        sel: &sel,
-        action: &action,
-        overrides: Overrides {
-            include_inactive: args.include_inactive,
-            allow_below_threshold: args.allow_below_threshold,
-        },
-        get_style: GetStyle::Lines,
-        confirm: Confirm::WhenSeveral,
-    };
-    execute(&cfg, &store, opts, req).await
-}
+/// Pool objects (the built-in `node` type).
+pub(super) struct Nodes;
 
-/// One selection and what to do with it: `select`, or one `--action` of `tags`.
-pub(super) struct Request<'a> {
-    /// Which objects.
-    pub sel: &'a Selector,
-    /// What to do with them.
-    pub action: &'a Action,
-    /// The rules the user lifted.
-    pub overrides: Overrides,
-    /// How `get` prints them.
-    pub get_style: GetStyle<'a>,
-    /// When a write asks before going ahead (unless `--yes`).
-    pub confirm: Confirm,
-}
+impl Kind for Nodes {
+    type Sel = Selector;
+    type Selection = Selection;
+    type Object = Selected;
+    type Edit = Edit;
+    type Change = conftool_core::Change;
+    type Landed = Applied;
 
-/// When a write asks for confirmation first (the Python confctl's two rules).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Confirm {
-    /// `select`: a write to more than one object.
-    WhenSeveral,
-    /// `tags` with `re:`: a write to at least half of the pool's `pool` objects.
-    AtLeastHalfOf { pool: usize },
-    /// `tags` with `all`: every write.
-    Always,
-    /// `tags` with a node's name: never.
-    Never,
-}
-
-impl Confirm {
-    /// Whether a write to `selected` objects asks.
-    pub(super) fn asks(self, selected: usize) -> bool {
-        match self {
-            Confirm::WhenSeveral => selected > 1,
-            Confirm::AtLeastHalfOf { pool } => pool <= 2 * selected,
-            Confirm::Always => true,
-            Confirm::Never => false,
-        }
+    fn objects(&self) -> String {
+        "objects".into()
     }
 
-    /// The question before a write, for nodes and schema objects alike: unless `--yes`, or
-    /// `--host` (which said, and [`one_host`] checked, that these are one host's objects),
-    /// when this rule asks, the changes are listed on stderr and the user is asked. `false`:
-    /// the user said no, and was told nothing was written.
-    pub(super) fn go_ahead(
-        self,
-        opts: &Opts,
-        selected: usize,
-        what: &str,
-        sel: &dyn std::fmt::Display,
-        action: &str,
-        lines: impl IntoIterator<Item = String>,
-    ) -> bool {
-        if !self.asks(selected) || opts.yes || opts.host {
-            return true;
-        }
-        stderr_line(&format!(
-            "{selected} {what}selected by {}; {} changes:",
-            escape_controls(&sel.to_string()),
-            escape_controls(action)
-        ));
-        for l in lines {
-            stderr_line(&format!("  {}", escape_controls(&l)));
-        }
-        if confirm("Ok to continue?") {
-            return true;
-        }
-        stderr_line("confctl: aborted; nothing written.");
-        false
+    fn selector(&self, input: &str) -> anyhow::Result<Selector> {
+        Ok(input.parse()?)
     }
-}
 
-/// Select, then print (`get`) or write through the one audited path, asking first when a
-/// write matches more than one object (unless `--yes`, or `--host` and they are one host's).
-pub(super) async fn execute(
-    cfg: &Config,
-    store: &Store,
-    opts: &Opts,
-    req: Request<'_>,
-) -> anyhow::Result<u8> {
-    let Request {
-        sel,
-        action,
-        overrides,
-        get_style,
-        confirm: asking,
-    } = req;
-    let selection = store.select(sel).await?;
-    opts.debug(|| {
-        format!(
-            "selector {sel}: read {} at revision {}: {} objects matched, {} malformed",
-            sel.prefix(store.keyspace()),
-            selection.revision,
-            selection.objects.len(),
-            selection.malformed.len()
+    fn action(&self, input: &str) -> anyhow::Result<(Act<Edit>, String)> {
+        let action = action_file::parse(input)?;
+        let act = match action {
+            Action::Get => Act::Get,
+            Action::Set(fields) => Act::Edit(Edit::Set(fields)),
+            Action::Delete => Act::Edit(Edit::Delete),
+        };
+        Ok((act, action.to_string()))
+    }
+
+    fn check_overrides(&self, _: Overrides) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn select(
+        &self,
+        store: &Store,
+        sel: &Selector,
+    ) -> Result<Selection, conftool_core::Error> {
+        store.select(sel).await
+    }
+
+    fn prefix(&self, store: &Store, sel: &Selector) -> String {
+        sel.prefix(store.keyspace())
+    }
+
+    fn revision(selection: &Selection) -> i64 {
+        selection.revision
+    }
+
+    fn selected(selection: &Selection) -> &[Selected] {
+        &selection.objects
+    }
+
+    fn malformed(selection: &Selection) -> &[(String, String)] {
+        &selection.malformed
+    }
+
+    fn malformed_warning(&self, key: &str, why: &str) -> String {
+        format!("{key}: {why}")
+    }
+
+    fn name(o: &Selected) -> &str {
+        o.key.node.as_str()
+    }
+
+    fn line(&self, o: &Selected) -> String {
+        get_line(&o.key, &o.state)
+    }
+
+    /// The Python tool's `Entity.asdict()`: `{NAME: VALUE, "tags": "dc=..,cluster=..,service=.."}`.
+    fn as_dict(&self, o: &Selected) -> Value {
+        json!({
+            o.key.node.as_str(): self.stored(o),
+            "tags": o.key.tags().to_string(),
+        })
+    }
+
+    /// `pooled`, `weight` and any fields we do not know.
+    fn stored(&self, o: &Selected) -> Value {
+        serde_json::to_value(&o.state).unwrap_or(Value::Null)
+    }
+
+    fn get_json(&self, sel: &Selector, selection: &Selection) -> Value {
+        let objects: Vec<_> = selection
+            .objects
+            .iter()
+            .map(|o| object_json(&o.key, &o.state))
+            .collect();
+        json!({
+            "selector": sel.to_string(),
+            "revision": selection.revision,
+            "objects": objects,
+        })
+    }
+
+    fn plan(
+        &self,
+        writer: &Writer<'_>,
+        sel: &Selector,
+        selection: &Selection,
+        edit: &Edit,
+    ) -> anyhow::Result<(Vec<conftool_core::Change>, Vec<String>)> {
+        let planned = writer
+            .changes(sel, selection, |_| Some(*edit))
+            .map_err(nothing_written)?;
+        let left_alone = planned.left_alone.iter().map(ToString::to_string).collect();
+        Ok((planned.changes, left_alone))
+    }
+
+    async fn check(
+        &self,
+        writer: &Writer<'_>,
+        changes: &[conftool_core::Change],
+    ) -> anyhow::Result<()> {
+        check_rules(writer, changes).await
+    }
+
+    fn change_lines(c: &conftool_core::Change) -> Vec<String> {
+        change_lines(c)
+    }
+
+    async fn apply(
+        &self,
+        writer: &mut Writer<'_>,
+        sel: &Selector,
+        changes: Vec<conftool_core::Change>,
+        edit: &Edit,
+    ) -> Landed {
+        let edit = *edit;
+        apply(
+            writer,
+            sel,
+            changes,
+            move |_| Some(edit),
+            Atomicity::Batched,
         )
-    });
-    for (key, why) in &selection.malformed {
-        warn("confctl", format!("{key}: {why}"));
+        .await
     }
-    let edit = match action {
-        Action::Get => {
-            get::print(opts, sel, &selection, get_style);
-            return Ok(OK);
-        }
-        Action::Set(fields) => Edit::Set(*fields),
-        Action::Delete => Edit::Delete,
-    };
-    if selection.objects.is_empty() && selection.malformed.is_empty() {
-        return Err(BadInput::msg(format!(
-            "selector {} matches no objects; nothing written",
-            escape_controls(&sel.to_string())
-        )));
-    }
-    if opts.host {
-        one_host(sel, selection.objects.iter().map(|o| o.key.node.as_str()))?;
-    }
-    // The audit log is checked here, and the rules before asking anything.
-    let mut writer = writer("confctl", cfg, store, overrides, &opts.reason)?;
-    let planned = writer
-        .changes(sel, &selection, |_| Some(edit))
-        .map_err(crate::commands::changes::nothing_written)?;
-    for key in &planned.left_alone {
-        opts.out.info(format!(
-            "{key}: left alone (pooled=inactive; name the host exactly or pass \
-             --include-inactive to change it)"
-        ));
-    }
-    let changes = planned.changes.clone();
-    let unchanged = selection.objects.len() - changes.len();
-    check_rules(&writer, &changes).await?;
-    if changes.is_empty() {
-        let left = planned.left_alone.len();
-        opts.out.info(if left == 0 {
-            format!(
-                "All {} selected objects are already in the requested state; nothing written.",
-                selection.objects.len()
-            )
-        } else {
-            format!(
-                "Nothing written: of {} selected objects, {left} are pooled=inactive (left \
-                 alone) and the others are already in the requested state.",
-                selection.objects.len()
-            )
-        });
-        if opts.json {
-            let mut doc = summary_json(sel, action, unchanged);
-            doc["changed"] = json!([]);
-            opts.out.line(doc.to_string());
-        }
-        return Ok(OK);
-    }
-    let lines = changes.iter().flat_map(change_lines);
-    if !asking.go_ahead(
-        opts,
-        selection.objects.len(),
-        "objects ",
-        sel,
-        &action.to_string(),
-        lines,
-    ) {
-        return Ok(FAILURE);
-    }
-    let json = opts.json.then(|| summary_json(sel, action, unchanged));
-    apply(
-        &mut writer,
-        sel,
-        changes,
-        |_| Some(edit),
-        Atomicity::Batched,
-    )
-    .await
-    .report(&opts.out, json)
-}
 
-/// `--host`: the user says the write is about one host, so it goes ahead without asking
-/// when every selected object has the same name, and is refused (bad input, nothing
-/// written) when they do not: the selector is not what the user thinks it is. (The Python
-/// tool asks as if `--host` were not given.) The rule is the library's
-/// ([`conftool_core::one_host`]); nodes and schema objects alike.
-pub(super) fn one_host<'a>(
-    sel: &dyn std::fmt::Display,
-    names: impl IntoIterator<Item = &'a str>,
-) -> anyhow::Result<()> {
-    conftool_core::one_host(names).map_err(|e| {
-        BadInput::msg(format!(
-            "--host: selector {}: {}; nothing written",
-            escape_controls(&sel.to_string()),
-            escape_controls(&e.to_string())
-        ))
-    })
-}
+    fn landed_lines(a: &Applied) -> Vec<String> {
+        change_lines(&a.change)
+    }
 
-/// The `--json` document of a write, before its `changed` list is added.
-fn summary_json(sel: &Selector, action: &Action, unchanged: usize) -> serde_json::Value {
-    json!({
-        "selector": sel.to_string(),
-        "action": action.to_string(),
-        "unchanged": unchanged,
-    })
+    fn landed_json(a: &Applied) -> Value {
+        applied_json(a)
+    }
+
+    fn write_json(&self, sel: &Selector, action: &str, unchanged: usize) -> Value {
+        json!({
+            "selector": sel.to_string(),
+            "action": action,
+            "unchanged": unchanged,
+        })
+    }
 }

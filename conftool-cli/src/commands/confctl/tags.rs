@@ -17,12 +17,12 @@
 
 use clap::Args;
 use conftool_core::schema::{ObjectType, TypeSelector};
-use conftool_core::{escape_controls, Action, Config, Overrides, PoolKey, Selector};
+use conftool_core::{escape_controls, Config, Overrides, PoolKey, Selector};
 
-use super::action_file;
 use super::namedef::NameDef;
-use super::select::{execute, Confirm, Request};
-use super::typed::{self, Act, TypedRequest};
+use super::pipeline::{execute, Act, Confirm, Kind, Request};
+use super::select::Nodes;
+use super::typed::Typed;
 use super::Opts;
 use crate::connection::ConnArgs;
 use crate::exit::{BadInput, OK};
@@ -104,40 +104,18 @@ fn parse_tags(input: &str) -> anyhow::Result<PoolKey> {
     })
 }
 
-/// One `--action ACTION NAMEDEF`, parsed.
-struct Unit {
-    what: What,
+/// One `--action ACTION NAMEDEF`, parsed, for objects of kind `K`.
+struct Unit<K: Kind> {
+    act: Act<K::Edit>,
+    /// The action as messages show it.
+    action: String,
+    /// Every object under the pool's tags (counted for the confirmation rule).
+    pool: K::Sel,
+    /// The objects NAMEDEF picks.
+    sel: K::Sel,
     namedef: NameDef,
     /// As given, for messages.
     given: String,
-}
-
-/// What one unit acts on, and how.
-enum What {
-    /// Node objects of one pool.
-    Node {
-        action: Action,
-        pool: PoolKey,
-        sel: Selector,
-    },
-    /// Objects of a schema type under one set of tag values.
-    Typed {
-        act: Act,
-        /// The action as given.
-        action: String,
-        /// Every object under the tag values (to count them for the confirmation rule).
-        pool: TypeSelector,
-        sel: TypeSelector,
-    },
-}
-
-impl Unit {
-    fn writes(&self) -> bool {
-        match &self.what {
-            What::Node { action, .. } => !matches!(action, Action::Get),
-            What::Typed { act, .. } => !matches!(act, Act::Get),
-        }
-    }
 }
 
 /// Run `confctl tags`, on node objects (`ty` is `None`) or on a schema type's objects.
@@ -148,23 +126,34 @@ pub(super) async fn run(
     ty: Option<&ObjectType>,
 ) -> anyhow::Result<u8> {
     // Everything is parsed before etcd is touched: bad input writes nothing.
-    let units = match ty {
-        None => node_units(args)?,
-        Some(ty) => typed_units(args, ty)?,
-    };
-    let (cfg, store) = conn.connect().await?;
-    opts.debug_connection(&cfg, &store);
+    match ty {
+        None => run_units(&Nodes, conn, opts, args, node_units(args)?).await,
+        Some(ty) => {
+            let kind = Typed(ty);
+            let units = typed_units(&kind, args)?;
+            run_units(&kind, conn, opts, args, units).await
+        }
+    }
+}
+
+/// Run the actions in order, stopping at the first that fails.
+async fn run_units<K: Kind>(
+    kind: &K,
+    conn: &ConnArgs,
+    opts: &Opts,
+    args: &TagsArgs,
+    units: Vec<Unit<K>>,
+) -> anyhow::Result<u8> {
     let overrides = Overrides {
         include_inactive: args.include_inactive,
         allow_below_threshold: args.allow_below_threshold,
     };
+    let (cfg, store) = conn.connect().await?;
+    opts.debug_connection(&cfg, &store);
     let total = units.len();
     for (i, unit) in units.iter().enumerate() {
-        let code = match (&unit.what, ty) {
-            (What::Typed { .. }, Some(ty)) => run_typed_unit(&cfg, &store, opts, unit, ty).await,
-            _ => run_unit(&cfg, &store, opts, unit, overrides).await,
-        };
-        let wrote_before = units[..i].iter().any(Unit::writes);
+        let code = run_unit(kind, &cfg, &store, opts, unit, overrides).await;
+        let wrote_before = units[..i].iter().any(|u| u.act.writes());
         match code {
             Ok(OK) => {}
             Ok(code) => return Ok(code),
@@ -198,17 +187,18 @@ fn pairs(args: &TagsArgs) -> anyhow::Result<Vec<(&str, &str, String)>> {
         .collect()
 }
 
-fn node_units(args: &TagsArgs) -> anyhow::Result<Vec<Unit>> {
+fn node_units(args: &TagsArgs) -> anyhow::Result<Vec<Unit<Nodes>>> {
     let pool = parse_tags(&args.taglist)?;
+    let whole = Selector::for_pool(&pool)?;
     let mut units = Vec::new();
     for (action, namedef, given) in pairs(args)? {
         let namedef = NameDef::parse_node(namedef)?;
+        let (act, action) = Nodes.action(action)?;
         units.push(Unit {
-            what: What::Node {
-                action: action_file::parse(action)?,
-                sel: namedef.selector(&pool)?,
-                pool: pool.clone(),
-            },
+            act,
+            action,
+            sel: namedef.selector(&pool)?,
+            pool: whole.clone(),
             namedef,
             given,
         });
@@ -216,8 +206,12 @@ fn node_units(args: &TagsArgs) -> anyhow::Result<Vec<Unit>> {
     Ok(units)
 }
 
-fn typed_units(args: &TagsArgs, ty: &ObjectType) -> anyhow::Result<Vec<Unit>> {
-    typed::node_only_flags(ty, args.include_inactive, args.allow_below_threshold)?;
+fn typed_units<'t>(kind: &Typed<'t>, args: &TagsArgs) -> anyhow::Result<Vec<Unit<Typed<'t>>>> {
+    let ty = kind.0;
+    kind.check_overrides(Overrides {
+        include_inactive: args.include_inactive,
+        allow_below_threshold: args.allow_below_threshold,
+    })?;
     let (_, pool) = TypeSelector::for_tags(&args.taglist, &ty.tags).map_err(|e| {
         BadInput::msg(format!(
             "invalid TAGS {:?} for object type {}: {e}; nothing written",
@@ -235,13 +229,12 @@ fn typed_units(args: &TagsArgs, ty: &ObjectType) -> anyhow::Result<Vec<Unit>> {
         let sel = namedef
             .typed_selector(&pool)
             .map_err(|e| BadInput::msg(format!("{given}: {e}; nothing written")))?;
+        let (act, action) = kind.action(action)?;
         units.push(Unit {
-            what: What::Typed {
-                act: typed::parse_action(ty, action)?,
-                action: action.to_string(),
-                pool: pool.clone(),
-                sel,
-            },
+            act,
+            action,
+            pool: pool.clone(),
+            sel,
             namedef,
             given,
         });
@@ -250,72 +243,32 @@ fn typed_units(args: &TagsArgs, ty: &ObjectType) -> anyhow::Result<Vec<Unit>> {
 }
 
 /// As the Python tool: a write asks first when it reaches `all`, or when a regex picks at
-/// least half of the pool (counted by `count`, one more read, only then); a name never asks.
-async fn confirm_rule<F>(namedef: &NameDef, writes: bool, count: F) -> anyhow::Result<Confirm>
-where
-    F: std::future::Future<Output = anyhow::Result<usize>>,
-{
-    Ok(match namedef {
-        _ if !writes => Confirm::Never,
-        NameDef::Name(_) => Confirm::Never,
-        NameDef::All => Confirm::Always,
-        NameDef::Regex(_) => Confirm::AtLeastHalfOf { pool: count.await? },
-    })
-}
-
-async fn run_unit(
+/// least half of the pool (counted by reading the pool, only then); a name never asks.
+async fn run_unit<K: Kind>(
+    kind: &K,
     cfg: &Config,
     store: &conftool_core::Store,
     opts: &Opts,
-    unit: &Unit,
+    unit: &Unit<K>,
     overrides: Overrides,
 ) -> anyhow::Result<u8> {
-    let What::Node { action, pool, sel } = &unit.what else {
-        anyhow::bail!("internal error: a schema type's action on node objects");
+    let confirm = match &unit.namedef {
+        _ if !unit.act.writes() => Confirm::Never,
+        NameDef::Name(_) => Confirm::Never,
+        NameDef::All => Confirm::Always,
+        NameDef::Regex(_) => Confirm::AtLeastHalfOf {
+            pool: K::selected(&kind.select(store, &unit.pool).await?).len(),
+        },
     };
-    let confirm = confirm_rule(&unit.namedef, unit.writes(), async {
-        let whole = Selector::for_pool(pool)?;
-        Ok(store.select(&whole).await?.objects.len())
-    })
-    .await?;
     let req = Request {
-        sel,
-        action,
+        sel: &unit.sel,
+        act: &unit.act,
+        action: &unit.action,
         overrides,
         get_style: unit.namedef.get_style(),
         confirm,
     };
-    execute(cfg, store, opts, req).await
-}
-
-async fn run_typed_unit(
-    cfg: &Config,
-    store: &conftool_core::Store,
-    opts: &Opts,
-    unit: &Unit,
-    ty: &ObjectType,
-) -> anyhow::Result<u8> {
-    let What::Typed {
-        act,
-        action,
-        pool,
-        sel,
-    } = &unit.what
-    else {
-        anyhow::bail!("internal error: a node action on a schema type's objects");
-    };
-    let confirm = confirm_rule(&unit.namedef, unit.writes(), async {
-        Ok(store.select_typed(ty, pool).await?.objects.len())
-    })
-    .await?;
-    let req = TypedRequest {
-        sel,
-        act,
-        action,
-        get_style: unit.namedef.get_style(),
-        confirm,
-    };
-    typed::execute(cfg, store, opts, ty, req).await
+    execute(kind, cfg, store, opts, req).await
 }
 
 #[cfg(test)]

@@ -1,24 +1,24 @@
 //! `confctl --object-type TYPE select SELECTOR ACTION` for a type of the Python tool's schema
 //! file: the same grammar and output as for nodes (`get` prints the Python tool's lines),
-//! with the type's tags (plus `name`) as selector tags and its fields as `set/` fields.
-//! [`execute`] is also what `confctl --object-type TYPE tags ...` runs for each `--action`.
+//! with the type's tags (plus `name`) as selector tags and its fields as `set/` fields: a
+//! [`Kind`] of the one flow (`pipeline.rs`) that node objects go through too, for `select`
+//! and for each `--action` of `confctl --object-type TYPE tags ...`.
 
 use std::path::{Path, PathBuf};
 
 use conftool_core::schema::raw::Ordered;
-use conftool_core::schema::{check_set, parse_set, ObjectType, Schema, TypeSelector, TypedEdit};
-use conftool_core::{escape_controls, Overrides};
+use conftool_core::schema::{
+    check_set, parse_set, ObjectType, Schema, TypeSelector, TypedChange, TypedEdit, TypedObject,
+    TypedSelection,
+};
+use conftool_core::{escape_controls, Overrides, Store, Writer};
 use conftool_sync::{read_schema_as, DEFAULT_SCHEMA};
 use conftool_trust::{Origin, Privilege};
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
-use super::get::GetStyle;
-use super::select::{Confirm, SelectArgs};
-use super::Opts;
-use crate::commands::changes::writer;
-use crate::connection::ConnArgs;
-use crate::exit::{BadInput, FAILURE, OK};
-use crate::output::warn;
+use super::pipeline::{Act, Kind};
+use crate::commands::changes::{stopped, Landed};
+use crate::exit::BadInput;
 
 /// The schema: `--schema FILE` (the caller's: for another user, one they could read),
 /// else the Python tool's default file if it exists (the system's).
@@ -55,14 +55,8 @@ pub(super) fn object_type(
     })
 }
 
-/// What the action asks.
-pub(super) enum Act {
-    Get,
-    Edit(TypedEdit),
-}
-
 /// Parse ACTION (get, delete, set/field=value[:...], set/@FILE) for `ty`.
-pub(super) fn parse_action(ty: &ObjectType, action: &str) -> anyhow::Result<Act> {
+pub(super) fn parse_action(ty: &ObjectType, action: &str) -> anyhow::Result<Act<TypedEdit>> {
     let bad = |m: String| BadInput::msg(format!("invalid action {action:?}: {m}; nothing written"));
     match action.split_once('/') {
         None if action == "get" => Ok(Act::Get),
@@ -111,214 +105,187 @@ pub(super) fn node_only_flags(
     Ok(())
 }
 
-/// Run `select` on a schema-defined type.
-pub(super) async fn run(
-    conn: &ConnArgs,
-    opts: &Opts,
-    ty: &ObjectType,
-    args: &SelectArgs,
-) -> anyhow::Result<u8> {
-    // Parse everything before touching etcd: bad input never reaches the store.
-    node_only_flags(ty, args.include_inactive, args.allow_below_threshold)?;
-    let sel = TypeSelector::parse(&args.selector, &ty.tags).map_err(|e| {
-        BadInput::msg(format!(
-            "invalid selector {:?} for object type {}: {e}",
-            escape_controls(&args.selector),
-            ty.name
-        ))
-    })?;
-    let act = parse_action(ty, &args.action)?;
-    let (cfg, store) = conn.connect().await?;
-    opts.debug_connection(&cfg, &store);
-    let req = TypedRequest {
-        sel: &sel,
-        act: &act,
-        action: &args.action,
-        get_style: GetStyle::Lines,
-        confirm: Confirm::WhenSeveral,
-    };
-    execute(&cfg, &store, opts, ty, req).await
-}
+/// The objects of one schema type.
+pub(super) struct Typed<'a>(pub &'a ObjectType);
 
-/// One selection of a schema type and what to do with it: `select`, or one `--action` of
-/// `tags`.
-pub(super) struct TypedRequest<'a> {
-    /// Which objects.
-    pub sel: &'a TypeSelector,
-    /// What to do with them.
-    pub act: &'a Act,
-    /// The action as given (for messages).
-    pub action: &'a str,
-    /// How `get` prints them.
-    pub get_style: GetStyle<'a>,
-    /// When a write asks before going ahead (unless `--yes`).
-    pub confirm: Confirm,
-}
+impl Kind for Typed<'_> {
+    type Sel = TypeSelector;
+    type Selection = TypedSelection;
+    type Object = TypedObject;
+    type Edit = TypedEdit;
+    type Change = TypedChange;
+    type Landed = (TypedChange, i64);
 
-/// Select objects of `ty`, then print (`get`) or write them through the one audited path,
-/// asking first as `req.confirm` says (unless `--yes`, or `--host` and they are one name's).
-pub(super) async fn execute(
-    cfg: &conftool_core::Config,
-    store: &conftool_core::Store,
-    opts: &Opts,
-    ty: &ObjectType,
-    req: TypedRequest<'_>,
-) -> anyhow::Result<u8> {
-    let TypedRequest {
-        sel,
-        act,
-        action,
-        get_style,
-        confirm: asking,
-    } = req;
-    let selection = store.select_typed(ty, sel).await?;
-    opts.debug(|| {
-        format!(
-            "{} selector {sel}: read {} at revision {}: {} objects matched, {} malformed",
-            ty.name,
-            ty.prefix(store.keyspace()),
-            selection.revision,
-            selection.objects.len(),
-            selection.malformed.len()
+    fn objects(&self) -> String {
+        format!("{} objects", self.0.name)
+    }
+
+    fn selector(&self, input: &str) -> anyhow::Result<TypeSelector> {
+        TypeSelector::parse(input, &self.0.tags).map_err(|e| {
+            BadInput::msg(format!(
+                "invalid selector {:?} for object type {}: {e}",
+                escape_controls(input),
+                self.0.name
+            ))
+        })
+    }
+
+    fn action(&self, input: &str) -> anyhow::Result<(Act<TypedEdit>, String)> {
+        Ok((parse_action(self.0, input)?, input.to_string()))
+    }
+
+    fn check_overrides(&self, overrides: Overrides) -> anyhow::Result<()> {
+        node_only_flags(
+            self.0,
+            overrides.include_inactive,
+            overrides.allow_below_threshold,
         )
-    });
-    for (key, why) in &selection.malformed {
-        warn(
-            "confctl",
-            format!("{}: malformed value: {why}", escape_controls(key)),
-        );
     }
-    let edit = match act {
-        Act::Get => {
-            print_get(opts, ty, sel, &selection, get_style);
-            return Ok(OK);
-        }
-        Act::Edit(e) => e.clone(),
-    };
-    if selection.objects.is_empty() && selection.malformed.is_empty() {
-        return Err(BadInput::msg(format!(
-            "selector {} matches no {} objects; nothing written",
-            escape_controls(&sel.to_string()),
-            ty.name
-        )));
-    }
-    if !selection.malformed.is_empty() {
-        anyhow::bail!(
-            "{} selected keys hold malformed values (see warnings); nothing written",
-            selection.malformed.len()
-        );
-    }
-    if opts.host {
-        super::select::one_host(sel, selection.objects.iter().map(|o| o.id.name.as_str()))?;
-    }
-    let changes = selection
-        .changes(ty, &edit)
-        .map_err(|e| BadInput::msg(format!("{e}; nothing written")))?;
-    if changes.is_empty() {
-        opts.out.info(format!(
-            "All {} selected objects are already in the requested state; nothing written.",
-            selection.objects.len()
-        ));
-        return Ok(OK);
-    }
-    let mut writer = writer("confctl", cfg, store, Overrides::default(), &opts.reason)?;
-    let what = format!("{} objects ", ty.name);
-    let lines = changes.iter().flat_map(|c| c.lines());
-    if !asking.go_ahead(opts, selection.objects.len(), &what, sel, action, lines) {
-        return Ok(FAILURE);
-    }
-    let result = writer.apply_typed(ty, sel, changes, &edit).await;
-    let (applied, error) = match result {
-        Ok(a) => (a, None),
-        Err(e) => (e.applied, Some(e.error)),
-    };
-    if opts.json {
-        let changed: Vec<_> = applied
-            .iter()
-            .map(|(c, rev)| json!({"key": c.key, "before": c.before, "after": c.new.as_ref().map(|f| f.iter().cloned().collect::<serde_json::Map<_, _>>()), "revision": rev}))
-            .collect();
-        let mut doc = json!({"object_type": ty.name, "selector": sel.to_string(),
-                             "action": action, "changed": changed});
-        if let Some(e) = &error {
-            doc["error"] = json!(format!("{e:#}"));
-        }
-        opts.out.line(doc.to_string());
-    } else {
-        for (c, _) in &applied {
-            for l in c.lines() {
-                opts.out.line(l);
-            }
-        }
-    }
-    match error {
-        Some(e) => Err(e.into()),
-        None => Ok(OK),
-    }
-}
 
-/// Print what `get` selected: the Python tool's line per object (`select`, `tags ...
-/// re:REGEX`), `NAME not found` (`tags ... NAME`), or for `tags ... all` one dict of the
-/// objects' stored values by name (what node objects print; see `get.rs`), or `--json`.
-fn print_get(
-    opts: &Opts,
-    ty: &ObjectType,
-    sel: &TypeSelector,
-    selection: &conftool_core::schema::TypedSelection,
-    style: GetStyle<'_>,
-) {
-    if opts.json {
+    async fn select(
+        &self,
+        store: &Store,
+        sel: &TypeSelector,
+    ) -> Result<TypedSelection, conftool_core::Error> {
+        store.select_typed(self.0, sel).await
+    }
+
+    fn prefix(&self, store: &Store, _: &TypeSelector) -> String {
+        self.0.prefix(store.keyspace())
+    }
+
+    fn revision(selection: &TypedSelection) -> i64 {
+        selection.revision
+    }
+
+    fn selected(selection: &TypedSelection) -> &[TypedObject] {
+        &selection.objects
+    }
+
+    fn malformed(selection: &TypedSelection) -> &[(String, String)] {
+        &selection.malformed
+    }
+
+    fn malformed_warning(&self, key: &str, why: &str) -> String {
+        format!("{}: malformed value: {why}", escape_controls(key))
+    }
+
+    fn name(o: &TypedObject) -> &str {
+        &o.id.name
+    }
+
+    fn line(&self, o: &TypedObject) -> String {
+        self.0.py_line(&o.id, &self.0.effective(&o.stored))
+    }
+
+    /// The Python tool's `Entity.asdict()`: `{NAME: FIELDS, "tags": "tag=..,tag=.."}`.
+    fn as_dict(&self, o: &TypedObject) -> Value {
+        let fields: Map<String, Value> = self.0.effective(&o.stored).into_iter().collect();
+        json!({
+            o.id.name.as_str(): fields,
+            "tags": self.tags(o).iter().map(|(t, v)| format!("{t}={v}")).collect::<Vec<_>>().join(","),
+        })
+    }
+
+    fn stored(&self, o: &TypedObject) -> Value {
+        Value::Object(o.stored.clone())
+    }
+
+    fn get_json(&self, sel: &TypeSelector, selection: &TypedSelection) -> Value {
+        let ty = self.0;
         let objects: Vec<_> = selection
             .objects
             .iter()
             .map(|o| {
-                let tags: serde_json::Map<_, _> = ty
-                    .tags
-                    .iter()
-                    .zip(&o.id.tags)
-                    .map(|(t, v)| (t.clone(), json!(v)))
+                let tags: Map<_, _> = self
+                    .tags(o)
+                    .into_iter()
+                    .map(|(t, v)| (t.to_string(), json!(v)))
                     .collect();
                 json!({
                     "key": o.key,
                     "name": o.id.name,
                     "tags": tags,
-                    "fields": ty.effective(&o.stored).into_iter().collect::<serde_json::Map<_, _>>(),
+                    "fields": ty.effective(&o.stored).into_iter().collect::<Map<_, _>>(),
                 })
             })
             .collect();
-        opts.out.line(
-            json!({"object_type": ty.name, "selector": sel.to_string(),
-                   "revision": selection.revision, "objects": objects})
-            .to_string(),
-        );
-        return;
+        json!({"object_type": ty.name, "selector": sel.to_string(),
+               "revision": selection.revision, "objects": objects})
     }
-    match style {
-        GetStyle::Named(name) if selection.objects.is_empty() => {
-            opts.out
-                .line(format!("{} not found", escape_controls(name)));
+
+    /// A selection holding a value that is not a JSON object is refused whole; each object
+    /// is checked by the type (its fields' types, its rules) before anything is written.
+    fn plan(
+        &self,
+        _: &Writer<'_>,
+        _: &TypeSelector,
+        selection: &TypedSelection,
+        edit: &TypedEdit,
+    ) -> anyhow::Result<(Vec<TypedChange>, Vec<String>)> {
+        if !selection.malformed.is_empty() {
+            anyhow::bail!(
+                "{} selected keys hold malformed values (see warnings); nothing written",
+                selection.malformed.len()
+            );
         }
-        GetStyle::Lines | GetStyle::Named(_) => {
-            for o in &selection.objects {
-                opts.out.line(ty.py_line(&o.id, &ty.effective(&o.stored)));
-            }
+        let changes = selection
+            .changes(self.0, edit)
+            .map_err(|e| BadInput::msg(format!("{e}; nothing written")))?;
+        Ok((changes, Vec::new()))
+    }
+
+    /// A schema type has no rules judged by other objects (thresholds are pool objects').
+    async fn check(&self, _: &Writer<'_>, _: &[TypedChange]) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn change_lines(c: &TypedChange) -> Vec<String> {
+        c.lines()
+    }
+
+    async fn apply(
+        &self,
+        writer: &mut Writer<'_>,
+        sel: &TypeSelector,
+        changes: Vec<TypedChange>,
+        edit: &TypedEdit,
+    ) -> Landed<(TypedChange, i64)> {
+        match writer.apply_typed(self.0, sel, changes, edit).await {
+            Ok(applied) => Landed {
+                applied,
+                error: None,
+            },
+            Err(e) => stopped(e.applied, e.error),
         }
-        GetStyle::PoolDict => {
-            let dict: serde_json::Map<String, serde_json::Value> = selection
-                .objects
-                .iter()
-                .map(|o| {
-                    (
-                        o.id.name.clone(),
-                        serde_json::Value::Object(o.stored.clone()),
-                    )
-                })
-                .collect();
-            let dict = serde_json::Value::Object(dict);
-            opts.out.line(if opts.yaml {
-                crate::pyyaml::dump(&dict)
-            } else {
-                conftool_core::schema::object::py_json(&dict)
-            });
-        }
+    }
+
+    fn landed_lines((c, _): &(TypedChange, i64)) -> Vec<String> {
+        c.lines()
+    }
+
+    fn landed_json((c, rev): &(TypedChange, i64)) -> Value {
+        let after = c
+            .new
+            .as_ref()
+            .map(|f| f.iter().cloned().collect::<Map<_, _>>());
+        json!({"key": c.key, "before": c.before, "after": after, "revision": rev})
+    }
+
+    fn write_json(&self, sel: &TypeSelector, action: &str, unchanged: usize) -> Value {
+        json!({"object_type": self.0.name, "selector": sel.to_string(),
+               "action": action, "unchanged": unchanged})
+    }
+}
+
+impl Typed<'_> {
+    /// An object's tags, each with its value, outermost first.
+    fn tags<'o>(&self, o: &'o TypedObject) -> Vec<(&str, &'o str)> {
+        self.0
+            .tags
+            .iter()
+            .map(String::as_str)
+            .zip(o.id.tags.iter().map(String::as_str))
+            .collect()
     }
 }

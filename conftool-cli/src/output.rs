@@ -291,6 +291,10 @@ mod tests {
         assert!(get_line(&key, &st).contains(r#", "notes": {"a": [1, "x"]}}, "tags""#));
         // Python's json.dumps escapes non-ASCII (ensure_ascii), in node and schema output alike.
         st.extra.insert("owner".into(), serde_json::json!("Zoë"));
-        assert!(get_line(&key, &st).contains(r#", "owner": "Zo\u00eb"}"#), "{}", get_line(&key, &st));
+        assert!(
+            get_line(&key, &st).contains(r#", "owner": "Zo\u00eb"}"#),
+            "{}",
+            get_line(&key, &st)
+        );
     }
 }

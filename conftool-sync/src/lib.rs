@@ -44,6 +44,7 @@ mod json_pos;
 pub mod labels;
 pub mod layout;
 pub mod load;
+mod merge;
 pub mod plan;
 mod render;
 pub mod schema_file;

@@ -8,7 +8,6 @@
 //! all.
 
 use std::borrow::Borrow;
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::Hash;
 use std::str::FromStr;
@@ -20,6 +19,7 @@ use conftool_core::{
 
 use crate::labels::{plan_labels, CurrentLabels, LabelPlan};
 use crate::load::{Desired, NodeDefs, ServiceDefs};
+use crate::merge::merge;
 use crate::typed_plan::{plan_typed, TypedPlan};
 
 /// What etcd holds now, decoded from one [`Snapshot`] of `<ns>/v1/`.
@@ -206,36 +206,18 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
     p.create
         .reserve(desired.objects.len().saturating_sub(current.objects.len()));
     // Both maps are sorted by key: one merge pass finds what to create and to delete.
-    let mut want = desired.objects.iter().peekable();
-    let mut have = current.objects.iter().peekable();
-    loop {
-        let order = match (want.peek(), have.peek()) {
-            (None, None) => break,
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some((w, _)), Some((h, _))) => w.cmp(h),
-        };
-        match order {
-            Ordering::Less => {
-                if let Some((key, defaults)) = want.next() {
-                    p.create.push((key.clone(), *defaults));
-                }
-            }
-            Ordering::Greater => {
-                if let Some((key, (rev, raw))) = have.next() {
-                    p.delete.push(Deletion {
-                        key: key.clone(),
-                        mod_revision: *rev,
-                        old: String::from_utf8_lossy(raw).into_owned(),
-                    });
-                }
-            }
-            Ordering::Equal => {
-                want.next();
-                have.next();
-            }
-        }
-    }
+    merge(
+        &desired.objects,
+        &current.objects,
+        |key, defaults| p.create.push((key.clone(), *defaults)),
+        |key, (rev, raw)| {
+            p.delete.push(Deletion {
+                key: key.clone(),
+                mod_revision: *rev,
+                old: String::from_utf8_lossy(raw).into_owned(),
+            })
+        },
+    );
     if desired.service_defs == ServiceDefs::Declared {
         plan_services(desired, current, &mut p);
     }

@@ -13,6 +13,7 @@ use conftool_core::schema::object::compact_json;
 use conftool_core::schema::{ObjectError, ObjectId, ObjectType};
 use conftool_core::{Guard, Keyspace, Kv, Write};
 
+use crate::merge::merge;
 use crate::plan::Current;
 use crate::typed_load::TypedDesired;
 
@@ -75,27 +76,26 @@ fn plan_one(t: &TypedDesired, other: &[Kv]) -> TypedPlan {
     };
     let defaults = ty.defaults();
     let value = compact_json(&defaults);
-    for id in &t.objects {
-        if have.contains_key(id) {
-            continue;
-        }
-        if let Err(e) = ty.validate(id, &defaults) {
-            p.invalid.push(e);
-        }
-        p.create.push(TypedCreate {
-            id: id.clone(),
-            value: value.clone(),
-        });
-    }
-    for (id, kv) in &have {
-        if !t.objects.contains(id) {
+    merge(
+        t.objects.iter().map(|id| (id, ())),
+        &have,
+        |id, ()| {
+            if let Err(e) = ty.validate(id, &defaults) {
+                p.invalid.push(e);
+            }
+            p.create.push(TypedCreate {
+                id: id.clone(),
+                value: value.clone(),
+            });
+        },
+        |id, kv| {
             p.delete.push(TypedDeletion {
                 id: id.clone(),
                 mod_revision: kv.mod_revision,
                 old: String::from_utf8_lossy(&kv.value).into_owned(),
-            });
-        }
-    }
+            })
+        },
+    );
     p
 }
 

@@ -185,7 +185,9 @@ pub enum Contention {
         /// How long the writer kept trying.
         during: std::time::Duration,
     },
-    /// Objects of a schema-defined type; `count` of them were not written.
+    /// Objects of a schema-defined type; `count` of them were not written. No longer made:
+    /// typed writes go through the round loop of every write and give up with
+    /// [`Contention::Objects`] (kept so that code matching on it still builds).
     #[error("{count} objects kept changing concurrently ({rounds} attempts) and were not written")]
     TypedObjects {
         /// How many were not written.

@@ -276,7 +276,7 @@ impl Writer<'_> {
             return Err(fail(Refusal::BelowThreshold(plan.below.clone()).into()));
         }
         let mut plan = plan.clone();
-        for _ in 0..crate::select::MAX_ROUNDS {
+        for _ in 0..crate::rounds::MAX_ROUNDS {
             let keys: BTreeSet<ObjectKey> = plan
                 .admitted()
                 .iter()

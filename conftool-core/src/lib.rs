@@ -71,6 +71,7 @@ mod node;
 mod operations;
 pub mod policy;
 mod pyconfig;
+mod rounds;
 mod runs;
 mod select;
 mod stops;

@@ -233,7 +233,7 @@ impl Writer<'_> {
         let Some(h) = self.op.as_mut() else {
             return Ok(());
         };
-        for _ in 0..crate::select::MAX_ROUNDS {
+        for _ in 0..crate::rounds::MAX_ROUNDS {
             let mut next = h.record.clone();
             next.steps.extend(steps.iter().cloned());
             if let Some(rev) = store.put_record(&next, h.mod_revision).await? {
@@ -396,7 +396,7 @@ impl Writer<'_> {
 
     /// Mark the record ended (compare-and-swap; someone else ending it first is fine).
     pub async fn close_operation(&mut self, id: &OperationId) -> Result<OperationRecord, Error> {
-        for _ in 0..crate::select::MAX_ROUNDS {
+        for _ in 0..crate::rounds::MAX_ROUNDS {
             let (mut record, rev) = self
                 .store
                 .operation_at(id)

@@ -8,24 +8,17 @@
 use std::collections::BTreeSet;
 
 use crate::action::{Edit, SetFields};
-use crate::audit::AuditSink;
+use crate::audit::{AuditEntry, AuditSink};
 use crate::error::Error;
 use crate::guarded::OpHandle;
+use crate::keys::Keyspace;
 use crate::model::{ObjectKey, PoolKey, Pooled};
+use crate::rounds::{finish, rounds, RoundChange, Rounds, Run};
 use crate::rules::{below_threshold, leaves_alone, lowers_serving, Overrides, Refusal};
 use crate::selection::{Applied, Change, Selected, Selection};
 use crate::selector::Selector;
-use crate::store::Store;
+use crate::store::{CommitReport, Store};
 use crate::write::{RangeGuard, Write};
-
-/// How many times a change is re-applied to fresh data after losing a race, at least.
-pub const MAX_ROUNDS: usize = 8;
-
-/// How long a change keeps re-applying after lost races before it gives up with
-/// [`Error::Conflict`]. Writers judged by a whole pool (the depool threshold) lose to any
-/// change in the pool: ten hosts of one pool depooled at once take turns, each losing a few
-/// rounds, and all that the threshold allows land.
-pub const CONTENDED_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A change that stopped part-way: what had landed before it stopped, and why.
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +58,11 @@ impl Store {
     /// - with an operation open, its record is updated in the same transactions.
     ///
     /// Objects that changed concurrently are re-read and `edit` applied to their fresh state,
-    /// up to [`MAX_ROUNDS`] times; then the change fails with [`Error::Conflict`]. On failure
-    /// the [`ApplyError`] still lists the changes that had landed.
+    /// by the round loop every write shares (`crate::rounds`): after a random pause, for at
+    /// least [`MAX_ROUNDS`](crate::rounds::MAX_ROUNDS) rounds and
+    /// [`CONTENDED_FOR`](crate::rounds::CONTENDED_FOR); then the change fails with
+    /// [`Error::Conflict`]. On failure the [`ApplyError`] still lists the changes that had
+    /// landed.
     ///
     /// Every round is recorded in `audit`: intents before its commit (a failure to record
     /// them stops the change before that commit), what landed after it, and one end line.
@@ -112,22 +108,17 @@ impl Store {
             .map(|c| c.key.clone())
             .collect();
         let changes = given.changes(&first_step);
-        let mut run = Run {
-            applied: Vec::new(),
-            unknown: Vec::new(),
+        let ks = self.keyspace();
+        let mut run = Run::new();
+        let mut first = NodeRounds {
+            store: self,
+            scope,
+            edit: &*first_step,
+            atomicity,
+            enforce,
+            op: op.as_deref_mut(),
         };
-        let mut result = self
-            .apply_rounds(
-                scope,
-                changes,
-                &*first_step,
-                atomicity,
-                enforce,
-                audit,
-                op.as_deref_mut(),
-                &mut run,
-            )
-            .await;
+        let mut result = rounds(&mut first, ks, audit, changes, &mut run).await;
         if result.is_ok() && !deferred.is_empty() {
             // The depooled objects, now deleted (they no longer serve: no pool to judge).
             let deferred = &deferred;
@@ -137,110 +128,28 @@ impl Store {
                 }
                 edit(o).filter(|e| *e == Edit::Delete)
             });
+            let mut second = NodeRounds {
+                store: self,
+                scope,
+                edit: &*second_step,
+                atomicity,
+                enforce,
+                op,
+            };
             result = match self.reread(scope).await {
                 Ok(fresh) => {
                     let changes = fresh.changes(&*second_step);
-                    self.apply_rounds(
-                        scope,
-                        changes,
-                        &*second_step,
-                        atomicity,
-                        enforce,
-                        audit,
-                        op,
-                        &mut run,
-                    )
-                    .await
+                    rounds(&mut second, ks, audit, changes, &mut run).await
                 }
                 Err(e) => Err(e),
             };
         }
-        let error = result.as_ref().err().map(|e| crate::audit::error_chain(e));
-        let ended = audit.end(error.as_deref(), &run.unknown);
-        match (result, ended) {
-            (Ok(()), Ok(())) => Ok(run.applied),
-            (Ok(()), Err(error)) | (Err(error), _) => Err(ApplyError {
-                applied: run.applied,
-                error,
-            }),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn apply_rounds(
-        &self,
-        scope: Scope<'_>,
-        mut changes: Vec<Change>,
-        edit: EditFn<'_>,
-        atomicity: Atomicity,
-        enforce: bool,
-        audit: &mut AuditSink,
-        mut op: Option<&mut OpHandle>,
-        run: &mut Run,
-    ) -> Result<(), Error> {
-        let ks = self.keyspace().clone();
-        let started = std::time::Instant::now();
-        for round in 0.. {
-            if changes.is_empty() {
-                return Ok(());
-            }
-            if round >= MAX_ROUNDS && started.elapsed() > CONTENDED_FOR {
-                break;
-            }
-            if round > 0 {
-                tokio::time::sleep(backoff(round)).await;
-            }
-            let ranges = if enforce {
-                self.judge(&changes).await?
-            } else {
-                Vec::new()
-            };
-            audit.intent_changes(&ks, &changes)?;
-            let writes: Vec<Write> = changes.iter().map(|c| c.write(&ks)).collect();
-            let report = match (atomicity, ranges.is_empty() && op.is_none()) {
-                (Atomicity::All, true) => self.commit_atomic_partial(&writes).await,
-                (Atomicity::Batched, true) => self.commit_partial(&writes).await,
-                (_, false) => {
-                    self.commit_guarded(&writes, &changes, &ranges, op.as_deref_mut(), atomicity)
-                        .await
-                }
-            };
-            let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
-            let first_new = run.applied.len();
-            for (i, revision) in report.applied {
-                if let Some(change) = slots[i].take() {
-                    run.applied.push(Applied { change, revision });
-                }
-            }
-            let logged = audit.applied_changes(&ks, &run.applied[first_new..]);
-            if let Some(error) = report.error {
-                run.unknown
-                    .extend(report.failed.iter().map(|&i| writes[i].key().to_string()));
-                return Err(error);
-            }
-            logged?;
-            let lost: BTreeSet<ObjectKey> = report
-                .conflicted
-                .iter()
-                .filter_map(|&i| slots[i].take().map(|c| c.key))
-                .collect();
-            if lost.is_empty() {
-                return Ok(());
-            }
-            if let Some(h) = op.as_deref_mut() {
-                self.refresh_operation(h).await?;
-            }
-            let fresh = self.reread(scope).await?;
-            changes = fresh
-                .changes(edit)
-                .into_iter()
-                .filter(|c| lost.contains(&c.key))
-                .collect();
-        }
-        Err(Error::Conflict(crate::Contention::Objects {
-            count: changes.len(),
-            during: CONTENDED_FOR,
-        }))
+        finish(audit, result, run)
+            .map_err(|s| ApplyError {
+                applied: applied(s.applied),
+                error: s.error,
+            })
+            .map(applied)
     }
 
     /// Judge `changes` by the pools whose serving count they lower: refused if they leave one
@@ -297,26 +206,6 @@ impl Store {
     }
 }
 
-/// What an apply has done so far, across its rounds and steps.
-struct Run {
-    applied: Vec<Applied>,
-    unknown: Vec<String>,
-}
-
-/// A random pause before re-applying after the `round`th lost race: up to 2 ms, doubling
-/// each round to at most 1 s, so that writers contending for one pool spread out (the
-/// more of them, the more rounds they lose, the wider they spread).
-fn backoff(round: usize) -> std::time::Duration {
-    let cap_us = 2_000u64 << round.min(9);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let mix =
-        u64::from(seed ^ std::process::id().rotate_left(13)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    std::time::Duration::from_micros((mix >> 11) % cap_us + 1)
-}
-
 /// A change's object as it was read.
 fn selected(c: &Change) -> Selected {
     Selected {
@@ -332,4 +221,78 @@ fn depool() -> Edit {
         pooled: Some(Pooled::No),
         weight: None,
     })
+}
+
+/// Landed changes in the shape the write path reports them.
+fn applied(landed: Vec<(Change, i64)>) -> Vec<Applied> {
+    landed
+        .into_iter()
+        .map(|(change, revision)| Applied { change, revision })
+        .collect()
+}
+
+impl RoundChange for Change {
+    type Key = ObjectKey;
+
+    fn key(&self) -> ObjectKey {
+        self.key.clone()
+    }
+
+    fn write(&self, ks: &Keyspace) -> Write {
+        Change::write(self, ks)
+    }
+
+    fn entry(&self, ks: &Keyspace, _: &Write, revision: Option<i64>) -> AuditEntry {
+        AuditEntry::for_change(ks, self, revision)
+    }
+}
+
+/// One step of a write of pool objects, as the round loop drives it: judged by the pools
+/// whose serving count it lowers (unless lifted), committed under their range guards and
+/// with the open operation's record, re-planned by re-reading its scope.
+struct NodeRounds<'a, 'o> {
+    store: &'a Store,
+    scope: Scope<'a>,
+    edit: EditFn<'a>,
+    atomicity: Atomicity,
+    enforce: bool,
+    op: Option<&'o mut OpHandle>,
+}
+
+impl Rounds for NodeRounds<'_, '_> {
+    type Change = Change;
+    type Guards = Vec<RangeGuard>;
+
+    async fn judge(&mut self, changes: &[Change]) -> Result<Vec<RangeGuard>, Error> {
+        if self.enforce {
+            self.store.judge(changes).await
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    async fn commit(
+        &mut self,
+        changes: &[Change],
+        writes: &[Write],
+        ranges: Vec<RangeGuard>,
+    ) -> CommitReport {
+        match (self.atomicity, ranges.is_empty() && self.op.is_none()) {
+            (Atomicity::All, true) => self.store.commit_atomic_partial(writes).await,
+            (Atomicity::Batched, true) => self.store.commit_partial(writes).await,
+            (_, false) => {
+                let op = self.op.as_deref_mut();
+                self.store
+                    .commit_guarded(writes, changes, &ranges, op, self.atomicity)
+                    .await
+            }
+        }
+    }
+
+    async fn replan(&mut self) -> Result<Vec<Change>, Error> {
+        if let Some(h) = self.op.as_deref_mut() {
+            self.store.refresh_operation(h).await?;
+        }
+        Ok(self.store.reread(self.scope).await?.changes(self.edit))
+    }
 }

@@ -5,11 +5,13 @@
 
 use std::time::SystemTime;
 
-use crate::audit::rfc3339;
+use crate::audit::{rfc3339, AuditEntry};
 use crate::coordination::{Stop, StopRecord, StopScope};
-use crate::error::Error;
+use crate::error::{Contention, Error};
+use crate::keys::Keyspace;
 use crate::names::Cluster;
-use crate::store::Store;
+use crate::rounds::{after, finish, rounds, RoundChange, Rounds, Run};
+use crate::store::{CommitReport, Store};
 use crate::write::{Guard, Write};
 use crate::writer::Writer;
 
@@ -81,36 +83,93 @@ impl Writer<'_> {
         self.write_one(&key, None).await.map(|()| true)
     }
 
-    /// Put (or delete) one key outside the pools, compare-and-swap on what was read, audited
-    /// as one run of planned writes.
+    /// Put (or delete) one key outside the pools, compare-and-swap on what was read, by the
+    /// round loop of every write (`crate::rounds`), audited as one write.
     async fn write_one(&mut self, key: &str, value: Option<String>) -> Result<(), Error> {
-        for _ in 0..crate::select::MAX_ROUNDS {
-            let snap = self.store.read_prefix(key).await?;
-            let now = snap.kvs.iter().find(|kv| kv.key == key);
-            let guard = now.map_or(Guard::Absent, |kv| Guard::Unchanged(kv.mod_revision));
-            let before = now.map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
-            let write = match &value {
-                Some(v) => Write::Put {
-                    key: key.to_string(),
-                    value: v.clone(),
-                    guard,
-                },
-                None => Write::Delete {
-                    key: key.to_string(),
-                    guard,
-                },
-            };
-            let mut run = self.planned();
-            let report = run.commit(&[(write, before.as_deref())]).await;
-            let error = report.error.as_ref().map(|e| crate::audit::error_chain(e));
-            run.finish(error.as_deref(), &[])?;
-            if let Some(e) = report.error {
-                return Err(e);
+        let store = self.store;
+        let mut w = KeyRounds { store, key, value };
+        self.audit.begin();
+        let mut run = Run::new();
+        let result = match w.replan().await {
+            Ok(changes) => {
+                rounds(&mut w, store.keyspace(), &mut self.audit, changes, &mut run).await
             }
-            if report.conflicted.is_empty() {
-                return Ok(());
-            }
-        }
-        Err(Error::Conflict(crate::Contention::Key(key.to_string())))
+            Err(e) => Err(e),
+        };
+        finish(&mut self.audit, result, run)
+            .map(drop)
+            .map_err(|s| s.error)
+    }
+}
+
+/// One key's new value (`None`: deleted), guarded by what was read.
+struct KeyChange {
+    write: Write,
+    before: Option<String>,
+}
+
+impl RoundChange for KeyChange {
+    type Key = String;
+
+    fn key(&self) -> String {
+        self.write.key().to_string()
+    }
+
+    fn write(&self, _: &Keyspace) -> Write {
+        self.write.clone()
+    }
+
+    fn entry(&self, _: &Keyspace, write: &Write, revision: Option<i64>) -> AuditEntry {
+        AuditEntry::from_text(
+            write.key().to_string(),
+            self.before.as_deref(),
+            after(write),
+            revision,
+        )
+    }
+}
+
+/// A write of one key, as the round loop drives it: planned (and re-planned) by reading the
+/// key, and gives up naming it.
+struct KeyRounds<'a> {
+    store: &'a Store,
+    key: &'a str,
+    value: Option<String>,
+}
+
+impl Rounds for KeyRounds<'_> {
+    type Change = KeyChange;
+    type Guards = ();
+
+    async fn judge(&mut self, _: &[KeyChange]) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn commit(&mut self, _: &[KeyChange], writes: &[Write], (): ()) -> CommitReport {
+        self.store.commit_partial(writes).await
+    }
+
+    async fn replan(&mut self) -> Result<Vec<KeyChange>, Error> {
+        let key = self.key;
+        let snap = self.store.read_prefix(key).await?;
+        let now = snap.kvs.iter().find(|kv| kv.key == key);
+        let guard = now.map_or(Guard::Absent, |kv| Guard::Unchanged(kv.mod_revision));
+        let before = now.map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
+        let write = match &self.value {
+            Some(v) => Write::Put {
+                key: key.to_string(),
+                value: v.clone(),
+                guard,
+            },
+            None => Write::Delete {
+                key: key.to_string(),
+                guard,
+            },
+        };
+        Ok(vec![KeyChange { write, before }])
+    }
+
+    fn contended(&self, _: usize) -> Contention {
+        Contention::Key(self.key.to_string())
     }
 }

@@ -1,18 +1,17 @@
 //! Objects of schema-defined types (see [`crate::schema`]) in the store: one range read of a
 //! type's keys for a selection, and changes written through the one audited write path
 //! ([`Writer::apply_typed`]) with compare-and-swap, the edit re-applied to fresh state after
-//! a lost race (never overwriting blindly).
+//! a lost race (never overwriting blindly), by the same round loop as pool objects
+//! (`crate::rounds`).
 
-use std::collections::BTreeSet;
-
-use crate::error::Error;
+use crate::audit::AuditEntry;
+use crate::error::{Contention, Error};
+use crate::keys::Keyspace;
+use crate::rounds::{after, finish, rounds, RoundChange, Rounds, Run};
 use crate::schema::{ObjectType, TypeSelector, TypedChange, TypedEdit, TypedSelection, Upgrade};
-use crate::store::Store;
+use crate::store::{CommitReport, Store};
 use crate::write::Write;
 use crate::writer::Writer;
-
-/// How many times a change is re-applied to fresh data after losing a race.
-const MAX_ROUNDS: usize = 8;
 
 /// A typed change that stopped part-way: what had landed (each with its revision), and why.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +44,8 @@ impl Writer<'_> {
     /// Write `changes` (made by `edit` from a selection of `ty` by `sel`, so that they could
     /// be shown or confirmed first) with compare-and-swap, in batched transactions, audited
     /// as one operation. Objects changed concurrently are re-read and `edit` applied again
-    /// (and checked again by the type) up to a few times.
+    /// (and checked again by the type), by the round loop of every write (`crate::rounds`):
+    /// after a random pause, for at least 8 rounds and 30 s, then [`Contention::Objects`].
     pub async fn apply_typed(
         &mut self,
         ty: &ObjectType,
@@ -85,27 +85,20 @@ impl Writer<'_> {
         changes: Vec<TypedChange>,
         redo: &Redo<'_>,
     ) -> Result<Vec<(TypedChange, i64)>, TypedApplyError> {
-        let store = self.store();
-        let mut op = self.planned();
-        let mut applied = Vec::new();
-        let mut unknown = Vec::new();
-        let result = rounds(
+        let store = self.store;
+        let mut w = TypedRounds {
             store,
-            &mut op,
             ty,
             sel,
-            changes,
             redo,
-            &mut applied,
-            &mut unknown,
-        )
-        .await;
-        let error = result.as_ref().err().map(|e| crate::audit::error_chain(e));
-        let ended = op.finish(error.as_deref(), &unknown);
-        match (result, ended) {
-            (Ok(()), Ok(())) => Ok(applied),
-            (Ok(()), Err(error)) | (Err(error), _) => Err(TypedApplyError { applied, error }),
-        }
+        };
+        self.audit.begin();
+        let mut run = Run::new();
+        let result = rounds(&mut w, store.keyspace(), &mut self.audit, changes, &mut run).await;
+        finish(&mut self.audit, result, run).map_err(|s| TypedApplyError {
+            applied: s.applied,
+            error: s.error,
+        })
     }
 }
 
@@ -113,58 +106,51 @@ impl Writer<'_> {
 /// cannot be made any more).
 type Redo<'a> = dyn Fn(&TypedSelection) -> Result<Vec<TypedChange>, String> + Sync + 'a;
 
-#[allow(clippy::too_many_arguments)]
-async fn rounds(
-    store: &Store,
-    op: &mut crate::writer::PlannedWrites<'_, '_>,
-    ty: &ObjectType,
-    sel: &TypeSelector,
-    mut changes: Vec<TypedChange>,
-    redo: &Redo<'_>,
-    applied: &mut Vec<(TypedChange, i64)>,
-    unknown: &mut Vec<String>,
-) -> Result<(), Error> {
-    for _ in 0..MAX_ROUNDS {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let writes: Vec<(Write, Option<&str>)> = changes
-            .iter()
-            .map(|c| (c.write(), Some(c.before.as_str())))
-            .collect();
-        let report = op.commit(&writes).await;
-        let mut slots: Vec<Option<TypedChange>> = changes.into_iter().map(Some).collect();
-        for &(i, rev) in &report.applied {
-            if let Some(c) = slots.get_mut(i).and_then(Option::take) {
-                applied.push((c, rev));
-            }
-        }
-        if let Some(error) = report.error {
-            unknown.extend(
-                report
-                    .failed
-                    .iter()
-                    .filter_map(|&i| slots.get(i).and_then(|c| c.as_ref()).map(|c| c.key.clone())),
-            );
-            return Err(error);
-        }
-        let lost: BTreeSet<String> = report
-            .conflicted
-            .iter()
-            .filter_map(|&i| slots.get_mut(i).and_then(Option::take).map(|c| c.key))
-            .collect();
-        if lost.is_empty() {
-            return Ok(());
-        }
-        let fresh = store.select_typed(ty, sel).await?;
-        changes = redo(&fresh)
-            .map_err(|e| Error::Conflict(crate::Contention::Replanned(e)))?
-            .into_iter()
-            .filter(|c| lost.contains(&c.key))
-            .collect();
+impl RoundChange for TypedChange {
+    type Key = String;
+
+    fn key(&self) -> String {
+        self.key.clone()
     }
-    Err(Error::Conflict(crate::Contention::TypedObjects {
-        count: changes.len(),
-        rounds: MAX_ROUNDS,
-    }))
+
+    fn write(&self, _: &Keyspace) -> Write {
+        TypedChange::write(self)
+    }
+
+    fn entry(&self, _: &Keyspace, write: &Write, revision: Option<i64>) -> AuditEntry {
+        AuditEntry::from_text(
+            write.key().to_string(),
+            Some(&self.before),
+            after(write),
+            revision,
+        )
+    }
+}
+
+/// A write of typed objects, as the round loop drives it: no rules to judge by (the type
+/// checked each change), committed in batches, re-planned from a fresh read of the type's
+/// selection (where the edit may no longer apply: [`Contention::Replanned`]).
+struct TypedRounds<'a> {
+    store: &'a Store,
+    ty: &'a ObjectType,
+    sel: &'a TypeSelector,
+    redo: &'a Redo<'a>,
+}
+
+impl Rounds for TypedRounds<'_> {
+    type Change = TypedChange;
+    type Guards = ();
+
+    async fn judge(&mut self, _: &[TypedChange]) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn commit(&mut self, _: &[TypedChange], writes: &[Write], (): ()) -> CommitReport {
+        self.store.commit_partial(writes).await
+    }
+
+    async fn replan(&mut self) -> Result<Vec<TypedChange>, Error> {
+        let fresh = self.store.select_typed(self.ty, self.sel).await?;
+        (self.redo)(&fresh).map_err(|e| Error::Conflict(Contention::Replanned(e)))
+    }
 }

@@ -35,6 +35,7 @@
 use crate::audit::{AuditEntry, AuditLog, AuditSink};
 use crate::error::Error;
 use crate::guarded::OpHandle;
+use crate::rounds::{after, audited};
 use crate::rules::{leaves_alone, HostVerb, Overrides};
 use crate::select::{ApplyError, Atomicity, Scope};
 use crate::selection::{Applied, Change, Selected, Selection};
@@ -286,56 +287,30 @@ impl PlannedWrites<'_, '_> {
     /// compare-and-swap guarded: intents recorded first (if that fails, nothing is
     /// committed and the report says so), what landed after.
     pub async fn commit(&mut self, writes: &[(Write, Option<&str>)]) -> CommitReport {
-        let audit = &mut self.writer.audit;
-        if audit.is_enabled() {
-            let intents: Vec<AuditEntry> = writes
-                .iter()
-                .map(|(w, before)| {
-                    AuditEntry::from_text(w.key().to_string(), *before, after(w), None)
-                })
-                .collect();
-            if let Err(e) = audit.intent(&intents) {
-                return CommitReport {
-                    error: Some(e),
-                    ..CommitReport::default()
-                };
-            }
-        }
+        let entry = |i: usize, revision| {
+            let (w, before) = writes.get(i)?;
+            Some(AuditEntry::from_text(
+                w.key().to_string(),
+                *before,
+                after(w),
+                revision,
+            ))
+        };
         let plain: Vec<Write> = writes.iter().map(|(w, _)| w.clone()).collect();
-        let mut report = self.writer.store.commit_partial(&plain).await;
-        // Without a log, nothing to record: each value parsed into JSON for it cost a sync of
-        // 100,000 objects ~60 MB.
-        if !audit.is_enabled() {
-            return report;
-        }
-        let landed: Vec<AuditEntry> = report
-            .applied
-            .iter()
-            .map(|&(i, rev)| {
-                let (w, before) = &writes[i];
-                AuditEntry::from_text(w.key().to_string(), *before, after(w), Some(rev))
-            })
-            .collect();
-        if let Err(e) = audit.applied(&landed) {
-            // The writes landed; the report must not say otherwise: the audit failure is
-            // the error only if nothing else went wrong.
-            report.error.get_or_insert(e);
-        }
-        report
+        let store = self.writer.store;
+        audited(
+            &mut self.writer.audit,
+            writes.len(),
+            entry,
+            store.commit_partial(&plain),
+        )
+        .await
     }
 
     /// End the run: the error that stopped it (if any) and keys whose writes may or may not
     /// have landed.
     pub fn finish(self, error: Option<&str>, unknown: &[String]) -> Result<(), Error> {
         self.writer.audit.end(error, unknown)
-    }
-}
-
-/// The value a write puts (`None` for a delete).
-fn after(w: &Write) -> Option<&str> {
-    match w {
-        Write::Put { value, .. } => Some(value.as_str()),
-        Write::Delete { .. } => None,
     }
 }
 

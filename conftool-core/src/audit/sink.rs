@@ -9,8 +9,6 @@ use super::file::open_log;
 use super::record::{AuditEntry, Body, Event, Record};
 use super::{rfc3339, Actor};
 use crate::error::Error;
-use crate::keys::Keyspace;
-use crate::selection::{Applied, Change};
 
 /// Where audit records go, as configured (`audit_log`); [`crate::Store::writer`] opens
 /// (and so checks) it before anything is written.
@@ -144,31 +142,6 @@ impl AuditSink {
     pub fn applied(&mut self, entries: &[AuditEntry]) -> Result<(), Error> {
         self.applied += entries.len();
         self.write_entries(Event::Applied, entries)
-    }
-
-    /// Record pool-state changes about to be committed.
-    pub fn intent_changes(&mut self, ks: &Keyspace, changes: &[Change]) -> Result<(), Error> {
-        if !self.is_enabled() {
-            return Ok(());
-        }
-        let entries: Vec<AuditEntry> = changes
-            .iter()
-            .map(|c| AuditEntry::for_change(ks, c, None))
-            .collect();
-        self.intent(&entries)
-    }
-
-    /// Record pool-state changes that landed.
-    pub fn applied_changes(&mut self, ks: &Keyspace, applied: &[Applied]) -> Result<(), Error> {
-        if !self.is_enabled() {
-            self.applied += applied.len();
-            return Ok(());
-        }
-        let entries: Vec<AuditEntry> = applied
-            .iter()
-            .map(|a| AuditEntry::for_change(ks, &a.change, Some(a.revision)))
-            .collect();
-        self.applied(&entries)
     }
 
     /// Close the operation: the error that stopped it, if any, and keys whose write may or

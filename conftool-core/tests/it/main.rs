@@ -7,6 +7,7 @@ mod labels;
 mod node;
 mod store;
 mod thresholds;
+mod typed;
 mod verify;
 mod watch;
 mod writer;

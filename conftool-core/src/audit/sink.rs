@@ -59,7 +59,6 @@ impl AuditLog {
             actor: actor.clone(),
             op: String::new(),
             applied: 0,
-            ops: 0,
             reason: None,
             operation: None,
         };
@@ -77,8 +76,6 @@ pub(crate) struct AuditSink {
     actor: Actor,
     op: String,
     applied: usize,
-    /// Operations begun, so that each gets its own id.
-    ops: u64,
     /// Why the writes are made, as the person said (`--reason`), on every line.
     reason: Option<String>,
     /// The operation (kept in etcd) the writes belong to, on every line.
@@ -106,18 +103,20 @@ impl AuditSink {
         self.reason = reason;
     }
 
-    /// Start a new operation: a fresh id (`<host>-<pid>-<unix ms>-<n>`) and count.
+    /// Start a new operation: a fresh id (`<host>-<pid>-<unix ms>-<n>`, `n` counting the
+    /// process's operations, so that writers of one process started in the same millisecond
+    /// never share an id) and count.
     pub fn begin(&mut self) {
+        static OPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        self.ops += 1;
+        let n = OPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         self.op = format!(
-            "{}-{}-{}-{}",
+            "{}-{}-{}-{n}",
             self.actor.host,
             std::process::id(),
             now.as_millis(),
-            self.ops
         );
         self.applied = 0;
     }

@@ -128,10 +128,13 @@ async fn many_typed_writers_on_one_object_all_land_and_lose_no_update() {
         .iter()
         .filter(|o| matches!(o, Outcome::Landed))
         .count();
-    // (Counted, not keyed by `op`: writers of one process opening in the same millisecond
-    // share an op id.)
     let ends: Vec<&Value> = lines.iter().filter(|r| r["event"] == "end").collect();
     assert_eq!(ends.len(), WRITERS);
+    // Each writer's operation has an id of its own, also when writers of one process start
+    // in the same millisecond; each has its own end line.
+    let ops: std::collections::BTreeSet<&str> =
+        ends.iter().filter_map(|e| e["op"].as_str()).collect();
+    assert_eq!(ops.len(), WRITERS, "one op id per writer");
     assert_eq!(count("applied"), landed);
     assert!(
         count("intent") >= WRITERS + (WRITERS - 1),

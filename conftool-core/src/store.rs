@@ -125,15 +125,36 @@ impl Store {
     /// pages of [`BatchLimits::page_size`] keys pinned to the first page's revision for big
     /// ones.
     pub async fn read_prefix(&self, prefix: &str) -> Result<Snapshot, Error> {
+        let mut kvs: Vec<Kv> = Vec::new();
+        let revision = self
+            .read_prefix_pages(prefix, |page| {
+                // Exactly: the last page of a 100,001-key read would otherwise double the
+                // vector (a million-key snapshot would hold room for two million).
+                kvs.reserve_exact(page.len());
+                kvs.extend(page);
+            })
+            .await?;
+        Ok(Snapshot { revision, kvs })
+    }
+
+    /// [`Store::read_prefix`] a page at a time: `page` is given each page's keys in key
+    /// order, all read at the revision returned, and nothing of a page is kept once it has
+    /// been given, so a caller that keeps less than the keys themselves (the sync's decoded
+    /// view of a million objects) never holds the whole read at once.
+    pub async fn read_prefix_pages(
+        &self,
+        prefix: &str,
+        mut page: impl FnMut(Vec<Kv>),
+    ) -> Result<i64, Error> {
         let end = prefix_end(prefix.as_bytes());
         let mut start = prefix.as_bytes().to_vec();
-        let mut snap = Snapshot::default();
+        let mut revision = 0;
         loop {
             let mut opts = GetOptions::new()
                 .with_range(end.clone())
                 .with_limit(self.limits.page_size);
-            if snap.revision > 0 {
-                opts = opts.with_revision(snap.revision);
+            if revision > 0 {
+                opts = opts.with_revision(revision);
             }
             let resp = self
                 .eps
@@ -142,33 +163,39 @@ impl Store {
                     async move { kv.get(start, Some(opts)).await }
                 })
                 .await?;
-            if snap.revision == 0 {
-                snap.revision = resp.header().map(|h| h.revision()).unwrap_or_default();
+            if revision == 0 {
+                revision = resp.header().map(|h| h.revision()).unwrap_or_default();
             }
             let more = resp.more();
             let mut resp = resp;
-            let page = resp.take_kvs();
-            // Exactly: the last page of a 100,001-key read would otherwise double the vector
-            // (a million-key snapshot would hold room for two million).
-            snap.kvs.reserve_exact(page.len());
             // Move keys and values out of the response instead of copying them.
-            for item in page {
-                let mod_revision = item.mod_revision();
-                let (key, value) = item.into_key_value();
-                let key = String::from_utf8(key)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                snap.kvs.push(Kv {
-                    key,
-                    value,
-                    mod_revision,
-                });
-            }
-            match snap.kvs.last() {
+            let kvs: Vec<Kv> = resp
+                .take_kvs()
+                .into_iter()
+                .map(|item| {
+                    let mod_revision = item.mod_revision();
+                    let (key, value) = item.into_key_value();
+                    let key = String::from_utf8(key)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                    Kv {
+                        key,
+                        value,
+                        mod_revision,
+                    }
+                })
+                .collect();
+            let next = match kvs.last() {
                 Some(last) if more => {
-                    start = last.key.as_bytes().to_vec();
-                    start.push(0);
+                    let mut next = last.key.as_bytes().to_vec();
+                    next.push(0);
+                    Some(next)
                 }
-                _ => return Ok(snap),
+                _ => None,
+            };
+            page(kvs);
+            match next {
+                Some(next) => start = next,
+                None => return Ok(revision),
             }
         }
     }

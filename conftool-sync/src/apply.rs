@@ -5,7 +5,7 @@ use conftool_core::{PlannedWrites, Snapshot, Store, Write, Writer};
 use crate::error::Error;
 use crate::guard::Limits;
 use crate::load::Desired;
-use crate::plan::{plan, Current, Plan};
+use crate::plan::{plan, Building, Plan};
 use crate::render::counted;
 
 /// How many times a sync re-reads and re-plans after losing compare-and-swap races.
@@ -85,11 +85,13 @@ pub async fn snapshot(store: &Store) -> Result<Snapshot, Error> {
 
 /// Plan `desired` against what etcd holds now.
 pub async fn plan_against(store: &Store, desired: &Desired) -> Result<Plan, Error> {
-    let snap = snapshot(store).await?;
-    Ok(plan(
-        desired,
-        &Current::from_snapshot(store.keyspace(), snap),
-    ))
+    // Decoded a page at a time: a million objects' keys are never held next to their
+    // decoded form.
+    let mut current = Building::new(store.keyspace());
+    let revision = store
+        .read_prefix_pages(&store.keyspace().root_prefix(), |page| current.add(page))
+        .await?;
+    Ok(plan(desired, &current.finish(revision)))
 }
 
 /// Apply `first` (a plan computed against the store), then, for writes that lost a

@@ -27,8 +27,10 @@ use crate::typed_plan::{plan_typed, TypedPlan};
 pub struct Current {
     /// The revision the snapshot was read at.
     pub revision: i64,
-    /// Objects: mod revision and raw value.
-    pub objects: BTreeMap<ObjectKey, (i64, Vec<u8>)>,
+    /// Objects, each with its mod revision and raw value, sorted by key (each key once): a
+    /// sorted list rather than a map, as the plan only walks it in order, and building a
+    /// map from a million read objects held both at once.
+    pub objects: Vec<(ObjectKey, (i64, Vec<u8>))>,
     /// Service definitions: mod revision and raw value.
     pub services: BTreeMap<(Cluster, Service), (i64, Vec<u8>)>,
     /// The sync record, if any.
@@ -45,25 +47,50 @@ impl Current {
     /// Decode a snapshot of the keyspace root. Keys that are not well-formed object or
     /// service keys are not this tool's to manage and are left alone.
     pub fn from_snapshot(ks: &Keyspace, snap: Snapshot) -> Current {
-        let meta_key = ks.sync_meta_key();
-        let root = ks.root_prefix();
-        let mut cur = Current {
-            revision: snap.revision,
-            ..Current::default()
-        };
-        // Objects collected first, the map built from them sorted: a map filled one insert
-        // at a time keeps its nodes about half full (~150 bytes an object instead of ~100).
-        let mut objects = Vec::new();
-        let mut names = Names::default();
-        for kv in snap.kvs {
+        let mut building = Building::new(ks);
+        building.add(snap.kvs);
+        building.finish(snap.revision)
+    }
+}
+
+/// A [`Current`] decoded a page of the keyspace root at a time ([`Store::read_prefix_pages`](conftool_core::Store::read_prefix_pages)):
+/// each page's keys are parsed and dropped as it comes, so the whole read is never held
+/// next to its decoded form.
+pub struct Building<'k> {
+    ks: &'k Keyspace,
+    meta_key: String,
+    root: String,
+    cur: Current,
+    objects: Vec<(ObjectKey, (i64, Vec<u8>))>,
+    names: Names,
+}
+
+impl<'k> Building<'k> {
+    /// Nothing decoded yet.
+    pub fn new(ks: &'k Keyspace) -> Self {
+        Building {
+            ks,
+            meta_key: ks.sync_meta_key(),
+            root: ks.root_prefix(),
+            cur: Current::default(),
+            objects: Vec::new(),
+            names: Names::default(),
+        }
+    }
+
+    /// Decode the next keys of the read, in key order.
+    pub fn add(&mut self, kvs: Vec<Kv>) {
+        let ks = self.ks;
+        let cur = &mut self.cur;
+        for kv in kvs {
             let entry = (kv.mod_revision, kv.value);
-            if let Some(k) = names.object_key(ks, &kv.key) {
-                objects.push((k, entry));
+            if let Some(k) = self.names.object_key(ks, &kv.key) {
+                self.objects.push((k, entry));
             } else if let Some(k) = ks.parse_service_key(&kv.key) {
                 cur.services.insert(k, entry);
-            } else if kv.key == meta_key {
+            } else if kv.key == self.meta_key {
                 cur.meta = Some(entry);
-            } else if let Some(rel) = kv.key.strip_prefix(&root) {
+            } else if let Some(rel) = kv.key.strip_prefix(&self.root) {
                 if let Some(at) = ks.parse_label_key(&kv.key) {
                     cur.labels.insert(at, (entry.0, entry.1.clone()));
                 }
@@ -74,8 +101,16 @@ impl Current {
                 });
             }
         }
-        // Keys are unique (each parsed from one etcd key), so nothing is merged away.
-        cur.objects = objects.into_iter().collect();
+    }
+
+    /// What etcd holds, read at `revision`.
+    pub fn finish(self, revision: i64) -> Current {
+        let mut cur = self.cur;
+        cur.revision = revision;
+        // Keys are unique (each parsed from one etcd key); etcd's byte order is not theirs
+        // (`a-b/` sorts before `a/`), so they are sorted, in place.
+        cur.objects = self.objects;
+        cur.objects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         cur
     }
 }
@@ -208,7 +243,7 @@ pub fn plan(desired: &Desired, current: &Current) -> Plan {
     // Both maps are sorted by key: one merge pass finds what to create and to delete.
     merge(
         &desired.objects,
-        &current.objects,
+        current.objects.iter().map(|(k, v)| (k, v)),
         |key, defaults| p.create.push((key.clone(), *defaults)),
         |key, (rev, raw)| {
             p.delete.push(Deletion {
@@ -520,6 +555,43 @@ mod tests {
         assert!(p.create.iter().all(|(_, s)| s.pooled == Pooled::Inactive));
     }
 
+    /// etcd lists keys in byte order, where `a-b/` comes before `a/` ('-' < '/'), while
+    /// names compare as names (`a` before `a-b`): the objects read are put in the names'
+    /// order, so that nothing stored and declared is taken for created and deleted.
+    #[test]
+    fn keys_in_etcds_order_are_matched_in_the_names_order() {
+        let ks = Keyspace::default();
+        let keys = [
+            key("a-b", "n1"),
+            key("a", "n1"),
+            key("a", "n1-x"),
+            key("a", "n1.y"),
+        ];
+        let desired = Desired {
+            objects: keys.iter().map(|k| (k.clone(), Defaults::LEGACY)).collect(),
+            ..Desired::default()
+        };
+        let mut kvs: Vec<Kv> = keys
+            .iter()
+            .map(|k| Kv {
+                key: ks.object_key(k),
+                value: br#"{"pooled":"no","weight":3}"#.to_vec(),
+                mod_revision: 2,
+            })
+            .collect();
+        kvs.sort_by(|a, b| a.key.cmp(&b.key));
+        assert_eq!(
+            kvs[0].key,
+            ks.object_key(&keys[0]),
+            "etcd's order: a-b/ first"
+        );
+        let p = plan(
+            &desired,
+            &Current::from_snapshot(&ks, Snapshot { revision: 3, kvs }),
+        );
+        assert!(p.create.is_empty() && p.delete.is_empty(), "{p:?}");
+    }
+
     /// etcd holding service definitions c/s (used by the directory's objects) and c/old;
     /// the directory declares objects of c/s only.
     fn with_services(service_defs: ServiceDefs, declared: &[&str]) -> Plan {
@@ -624,8 +696,8 @@ mod tests {
         assert_eq!(cur.revision, 10);
         assert_eq!(cur.objects.len(), 1);
         assert_eq!(
-            cur.objects[&key("eqiad", "a1")],
-            (3, OBJ.as_bytes().to_vec())
+            cur.objects[0],
+            (key("eqiad", "a1"), (3, OBJ.as_bytes().to_vec()))
         );
         assert_eq!(cur.services.len(), 1);
         assert_eq!(cur.meta, Some((5, b"{}".to_vec())));

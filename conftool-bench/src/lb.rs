@@ -152,7 +152,7 @@ async fn converged(
     for p in 0..opts.pools {
         let servers = rt.servers(&backend(p)).await?;
         for s in &servers {
-            let idx: usize = s.name[1..].parse()?;
+            let idx: usize = s.name.as_str()[1..].parse()?;
             let ready = s.admin() == AdminState::Ready;
             if want.get(&(p, idx)).is_some_and(|w| *w != ready) {
                 return Ok(false);
@@ -168,7 +168,7 @@ async fn wait_server(rt: &Runtime, p: usize, s: usize, ready: bool) -> anyhow::R
         let servers = rt.servers(&backend(p)).await?;
         if servers
             .iter()
-            .any(|x| x.name == node(s) && (x.admin() == AdminState::Ready) == ready)
+            .any(|x| x.name.as_str() == node(s) && (x.admin() == AdminState::Ready) == ready)
         {
             return Ok(Instant::now());
         }

@@ -131,213 +131,297 @@ fn fresh_etcd() -> EtcdCluster {
     EtcdCluster::start_with(1, &["--quota-backend-bytes", "8589934592"])
 }
 
-/// Run every row once.
+/// Run every row once: the floor on its own etcd, then the tools on a fresh etcd of their
+/// own, each step checked before its figure is kept.
 pub(crate) fn run_once(
     rt: &tokio::runtime::Runtime,
     tools: &Tools,
     p: &Prepared,
 ) -> anyhow::Result<Run> {
     let mut run = Run::new();
+    floor_rows(rt, tools, p, &mut run)?;
+
+    // The tools, on a fresh etcd of their own (kept up until the last step is done).
+    let etcd = fresh_etcd();
+    let t = ToolRun::new(rt, tools, p, etcd.endpoint())?;
+    t.baseline(&mut run)?;
+    t.sync_initial(&mut run)?;
+    t.sync_noop(&mut run)?;
+    t.select_get(&mut run)?;
+    t.select_set(&mut run)?;
+    t.depool(&mut run)?;
+    t.sync_churn(&mut run)?;
+    Ok(run)
+}
+
+/// The floor's rows, on its own etcd.
+fn floor_rows(
+    rt: &tokio::runtime::Runtime,
+    tools: &Tools,
+    p: &Prepared,
+    run: &mut Run,
+) -> anyhow::Result<()> {
     let n = p.objects;
-
-    // The floor, on its own etcd.
-    {
-        let etcd = fresh_etcd();
-        let url = etcd.endpoint();
-        let floor = |mode: Mode, extra: &[&str]| -> anyhow::Result<(Measured, FloorReport)> {
-            let mut cmd = Command::new(&tools.bench);
-            cmd.arg("floor")
-                .arg(mode.arg())
-                .args(["--endpoint", &url])
-                .args(extra);
-            let m = process::run(&tools.bench, &cmd, &p.scratch)?;
-            let report: FloorReport = serde_json::from_str(m.stdout.trim())
-                .with_context(|| format!("floor {mode:?} printed {:?}", m.stdout))?;
-            Ok((m, report))
-        };
-        let sample = |objects: usize, (m, r): &(Measured, FloorReport)| Sample {
-            objects,
-            wall_s: (m.wall.as_secs_f64() - r.setup_s).max(0.0),
-            max_rss: m.max_rss,
-        };
-
-        let w = floor(Mode::Write, &["--objects", &n.to_string()])?;
-        ensure!(
-            w.1.keys == p.expected.len(),
-            "floor wrote {} keys",
-            w.1.keys
-        );
-        let got = rt.block_on(dump(&url, ROOT_PREFIX))?;
-        ensure!(
-            got == p.expected,
-            "the floor's keyspace differs from the fleet's"
-        );
-        run.insert(RowId::FloorWrite, sample(n, &w));
-
-        let r = floor(Mode::Read, &[])?;
-        ensure!(r.1.keys == p.expected.len(), "floor read {} keys", r.1.keys);
-        run.insert(RowId::FloorRead, sample(n, &r));
-
-        let dir = p.initial_dir.display().to_string();
-        let y = floor(Mode::Parse, &["--dir", &dir])?;
-        run.insert(RowId::FloorParse, sample(n, &y));
-
-        let rs = floor(Mode::ReadSelected, &[])?;
-        ensure!(
-            rs.1.keys == p.selected,
-            "floor read {} selected keys",
-            rs.1.keys
-        );
-        run.insert(RowId::FloorReadSelected, sample(p.selected, &rs));
-
-        let ss = floor(Mode::SetSelected, &[])?;
-        ensure!(
-            ss.1.keys == p.selected,
-            "floor set {} selected keys",
-            ss.1.keys
-        );
-        run.insert(RowId::FloorSetSelected, sample(p.selected, &ss));
-
-        let one = floor(Mode::Single, &["--key", &p.depool_key()])?;
-        run.insert(RowId::FloorSingle, sample(1, &one));
-    }
-
-    // The tools, on a fresh etcd of their own.
     let etcd = fresh_etcd();
     let url = etcd.endpoint();
-    let config = p.scratch.join("conftool.yaml");
-    std::fs::write(&config, "# empty: defaults, no audit log\n")?;
-    let tool = |bin: &Path, args: &[&str]| -> anyhow::Result<Measured> {
-        let mut cmd = Command::new(bin);
-        cmd.args(args)
-            .arg("--config")
-            .arg(&config)
-            .args(["--endpoints", &url])
-            .env_remove("CONFTOOL_ENDPOINTS")
-            .env_remove("CONFTOOL_CONFIG")
-            .env("NO_COLOR", "1");
-        process::run(&tools.bench, &cmd, &p.scratch)
+    let floor = |mode: Mode, extra: &[&str]| -> anyhow::Result<(Measured, FloorReport)> {
+        let mut cmd = Command::new(&tools.bench);
+        cmd.arg("floor")
+            .arg(mode.arg())
+            .args(["--endpoint", &url])
+            .args(extra);
+        let m = process::run(&tools.bench, &cmd, &p.scratch)?;
+        let report: FloorReport = serde_json::from_str(m.stdout.trim())
+            .with_context(|| format!("floor {mode:?} printed {:?}", m.stdout))?;
+        Ok((m, report))
     };
-    let sample = |objects: usize, m: &Measured| Sample {
+    let sample = |objects: usize, (m, r): &(Measured, FloorReport)| Sample {
+        objects,
+        wall_s: (m.wall.as_secs_f64() - r.setup_s).max(0.0),
+        max_rss: m.max_rss,
+    };
+
+    let w = floor(Mode::Write, &["--objects", &n.to_string()])?;
+    ensure!(
+        w.1.keys == p.expected.len(),
+        "floor wrote {} keys",
+        w.1.keys
+    );
+    let got = rt.block_on(dump(&url, ROOT_PREFIX))?;
+    ensure!(
+        got == p.expected,
+        "the floor's keyspace differs from the fleet's"
+    );
+    run.insert(RowId::FloorWrite, sample(n, &w));
+
+    let r = floor(Mode::Read, &[])?;
+    ensure!(r.1.keys == p.expected.len(), "floor read {} keys", r.1.keys);
+    run.insert(RowId::FloorRead, sample(n, &r));
+
+    let dir = p.initial_dir.display().to_string();
+    let y = floor(Mode::Parse, &["--dir", &dir])?;
+    run.insert(RowId::FloorParse, sample(n, &y));
+
+    let rs = floor(Mode::ReadSelected, &[])?;
+    ensure!(
+        rs.1.keys == p.selected,
+        "floor read {} selected keys",
+        rs.1.keys
+    );
+    run.insert(RowId::FloorReadSelected, sample(p.selected, &rs));
+
+    let ss = floor(Mode::SetSelected, &[])?;
+    ensure!(
+        ss.1.keys == p.selected,
+        "floor set {} selected keys",
+        ss.1.keys
+    );
+    run.insert(RowId::FloorSetSelected, sample(p.selected, &ss));
+
+    let one = floor(Mode::Single, &["--key", &p.depool_key()])?;
+    run.insert(RowId::FloorSingle, sample(1, &one));
+    Ok(())
+}
+
+/// The tools' rows, one step each, against one etcd (`url`) that each step leaves as the
+/// next expects.
+struct ToolRun<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    tools: &'a Tools,
+    p: &'a Prepared,
+    url: String,
+    /// An empty configuration file: defaults, no audit log.
+    config: PathBuf,
+    /// `conftool-sync`'s caps raised to what both data directories hold.
+    caps: Vec<String>,
+}
+
+/// A tool's figures: wall time as measured (a tool has no setup to leave out).
+fn tool_sample(objects: usize, m: &Measured) -> Sample {
+    Sample {
         objects,
         wall_s: m.wall.as_secs_f64(),
         max_rss: m.max_rss,
-    };
-    let initial = p.initial_dir.display().to_string();
-    let churned = p.churned_dir.display().to_string();
-    // The churned fleet adds 1% of its nodes before it removes as many.
-    let caps = sync_caps(&[&p.initial_dir, &p.churned_dir], n + n / 50 + 100)?;
-    let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
+    }
+}
 
-    // The binary alone (code, libraries, allocator, runtime not started): what the rows'
-    // bytes per object are counted over.
-    let m = process::run(
-        &tools.bench,
-        &{
-            let mut c = Command::new(&tools.sync);
-            c.arg("--version");
-            c
-        },
-        &p.scratch,
-    )?;
-    run.insert(RowId::SyncBaseline, sample(0, &m));
+impl<'a> ToolRun<'a> {
+    fn new(
+        rt: &'a tokio::runtime::Runtime,
+        tools: &'a Tools,
+        p: &'a Prepared,
+        url: String,
+    ) -> anyhow::Result<ToolRun<'a>> {
+        let config = p.scratch.join("conftool.yaml");
+        std::fs::write(&config, "# empty: defaults, no audit log\n")?;
+        let n = p.objects;
+        // The churned fleet adds 1% of its nodes before it removes as many.
+        let caps = sync_caps(&[&p.initial_dir, &p.churned_dir], n + n / 50 + 100)?;
+        Ok(ToolRun {
+            rt,
+            tools,
+            p,
+            url,
+            config,
+            caps,
+        })
+    }
 
-    let initial_args = [&["--directory", &initial, "--quiet"][..], &caps].concat();
-    let m = tool(&tools.sync, &initial_args)?;
-    check_sync_result(&rt.block_on(dump(&url, ROOT_PREFIX))?, &p.expected)?;
-    run.insert(RowId::SyncInitial, sample(n, &m));
+    /// Run one tool with `args`, the empty configuration and this etcd, measured.
+    fn tool(&self, bin: &Path, args: &[&str]) -> anyhow::Result<Measured> {
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .args(["--endpoints", &self.url])
+            .env_remove("CONFTOOL_ENDPOINTS")
+            .env_remove("CONFTOOL_CONFIG")
+            .env("NO_COLOR", "1");
+        process::run(&self.tools.bench, &cmd, &self.p.scratch)
+    }
 
-    let before = rt.block_on(revision(&url))?;
-    let m = tool(&tools.sync, &initial_args)?;
-    let after = rt.block_on(revision(&url))?;
-    ensure!(
-        before == after,
-        "the no-op sync moved etcd from revision {before} to {after}"
-    );
-    run.insert(RowId::SyncNoop, sample(n, &m));
+    /// `conftool-sync`'s arguments for `dir`, then `extra`, then the caps.
+    fn sync_args<'s>(&'s self, dir: &'s str, extra: &[&'s str]) -> Vec<&'s str> {
+        let caps: Vec<&str> = self.caps.iter().map(String::as_str).collect();
+        [&["--directory", dir, "--quiet"][..], extra, &caps].concat()
+    }
 
-    let m = tool(&tools.confctl, &["select", SELECTOR, "get"])?;
-    let lines = m.stdout.lines().count();
-    ensure!(
-        lines == p.selected,
-        "select get printed {lines} objects, expected {}",
-        p.selected
-    );
-    run.insert(RowId::SelectGet, sample(p.selected, &m));
+    /// The binary alone (code, libraries, allocator, runtime not started): what the rows'
+    /// bytes per object are counted over.
+    fn baseline(&self, run: &mut Run) -> anyhow::Result<()> {
+        let m = process::run(
+            &self.tools.bench,
+            &{
+                let mut c = Command::new(&self.tools.sync);
+                c.arg("--version");
+                c
+            },
+            &self.p.scratch,
+        )?;
+        run.insert(RowId::SyncBaseline, tool_sample(0, &m));
+        Ok(())
+    }
 
-    let m = tool(
-        &tools.confctl,
-        // A whole cluster depooled: past the depool threshold, on purpose (the threshold
-        // check's read of the pools is part of what is measured).
-        &[
-            "select",
-            "--allow-below-threshold",
-            SELECTOR,
-            "set/pooled=no",
-            "--yes",
-            "--quiet",
-        ],
-    )?;
-    let lines = m
-        .stdout
-        .lines()
-        .filter(|l| l.contains("pooled changed yes => no"))
-        .count();
-    ensure!(
-        lines == p.selected,
-        "select set changed {lines} objects, expected {}",
-        p.selected
-    );
-    let sel = rt.block_on(dump(&url, SELECTED_PREFIX))?;
-    ensure!(
-        sel.len() == p.selected && sel.iter().all(|(_, v)| v.contains(r#""pooled":"no""#)),
-        "after select set, not every selected object is pooled=no"
-    );
-    run.insert(RowId::SelectSet, sample(p.selected, &m));
+    /// The first sync of the fleet into the empty etcd: it must write what the floor wrote.
+    fn sync_initial(&self, run: &mut Run) -> anyhow::Result<()> {
+        let initial = self.p.initial_dir.display().to_string();
+        let m = self.tool(&self.tools.sync, &self.sync_args(&initial, &[]))?;
+        check_sync_result(
+            &self.rt.block_on(dump(&self.url, ROOT_PREFIX))?,
+            &self.p.expected,
+        )?;
+        run.insert(RowId::SyncInitial, tool_sample(self.p.objects, &m));
+        Ok(())
+    }
 
-    let (node, service) = &p.depool;
-    let m = tool(
-        &tools.confctl,
-        &["depool", "--hostname", node, "--service", service],
-    )?;
-    ensure!(
-        m.stdout.lines().count() == 1 && m.stdout.contains("pooled changed yes => no"),
-        "depool printed {:?}",
-        m.stdout
-    );
-    run.insert(RowId::Depool, sample(1, &m));
+    /// The same sync again: it must not write (etcd's revision stays).
+    fn sync_noop(&self, run: &mut Run) -> anyhow::Result<()> {
+        let initial = self.p.initial_dir.display().to_string();
+        let before = self.rt.block_on(revision(&self.url))?;
+        let m = self.tool(&self.tools.sync, &self.sync_args(&initial, &[]))?;
+        let after = self.rt.block_on(revision(&self.url))?;
+        ensure!(
+            before == after,
+            "the no-op sync moved etcd from revision {before} to {after}"
+        );
+        run.insert(RowId::SyncNoop, tool_sample(self.p.objects, &m));
+        Ok(())
+    }
 
-    let churned_args = [
-        &[
-            "--directory",
+    /// `confctl select ... get`: one line per selected object.
+    fn select_get(&self, run: &mut Run) -> anyhow::Result<()> {
+        let p = self.p;
+        let m = self.tool(&self.tools.confctl, &["select", SELECTOR, "get"])?;
+        let lines = m.stdout.lines().count();
+        ensure!(
+            lines == p.selected,
+            "select get printed {lines} objects, expected {}",
+            p.selected
+        );
+        run.insert(RowId::SelectGet, tool_sample(p.selected, &m));
+        Ok(())
+    }
+
+    /// `confctl select ... set/pooled=no`: every selected object depooled.
+    fn select_set(&self, run: &mut Run) -> anyhow::Result<()> {
+        let p = self.p;
+        let m = self.tool(
+            &self.tools.confctl,
+            // A whole cluster depooled: past the depool threshold, on purpose (the threshold
+            // check's read of the pools is part of what is measured).
+            &[
+                "select",
+                "--allow-below-threshold",
+                SELECTOR,
+                "set/pooled=no",
+                "--yes",
+                "--quiet",
+            ],
+        )?;
+        let lines = m
+            .stdout
+            .lines()
+            .filter(|l| l.contains("pooled changed yes => no"))
+            .count();
+        ensure!(
+            lines == p.selected,
+            "select set changed {lines} objects, expected {}",
+            p.selected
+        );
+        let sel = self.rt.block_on(dump(&self.url, SELECTED_PREFIX))?;
+        ensure!(
+            sel.len() == p.selected && sel.iter().all(|(_, v)| v.contains(r#""pooled":"no""#)),
+            "after select set, not every selected object is pooled=no"
+        );
+        run.insert(RowId::SelectSet, tool_sample(p.selected, &m));
+        Ok(())
+    }
+
+    /// `confctl depool` of one node's service.
+    fn depool(&self, run: &mut Run) -> anyhow::Result<()> {
+        let (node, service) = &self.p.depool;
+        let m = self.tool(
+            &self.tools.confctl,
+            &["depool", "--hostname", node, "--service", service],
+        )?;
+        ensure!(
+            m.stdout.lines().count() == 1 && m.stdout.contains("pooled changed yes => no"),
+            "depool printed {:?}",
+            m.stdout
+        );
+        run.insert(RowId::Depool, tool_sample(1, &m));
+        Ok(())
+    }
+
+    /// The sync of the fleet with 1% churn: etcd must then hold the churned fleet's keys.
+    fn sync_churn(&self, run: &mut Run) -> anyhow::Result<()> {
+        let p = self.p;
+        let churned = p.churned_dir.display().to_string();
+        let args = self.sync_args(
             &churned,
-            "--quiet",
-            "--allow-delete-pooled",
-            "--max-delete-share",
-            "0.05",
-        ][..],
-        &caps,
-    ]
-    .concat();
-    let m = tool(&tools.sync, &churned_args)?;
-    let keys: Vec<String> = rt
-        .block_on(dump(&url, POOLS_PREFIX))?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
-    let want: Vec<&String> = p
-        .churned_keys
-        .iter()
-        .filter(|k| k.starts_with(POOLS_PREFIX))
-        .collect();
-    ensure!(
-        keys.iter().eq(want.iter().copied()),
-        "after the 1% re-sync etcd holds {} objects, expected {}",
-        keys.len(),
-        want.len()
-    );
-    run.insert(RowId::SyncChurn, sample(n, &m));
-    Ok(run)
+            &["--allow-delete-pooled", "--max-delete-share", "0.05"],
+        );
+        let m = self.tool(&self.tools.sync, &args)?;
+        let keys: Vec<String> = self
+            .rt
+            .block_on(dump(&self.url, POOLS_PREFIX))?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let want: Vec<&String> = p
+            .churned_keys
+            .iter()
+            .filter(|k| k.starts_with(POOLS_PREFIX))
+            .collect();
+        ensure!(
+            keys.iter().eq(want.iter().copied()),
+            "after the 1% re-sync etcd holds {} objects, expected {}",
+            keys.len(),
+            want.len()
+        );
+        run.insert(RowId::SyncChurn, tool_sample(p.objects, &m));
+        Ok(())
+    }
 }
 
 /// The sync must have written the same keys with the same JSON values as the floor (field

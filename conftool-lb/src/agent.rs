@@ -90,7 +90,7 @@ impl Agent {
         for (i, spec) in self.cfg.pools.iter().enumerate() {
             let sel = spec.selector()?;
             pools.push(PoolCore::new(
-                spec.backend.clone(),
+                spec.backend.as_str().into(),
                 store.keyspace().pools_prefix_for(
                     Some(&spec.dc),
                     Some(&spec.cluster),

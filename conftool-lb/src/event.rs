@@ -7,6 +7,8 @@ use std::sync::Mutex;
 
 use conftool_core::PoolLimits;
 
+use crate::names::ServerName;
+
 /// What the agent did or noticed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -120,7 +122,7 @@ pub struct Metrics {
     pub thresholds: Mutex<BTreeMap<String, PoolLimits>>,
     /// Each pool's servers that etcd has depooled or drained but the threshold keeps in
     /// rotation, as of the last plan (for `/alerts`).
-    pub kept: Mutex<BTreeMap<String, Vec<String>>>,
+    pub kept: Mutex<BTreeMap<String, Vec<ServerName>>>,
     /// Watch lag of the last batch, in microseconds: from the watch handing over its oldest
     /// event to HAProxy having been brought in line with it.
     pub watch_lag_us: AtomicU64,
@@ -151,7 +153,7 @@ impl Metrics {
     }
 
     /// A pool's servers kept in rotation by the threshold, as of the last plan.
-    pub fn kept(&self, backend: &str) -> Vec<String> {
+    pub fn kept(&self, backend: &str) -> Vec<ServerName> {
         let map = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         map.get(backend).cloned().unwrap_or_default()
     }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::error::Error;
+use crate::names::{BackendName, ServerName};
 
 /// `srv_admin_state` bits (HAProxy's `SRV_ADMF_MAINT` mask): forced, inherited, resolver
 /// and hostname-resolution maintenance. Not `CMAINT` (0x04): it only remembers that the
@@ -55,9 +56,9 @@ impl fmt::Display for AdminState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerState {
     /// Backend name.
-    pub backend: String,
+    pub backend: BackendName,
     /// Server name (the node name, by the agent's convention).
-    pub name: String,
+    pub name: ServerName,
     /// Address.
     pub addr: String,
     /// `srv_op_state` (0 stopped, 1 starting, 2 running, 3 stopping).
@@ -139,8 +140,8 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerState>, Error> {
             })
         };
         out.push(ServerState {
-            backend: field(be)?.to_string(),
-            name: field(srv)?.to_string(),
+            backend: field(be)?.into(),
+            name: field(srv)?.into(),
             addr: field(addr)?.to_string(),
             op_state: num(op)?,
             admin_bits: num(admin)?,
@@ -154,7 +155,7 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerState>, Error> {
 /// Parse the answer to `show stat <backend> 4 -1` (the backend's servers, as CSV under a
 /// `# pxname,svname,qcur,qmax,scur,...` header): each server's current sessions (`scur`),
 /// read by column name. `show servers state` has no session count.
-pub fn parse_stat_sessions(text: &str) -> Result<BTreeMap<String, u64>, Error> {
+pub fn parse_stat_sessions(text: &str) -> Result<BTreeMap<ServerName, u64>, Error> {
     let bad = |reason: String| Error::HaProxy {
         command: "show stat".into(),
         reason,
@@ -181,7 +182,7 @@ pub fn parse_stat_sessions(text: &str) -> Result<BTreeMap<String, u64>, Error> {
         let n = n
             .parse::<u64>()
             .map_err(|_| bad(format!("scur is not a number: {line}")))?;
-        out.insert((*server).to_string(), n);
+        out.insert(ServerName::from(*server), n);
     }
     Ok(out)
 }
@@ -192,18 +193,18 @@ pub enum Command {
     /// `set server <backend>/<server> state <ready|drain|maint>`.
     State {
         /// Backend.
-        backend: String,
+        backend: BackendName,
         /// Server.
-        server: String,
+        server: ServerName,
         /// The state.
         state: AdminState,
     },
     /// `set server <backend>/<server> weight <w>`.
     Weight {
         /// Backend.
-        backend: String,
+        backend: BackendName,
         /// Server.
-        server: String,
+        server: ServerName,
         /// HAProxy weight (0..=256).
         weight: u16,
     },
@@ -211,15 +212,15 @@ pub enum Command {
     /// drained server once its drain timeout has passed.
     ShutdownSessions {
         /// Backend.
-        backend: String,
+        backend: BackendName,
         /// Server.
-        server: String,
+        server: ServerName,
     },
 }
 
 impl Command {
     /// The server the command is about.
-    pub fn server(&self) -> &str {
+    pub fn server(&self) -> &ServerName {
         match self {
             Command::State { server, .. }
             | Command::Weight { server, .. }

@@ -49,7 +49,7 @@ fn sessions_come_from_show_stat_by_column_name() {
     let s = parse_stat_sessions(STAT).expect("parses");
     assert_eq!(
         s.into_iter().collect::<Vec<_>>(),
-        [("mw1001".to_string(), 2), ("mw1002".to_string(), 0)]
+        [("mw1001".into(), 2), ("mw1002".into(), 0)]
     );
     let moved = "# svname,scur,pxname\nmw1,5,be\n";
     assert_eq!(parse_stat_sessions(moved).expect("parses")["mw1"], 5);
@@ -222,7 +222,7 @@ fn each_unreadable_stat_answer_says_what_is_wrong() {
 
 #[test]
 fn each_command_names_its_server_and_each_state_its_word() {
-    let (backend, server) = ("be".to_string(), "mw7".to_string());
+    let (backend, server) = (BackendName::from("be"), ServerName::from("mw7"));
     let commands = [
         Command::State {
             backend: backend.clone(),

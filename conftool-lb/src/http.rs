@@ -21,6 +21,7 @@ use crate::agent::Metrics;
 use crate::error::Error;
 use crate::haproxy::ServerState;
 use crate::limits::{ConnectionCap, StatusLimits, STATUS_HAPROXY_QUERIES};
+use crate::names::ServerName;
 use crate::runtime::Runtime;
 use crate::status::{
     render_alerts, render_not_found, render_pool, render_pools, render_server, Extra, Format,
@@ -84,7 +85,7 @@ impl StatusServer {
     }
 
     /// Each server's current sessions in one backend, a few requests at a time.
-    async fn sessions(&self, backend: &str) -> Result<BTreeMap<String, u64>, Error> {
+    async fn sessions(&self, backend: &str) -> Result<BTreeMap<ServerName, u64>, Error> {
         let _permit = self.queries.acquire().await;
         self.runtime.sessions(backend).await
     }
@@ -161,7 +162,7 @@ impl StatusServer {
                         }
                     }
                 }
-                let kept: Vec<Vec<String>> =
+                let kept: Vec<Vec<ServerName>> =
                     all.iter().map(|(b, _)| self.metrics.kept(b)).collect();
                 let pools: Vec<PoolHealth<'_>> = all
                     .iter()

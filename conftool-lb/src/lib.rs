@@ -6,7 +6,9 @@
 //! - [`config`]: the agent's configuration file ([`AgentConfig`]: etcd, the runtime socket,
 //!   the pools served and their backends).
 //! - [`haproxy`]: HAProxy's side as plain data: `show servers state` parsed by column
-//!   names ([`ServerState`]), the runtime commands ([`Command`]).
+//!   names ([`ServerState`]), the runtime commands ([`Command`]); its names for backends
+//!   and servers ([`BackendName`], [`ServerName`]) are types of their own, apart from node
+//!   names.
 //! - [`plan`]: pure: etcd's desired state + HAProxy's view → the commands that close the
 //!   gap ([`plan_pool`]), with the weight mapping and the depool threshold.
 //! - [`status`]: pure: the status API's text and JSON answers.
@@ -26,6 +28,7 @@ mod event;
 pub mod haproxy;
 pub mod http;
 pub mod limits;
+mod names;
 pub mod plan;
 mod reconcile;
 pub mod runtime;
@@ -37,4 +40,5 @@ pub use config::{AgentConfig, PoolSpec};
 pub use error::Error;
 pub use haproxy::{parse_servers_state, parse_stat_sessions, AdminState, Command, ServerState};
 pub use limits::{connection_cap, ConnectionCap, LimitsError, StatusLimits};
+pub use names::{BackendName, ServerName};
 pub use plan::{haproxy_weight, plan_pool, PoolPlan};

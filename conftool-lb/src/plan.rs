@@ -27,9 +27,10 @@ use std::time::{Duration, Instant};
 
 #[cfg(doc)]
 use conftool_core::DepoolThreshold;
-use conftool_core::{PoolLimits, PoolState, Pooled, Weight};
+use conftool_core::{NodeName, PoolLimits, PoolState, Pooled, Weight};
 
 use crate::haproxy::{AdminState, Command, ServerState};
+use crate::names::{BackendName, ServerName};
 
 /// The HAProxy weight of an etcd weight: clamped to HAProxy's largest, 256.
 ///
@@ -43,20 +44,20 @@ pub fn haproxy_weight(w: Weight) -> u16 {
 }
 
 /// What the agent will do to one backend, and what it noticed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolPlan {
     /// The backend.
-    pub backend: String,
+    pub backend: BackendName,
     /// Commands, in the order to send them.
     pub commands: Vec<Command>,
     /// Nodes etcd has (not `inactive`) that the backend has no server for.
-    pub missing_in_backend: Vec<String>,
-    /// Backend servers etcd does not know.
-    pub unknown_to_etcd: Vec<String>,
-    /// Nodes depooled in etcd but kept in rotation by the depool threshold.
-    pub kept_by_threshold: Vec<String>,
+    pub missing_in_backend: Vec<NodeName>,
+    /// Backend servers etcd does not know (including those whose name is not a node name).
+    pub unknown_to_etcd: Vec<ServerName>,
+    /// Servers of nodes depooled in etcd but kept in rotation by the depool threshold.
+    pub kept_by_threshold: Vec<ServerName>,
     /// Servers that are to drain (depooled in etcd, not kept by the threshold).
-    pub draining: Vec<String>,
+    pub draining: Vec<ServerName>,
     /// Nodes the limits require serving.
     pub required: usize,
     /// Nodes serving in etcd (`pooled: yes`, weight above 0).
@@ -73,14 +74,15 @@ impl PoolPlan {
 /// Plan one backend: `desired` is etcd's state of the pool's nodes (by node name),
 /// `current` HAProxy's servers of `backend`.
 pub fn plan_pool(
-    backend: &str,
+    backend: &BackendName,
     limits: PoolLimits,
-    desired: &BTreeMap<String, PoolState>,
+    desired: &BTreeMap<NodeName, PoolState>,
     current: &[ServerState],
 ) -> PoolPlan {
+    // By server name; a node's server is the one named after it.
     let have: BTreeMap<&str, &ServerState> = current
         .iter()
-        .filter(|s| s.backend == backend)
+        .filter(|s| s.backend == *backend)
         .map(|s| (s.name.as_str(), s))
         .collect();
     let nodes = desired
@@ -91,12 +93,12 @@ pub fn plan_pool(
     let required = limits.required(nodes);
 
     // Depooled (or drained) nodes to keep in rotation: those serving now first, then by name.
-    let mut kept: BTreeSet<&str> = BTreeSet::new();
+    let mut kept: BTreeSet<&ServerName> = BTreeSet::new();
     if pooled < required {
-        let mut candidates: Vec<(bool, &str)> = desired
+        let mut candidates: Vec<(bool, &ServerName)> = desired
             .iter()
             .filter(|(_, s)| s.pooled != Pooled::Inactive && !s.serving())
-            .filter_map(|(n, _)| have.get(n.as_str()).map(|s| (!s.pooled(), n.as_str())))
+            .filter_map(|(n, _)| have.get(n.as_str()).map(|s| (!s.pooled(), &s.name)))
             .collect();
         candidates.sort();
         kept = candidates
@@ -107,11 +109,14 @@ pub fn plan_pool(
     }
 
     let mut plan = PoolPlan {
-        backend: backend.to_string(),
+        backend: backend.clone(),
         required,
         pooled,
-        kept_by_threshold: kept.iter().map(|n| n.to_string()).collect(),
-        ..PoolPlan::default()
+        kept_by_threshold: kept.iter().map(|&n| n.clone()).collect(),
+        commands: Vec::new(),
+        missing_in_backend: Vec::new(),
+        unknown_to_etcd: Vec::new(),
+        draining: Vec::new(),
     };
     for (node, state) in desired {
         let Some(server) = have.get(node.as_str()) else {
@@ -120,7 +125,7 @@ pub fn plan_pool(
             }
             continue;
         };
-        let keep = kept.contains(node.as_str());
+        let keep = kept.contains(&server.name);
         let target = match state.pooled {
             Pooled::Yes => AdminState::Ready,
             Pooled::No if keep => AdminState::Ready,
@@ -128,7 +133,7 @@ pub fn plan_pool(
             Pooled::Inactive => AdminState::Maint,
         };
         if target == AdminState::Drain {
-            plan.draining.push(node.clone());
+            plan.draining.push(server.name.clone());
         }
         // The weight first: a server coming back takes traffic at its new weight at once. One
         // kept by the threshold takes traffic even if etcd says weight 0.
@@ -138,23 +143,24 @@ pub fn plan_pool(
         }
         if target == AdminState::Ready && server.weight != weight {
             plan.commands.push(Command::Weight {
-                backend: backend.to_string(),
-                server: node.clone(),
+                backend: backend.clone(),
+                server: server.name.clone(),
                 weight,
             });
         }
         if server.admin() != target {
             plan.commands.push(Command::State {
-                backend: backend.to_string(),
-                server: node.clone(),
+                backend: backend.clone(),
+                server: server.name.clone(),
                 state: target,
             });
         }
     }
+    // A server whose name is not a node name is unknown to etcd too.
     plan.unknown_to_etcd = have
-        .keys()
-        .filter(|n| !desired.contains_key(**n))
-        .map(|n| n.to_string())
+        .values()
+        .filter(|s| s.name.to_node().map_or(true, |n| !desired.contains_key(&n)))
+        .map(|s| s.name.clone())
         .collect();
     plan
 }
@@ -164,14 +170,19 @@ pub fn plan_pool(
 #[derive(Debug, Clone, Default)]
 pub struct DrainClock {
     /// Server → (when its drain was first seen, whether its sessions were ended).
-    since: BTreeMap<String, (Instant, bool)>,
+    since: BTreeMap<ServerName, (Instant, bool)>,
 }
 
 impl DrainClock {
     /// Note which servers drain at `now`; return those whose in-flight requests are to be
     /// ended now: draining for at least `timeout`, and not ended before. A server that stops
     /// draining (repooled) starts over.
-    pub fn due(&mut self, draining: &[String], now: Instant, timeout: Duration) -> Vec<String> {
+    pub fn due(
+        &mut self,
+        draining: &[ServerName],
+        now: Instant,
+        timeout: Duration,
+    ) -> Vec<ServerName> {
         self.since.retain(|s, _| draining.contains(s));
         let mut out = Vec::new();
         for s in draining {
@@ -200,10 +211,10 @@ mod tests {
         }
     }
 
-    fn desired(nodes: &[(&str, Pooled, u16)]) -> BTreeMap<String, PoolState> {
+    fn desired(nodes: &[(&str, Pooled, u16)]) -> BTreeMap<NodeName, PoolState> {
         nodes
             .iter()
-            .map(|(n, p, w)| (n.to_string(), PoolState::new(*p, Weight(*w))))
+            .map(|(n, p, w)| (n.parse().expect("node"), PoolState::new(*p, Weight(*w))))
             .collect()
     }
 
@@ -240,7 +251,7 @@ mod tests {
             server("d", 0, 10),
         ];
         assert_eq!(
-            text(&plan_pool("be", share(0.0), &want, &have)),
+            text(&plan_pool(&"be".into(), share(0.0), &want, &have)),
             [
                 "set server be/a weight 10",
                 "set server be/a state ready",
@@ -253,10 +264,10 @@ mod tests {
     #[test]
     fn the_plan_names_its_backend_and_is_empty_with_nothing_to_send() {
         let want = desired(&[("mw1", Pooled::Yes, 10)]);
-        let right = plan_pool("be", HALF, &want, &[server("mw1", 0, 10)]);
+        let right = plan_pool(&"be".into(), HALF, &want, &[server("mw1", 0, 10)]);
         assert_eq!(right.backend, "be");
         assert!(right.is_empty());
-        let wrong = plan_pool("be", HALF, &want, &[server("mw1", 0, 1)]);
+        let wrong = plan_pool(&"be".into(), HALF, &want, &[server("mw1", 0, 1)]);
         assert!(!wrong.is_empty());
     }
 
@@ -269,7 +280,7 @@ mod tests {
         ]);
         // b drains with any weight; c is in forced maintenance.
         let have = [server("a", 0, 10), server("b", 8, 1), server("c", 1, 1)];
-        assert!(plan_pool("be", share(0.0), &want, &have).is_empty());
+        assert!(plan_pool(&"be".into(), share(0.0), &want, &have).is_empty());
     }
 
     #[test]
@@ -279,7 +290,7 @@ mod tests {
         assert_eq!(haproxy_weight(Weight(257)), 256);
         assert_eq!(haproxy_weight(Weight(65535)), 256);
         let want = desired(&[("a", Pooled::Yes, 20000)]);
-        let plan = plan_pool("be", HALF, &want, &[server("a", 0, 10)]);
+        let plan = plan_pool(&"be".into(), HALF, &want, &[server("a", 0, 10)]);
         assert_eq!(text(&plan), ["set server be/a weight 256"]);
     }
 
@@ -291,9 +302,9 @@ mod tests {
             ("gone", Pooled::Inactive, 1),
         ]);
         let have = [server("a", 0, 1), server("extra", 0, 1)];
-        let plan = plan_pool("be", share(0.0), &want, &have);
+        let plan = plan_pool(&"be".into(), share(0.0), &want, &have);
         assert!(plan.is_empty());
-        assert_eq!(plan.missing_in_backend, ["ghost"]);
+        assert_eq!(plan.missing_in_backend, ["ghost".parse().expect("node")]);
         assert_eq!(plan.unknown_to_etcd, ["extra"]);
     }
 
@@ -302,9 +313,18 @@ mod tests {
         let want = desired(&[("a", Pooled::No, 1)]);
         let mut other = server("a", 0, 1);
         other.backend = "other".into();
-        let plan = plan_pool("be", share(0.0), &want, &[other]);
-        assert_eq!(plan.missing_in_backend, ["a"]);
+        let plan = plan_pool(&"be".into(), share(0.0), &want, &[other]);
+        assert_eq!(plan.missing_in_backend, ["a".parse().expect("node")]);
         assert!(plan.commands.is_empty());
+    }
+
+    #[test]
+    fn a_server_not_named_after_a_node_is_reported_not_refused() {
+        let want = desired(&[("a", Pooled::Yes, 1)]);
+        let have = [server("a", 0, 1), server("a@old", 0, 1)];
+        let plan = plan_pool(&"be".into(), share(0.0), &want, &have);
+        assert!(plan.is_empty());
+        assert_eq!(plan.unknown_to_etcd, ["a@old"]);
     }
 
     #[test]
@@ -327,12 +347,12 @@ mod tests {
         for s in &mut have_c[..2] {
             s.admin_bits = 8;
         }
-        let plan = plan_pool("be", HALF, &want, &have_c);
+        let plan = plan_pool(&"be".into(), HALF, &want, &have_c);
         assert_eq!(plan.kept_by_threshold, ["c"]);
         assert_eq!((plan.required, plan.pooled), (2, 1));
         assert!(plan.is_empty(), "{:?}", plan.commands);
         // All four serving: the first by name is kept, the others drain.
-        let plan = plan_pool("be", HALF, &want, &have);
+        let plan = plan_pool(&"be".into(), HALF, &want, &have);
         assert_eq!(plan.kept_by_threshold, ["a"]);
         assert_eq!(
             text(&plan),
@@ -342,7 +362,7 @@ mod tests {
         let mut after = have.clone();
         after[1].admin_bits = 8;
         after[2].admin_bits = 8;
-        let again = plan_pool("be", HALF, &want, &after);
+        let again = plan_pool(&"be".into(), HALF, &want, &after);
         assert_eq!(again.kept_by_threshold, ["a"]);
         assert!(again.is_empty());
     }
@@ -357,7 +377,7 @@ mod tests {
             ("c", Pooled::Yes, 0),
         ]);
         let have = [server("a", 0, 5), server("b", 0, 5), server("c", 0, 5)];
-        let plan = plan_pool("be", HALF, &want, &have);
+        let plan = plan_pool(&"be".into(), HALF, &want, &have);
         assert_eq!((plan.required, plan.pooled), (2, 0));
         assert_eq!(plan.kept_by_threshold, ["a", "b"]);
         assert_eq!(
@@ -385,7 +405,7 @@ mod tests {
             server("c", 0, 1),
             server("d", 0, 1),
         ];
-        let plan = plan_pool("be", floor, &want, &have);
+        let plan = plan_pool(&"be".into(), floor, &want, &have);
         assert_eq!((plan.required, plan.pooled), (3, 2));
         assert_eq!(plan.kept_by_threshold, ["c"]);
         assert_eq!(text(&plan), ["set server be/d state drain"]);
@@ -400,7 +420,7 @@ mod tests {
             ("c", Pooled::Inactive, 1),
         ]);
         let have = [server("a", 0, 1), server("b", 0, 1), server("c", 0, 1)];
-        let plan = plan_pool("be", HALF, &want, &have);
+        let plan = plan_pool(&"be".into(), HALF, &want, &have);
         assert!(plan.kept_by_threshold.is_empty());
         assert_eq!(
             text(&plan),
@@ -413,7 +433,7 @@ mod tests {
         let mut c = DrainClock::default();
         let t0 = Instant::now();
         let sec = Duration::from_secs(1);
-        let d = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let d = |v: &[&str]| v.iter().map(|s| ServerName::from(*s)).collect::<Vec<_>>();
         assert!(c.due(&d(&["a"]), t0, 10 * sec).is_empty());
         assert!(c.due(&d(&["a", "b"]), t0 + 5 * sec, 10 * sec).is_empty());
         assert_eq!(c.due(&d(&["a", "b"]), t0 + 10 * sec, 10 * sec), ["a"]);
@@ -442,7 +462,7 @@ mod tests {
             server("c", 0, 1),
             server("d", 0, 1),
         ];
-        let plan = plan_pool("be", HALF, &want, &have);
+        let plan = plan_pool(&"be".into(), HALF, &want, &have);
         assert_eq!(plan.draining, ["a", "b"]);
         // With the threshold keeping one, only the other drains.
         let want = desired(&[
@@ -450,7 +470,7 @@ mod tests {
             ("b", Pooled::No, 1),
             ("c", Pooled::Yes, 1),
         ]);
-        let plan = plan_pool("be", HALF, &want, &have);
+        let plan = plan_pool(&"be".into(), HALF, &want, &have);
         assert_eq!(plan.kept_by_threshold, ["a"]);
         assert_eq!(plan.draining, ["b"]);
     }

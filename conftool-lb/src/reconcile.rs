@@ -17,10 +17,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use conftool_core::watch::WatchEvent;
-use conftool_core::{Keyspace, PoolLimits, PoolState, Selection};
+use conftool_core::{Keyspace, NodeName, PoolLimits, PoolState, Selection};
 
 use crate::event::AgentEvent;
 use crate::haproxy::{Command, ServerState};
+use crate::names::{BackendName, ServerName};
 use crate::plan::{plan_pool, DrainClock};
 use crate::unreadable::Said;
 
@@ -28,7 +29,7 @@ use crate::unreadable::Said;
 #[derive(Debug)]
 pub(crate) struct PoolCore {
     /// The HAProxy backend serving the pool.
-    backend: String,
+    backend: BackendName,
     /// The etcd prefix of the pool's keys.
     prefix: String,
     said: Said,
@@ -44,20 +45,20 @@ pub(crate) struct PoolCore {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Reconcile {
     /// The backend.
-    pub backend: String,
+    pub backend: BackendName,
     /// Findings whose servers changed since they were last said.
     pub findings: Vec<AgentEvent>,
     /// The commands to send.
     pub commands: Vec<Command>,
     /// The servers the depool threshold keeps in rotation (for `/alerts`).
-    pub kept: Vec<String>,
+    pub kept: Vec<ServerName>,
     /// The etcd revision of the view planned from.
     pub revision: i64,
 }
 
 impl PoolCore {
     /// A pool served by `backend`, whose keys are under `prefix`; no view yet.
-    pub(crate) fn new(backend: String, prefix: String) -> PoolCore {
+    pub(crate) fn new(backend: BackendName, prefix: String) -> PoolCore {
         PoolCore {
             backend,
             prefix,
@@ -70,7 +71,7 @@ impl PoolCore {
     }
 
     /// The backend.
-    pub(crate) fn backend(&self) -> &str {
+    pub(crate) fn backend(&self) -> &BackendName {
         &self.backend
     }
 
@@ -99,19 +100,19 @@ impl PoolCore {
             .news(&self.prefix, view)
             .into_iter()
             .map(|(key, reason)| AgentEvent::Unreadable {
-                backend: self.backend.clone(),
+                backend: self.backend.to_string(),
                 key,
                 reason,
             })
             .collect();
         match ev {
             WatchEvent::Snapshot(s) => out.push(AgentEvent::Snapshot {
-                backend: self.backend.clone(),
+                backend: self.backend.to_string(),
                 revision: s.revision,
                 objects: s.objects.len(),
             }),
             WatchEvent::Changes { revision, changes } => out.push(AgentEvent::Changes {
-                backend: self.backend.clone(),
+                backend: self.backend.to_string(),
                 revision: *revision,
                 objects: changes.len(),
             }),
@@ -129,35 +130,40 @@ impl PoolCore {
         drain_timeout: Duration,
     ) -> Option<Reconcile> {
         let view = self.view.as_ref()?;
-        let desired: BTreeMap<String, PoolState> = view
+        let desired: BTreeMap<NodeName, PoolState> = view
             .objects
             .iter()
-            .map(|o| (o.key.node.as_str().to_string(), o.state.clone()))
+            .map(|o| (o.key.node.clone(), o.state.clone()))
             .collect();
         let plan = plan_pool(&self.backend, self.limits, &desired, current);
-        let b = || self.backend.clone();
+        let b = || self.backend.to_string();
+        let (kept, missing, unknown) = (
+            texts(&plan.kept_by_threshold),
+            texts(&plan.missing_in_backend),
+            texts(&plan.unknown_to_etcd),
+        );
         let found = [
             (
-                &plan.kept_by_threshold,
+                &kept,
                 AgentEvent::KeptByThreshold {
                     backend: b(),
-                    servers: plan.kept_by_threshold.clone(),
+                    servers: kept.clone(),
                     required: plan.required,
                     pooled: plan.pooled,
                 },
             ),
             (
-                &plan.missing_in_backend,
+                &missing,
                 AgentEvent::MissingInBackend {
                     backend: b(),
-                    servers: plan.missing_in_backend.clone(),
+                    servers: missing.clone(),
                 },
             ),
             (
-                &plan.unknown_to_etcd,
+                &unknown,
                 AgentEvent::UnknownToEtcd {
                     backend: b(),
-                    servers: plan.unknown_to_etcd.clone(),
+                    servers: unknown.clone(),
                 },
             ),
         ];
@@ -185,11 +191,16 @@ impl PoolCore {
     }
 }
 
+/// Names of servers or nodes as the findings carry them: text.
+fn texts<T: ToString>(names: &[T]) -> Vec<String> {
+    names.iter().map(ToString::to_string).collect()
+}
+
 impl Reconcile {
     /// What to say once HAProxy accepted `command` (one of [`Reconcile::commands`]).
     pub(crate) fn applied(&self, command: &Command) -> AgentEvent {
         AgentEvent::Applied {
-            backend: self.backend.clone(),
+            backend: self.backend.to_string(),
             server: command.server().to_string(),
             command: command.to_string(),
             revision: self.revision,

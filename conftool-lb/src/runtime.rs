@@ -21,6 +21,7 @@ use tokio::net::UnixStream;
 
 use crate::error::Error;
 use crate::haproxy::{parse_servers_state, parse_stat_sessions, Command, ServerState};
+use crate::names::ServerName;
 
 /// How long one command may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -152,7 +153,7 @@ impl Runtime {
     }
 
     /// Each server's current sessions (`show stat <backend> 4 -1`: servers only).
-    pub async fn sessions(&self, backend: &str) -> Result<BTreeMap<String, u64>, Error> {
+    pub async fn sessions(&self, backend: &str) -> Result<BTreeMap<ServerName, u64>, Error> {
         let answer = self.send(&format!("show stat {backend} 4 -1")).await?;
         parse_stat_sessions(&answer)
     }

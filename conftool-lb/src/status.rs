@@ -34,6 +34,7 @@ use serde_json::{json, Map, Value};
 use conftool_core::PoolLimits;
 
 use crate::haproxy::{AdminState, ServerState};
+use crate::names::ServerName;
 
 /// The answer's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,9 +82,9 @@ fn text_status(s: &ServerState) -> String {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Extra<'a> {
     /// Each server's current sessions (HAProxy's `scur`).
-    pub sessions: Option<&'a BTreeMap<String, u64>>,
+    pub sessions: Option<&'a BTreeMap<ServerName, u64>>,
     /// The servers etcd has depooled that the depool threshold keeps in rotation.
-    pub kept: &'a [String],
+    pub kept: &'a [ServerName],
 }
 
 fn object(s: &ServerState, extra: Extra<'_>) -> Value {
@@ -116,7 +117,7 @@ pub fn render_pool(servers: &[ServerState], extra: Extra<'_>, f: Format) -> Stri
         Format::Json => {
             let m: Map<String, Value> = servers
                 .iter()
-                .map(|s| (s.name.clone(), object(s, extra)))
+                .map(|s| (s.name.to_string(), object(s, extra)))
                 .collect();
             Value::Object(m).to_string()
         }
@@ -150,7 +151,7 @@ pub struct PoolHealth<'a> {
     /// HAProxy's servers of the pool.
     pub servers: &'a [ServerState],
     /// Servers etcd has depooled (or drained) that the threshold keeps in rotation.
-    pub kept: &'a [String],
+    pub kept: &'a [ServerName],
 }
 
 /// `GET /alerts`.
@@ -264,8 +265,8 @@ mod tests {
             v,
             json!({"mw1001": {"pooled": true, "weight": 10, "up": true, "enabled": true, "kept_by_threshold": false}})
         );
-        let sessions = BTreeMap::from([("mw1001".to_string(), 3), ("mw1002".to_string(), 0)]);
-        let kept = ["mw1001".to_string()];
+        let sessions = BTreeMap::from([("mw1001".into(), 3), ("mw1002".into(), 0)]);
+        let kept = ["mw1001".into()];
         let extra = Extra {
             sessions: Some(&sessions),
             kept: &kept,
@@ -350,7 +351,7 @@ mod tests {
             render_alerts(&[pool("be", floor, &all_serve)], Format::Text),
             "OK - All pools are healthy"
         );
-        let kept = ["a".to_string()];
+        let kept = ["a".into()];
         let held = PoolHealth {
             kept: &kept,
             ..pool("be", t(0.5), &all_serve)

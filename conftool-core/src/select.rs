@@ -5,14 +5,16 @@
 //! requested state are not rewritten. When a concurrent writer wins a race, the losing
 //! objects are re-read and the edit is applied again to their fresh state, never blindly.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::action::{Edit, SetFields};
 use crate::audit::AuditSink;
 use crate::error::Error;
 use crate::guarded::OpHandle;
 use crate::model::{ObjectKey, PoolKey, Pooled};
-use crate::rules::{below_threshold, leaves_alone, lowers_serving, Overrides, Refusal};
+use crate::rules::{
+    below_threshold, leaves_alone, lowers_serving, Overrides, PoolMembers, Refusal,
+};
 use crate::selection::{Applied, Change, Selected, Selection};
 use crate::selector::Selector;
 use crate::store::Store;
@@ -70,6 +72,11 @@ impl Store {
     ///
     /// Every round is recorded in `audit`: intents before its commit (a failure to record
     /// them stops the change before that commit), what landed after it, and one end line.
+    ///
+    /// `judged`: the pools as the caller read them to plan `changes` (each with the revision
+    /// it was read at), if it did: the first round judges by them instead of reading them
+    /// again, and commits under a compare at their revisions, so a change in a pool since
+    /// that read fails the transaction and the next round re-reads and re-judges.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn apply(
         &self,
@@ -80,6 +87,7 @@ impl Store {
         overrides: Overrides,
         audit: &mut AuditSink,
         mut op: Option<&mut OpHandle>,
+        judged: Option<&BTreeMap<PoolKey, PoolMembers>>,
     ) -> Result<Vec<Applied>, ApplyError> {
         let enforce = !overrides.allow_below_threshold;
         let held = |o: &Selected, e: &Edit| match scope {
@@ -126,6 +134,7 @@ impl Store {
                 audit,
                 op.as_deref_mut(),
                 &mut run,
+                judged,
             )
             .await;
         if result.is_ok() && !deferred.is_empty() {
@@ -149,6 +158,7 @@ impl Store {
                         audit,
                         op,
                         &mut run,
+                        None,
                     )
                     .await
                 }
@@ -177,6 +187,7 @@ impl Store {
         audit: &mut AuditSink,
         mut op: Option<&mut OpHandle>,
         run: &mut Run,
+        mut judged: Option<&BTreeMap<PoolKey, PoolMembers>>,
     ) -> Result<(), Error> {
         let ks = self.keyspace().clone();
         let started = std::time::Instant::now();
@@ -191,7 +202,14 @@ impl Store {
                 tokio::time::sleep(backoff(round)).await;
             }
             let ranges = if enforce {
-                self.judge(&changes).await?
+                // The caller's read of the pools serves the first round only.
+                match judged.take() {
+                    Some(pools) => match judge_by(self.keyspace(), pools, &changes) {
+                        Some(judgement) => judgement?,
+                        None => self.judge(&changes).await?,
+                    },
+                    None => self.judge(&changes).await?,
+                }
             } else {
                 Vec::new()
             };
@@ -246,28 +264,60 @@ impl Store {
     /// Judge `changes` by the pools whose serving count they lower: refused if they leave one
     /// below its limits; else the range guards to commit them under.
     pub(crate) async fn judge(&self, changes: &[Change]) -> Result<Vec<RangeGuard>, Error> {
-        let pools: BTreeSet<PoolKey> = changes
-            .iter()
-            .filter(|c| lowers_serving(c))
-            .map(|c| c.key.pool.clone())
-            .collect();
+        let pools = lowered_pools(changes);
         if pools.is_empty() {
             return Ok(Vec::new());
         }
         let members = self.pool_members(&pools).await?;
-        let below = below_threshold(&members, changes);
-        if !below.is_empty() {
-            return Err(Refusal::BelowThreshold(below).into());
-        }
-        let ks = self.keyspace();
-        Ok(pools
-            .iter()
-            .map(|p| RangeGuard {
-                prefix: ks.pool_prefix(p),
-                revision: members.get(p).map_or(0, |m| m.revision),
-            })
-            .collect())
+        guards(self.keyspace(), &pools, &members, changes)
     }
+}
+
+/// The pools whose serving count `changes` lower.
+fn lowered_pools(changes: &[Change]) -> BTreeSet<PoolKey> {
+    changes
+        .iter()
+        .filter(|c| lowers_serving(c))
+        .map(|c| c.key.pool.clone())
+        .collect()
+}
+
+/// [`Store::judge`] by pools already read (`members`), or `None` if one of the pools to
+/// judge is not among them (it must be read).
+fn judge_by(
+    ks: &crate::keys::Keyspace,
+    members: &BTreeMap<PoolKey, PoolMembers>,
+    changes: &[Change],
+) -> Option<Result<Vec<RangeGuard>, Error>> {
+    let pools = lowered_pools(changes);
+    if !pools.iter().all(|p| members.contains_key(p)) {
+        return None;
+    }
+    if pools.is_empty() {
+        return Some(Ok(Vec::new()));
+    }
+    Some(guards(ks, &pools, members, changes))
+}
+
+/// Refused if `changes` leave one of `pools` (as `members` holds them) below its limits;
+/// else a compare over each pool's range at the revision it was read at.
+fn guards(
+    ks: &crate::keys::Keyspace,
+    pools: &BTreeSet<PoolKey>,
+    members: &BTreeMap<PoolKey, PoolMembers>,
+    changes: &[Change],
+) -> Result<Vec<RangeGuard>, Error> {
+    let below = below_threshold(members, changes);
+    if !below.is_empty() {
+        return Err(Refusal::BelowThreshold(below).into());
+    }
+    Ok(pools
+        .iter()
+        .map(|p| RangeGuard {
+            prefix: ks.pool_prefix(p),
+            revision: members.get(p).map_or(0, |m| m.revision),
+        })
+        .collect())
 }
 
 /// An edit as the write path carries it (a trait object, so that the futures holding it are
@@ -332,4 +382,86 @@ fn depool() -> Edit {
         pooled: Some(Pooled::No),
         weight: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Keyspace;
+    use crate::model::{PoolState, Weight};
+    use crate::rules::Member;
+
+    fn change(node: &str, pooled: Pooled) -> Change {
+        let key: ObjectKey = format!("eqiad/appservers/apache/{node}").parse().unwrap();
+        let state = |pooled| PoolState {
+            pooled,
+            weight: Weight(10),
+            extra: serde_json::Map::new(),
+        };
+        Change {
+            key,
+            before: state(Pooled::Yes),
+            after: Some(state(pooled)),
+            mod_revision: 5,
+        }
+    }
+
+    fn pool(serving: &[&str], revision: i64) -> BTreeMap<PoolKey, PoolMembers> {
+        let pool = change("a", Pooled::No).key.pool;
+        let members = serving
+            .iter()
+            .map(|n| {
+                let m = Member {
+                    pooled: Pooled::Yes,
+                    weight: Weight(10),
+                };
+                (n.parse().unwrap(), m)
+            })
+            .collect();
+        BTreeMap::from([(
+            pool,
+            PoolMembers {
+                members,
+                revision,
+                ..PoolMembers::default()
+            },
+        )])
+    }
+
+    #[test]
+    fn a_pool_read_by_the_caller_judges_and_guards_at_its_revision() {
+        let ks = Keyspace::default();
+        let changes = [change("a", Pooled::No)];
+        let guards = judge_by(&ks, &pool(&["a", "b", "c"], 42), &changes)
+            .expect("the pool was read")
+            .expect("2 of 3 stay serving");
+        assert_eq!(
+            guards,
+            vec![RangeGuard {
+                prefix: ks.pool_prefix(&changes[0].key.pool),
+                revision: 42,
+            }]
+        );
+        // Below the default threshold (0.5 of 2 nodes): refused, as a fresh read would be.
+        let refused = judge_by(
+            &ks,
+            &pool(&["a", "b"], 42),
+            &[change("a", Pooled::No), change("b", Pooled::No)],
+        )
+        .expect("the pool was read");
+        assert!(matches!(
+            refused,
+            Err(Error::Model(conftool_model::Error::Refused(
+                Refusal::BelowThreshold(_)
+            )))
+        ));
+        // A pool the caller did not read: it must be read.
+        assert!(judge_by(&ks, &BTreeMap::new(), &changes).is_none());
+        // Nothing lowered: nothing to judge.
+        let raise = [change("a", Pooled::Yes)];
+        assert_eq!(
+            judge_by(&ks, &BTreeMap::new(), &raise).map(|r| r.ok()),
+            Some(Some(Vec::new()))
+        );
+    }
 }

@@ -17,7 +17,7 @@ use conftool_core::{escape_controls, ObjectKey, PoolState, Selection, Selector};
 use serde_json::{json, Value};
 
 use super::Opts;
-use crate::output::{get_line, object_json, py_json};
+use crate::output::{object_json, py_json, write_get_line};
 use crate::pyyaml;
 
 /// How `get` shows what it selected.
@@ -54,12 +54,17 @@ pub(super) fn print(opts: &Opts, sel: &Selector, selection: &Selection, style: G
             opts.out
                 .line(format!("{} not found", escape_controls(name)));
         }
+        GetStyle::Lines | GetStyle::Named(_) if !opts.yaml => {
+            opts.out.chunked(|out| {
+                for o in &selection.objects {
+                    write_get_line(out, &o.key, &o.state)?;
+                    out.write_char('\n')?;
+                }
+                Ok(())
+            });
+        }
         GetStyle::Lines | GetStyle::Named(_) => {
             for (i, o) in selection.objects.iter().enumerate() {
-                if !opts.yaml {
-                    opts.out.line(get_line(&o.key, &o.state));
-                    continue;
-                }
                 if i > 0 {
                     opts.out.line("---");
                 }

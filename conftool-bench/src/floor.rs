@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{ensure, Context};
 use clap::{Args, ValueEnum};
-use etcd_client::{Client, GetOptions, KvClient, Txn, TxnOp};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, KvClient, Txn, TxnOp};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::fleet::{Fleet, ROOT_PREFIX, SELECTED_PREFIX};
@@ -37,6 +37,10 @@ pub(crate) enum Mode {
     SetSelected,
     /// Get one key and put it back changed.
     Single,
+    /// Read the key's whole pool (its parent prefix), then put the key changed in one
+    /// transaction that compares the pool's range at the revision read: what an atomic
+    /// depool threshold costs at the least.
+    PoolPut,
 }
 
 impl Mode {
@@ -63,7 +67,7 @@ pub(crate) struct FloorArgs {
     /// Data directory (for `parse`).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// The key (for `single`).
+    /// The key (for `single` and `pool-put`).
     #[arg(long, default_value = "")]
     pub key: String,
 }
@@ -135,6 +139,34 @@ async fn run(args: &FloorArgs) -> anyhow::Result<FloorReport> {
             kv.put(args.key.as_str(), r#"{"pooled":"no","weight":1}"#, None)
                 .await?;
             1
+        }
+        Mode::PoolPut => {
+            let kv = connect(&args.endpoint).await?;
+            let (parent, _) = args
+                .key
+                .rsplit_once('/')
+                .context("pool-put needs a key with a parent")?;
+            let prefix = format!("{parent}/");
+            let (revision, pool) = read_prefix(&kv, &prefix).await?;
+            ensure!(
+                pool.iter().any(|(k, _)| *k == args.key),
+                "key {} not found",
+                args.key
+            );
+            let mut end = prefix.as_bytes().to_vec();
+            if let Some(last) = end.last_mut() {
+                *last += 1;
+            }
+            let unchanged = Compare::mod_revision(prefix.as_str(), CompareOp::Less, revision + 1)
+                .with_range(end);
+            let txn = Txn::new().when([unchanged]).and_then([TxnOp::put(
+                args.key.as_str(),
+                r#"{"pooled":"no","weight":1}"#,
+                None,
+            )]);
+            let resp = kv.clone().txn(txn).await?;
+            ensure!(resp.succeeded(), "the pool changed while it was read");
+            pool.len()
         }
     };
     Ok(FloorReport {

@@ -173,6 +173,11 @@ pub(crate) fn table(s: &SizeResult) -> String {
             r.baseline
         );
     }
+    for r in &s.rows {
+        if let Some(x) = r.ratio2 {
+            let _ = writeln!(out, "  {:<34} {x:>6.2}x {}", r.label, r.baseline2);
+        }
+    }
     if let Some(base) = s.row(RowId::SyncBaseline) {
         for r in RowId::PER_OBJECT.iter().filter_map(|&id| s.row(id)) {
             if let Some(b) = bytes_per_object(r.max_rss, base.max_rss, r.objects) {

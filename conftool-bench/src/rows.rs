@@ -18,6 +18,7 @@ pub(crate) enum RowId {
     FloorReadSelected,
     FloorSetSelected,
     FloorSingle,
+    FloorPoolPut,
     SyncBaseline,
     SyncInitial,
     SyncNoop,
@@ -29,13 +30,14 @@ pub(crate) enum RowId {
 
 impl RowId {
     /// In table order.
-    pub(crate) const ALL: [RowId; 13] = [
+    pub(crate) const ALL: [RowId; 14] = [
         RowId::FloorWrite,
         RowId::FloorRead,
         RowId::FloorParse,
         RowId::FloorReadSelected,
         RowId::FloorSetSelected,
         RowId::FloorSingle,
+        RowId::FloorPoolPut,
         RowId::SyncBaseline,
         RowId::SyncInitial,
         RowId::SyncNoop,
@@ -54,6 +56,7 @@ impl RowId {
             RowId::FloorReadSelected => "floor: read 10%",
             RowId::FloorSetSelected => "floor: read+write 10%",
             RowId::FloorSingle => "floor: get+put 1 key",
+            RowId::FloorPoolPut => "floor: read pool + guarded put",
             RowId::SyncBaseline => "conftool-sync --version (baseline)",
             RowId::SyncInitial => "conftool-sync initial",
             RowId::SyncNoop => "conftool-sync no-op",
@@ -76,6 +79,16 @@ impl RowId {
         }
     }
 
+    /// A second floor the row is also compared with (shown under the table): for the
+    /// depool, what its atomic threshold inherently costs, a read of the whole pool and a
+    /// put guarded by a compare over the pool's range.
+    pub(crate) fn second_baseline(self) -> Option<(RowId, &'static str)> {
+        match self {
+            RowId::Depool => Some((RowId::FloorPoolPut, "floor read pool + guarded put")),
+            _ => None,
+        }
+    }
+
     /// The baseline, short, for the table.
     pub(crate) fn baseline_label(self) -> &'static str {
         match self {
@@ -92,7 +105,7 @@ impl RowId {
     pub(crate) fn scales(self) -> bool {
         !matches!(
             self,
-            RowId::FloorSingle | RowId::Depool | RowId::SyncBaseline
+            RowId::FloorSingle | RowId::FloorPoolPut | RowId::Depool | RowId::SyncBaseline
         )
     }
 
@@ -136,6 +149,10 @@ pub(crate) struct Row {
     /// Median over runs of (this row's time / its baseline's time in the same run).
     pub ratio: Option<f64>,
     pub baseline: &'static str,
+    /// Median over runs of this row's time / its second baseline's time
+    /// ([`RowId::second_baseline`]), if it has one.
+    pub ratio2: Option<f64>,
+    pub baseline2: &'static str,
 }
 
 /// The median (mean of the middle two for an even count); 0 for none.
@@ -172,6 +189,15 @@ pub(crate) fn summarise(runs: &[Run]) -> Vec<Row> {
                     (base > 0.0 && !id.baseline().is_empty()).then_some(own / base)
                 })
                 .collect();
+            let second = id.second_baseline();
+            let ratios2: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| {
+                    let base = r.get(&second?.0)?.wall_s;
+                    let own = r.get(&id)?.wall_s;
+                    (base > 0.0).then_some(own / base)
+                })
+                .collect();
             let wall_s = median(walls.clone());
             Some(Row {
                 id,
@@ -187,6 +213,8 @@ pub(crate) fn summarise(runs: &[Run]) -> Vec<Row> {
                 max_rss: samples.iter().map(|s| s.max_rss).max().unwrap_or(0),
                 ratio: (!ratios.is_empty()).then(|| median(ratios)),
                 baseline: id.baseline_label(),
+                ratio2: (!ratios2.is_empty()).then(|| median(ratios2)),
+                baseline2: second.map_or("", |(_, label)| label),
             })
         })
         .collect()

@@ -220,6 +220,11 @@ fn floor_rows(
 
     let one = floor(Mode::Single, &["--key", &p.depool_key()])?;
     run.insert(RowId::FloorSingle, sample(1, &one));
+
+    // The same key again, after a read of its whole pool and under a compare over it.
+    let pool = floor(Mode::PoolPut, &["--key", &p.depool_key()])?;
+    ensure!(pool.1.keys > 0, "floor read an empty pool");
+    run.insert(RowId::FloorPoolPut, sample(1, &pool));
     Ok(())
 }
 

@@ -160,6 +160,13 @@ impl Printer {
             let _ = write(&mut diff);
             return self.diff(&diff);
         }
+        self.chunked(write);
+    }
+
+    /// Command output made by `write` (always shown), written out a chunk at a time as it
+    /// is made rather than a write per line: a selection of 10,000 objects is a few writes,
+    /// not 10,000.
+    pub fn chunked(&self, write: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) {
         let mut out = Chunked(String::with_capacity(Chunked::SIZE));
         let _ = write(&mut out);
         if !out.0.is_empty() {
@@ -222,21 +229,35 @@ pub use conftool_core::schema::object::py_json;
 /// The Python confctl's `get` line for one object:
 /// `{"mw1018": {"weight": 10, "pooled": "yes"}, "tags": "dc=eqiad,cluster=appservers,service=apache"}`.
 pub fn get_line(key: &conftool_core::ObjectKey, state: &conftool_core::PoolState) -> String {
-    let mut fields = format!(
-        "\"weight\": {}, \"pooled\": \"{}\"",
-        state.weight, state.pooled
-    );
+    let mut line = String::new();
+    // Writing into a String cannot fail.
+    let _ = write_get_line(&mut line, key, state);
+    line
+}
+
+/// [`get_line`], written into `out` (no newline).
+pub fn write_get_line(
+    out: &mut dyn fmt::Write,
+    key: &conftool_core::ObjectKey,
+    state: &conftool_core::PoolState,
+) -> fmt::Result {
+    write!(
+        out,
+        "{{\"{}\": {{\"weight\": {}, \"pooled\": \"{}\"",
+        key.node, state.weight, state.pooled
+    )?;
     for (k, v) in &state.extra {
-        fields.push_str(&format!(
+        write!(
+            out,
             ", {}: {}",
             serde_json::Value::String(k.clone()),
             py_json(v)
-        ));
+        )?;
     }
-    format!(
-        "{{\"{}\": {{{fields}}}, \"tags\": \"{}\"}}",
-        key.node,
-        key.tags()
+    write!(
+        out,
+        "}}, \"tags\": \"dc={},cluster={},service={}\"}}",
+        key.pool.dc, key.pool.cluster, key.pool.service
     )
 }
 

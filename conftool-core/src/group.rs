@@ -294,8 +294,10 @@ impl Writer<'_> {
             } else {
                 Atomicity::Batched
             };
+            // The plan's read of the pools judges the first round (and guards it).
+            let judged = (!plan.pools.is_empty()).then_some(&plan.pools);
             match self
-                .apply_scoped(Scope::Keys(&keys), changes, &edit, atomicity)
+                .apply_scoped(Scope::Keys(&keys), changes, &edit, atomicity, judged)
                 .await
             {
                 Err(e) if plan.partial && e.applied.is_empty() && is_refusal(&e.error) => {

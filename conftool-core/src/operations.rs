@@ -379,6 +379,7 @@ impl Writer<'_> {
                 self.overrides(),
                 &mut self.audit,
                 None,
+                None,
             )
             .await;
         self.audit

@@ -5,7 +5,7 @@
 //! requested state are not rewritten. When a concurrent writer wins a race, the losing
 //! objects are re-read and the edit is applied again to their fresh state, never blindly.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::action::{Edit, SetFields};
 use crate::audit::{AuditEntry, AuditSink};
@@ -14,7 +14,9 @@ use crate::guarded::OpHandle;
 use crate::keys::Keyspace;
 use crate::model::{ObjectKey, PoolKey, Pooled};
 use crate::rounds::{finish, rounds, RoundChange, Rounds, Run};
-use crate::rules::{below_threshold, leaves_alone, lowers_serving, Overrides, Refusal};
+use crate::rules::{
+    below_threshold, leaves_alone, lowers_serving, Overrides, PoolMembers, Refusal,
+};
 use crate::selection::{Applied, Change, Selected, Selection};
 use crate::selector::Selector;
 use crate::store::{CommitReport, Store};
@@ -66,6 +68,11 @@ impl Store {
     ///
     /// Every round is recorded in `audit`: intents before its commit (a failure to record
     /// them stops the change before that commit), what landed after it, and one end line.
+    ///
+    /// `judged`: the pools as the caller read them to plan `changes` (each with the revision
+    /// it was read at), if it did: the first round judges by them instead of reading them
+    /// again, and commits under a compare at their revisions, so a change in a pool since
+    /// that read fails the transaction and the next round re-reads and re-judges.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn apply(
         &self,
@@ -76,6 +83,7 @@ impl Store {
         overrides: Overrides,
         audit: &mut AuditSink,
         mut op: Option<&mut OpHandle>,
+        judged: Option<&BTreeMap<PoolKey, PoolMembers>>,
     ) -> Result<Vec<Applied>, ApplyError> {
         let enforce = !overrides.allow_below_threshold;
         let held = |o: &Selected, e: &Edit| match scope {
@@ -117,6 +125,7 @@ impl Store {
             atomicity,
             enforce,
             op: op.as_deref_mut(),
+            judged,
         };
         let mut result = rounds(&mut first, ks, audit, changes, &mut run).await;
         if result.is_ok() && !deferred.is_empty() {
@@ -135,6 +144,7 @@ impl Store {
                 atomicity,
                 enforce,
                 op,
+                judged: None,
             };
             result = match self.reread(scope).await {
                 Ok(fresh) => {
@@ -155,28 +165,60 @@ impl Store {
     /// Judge `changes` by the pools whose serving count they lower: refused if they leave one
     /// below its limits; else the range guards to commit them under.
     pub(crate) async fn judge(&self, changes: &[Change]) -> Result<Vec<RangeGuard>, Error> {
-        let pools: BTreeSet<PoolKey> = changes
-            .iter()
-            .filter(|c| lowers_serving(c))
-            .map(|c| c.key.pool.clone())
-            .collect();
+        let pools = lowered_pools(changes);
         if pools.is_empty() {
             return Ok(Vec::new());
         }
         let members = self.pool_members(&pools).await?;
-        let below = below_threshold(&members, changes);
-        if !below.is_empty() {
-            return Err(Refusal::BelowThreshold(below).into());
-        }
-        let ks = self.keyspace();
-        Ok(pools
-            .iter()
-            .map(|p| RangeGuard {
-                prefix: ks.pool_prefix(p),
-                revision: members.get(p).map_or(0, |m| m.revision),
-            })
-            .collect())
+        guards(self.keyspace(), &pools, &members, changes)
     }
+}
+
+/// The pools whose serving count `changes` lower.
+fn lowered_pools(changes: &[Change]) -> BTreeSet<PoolKey> {
+    changes
+        .iter()
+        .filter(|c| lowers_serving(c))
+        .map(|c| c.key.pool.clone())
+        .collect()
+}
+
+/// [`Store::judge`] by pools already read (`members`), or `None` if one of the pools to
+/// judge is not among them (it must be read).
+fn judge_by(
+    ks: &crate::keys::Keyspace,
+    members: &BTreeMap<PoolKey, PoolMembers>,
+    changes: &[Change],
+) -> Option<Result<Vec<RangeGuard>, Error>> {
+    let pools = lowered_pools(changes);
+    if !pools.iter().all(|p| members.contains_key(p)) {
+        return None;
+    }
+    if pools.is_empty() {
+        return Some(Ok(Vec::new()));
+    }
+    Some(guards(ks, &pools, members, changes))
+}
+
+/// Refused if `changes` leave one of `pools` (as `members` holds them) below its limits;
+/// else a compare over each pool's range at the revision it was read at.
+fn guards(
+    ks: &crate::keys::Keyspace,
+    pools: &BTreeSet<PoolKey>,
+    members: &BTreeMap<PoolKey, PoolMembers>,
+    changes: &[Change],
+) -> Result<Vec<RangeGuard>, Error> {
+    let below = below_threshold(members, changes);
+    if !below.is_empty() {
+        return Err(Refusal::BelowThreshold(below).into());
+    }
+    Ok(pools
+        .iter()
+        .map(|p| RangeGuard {
+            prefix: ks.pool_prefix(p),
+            revision: members.get(p).map_or(0, |m| m.revision),
+        })
+        .collect())
 }
 
 /// An edit as the write path carries it (a trait object, so that the futures holding it are
@@ -257,6 +299,8 @@ struct NodeRounds<'a, 'o> {
     atomicity: Atomicity,
     enforce: bool,
     op: Option<&'o mut OpHandle>,
+    /// The pools as the caller read them to plan the first round, until that round is judged.
+    judged: Option<&'a BTreeMap<PoolKey, PoolMembers>>,
 }
 
 impl Rounds for NodeRounds<'_, '_> {
@@ -264,10 +308,14 @@ impl Rounds for NodeRounds<'_, '_> {
     type Guards = Vec<RangeGuard>;
 
     async fn judge(&mut self, changes: &[Change]) -> Result<Vec<RangeGuard>, Error> {
-        if self.enforce {
-            self.store.judge(changes).await
-        } else {
-            Ok(Vec::new())
+        if !self.enforce {
+            return Ok(Vec::new());
+        }
+        // The caller's read of the pools serves the first round only.
+        let judged = self.judged.take();
+        match judged.and_then(|pools| judge_by(self.store.keyspace(), pools, changes)) {
+            Some(judgement) => judgement,
+            None => self.store.judge(changes).await,
         }
     }
 
@@ -294,5 +342,87 @@ impl Rounds for NodeRounds<'_, '_> {
             self.store.refresh_operation(h).await?;
         }
         Ok(self.store.reread(self.scope).await?.changes(self.edit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Keyspace;
+    use crate::model::{PoolState, Weight};
+    use crate::rules::Member;
+
+    fn change(node: &str, pooled: Pooled) -> Change {
+        let key: ObjectKey = format!("eqiad/appservers/apache/{node}").parse().unwrap();
+        let state = |pooled| PoolState {
+            pooled,
+            weight: Weight(10),
+            extra: serde_json::Map::new(),
+        };
+        Change {
+            key,
+            before: state(Pooled::Yes),
+            after: Some(state(pooled)),
+            mod_revision: 5,
+        }
+    }
+
+    fn pool(serving: &[&str], revision: i64) -> BTreeMap<PoolKey, PoolMembers> {
+        let pool = change("a", Pooled::No).key.pool;
+        let members = serving
+            .iter()
+            .map(|n| {
+                let m = Member {
+                    pooled: Pooled::Yes,
+                    weight: Weight(10),
+                };
+                (n.parse().unwrap(), m)
+            })
+            .collect();
+        BTreeMap::from([(
+            pool,
+            PoolMembers {
+                members,
+                revision,
+                ..PoolMembers::default()
+            },
+        )])
+    }
+
+    #[test]
+    fn a_pool_read_by_the_caller_judges_and_guards_at_its_revision() {
+        let ks = Keyspace::default();
+        let changes = [change("a", Pooled::No)];
+        let guards = judge_by(&ks, &pool(&["a", "b", "c"], 42), &changes)
+            .expect("the pool was read")
+            .expect("2 of 3 stay serving");
+        assert_eq!(
+            guards,
+            vec![RangeGuard {
+                prefix: ks.pool_prefix(&changes[0].key.pool),
+                revision: 42,
+            }]
+        );
+        // Below the default threshold (0.5 of 2 nodes): refused, as a fresh read would be.
+        let refused = judge_by(
+            &ks,
+            &pool(&["a", "b"], 42),
+            &[change("a", Pooled::No), change("b", Pooled::No)],
+        )
+        .expect("the pool was read");
+        assert!(matches!(
+            refused,
+            Err(Error::Model(conftool_model::Error::Refused(
+                Refusal::BelowThreshold(_)
+            )))
+        ));
+        // A pool the caller did not read: it must be read.
+        assert!(judge_by(&ks, &BTreeMap::new(), &changes).is_none());
+        // Nothing lowered: nothing to judge.
+        let raise = [change("a", Pooled::Yes)];
+        assert_eq!(
+            judge_by(&ks, &BTreeMap::new(), &raise).map(|r| r.ok()),
+            Some(Some(Vec::new()))
+        );
     }
 }

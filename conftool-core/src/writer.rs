@@ -172,17 +172,19 @@ impl<'s> Writer<'s> {
         edit: impl Fn(&Selected) -> Option<Edit> + Send + Sync,
         atomicity: Atomicity,
     ) -> Result<Vec<Applied>, ApplyError> {
-        self.apply_scoped(Scope::Selector(sel), changes, &edit, atomicity)
+        self.apply_scoped(Scope::Selector(sel), changes, &edit, atomicity, None)
             .await
     }
 
-    /// [`Writer::apply`] over a scope: what a lost race re-reads.
+    /// [`Writer::apply`] over a scope: what a lost race re-reads; `judged`, the pools as
+    /// read to plan the changes, if they were (see [`Store`]'s `apply`).
     pub(crate) async fn apply_scoped(
         &mut self,
         scope: Scope<'_>,
         changes: Vec<Change>,
         edit: crate::select::EditFn<'_>,
         atomicity: Atomicity,
+        judged: Option<&std::collections::BTreeMap<crate::PoolKey, crate::rules::PoolMembers>>,
     ) -> Result<Vec<Applied>, ApplyError> {
         self.audit.begin();
         self.store
@@ -194,6 +196,7 @@ impl<'s> Writer<'s> {
                 self.overrides,
                 &mut self.audit,
                 self.op.as_mut(),
+                judged,
             )
             .await
     }
@@ -253,7 +256,7 @@ impl<'s> Writer<'s> {
             // the range the selector would read (all of /v1/pools/ for a name).
             let keys: std::collections::BTreeSet<ObjectKey> =
                 selection.objects.iter().map(|o| o.key.clone()).collect();
-            self.apply_scoped(Scope::Keys(&keys), changes, &edit, Atomicity::All)
+            self.apply_scoped(Scope::Keys(&keys), changes, &edit, Atomicity::All, None)
                 .await?
         };
         Ok(HostChange {

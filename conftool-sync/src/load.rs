@@ -325,6 +325,10 @@ impl<'a> NodeFiles<'a> {
                 nodes
             };
             for (cluster, by_node) in nodes {
+                // Per service, in node order: the cluster's objects come out in key order
+                // (service, then node), so the map below is built from sorted runs rather
+                // than sorting a list that interleaves the services node by node.
+                let mut by_service: BTreeMap<Service, Vec<(ObjectKey, Defaults)>> = BTreeMap::new();
                 for (node, svcs) in by_node {
                     for service in svcs {
                         let known = known
@@ -334,10 +338,17 @@ impl<'a> NodeFiles<'a> {
                         // The declared name, shared by every object of the service, rather
                         // than the copy each node's list holds.
                         let service = known.map_or(service, |(s, _)| s.clone());
-                        let key =
-                            ObjectKey::new(dc.clone(), cluster.clone(), service, node.clone());
-                        objects.push((key, defaults));
+                        let key = ObjectKey::new(
+                            dc.clone(),
+                            cluster.clone(),
+                            service.clone(),
+                            node.clone(),
+                        );
+                        by_service.entry(service).or_default().push((key, defaults));
                     }
+                }
+                for (_, run) in by_service {
+                    objects.extend(run);
                 }
             }
         }

@@ -51,12 +51,17 @@ pub(super) fn print<K: Kind>(
             opts.out
                 .line(format!("{} not found", escape_controls(name)));
         }
+        GetStyle::Lines | GetStyle::Named(_) if !opts.yaml => {
+            opts.out.chunked(|out| {
+                for o in objects {
+                    kind.write_line(out, o)?;
+                    out.write_char('\n')?;
+                }
+                Ok(())
+            });
+        }
         GetStyle::Lines | GetStyle::Named(_) => {
             for (i, o) in objects.iter().enumerate() {
-                if !opts.yaml {
-                    opts.out.line(kind.line(o));
-                    continue;
-                }
                 if i > 0 {
                     opts.out.line("---");
                 }

@@ -83,8 +83,8 @@ pub(super) trait Kind {
     /// An object's name (`--host` checks that a selection has one).
     fn name(o: &Self::Object) -> &str;
 
-    /// `get`: the Python tool's line for an object.
-    fn line(&self, o: &Self::Object) -> String;
+    /// `get`: the Python tool's line for an object, written into `out` (no newline).
+    fn write_line(&self, out: &mut dyn std::fmt::Write, o: &Self::Object) -> std::fmt::Result;
     /// `get --yaml`: the object as the Python tool's `asdict`.
     fn as_dict(&self, o: &Self::Object) -> Value;
     /// `get all`: the object's stored value.

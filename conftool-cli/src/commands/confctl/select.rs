@@ -13,7 +13,7 @@ use super::pipeline::{Act, Kind};
 use crate::commands::changes::{
     applied_json, apply, change_lines, check_rules, nothing_written, Landed,
 };
-use crate::output::{get_line, object_json};
+use crate::output::{object_json, write_get_line};
 
 /// `confctl select SELECTOR ACTION`.
 #[derive(Debug, Clone, Args)]
@@ -101,8 +101,8 @@ impl Kind for Nodes {
         o.key.node.as_str()
     }
 
-    fn line(&self, o: &Selected) -> String {
-        get_line(&o.key, &o.state)
+    fn write_line(&self, out: &mut dyn std::fmt::Write, o: &Selected) -> std::fmt::Result {
+        write_get_line(out, &o.key, &o.state)
     }
 
     /// The Python tool's `Entity.asdict()`: `{NAME: VALUE, "tags": "dc=..,cluster=..,service=.."}`.

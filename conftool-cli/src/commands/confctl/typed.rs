@@ -174,8 +174,8 @@ impl Kind for Typed<'_> {
         &o.id.name
     }
 
-    fn line(&self, o: &TypedObject) -> String {
-        self.0.py_line(&o.id, &self.0.effective(&o.stored))
+    fn write_line(&self, out: &mut dyn std::fmt::Write, o: &TypedObject) -> std::fmt::Result {
+        out.write_str(&self.0.py_line(&o.id, &self.0.effective(&o.stored)))
     }
 
     /// The Python tool's `Entity.asdict()`: `{NAME: FIELDS, "tags": "tag=..,tag=.."}`.

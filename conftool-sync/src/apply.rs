@@ -1,6 +1,6 @@
 //! Carrying out a plan against etcd, re-planning on conflicts until it converges.
 
-use conftool_core::{PlannedWrites, Snapshot, Store, Write, Writer};
+use conftool_core::{PlannedWrites, Store, Write, Writer};
 
 use crate::error::Error;
 use crate::guard::Limits;
@@ -77,11 +77,6 @@ impl Outcome {
 /// flight (128 writes each, 8 at once) for a while, few enough that a million-object sync
 /// never holds more than a slice of its writes (a few MB).
 const SLICE: usize = 16 * 1024;
-
-/// Read everything this tool manages in one (paginated) range read.
-pub async fn snapshot(store: &Store) -> Result<Snapshot, Error> {
-    Ok(store.read_prefix(&store.keyspace().root_prefix()).await?)
-}
 
 /// Plan `desired` against what etcd holds now.
 pub async fn plan_against(store: &Store, desired: &Desired) -> Result<Plan, Error> {

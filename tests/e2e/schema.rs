@@ -36,19 +36,30 @@ pub(crate) fn sync(
 }
 
 fn confctl(ctx: &Ctx, schema: &std::path::Path, ty: &str, sel: &str, action: &str) -> Run {
-    ctx.run(
-        "confctl",
-        &[
-            "--schema",
-            s(schema),
-            "--object-type",
-            ty,
-            "select",
-            sel,
-            action,
-            "--yes",
-        ],
-    )
+    confctl_as(ctx, &[], schema, ty, sel, action)
+}
+
+/// [`confctl`] with output flags (`--json`, `--yaml`) before the command.
+fn confctl_as(
+    ctx: &Ctx,
+    flags: &[&str],
+    schema: &std::path::Path,
+    ty: &str,
+    sel: &str,
+    action: &str,
+) -> Run {
+    let mut args = flags.to_vec();
+    args.extend([
+        "--schema",
+        s(schema),
+        "--object-type",
+        ty,
+        "select",
+        sel,
+        action,
+        "--yes",
+    ]);
+    ctx.run("confctl", &args)
 }
 
 pub(crate) fn json(text: &str) -> Value {
@@ -422,20 +433,7 @@ fn schema_objects_take_the_node_objects_flow() {
     let lines = confctl(&ctx, &schema, "discovery", sel, "get")
         .expect_code(0)
         .stdout;
-    let yaml = ctx
-        .run(
-            "confctl",
-            &[
-                "--yaml",
-                "--schema",
-                s(&schema),
-                "--object-type",
-                "discovery",
-                "select",
-                sel,
-                "get",
-            ],
-        )
+    let yaml = confctl_as(&ctx, &["--yaml"], &schema, "discovery", sel, "get")
         .expect_code(0)
         .stdout;
     let docs = crate::confctl_compat::yaml_docs(&yaml);
@@ -444,22 +442,7 @@ fn schema_objects_take_the_node_objects_flow() {
     assert_eq!(docs, lines, "{yaml}");
 
     let before = ctx.state();
-    let json_run = |sel: &str, action: &str| {
-        ctx.run(
-            "confctl",
-            &[
-                "--json",
-                "--schema",
-                s(&schema),
-                "--object-type",
-                "discovery",
-                "select",
-                sel,
-                action,
-                "--yes",
-            ],
-        )
-    };
+    let json_run = |sel, action| confctl_as(&ctx, &["--json"], &schema, "discovery", sel, action);
     let same = json_run("dnsdisc=api-rw", "set/ttl=300").expect_code(0);
     let doc = json(same.stdout.trim());
     assert_eq!(doc["object_type"], "discovery", "{doc}");

@@ -123,4 +123,4 @@ pub use verify::{
     VerifyOptions, Want,
 };
 pub use watch::{ObjectChange, Watch, WatchConfig, WatchEvent, WatchStatus};
-pub use writer::{HostChange, Planned, PlannedWrites, Writer};
+pub use writer::{Checked, HostChange, Planned, PlannedWrites, Writer};

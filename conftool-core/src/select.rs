@@ -172,6 +172,22 @@ impl Store {
         let members = self.pool_members(&pools).await?;
         guards(self.keyspace(), &pools, &members, changes)
     }
+
+    /// [`Store::judge`], keeping the pools read (a later write's first round is judged by
+    /// them, under a compare at the revision they were read at, instead of reading them
+    /// again).
+    pub(crate) async fn judge_keeping(
+        &self,
+        changes: &[Change],
+    ) -> Result<BTreeMap<PoolKey, PoolMembers>, Error> {
+        let pools = lowered_pools(changes);
+        if pools.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let members = self.pool_members(&pools).await?;
+        guards(self.keyspace(), &pools, &members, changes)?;
+        Ok(members)
+    }
 }
 
 /// The pools whose serving count `changes` lower.

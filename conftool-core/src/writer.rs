@@ -32,17 +32,19 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::BTreeMap;
+
 use crate::audit::{AuditEntry, AuditLog, AuditSink};
 use crate::error::Error;
 use crate::guarded::OpHandle;
 use crate::rounds::{after, audited};
-use crate::rules::{leaves_alone, HostVerb, Overrides};
+use crate::rules::{leaves_alone, HostVerb, Overrides, PoolMembers};
 use crate::select::{ApplyError, Atomicity, Scope};
 use crate::selection::{Applied, Change, Selected, Selection};
 use crate::selector::Selector;
 use crate::store::{CommitReport, Store};
 use crate::write::Write;
-use crate::{Actor, Edit, NodeName, ObjectKey, Service};
+use crate::{Actor, Edit, NodeName, ObjectKey, PoolKey, Service};
 
 /// Writes pool state, audited and judged by the rules; see the module docs.
 #[derive(Debug)]
@@ -52,6 +54,13 @@ pub struct Writer<'s> {
     overrides: Overrides,
     /// The operation this writer's changes are recorded in, if one is open.
     pub(crate) op: Option<OpHandle>,
+}
+
+/// The pools [`Writer::check`] read to judge changes, for [`Writer::apply_checked`].
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// `None` if the rules were lifted (nothing read).
+    pools: Option<BTreeMap<PoolKey, PoolMembers>>,
 }
 
 /// The changes an edit makes to a selection under a writer's rules, and the objects the
@@ -154,11 +163,16 @@ impl<'s> Writer<'s> {
     /// `min_pooled` (unless lifted): reads the affected pools, one round trip, only when a
     /// change lowers a pool's serving count. [`Writer::apply`] judges again, atomically with
     /// its write; this is for refusing before asking a person.
-    pub async fn check(&self, changes: &[Change]) -> Result<(), Error> {
+    ///
+    /// What it read is returned: [`Writer::apply_checked`] judges its first round by it
+    /// instead of reading the pools again.
+    pub async fn check(&self, changes: &[Change]) -> Result<Checked, Error> {
         if self.overrides.allow_below_threshold {
-            return Ok(());
+            return Ok(Checked::default());
         }
-        self.store.judge(changes).await.map(drop)
+        Ok(Checked {
+            pools: Some(self.store.judge_keeping(changes).await?),
+        })
     }
 
     /// Apply `changes`, which `edit` made from a selection by `sel` (so that they can be shown
@@ -173,6 +187,23 @@ impl<'s> Writer<'s> {
         atomicity: Atomicity,
     ) -> Result<Vec<Applied>, ApplyError> {
         self.apply_scoped(Scope::Selector(sel), changes, &edit, atomicity, None)
+            .await
+    }
+
+    /// [`Writer::apply`] of `changes` that [`Writer::check`] judged (`checked`): the first
+    /// round is judged by the pools that check read, and committed under a compare over
+    /// each pool at the revision it was read at, so a change in a pool since then (say,
+    /// while a person was asked) fails that round, and the next re-reads and re-judges.
+    pub async fn apply_checked(
+        &mut self,
+        sel: &Selector,
+        changes: Vec<Change>,
+        edit: impl Fn(&Selected) -> Option<Edit> + Send + Sync,
+        atomicity: Atomicity,
+        checked: Checked,
+    ) -> Result<Vec<Applied>, ApplyError> {
+        let judged = checked.pools.as_ref();
+        self.apply_scoped(Scope::Selector(sel), changes, &edit, atomicity, judged)
             .await
     }
 

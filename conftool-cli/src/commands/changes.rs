@@ -4,8 +4,8 @@
 use std::io::BufRead;
 
 use conftool_core::{
-    Actor, Applied, ApplyError, Atomicity, AuditLog, Change, Config, Edit, Overrides, Selected,
-    Selector, Store, Writer,
+    Actor, Applied, ApplyError, Atomicity, AuditLog, Change, Checked, Config, Edit, Overrides,
+    Selected, Selector, Store, Writer,
 };
 
 use crate::exit::{BadInput, OK};
@@ -195,7 +195,7 @@ fn with_hint(e: conftool_core::Error) -> anyhow::Error {
 }
 
 /// Refuse changes that break a rule not lifted (see [`Writer::check`]).
-pub async fn check_rules(writer: &Writer<'_>, changes: &[Change]) -> anyhow::Result<()> {
+pub async fn check_rules(writer: &Writer<'_>, changes: &[Change]) -> anyhow::Result<Checked> {
     writer.check(changes).await.map_err(with_hint)
 }
 
@@ -237,7 +237,12 @@ pub async fn apply(
     edit: impl Fn(&Selected) -> Option<Edit> + Send + Sync,
     atomicity: Atomicity,
 ) -> Landed {
-    match writer.apply(sel, changes, edit, atomicity).await {
+    landed(writer.apply(sel, changes, edit, atomicity).await)
+}
+
+/// What a write's result says landed (also when it stopped part-way).
+pub fn landed(written: Result<Vec<Applied>, ApplyError>) -> Landed {
+    match written {
         Ok(applied) => Landed {
             applied,
             error: None,

@@ -210,7 +210,7 @@ async fn drains_count_as_leaving_and_min_pooled_is_a_floor() {
 async fn selector_writes_and_one_transaction_writes_hold_the_threshold_together() {
     let etcd = Etcd::start();
     let s = store(&etcd).await;
-    make_pool(&s, "mixed", 6, 0.5, None).await;
+    make_pool(&s, "mixed", 8, 0.5, None).await;
     let depool = Edit::Set(SetFields {
         pooled: Some(Pooled::No),
         weight: None,
@@ -220,17 +220,19 @@ async fn selector_writes_and_one_transaction_writes_hold_the_threshold_together(
         weight: Some(Weight(0)),
     });
     for round in 0..100 {
-        // Each writer takes two nodes: a pattern depool, a pattern drain, and an atomic
-        // (conftool-style) depool; with 6 nodes at 0.5, at most 3 may leave.
+        // Each writer takes two nodes: a pattern depool, a pattern drain, an atomic
+        // (conftool-style) depool, and a depool checked before the others start (as confctl
+        // checks before asking) and written after; with 8 nodes at 0.5, at most 4 may leave.
         let jobs = [
-            ("name=mixed-mw[01]", depool, Atomicity::Batched),
-            ("name=mixed-mw[23]", drain, Atomicity::Batched),
-            ("name=mixed-mw[45]", depool, Atomicity::All),
+            ("name=mixed-mw[01]", depool, Atomicity::Batched, false),
+            ("name=mixed-mw[23]", drain, Atomicity::Batched, false),
+            ("name=mixed-mw[45]", depool, Atomicity::All, false),
+            ("name=mixed-mw[67]", depool, Atomicity::Batched, true),
         ];
         let start = Arc::new(tokio::sync::Barrier::new(jobs.len()));
         let tasks: Vec<_> = jobs
             .into_iter()
-            .map(|(sel, edit, atomicity)| {
+            .map(|(sel, edit, atomicity, checked)| {
                 let (s, start) = (s.clone(), start.clone());
                 tokio::spawn(async move {
                     let actor = Actor::from_env("threshold-test", None);
@@ -238,11 +240,17 @@ async fn selector_writes_and_one_transaction_writes_hold_the_threshold_together(
                     let sel: Selector = format!("cluster=mixed,{sel}").parse().expect("sel");
                     let selection = s.select(&sel).await.expect("select");
                     let changes = selection.changes(|_| Some(edit));
-                    start.wait().await;
-                    w.apply(&sel, changes, |_| Some(edit), atomicity)
-                        .await
-                        .map(|a| a.len())
-                        .map_err(|e| e.error)
+                    let written = if checked {
+                        // Judged by the pool as it was before anyone started.
+                        let checked = w.check(&changes).await.expect("2 of 8 may leave");
+                        start.wait().await;
+                        w.apply_checked(&sel, changes, |_| Some(edit), atomicity, checked)
+                            .await
+                    } else {
+                        start.wait().await;
+                        w.apply(&sel, changes, |_| Some(edit), atomicity).await
+                    };
+                    written.map(|a| a.len()).map_err(|e| e.error)
                 })
             })
             .collect();
@@ -251,8 +259,58 @@ async fn selector_writes_and_one_transaction_writes_hold_the_threshold_together(
             out.push(outcome(t.await.expect("task")));
         }
         let n = serving(&s, "mixed").await;
-        assert!(n >= 3, "round {round}: {n} serving after {out:?}");
+        assert!(n >= 4, "round {round}: {n} serving after {out:?}");
         assert!(out.contains(&Outcome::Landed), "round {round}: {out:?}");
-        repool_all(&s, "mixed", 6).await;
+        repool_all(&s, "mixed", 8).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_checked_write_is_judged_again_when_its_pool_changed_since_the_check() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    make_pool(&s, "asked", 4, 0.5, None).await;
+    let depool = Edit::Set(SetFields {
+        pooled: Some(Pooled::No),
+        weight: None,
+    });
+    let actor = Actor::from_env("threshold-test", None);
+    let sel: Selector = "cluster=asked,name=asked-mw[01]".parse().expect("sel");
+    let plan = || async {
+        let mut w = s.writer(&actor, &AuditLog::default()).expect("writer");
+        let changes = s
+            .select(&sel)
+            .await
+            .expect("select")
+            .changes(|_| Some(depool));
+        let checked = w.check(&changes).await.expect("2 of 4 may leave");
+        (w, changes, checked)
+    };
+
+    // While a person is asked, another host of the pool is depooled: the checked write
+    // would now leave 1 of 4 serving, and is refused, nothing of it written.
+    let (mut w, changes, checked) = plan().await;
+    let mut other = s.writer(&actor, &AuditLog::default()).expect("writer");
+    let host: NodeName = node("asked", 2).parse().expect("name");
+    other
+        .host(HostVerb::Depool, &[host], None)
+        .await
+        .expect("3 of 4 stay");
+    let refused = w
+        .apply_checked(&sel, changes, |_| Some(depool), Atomicity::Batched, checked)
+        .await
+        .expect_err("judged against the pool as it is now");
+    assert!(refused.applied.is_empty(), "{:?}", refused.applied);
+    assert_eq!(outcome(Err(refused.error)), Outcome::Refused);
+    assert_eq!(serving(&s, "asked").await, 3);
+
+    // Unchanged since the check: it lands.
+    repool_all(&s, "asked", 4).await;
+    let (mut w, changes, checked) = plan().await;
+    let landed = w
+        .apply_checked(&sel, changes, |_| Some(depool), Atomicity::Batched, checked)
+        .await
+        .expect("the pool is as checked");
+    assert_eq!(landed.len(), 2);
+    assert_eq!(serving(&s, "asked").await, 2);
 }

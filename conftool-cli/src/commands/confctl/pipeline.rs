@@ -54,6 +54,8 @@ pub(super) trait Kind {
     type Change;
     /// One change as it landed.
     type Landed;
+    /// What [`Kind::check`] read, for [`Kind::apply`].
+    type Checked;
 
     /// `objects`, or `TYPE objects`: what messages call them.
     fn objects(&self) -> String;
@@ -101,8 +103,14 @@ pub(super) trait Kind {
         selection: &Self::Selection,
         edit: &Self::Edit,
     ) -> anyhow::Result<(Vec<Self::Change>, Vec<String>)>;
-    /// Refuse changes that break a rule before asking a person (the write judges again).
-    async fn check(&self, writer: &Writer<'_>, changes: &[Self::Change]) -> anyhow::Result<()>;
+    /// Refuse changes that break a rule before asking a person; what it read to judge them
+    /// is handed to [`Kind::apply`], whose write judges its first round by it (atomically,
+    /// at the revision read).
+    async fn check(
+        &self,
+        writer: &Writer<'_>,
+        changes: &[Self::Change],
+    ) -> anyhow::Result<Self::Checked>;
     /// The Python tool's lines for a change.
     fn change_lines(c: &Self::Change) -> Vec<String>;
     /// Write `changes` through `writer`; what landed, also when it stopped part-way.
@@ -112,6 +120,7 @@ pub(super) trait Kind {
         sel: &Self::Sel,
         changes: Vec<Self::Change>,
         edit: &Self::Edit,
+        checked: Self::Checked,
     ) -> Landed<Self::Landed>;
     /// The Python tool's lines for a landed change.
     fn landed_lines(l: &Self::Landed) -> Vec<String>;
@@ -224,7 +233,7 @@ pub(super) async fn execute<K: Kind>(
         ));
     }
     let unchanged = objects.len() - changes.len();
-    kind.check(&writer, &changes).await?;
+    let checked = kind.check(&writer, &changes).await?;
     if changes.is_empty() {
         opts.out.info(match left_alone.len() {
             0 => format!(
@@ -250,7 +259,7 @@ pub(super) async fn execute<K: Kind>(
         return Ok(FAILURE);
     }
     let json = opts.json.then(|| kind.write_json(sel, action, unchanged));
-    kind.apply(&mut writer, sel, changes, edit)
+    kind.apply(&mut writer, sel, changes, edit, checked)
         .await
         .report_with(&opts.out, json, K::landed_lines, K::landed_json)
 }

@@ -4,14 +4,15 @@
 
 use clap::Args;
 use conftool_core::{
-    Action, Applied, Atomicity, Edit, Overrides, Selected, Selection, Selector, Store, Writer,
+    Action, Applied, Atomicity, Checked, Edit, Overrides, Selected, Selection, Selector, Store,
+    Writer,
 };
 use serde_json::{json, Value};
 
 use super::action_file;
 use super::pipeline::{Act, Kind};
 use crate::commands::changes::{
-    applied_json, apply, change_lines, check_rules, nothing_written, Landed,
+    applied_json, change_lines, check_rules, landed, nothing_written, Landed,
 };
 use crate::output::{object_json, write_get_line};
 
@@ -46,6 +47,7 @@ impl Kind for Nodes {
     type Edit = Edit;
     type Change = conftool_core::Change;
     type Landed = Applied;
+    type Checked = Checked;
 
     fn objects(&self) -> String {
         "objects".into()
@@ -149,7 +151,7 @@ impl Kind for Nodes {
         &self,
         writer: &Writer<'_>,
         changes: &[conftool_core::Change],
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Checked> {
         check_rules(writer, changes).await
     }
 
@@ -163,16 +165,19 @@ impl Kind for Nodes {
         sel: &Selector,
         changes: Vec<conftool_core::Change>,
         edit: &Edit,
+        checked: Checked,
     ) -> Landed {
         let edit = *edit;
-        apply(
-            writer,
-            sel,
-            changes,
-            move |_| Some(edit),
-            Atomicity::Batched,
-        )
-        .await
+        let written = writer
+            .apply_checked(
+                sel,
+                changes,
+                move |_| Some(edit),
+                Atomicity::Batched,
+                checked,
+            )
+            .await;
+        landed(written)
     }
 
     fn landed_lines(a: &Applied) -> Vec<String> {

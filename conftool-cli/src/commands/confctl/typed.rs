@@ -115,6 +115,7 @@ impl Kind for Typed<'_> {
     type Edit = TypedEdit;
     type Change = TypedChange;
     type Landed = (TypedChange, i64);
+    type Checked = ();
 
     fn objects(&self) -> String {
         format!("{} objects", self.0.name)
@@ -250,6 +251,7 @@ impl Kind for Typed<'_> {
         sel: &TypeSelector,
         changes: Vec<TypedChange>,
         edit: &TypedEdit,
+        (): (),
     ) -> Landed<(TypedChange, i64)> {
         match writer.apply_typed(self.0, sel, changes, edit).await {
             Ok(applied) => Landed {

@@ -102,10 +102,11 @@ pub use conftool_model::rules::{
 pub use conftool_model::Error as ModelError;
 pub use conftool_model::{
     escape_controls, validate_name, Action, Anchoring, Applied, BatchLimits, Change, Cluster,
-    Datacenter, Defaults, DepoolThreshold, Edit, Guard, Keyspace, Kv, LabelError, LabelMap,
-    LabelName, LabelSelector, LabelValue, Labels, NameError, NodeName, ObjectKey, OperationId,
-    OperationRecord, OperationState, PoolKey, PoolLimits, PoolState, Pooled, RangeGuard, Selected,
-    Selection, Selector, Service, ServiceDef, SetFields, Snapshot, SyncRecord, Weight, Write,
+    Datacenter, Defaults, DepoolThreshold, Edit, Guard, KeyNames, Keyspace, Kv, LabelError,
+    LabelMap, LabelName, LabelSelector, LabelValue, Labels, NameError, NodeName, ObjectKey,
+    OperationId, OperationRecord, OperationState, PoolKey, PoolLimits, PoolState, Pooled,
+    RangeGuard, Selected, Selection, Selector, Service, ServiceDef, SetFields, Snapshot,
+    SyncRecord, Weight, Write,
 };
 pub use conftool_model::{Classify, ErrorClass};
 pub use error::{Contention, Error, EtcdFailure, MemberFailure, Result, Untrusted};

@@ -10,6 +10,7 @@ use etcd_client::{GetOptions, Txn, TxnOp};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::error::Error;
+use crate::keys::KeyNames;
 use crate::model::{PoolKey, PoolState, ServiceDef};
 use crate::rules::{Member, PoolMembers};
 use crate::store::{prefix_end, Store};
@@ -54,6 +55,7 @@ impl Store {
             .try_collect()
             .await?;
         let mut out = BTreeMap::new();
+        let mut names = KeyNames::default();
         for (chunk, revision, gets) in results {
             let mut gets = gets.into_iter();
             for pool in chunk {
@@ -70,7 +72,7 @@ impl Store {
                 }
                 for kv in objects.into_iter().flatten() {
                     let (Some(key), Ok(state)) = (
-                        ks.parse_object_key(&kv.key),
+                        names.object_key(&ks, &kv.key),
                         PoolState::from_json(&kv.key, &kv.value),
                     ) else {
                         continue;

@@ -100,8 +100,9 @@ impl Store {
             revision: results.iter().map(|(r, _)| *r).max().unwrap_or_default(),
             ..Selection::default()
         };
+        let mut names = crate::keys::KeyNames::default();
         for kv in results.into_iter().flat_map(|(_, gets)| gets).flatten() {
-            let Some(key) = ks.parse_object_key(&kv.key) else {
+            let Some(key) = names.object_key(&ks, &kv.key) else {
                 continue;
             };
             match crate::model::PoolState::from_json(&kv.key, &kv.value) {

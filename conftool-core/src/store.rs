@@ -128,6 +128,11 @@ impl Store {
         let mut kvs: Vec<Kv> = Vec::new();
         let revision = self
             .read_prefix_pages(prefix, |page| {
+                if kvs.is_empty() {
+                    // The first page (often the only one) is kept as it is, not copied.
+                    kvs = page;
+                    return;
+                }
                 // Exactly: the last page of a 100,001-key read would otherwise double the
                 // vector (a million-key snapshot would hold room for two million).
                 kvs.reserve_exact(page.len());

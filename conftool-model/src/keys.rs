@@ -7,6 +7,11 @@
 //! <namespace>/v1/labels/<dc>/<node>                     => {"rack": "B4"}  (see crate::labels)
 //! ```
 
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::str::FromStr;
+
 use crate::model::{ObjectKey, PoolKey};
 use crate::names::{Cluster, Datacenter, NodeName, Service};
 
@@ -101,7 +106,10 @@ impl Keyspace {
     /// The four names of `.../pools/<dc>/<cluster>/<service>/<node>`, not yet validated;
     /// `None` for any other shape. [`Keyspace::parse_object_key`] is the checked form.
     pub fn object_key_parts<'k>(&self, key: &'k str) -> Option<[&'k str; 4]> {
-        let rest = key.strip_prefix(&self.pools_prefix())?;
+        // Called once per key read: no prefix string built for it.
+        let rest = key
+            .strip_prefix(self.root.as_str())?
+            .strip_prefix("/pools/")?;
         let mut it = rest.split('/');
         let parts = [it.next()?, it.next()?, it.next()?, it.next()?];
         if it.next().is_some() {
@@ -160,6 +168,64 @@ impl Keyspace {
     pub fn sync_meta_key(&self) -> String {
         format!("{}/meta/sync", self.root)
     }
+}
+
+/// Parses the object keys of one read ([`Keyspace::parse_object_key`]), each name
+/// allocated and checked once and shared by every key that has it: a fleet's keys repeat a
+/// few datacenter, cluster and service names, and each node's name once per service (four
+/// allocations and four checks per object otherwise). Keys read in order come pool by pool,
+/// so a key of the same pool as the key before it takes that pool's names as they are.
+#[derive(Debug, Default)]
+pub struct KeyNames {
+    dcs: HashSet<Datacenter>,
+    clusters: HashSet<Cluster>,
+    services: HashSet<Service>,
+    nodes: HashSet<NodeName>,
+    /// The pool of the last key parsed.
+    last: Option<PoolKey>,
+}
+
+impl KeyNames {
+    /// The object key `key` of keyspace `ks` names, with shared names; `None` where
+    /// [`Keyspace::parse_object_key`] gives `None`.
+    pub fn object_key(&mut self, ks: &Keyspace, key: &str) -> Option<ObjectKey> {
+        let [dc, cluster, service, node] = ks.object_key_parts(key)?;
+        let pool = match &self.last {
+            Some(p)
+                if p.service.as_str() == service
+                    && p.cluster.as_str() == cluster
+                    && p.dc.as_str() == dc =>
+            {
+                p.clone()
+            }
+            _ => {
+                let p = PoolKey {
+                    dc: shared(&mut self.dcs, dc)?,
+                    cluster: shared(&mut self.clusters, cluster)?,
+                    service: shared(&mut self.services, service)?,
+                };
+                self.last = Some(p.clone());
+                p
+            }
+        };
+        Some(ObjectKey {
+            pool,
+            node: shared(&mut self.nodes, node)?,
+        })
+    }
+}
+
+/// The name `s` from `set`, parsed and added if it is not there; `None` if it is not valid.
+fn shared<T>(set: &mut HashSet<T>, s: &str) -> Option<T>
+where
+    T: Clone + Eq + Hash + Borrow<str> + FromStr,
+{
+    if let Some(name) = set.get(s) {
+        return Some(name.clone());
+    }
+    let name: T = s.parse().ok()?;
+    set.insert(name.clone());
+    Some(name)
 }
 
 impl Default for Keyspace {

@@ -60,7 +60,7 @@ pub mod write;
 
 pub use action::{Action, Edit, SetFields};
 pub use error::{Classify, Error, ErrorClass, NameError, Result};
-pub use keys::Keyspace;
+pub use keys::{KeyNames, Keyspace};
 pub use labels::{
     decode_labels, LabelError, LabelMap, LabelName, LabelPart, LabelSelector, LabelValue, Labels,
 };

@@ -42,11 +42,15 @@ impl FromStr for Pooled {
     /// Accepts `yes`/`no`/`inactive` and, because people write them meaning the same (they
     /// are YAML 1.1 booleans), `true`/`false`/`on`/`off`, in any case.
     fn from_str(s: &str) -> Result<Self, Error> {
-        match s.to_ascii_lowercase().as_str() {
-            "yes" | "true" | "on" => Ok(Pooled::Yes),
-            "no" | "false" | "off" => Ok(Pooled::No),
-            "inactive" => Ok(Pooled::Inactive),
-            _ => Err(Error::Pooled(s.to_string())),
+        let is = |words: &[&str]| words.iter().any(|w| s.eq_ignore_ascii_case(w));
+        if is(&["yes", "true", "on"]) {
+            Ok(Pooled::Yes)
+        } else if is(&["no", "false", "off"]) {
+            Ok(Pooled::No)
+        } else if is(&["inactive"]) {
+            Ok(Pooled::Inactive)
+        } else {
+            Err(Error::Pooled(s.to_string()))
         }
     }
 }
@@ -129,7 +133,7 @@ impl<'de> Deserialize<'de> for Weight {
 ///
 /// Fields this version does not know are kept in `extra` and written back unchanged, so a
 /// newer writer's data survives an older reader's change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PoolState {
     /// Whether the node serves.
     pub pooled: Pooled,
@@ -138,6 +142,71 @@ pub struct PoolState {
     /// Unknown fields, preserved.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// By hand rather than derived: serde's `flatten` buffers every field of every value before
+/// reading `pooled` and `weight` out of the buffer, and a selection decodes thousands of
+/// values. The same shape is accepted: a map with `pooled` and `weight` once each, any other
+/// field kept in `extra` (the last of a repeated one wins).
+impl<'de> Deserialize<'de> for PoolState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        enum Field {
+            Pooled,
+            Weight,
+            Other(String),
+        }
+        impl<'de> Deserialize<'de> for Field {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl de::Visitor<'_> for V {
+                    type Value = Field;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a field name")
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+                        Ok(match v {
+                            "pooled" => Field::Pooled,
+                            "weight" => Field::Weight,
+                            _ => Field::Other(v.to_string()),
+                        })
+                    }
+                }
+                d.deserialize_identifier(V)
+            }
+        }
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = PoolState;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object with pooled and weight")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<PoolState, A::Error> {
+                let (mut pooled, mut weight) = (None, None);
+                let mut extra = serde_json::Map::new();
+                while let Some(field) = map.next_key::<Field>()? {
+                    match field {
+                        Field::Pooled if pooled.is_some() => {
+                            return Err(de::Error::duplicate_field("pooled"))
+                        }
+                        Field::Weight if weight.is_some() => {
+                            return Err(de::Error::duplicate_field("weight"))
+                        }
+                        Field::Pooled => pooled = Some(map.next_value()?),
+                        Field::Weight => weight = Some(map.next_value()?),
+                        Field::Other(name) => {
+                            extra.insert(name, map.next_value()?);
+                        }
+                    }
+                }
+                Ok(PoolState {
+                    pooled: pooled.ok_or_else(|| de::Error::missing_field("pooled"))?,
+                    weight: weight.ok_or_else(|| de::Error::missing_field("weight"))?,
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 impl PoolState {
@@ -615,5 +684,55 @@ mod tests {
             serde_json::json!({"pooled":"no","weight":3,"comment":"disk"})
         );
         assert!(PoolState::from_json("k", br#"{"pooled":"no"}"#).is_err());
+    }
+
+    #[test]
+    fn state_decoding_refuses_what_is_not_one_state() {
+        let err = |raw: &str| {
+            PoolState::from_json("k", raw.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        for (raw, why) in [
+            (r#"{"weight":1}"#, "missing field `pooled`"),
+            (r#"{"pooled":"no"}"#, "missing field `weight`"),
+            (
+                r#"{"pooled":"yes","weight":1,"pooled":"no"}"#,
+                "duplicate field `pooled`",
+            ),
+            (
+                r#"{"weight":1,"pooled":"yes","weight":2}"#,
+                "duplicate field `weight`",
+            ),
+            (r#"{"pooled":"maybe","weight":1}"#, "maybe"),
+            (
+                r#"{"pooled":"yes","weight":"x"}"#,
+                "invalid type: string \"x\"",
+            ),
+            (r#"["yes",1]"#, "invalid type: sequence"),
+            ("null", "invalid type: null"),
+            (r#"{"pooled":"yes","weight":1"#, "EOF"),
+        ] {
+            let e = err(raw);
+            assert!(e.contains(why), "{raw}: {e}");
+        }
+        // Any case of the words, and booleans, as the Python tool's YAML wrote them.
+        let st = PoolState::from_json("k", br#"{"weight":0,"pooled":"INACTIVE"}"#).unwrap();
+        assert_eq!((st.pooled, st.weight), (Pooled::Inactive, Weight(0)));
+        let st = PoolState::from_json("k", br#"{"pooled":false,"weight":2}"#).unwrap();
+        assert_eq!(st.pooled, Pooled::No);
+        assert_eq!("On".parse::<Pooled>().unwrap(), Pooled::Yes);
+        assert_eq!("fAlSe".parse::<Pooled>().unwrap(), Pooled::No);
+        assert!("yess".parse::<Pooled>().is_err());
+        // Unknown fields of any shape are kept; the last of a repeated one wins.
+        let st = PoolState::from_json(
+            "k",
+            br#"{"a":1,"pooled":"yes","b":{"c":[1]},"weight":3,"a":2}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::Value::Object(st.extra),
+            serde_json::json!({"a": 2, "b": {"c": [1]}})
+        );
     }
 }

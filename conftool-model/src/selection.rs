@@ -40,9 +40,13 @@ impl Selection {
             revision: snap.revision,
             ..Selection::default()
         };
+        // Room for every key read: a selection is usually most of what its prefix holds, and
+        // a vector grown by doubling copies itself and touches twice the memory.
+        out.objects.reserve_exact(snap.kvs.len());
         let pools = ks.pools_prefix();
+        let mut names = crate::keys::KeyNames::default();
         for kv in &snap.kvs {
-            let Some(key) = ks.parse_object_key(&kv.key) else {
+            let Some(key) = names.object_key(ks, &kv.key) else {
                 if kv.key.starts_with(&pools) {
                     out.unreadable.push(kv.key.clone());
                 }
@@ -59,6 +63,10 @@ impl Selection {
                 }),
                 Err(e) => out.malformed.push((kv.key.clone(), e.to_string())),
             }
+        }
+        if out.objects.len() < out.objects.capacity() / 2 {
+            // A narrow selector over a wide read: give the room back.
+            out.objects.shrink_to_fit();
         }
         out
     }

@@ -2,7 +2,7 @@
 //! prints as something that parses to the same) or is refused with a message; never a panic.
 
 use conftool_model::Classify as _;
-use conftool_model::{Action, LabelSelector, Labels, Selector};
+use conftool_model::{Action, KeyNames, Keyspace, LabelSelector, Labels, Selector};
 use proptest::prelude::*;
 
 fn config(cases: u32) -> ProptestConfig {
@@ -156,4 +156,33 @@ proptest! {
             }
         }
     }
+
+    /// Keys parsed one after another with shared names (a read's keys, in any order: the
+    /// same pool again, a pool whose names are another's prefix, junk in between) give what
+    /// each key parsed alone gives.
+    #[test]
+    fn shared_names_parse_as_each_key_alone(keys in prop::collection::vec(object_key_input(), 1..40)) {
+        let ks = Keyspace::new("/conftool");
+        let mut names = KeyNames::default();
+        for k in &keys {
+            prop_assert_eq!(names.object_key(&ks, k), ks.parse_object_key(k), "{}", k);
+        }
+    }
+}
+
+/// Keys under `/conftool/v1/pools/` and near it: few names, so that pools repeat, some
+/// names a prefix of others, some invalid, some paths too short or too long.
+fn object_key_input() -> impl Strategy<Value = String> {
+    let name = prop::sample::select(vec![
+        "eqiad", "eqiad1", "e", "a-b", "a", "..", "", "x y", "mw1",
+    ]);
+    let root = prop::sample::select(vec![
+        "/conftool/v1/pools/",
+        "/conftool/v1/pools",
+        "/conftool/v1/poolsx/",
+        "/conftool/v1x/pools/",
+        "/v1/pools/",
+    ]);
+    (root, prop::collection::vec(name, 3..6))
+        .prop_map(|(root, parts)| format!("{root}{}", parts.join("/")))
 }

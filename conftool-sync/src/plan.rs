@@ -7,13 +7,10 @@
 //! compare-and-swap on what was read, and a plan with nothing to do produces no writes at
 //! all.
 
-use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::hash::Hash;
-use std::str::FromStr;
+use std::collections::{BTreeMap, BTreeSet};
 
 use conftool_core::{
-    Cluster, Datacenter, Defaults, Guard, Keyspace, Kv, NodeName, ObjectKey, PoolState, Pooled,
+    Cluster, Datacenter, Defaults, Guard, KeyNames, Keyspace, Kv, ObjectKey, PoolState, Pooled,
     Service, ServiceDef, Snapshot, SyncRecord, Write,
 };
 
@@ -62,7 +59,7 @@ pub struct Building<'k> {
     root: String,
     cur: Current,
     objects: Vec<(ObjectKey, (i64, Vec<u8>))>,
-    names: Names,
+    names: KeyNames,
 }
 
 impl<'k> Building<'k> {
@@ -74,7 +71,7 @@ impl<'k> Building<'k> {
             root: ks.root_prefix(),
             cur: Current::default(),
             objects: Vec::new(),
-            names: Names::default(),
+            names: KeyNames::default(),
         }
     }
 
@@ -113,43 +110,6 @@ impl<'k> Building<'k> {
         cur.objects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         cur
     }
-}
-
-/// The names of a snapshot's object keys, each allocated once and shared by every key that
-/// has it: a fleet's keys repeat a few datacenter, cluster and service names, and each
-/// node's name once per service (four allocations an object otherwise).
-#[derive(Default)]
-struct Names {
-    dcs: HashSet<Datacenter>,
-    clusters: HashSet<Cluster>,
-    services: HashSet<Service>,
-    nodes: HashSet<NodeName>,
-}
-
-impl Names {
-    /// [`Keyspace::parse_object_key`], with shared names.
-    fn object_key(&mut self, ks: &Keyspace, key: &str) -> Option<ObjectKey> {
-        let [dc, cluster, service, node] = ks.object_key_parts(key)?;
-        Some(ObjectKey::new(
-            shared(&mut self.dcs, dc)?,
-            shared(&mut self.clusters, cluster)?,
-            shared(&mut self.services, service)?,
-            shared(&mut self.nodes, node)?,
-        ))
-    }
-}
-
-/// The name `s` from `set`, parsed and added if it is not there; `None` if it is not valid.
-fn shared<T>(set: &mut HashSet<T>, s: &str) -> Option<T>
-where
-    T: Clone + Eq + Hash + Borrow<str> + FromStr,
-{
-    if let Some(name) = set.get(s) {
-        return Some(name.clone());
-    }
-    let name: T = s.parse().ok()?;
-    set.insert(name.clone());
-    Some(name)
 }
 
 /// A service definition to write or delete.

@@ -277,7 +277,7 @@ async fn a_checked_write_is_judged_again_when_its_pool_changed_since_the_check()
     let actor = Actor::from_env("threshold-test", None);
     let sel: Selector = "cluster=asked,name=asked-mw[01]".parse().expect("sel");
     let plan = || async {
-        let mut w = s.writer(&actor, &AuditLog::default()).expect("writer");
+        let w = s.writer(&actor, &AuditLog::default()).expect("writer");
         let changes = s
             .select(&sel)
             .await

@@ -218,14 +218,34 @@ fn floor_rows(
     );
     run.insert(RowId::FloorSetSelected, sample(p.selected, &ss));
 
-    let one = floor(Mode::Single, &["--key", &p.depool_key()])?;
-    run.insert(RowId::FloorSingle, sample(1, &one));
+    let one = median_of(SINGLE_SAMPLES, || {
+        let one = floor(Mode::Single, &["--key", &p.depool_key()])?;
+        Ok(sample(1, &one))
+    })?;
+    run.insert(RowId::FloorSingle, one);
 
     // The same key again, after a read of its whole pool and under a compare over it.
-    let pool = floor(Mode::PoolPut, &["--key", &p.depool_key()])?;
-    ensure!(pool.1.keys > 0, "floor read an empty pool");
-    run.insert(RowId::FloorPoolPut, sample(1, &pool));
+    let pool = median_of(SINGLE_SAMPLES, || {
+        let pool = floor(Mode::PoolPut, &["--key", &p.depool_key()])?;
+        ensure!(pool.1.keys > 0, "floor read an empty pool");
+        Ok(sample(1, &pool))
+    })?;
+    run.insert(RowId::FloorPoolPut, pool);
     Ok(())
+}
+
+/// Samples taken of each one-object row (the depool and its floors) in each run: a process
+/// that takes a few milliseconds is measured once per row by a 1-in-3 median over runs
+/// otherwise, and one scheduling hiccup on a shared machine is then the row's figure.
+const SINGLE_SAMPLES: usize = 5;
+
+/// The median (by wall time) of `k` samples taken by `one`.
+fn median_of(k: usize, mut one: impl FnMut() -> anyhow::Result<Sample>) -> anyhow::Result<Sample> {
+    let mut samples = (0..k.max(1))
+        .map(|_| one())
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    samples.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+    Ok(samples[samples.len() / 2])
 }
 
 /// The tools' rows, one step each, against one etcd (`url`) that each step leaves as the
@@ -382,19 +402,35 @@ impl<'a> ToolRun<'a> {
         Ok(())
     }
 
-    /// `confctl depool` of one node's service.
+    /// `confctl depool` of one node's service ([`SINGLE_SAMPLES`] times, pooled again
+    /// in between, outside the clock; depooled at the end, as one depool leaves it).
     fn depool(&self, run: &mut Run) -> anyhow::Result<()> {
         let (node, service) = &self.p.depool;
-        let m = self.tool(
-            &self.tools.confctl,
-            &["depool", "--hostname", node, "--service", service],
-        )?;
-        ensure!(
-            m.stdout.lines().count() == 1 && m.stdout.contains("pooled changed yes => no"),
-            "depool printed {:?}",
-            m.stdout
-        );
-        run.insert(RowId::Depool, tool_sample(1, &m));
+        let mut first = true;
+        let depool = median_of(SINGLE_SAMPLES, || {
+            if !std::mem::take(&mut first) {
+                let m = self.tool(
+                    &self.tools.confctl,
+                    &["pool", "--hostname", node, "--service", service],
+                )?;
+                ensure!(
+                    m.stdout.contains("pooled changed no => yes"),
+                    "pool printed {:?}",
+                    m.stdout
+                );
+            }
+            let m = self.tool(
+                &self.tools.confctl,
+                &["depool", "--hostname", node, "--service", service],
+            )?;
+            ensure!(
+                m.stdout.lines().count() == 1 && m.stdout.contains("pooled changed yes => no"),
+                "depool printed {:?}",
+                m.stdout
+            );
+            Ok(tool_sample(1, &m))
+        })?;
+        run.insert(RowId::Depool, depool);
         Ok(())
     }
 

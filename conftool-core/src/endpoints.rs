@@ -11,8 +11,9 @@
 //! host. `Client::connect` returns before the server has said anything (the channel connects
 //! lazily), so it proves nothing. What bounds the cost of such a member (see [`Budget`]):
 //!
-//! - **Proof of life.** A member is used only after it has answered a cheap linearizable read
-//!   (and the authentication, when a user is configured). Members are tried in a staggered
+//! - **Proof of life.** With several members, a member is used only after it has answered a
+//!   cheap linearizable read (and the authentication, when a user is configured); with one,
+//!   there is nothing to choose, and its first request is that proof. Members are tried in a staggered
 //!   race: the first one alone; if it has not answered after a short head start, the next one
 //!   too, and so on; the first to answer is used and the others are dropped. A member that
 //!   fails fast (refused) starts the next at once. Normally only one member is contacted.
@@ -245,7 +246,11 @@ impl Endpoints {
                 client: client.clone(),
             });
         }
-        let (idx, client) = self.race(active.idx, deadline, tried, &self.opts).await?;
+        let (idx, client) = if self.urls.len() == 1 {
+            (0, self.connect_only(deadline, tried).await?)
+        } else {
+            self.race(active.idx, deadline, tried, &self.opts).await?
+        };
         let kv = client
             .kv_client()
             .max_decoding_message_size(256 << 20)
@@ -260,6 +265,32 @@ impl Endpoints {
             kv,
             client,
         })
+    }
+
+    /// A client of the only member, without the probe: with nothing to choose between, its
+    /// first request is the proof of life, failing as the probe would have (and retried by
+    /// [`Endpoints::run`] within the same timeout), a round trip earlier per process.
+    /// Authentication, when a user is configured, still happens here.
+    async fn connect_only(&self, deadline: Instant, tried: &mut Tried) -> Result<Client, Error> {
+        let url = &self.urls[0];
+        let start = Instant::now();
+        match tokio::time::timeout_at(
+            deadline,
+            Client::connect([url.as_str()], Some(self.opts.clone())),
+        )
+        .await
+        {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(e)) if retryable(&e) => {
+                tried.record(url, self.failure(0, &e, start.elapsed()));
+                Err(std::mem::take(tried).into_error())
+            }
+            Ok(Err(e)) => Err(self.answer(0, &e)),
+            Err(_) => {
+                tried.record(url, silent(start.elapsed(), "stalled, or no quorum"));
+                Err(std::mem::take(tried).into_error())
+            }
+        }
     }
 
     /// The staggered race (see the module header), starting with member `first`: the first
@@ -405,7 +436,10 @@ impl Endpoints {
             let start = Instant::now();
             let until = (start + self.budget.attempt).min(deadline);
             match tokio::time::timeout_at(until, f(&used)).await {
-                Ok(Ok(v)) => return Ok(v),
+                Ok(Ok(v)) => {
+                    self.contacted.store(true, Ordering::Relaxed);
+                    return Ok(v);
+                }
                 Ok(Err(e)) if retryable(&e) => {
                     tried.record(&self.urls[idx], self.failure(idx, &e, start.elapsed()));
                     self.advance(&used).await;

@@ -10,8 +10,8 @@ use etcd_client::{GetOptions, Txn, TxnOp};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::error::Error;
-use crate::keys::KeyNames;
 use crate::model::{PoolKey, PoolState, ServiceDef};
+use crate::names::NodeName;
 use crate::rules::{Member, PoolMembers};
 use crate::store::{prefix_end, Store};
 use crate::write::Kv;
@@ -55,7 +55,6 @@ impl Store {
             .try_collect()
             .await?;
         let mut out = BTreeMap::new();
-        let mut names = KeyNames::default();
         for (chunk, revision, gets) in results {
             let mut gets = gets.into_iter();
             for pool in chunk {
@@ -70,14 +69,21 @@ impl Store {
                 {
                     members.limits = def.limits();
                 }
+                // Every key read is under this pool's prefix: only its node name is left to
+                // read (a path below a node is not an object).
+                let prefix =
+                    ks.pools_prefix_for(Some(&pool.dc), Some(&pool.cluster), Some(&pool.service));
                 for kv in objects.into_iter().flatten() {
-                    let (Some(key), Ok(state)) = (
-                        names.object_key(&ks, &kv.key),
-                        PoolState::from_json(&kv.key, &kv.value),
-                    ) else {
+                    let node = kv
+                        .key
+                        .strip_prefix(prefix.as_str())
+                        .filter(|n| !n.contains('/'))
+                        .and_then(|n| n.parse::<NodeName>().ok());
+                    let (Some(node), Ok(state)) = (node, PoolState::from_json(&kv.key, &kv.value))
+                    else {
                         continue;
                     };
-                    members.members.insert(key.node, Member::from(&state));
+                    members.members.insert(node, Member::from(&state));
                 }
                 out.insert(pool, members);
             }

@@ -24,6 +24,7 @@ mod production;
 mod python_nodes;
 mod python_types;
 mod reliability;
+mod round_trips;
 mod runs;
 mod runs_lb;
 mod schema;

@@ -87,9 +87,9 @@ pub(crate) struct FloorReport {
 
 /// Run one floor operation and print its report.
 pub(crate) fn main(args: &FloorArgs) -> anyhow::Result<()> {
-    // The same runtime shape as the tools (conftool-cli's exit::run).
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // The same runtime shape as the tools (conftool-cli's exit::run): one thread, the
+    // fastest for one process's requests here as for the tools.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let report = rt.block_on(run(args))?;

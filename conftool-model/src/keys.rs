@@ -279,6 +279,37 @@ mod tests {
     }
 
     #[test]
+    fn shared_names_parse_each_key_as_it_parses_alone() {
+        let ks = Keyspace::new("/conftool");
+        let mut names = KeyNames::default();
+        let keys = [
+            "/conftool/v1/pools/eqiad/web/apache/mw1",
+            "/conftool/v1/pools/eqiad/web/apache/mw2",
+            // One name of the pool differs from the key before's, each in turn (one a prefix
+            // of the other): a pool is taken as it is only when all three are the same.
+            "/conftool/v1/pools/eqiad1/web/apache/mw1",
+            "/conftool/v1/pools/eqiad/web/apache/mw1",
+            "/conftool/v1/pools/eqiad/web1/apache/mw1",
+            "/conftool/v1/pools/eqiad/web/apache/mw1",
+            "/conftool/v1/pools/eqiad/web/apache1/mw1",
+            "/conftool/v1/pools/eqiad/web/apache/mw1",
+            // An invalid name in the pool part, then the node part.
+            "/conftool/v1/pools/eqiad/web/a b/mw1",
+            "/conftool/v1/pools/eqiad/web/apache/..",
+            "/conftool/v1/pools/eqiad/web/apache/mw3",
+            // Not object keys.
+            "/conftool/v1/pools/eqiad/web/apache",
+            "/conftool/v1/poolsx/eqiad/web/apache/mw1",
+            "/conftoolx/v1/pools/eqiad/web/apache/mw1",
+        ];
+        for k in keys {
+            assert_eq!(names.object_key(&ks, k), ks.parse_object_key(k), "{k}");
+        }
+        assert!(names.object_key(&ks, keys[2]).is_some());
+        assert!(names.object_key(&ks, keys[8]).is_none());
+    }
+
+    #[test]
     fn every_prefix_under_a_namespace() {
         let ks = Keyspace::new("/conftool");
         assert_eq!(ks.root_prefix(), "/conftool/v1/");

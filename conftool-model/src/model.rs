@@ -709,13 +709,22 @@ mod tests {
                 r#"{"pooled":"yes","weight":"x"}"#,
                 "invalid type: string \"x\"",
             ),
-            (r#"["yes",1]"#, "invalid type: sequence"),
+            (
+                r#"["yes",1]"#,
+                "invalid type: sequence, expected an object with pooled and weight",
+            ),
             ("null", "invalid type: null"),
             (r#"{"pooled":"yes","weight":1"#, "EOF"),
         ] {
             let e = err(raw);
             assert!(e.contains(why), "{raw}: {e}");
         }
+        // A field name that is not a string (YAML allows it).
+        let keys = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(
+            [(1u8, 2u8)].into_iter(),
+        );
+        let e = PoolState::deserialize(keys).unwrap_err().to_string();
+        assert_eq!(e, "invalid type: integer `1`, expected a field name");
         // Any case of the words, and booleans, as the Python tool's YAML wrote them.
         let st = PoolState::from_json("k", br#"{"weight":0,"pooled":"INACTIVE"}"#).unwrap();
         assert_eq!((st.pooled, st.weight), (Pooled::Inactive, Weight(0)));

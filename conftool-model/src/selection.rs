@@ -154,6 +154,27 @@ mod tests {
     const NO: &str = r#"{"pooled":"no","weight":1}"#;
 
     #[test]
+    fn a_selection_gives_back_the_room_it_does_not_use() {
+        let ks = Keyspace::default();
+        let kvs: Vec<(String, &str, i64)> = (0..10)
+            .map(|i| (format!("/v1/pools/eqiad/web/apache/mw{i}"), YES, 1))
+            .collect();
+        let kvs: Vec<(&str, &str, i64)> =
+            kvs.iter().map(|(k, v, r)| (k.as_str(), *v, *r)).collect();
+        let of = |sel: &str| {
+            let sel: Selector = sel.parse().unwrap();
+            Selection::from_snapshot(&ks, &sel, &snap(&kvs)).objects
+        };
+        // Room for every key read is made first; kept when half of it or more is used.
+        let all = of("name=mw.*");
+        assert_eq!((all.len(), all.capacity()), (10, 10));
+        let half = of("name=mw[0-4]");
+        assert_eq!((half.len(), half.capacity()), (5, 10));
+        let one = of("name=mw3");
+        assert_eq!((one.len(), one.capacity()), (1, 1));
+    }
+
+    #[test]
     fn a_selection_is_what_matches_sorted_into_objects_and_malformed_values() {
         let ks = Keyspace::default();
         let sel: Selector = "dc=eqiad,name=mw1.*".parse().unwrap();

@@ -11,7 +11,9 @@ use crate::util::*;
 /// The gRPC requests etcd has answered, per method (`Range`, `Txn`, ...), every code summed.
 fn handled(ctx: &Ctx) -> BTreeMap<String, u64> {
     let url = ctx.etcd.endpoint();
-    let addr = url.strip_prefix("http://").expect("a plain-text test member");
+    let addr = url
+        .strip_prefix("http://")
+        .expect("a plain-text test member");
     let mut conn = TcpStream::connect(addr).expect("connect to etcd");
     conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: etcd\r\n\r\n")
         .expect("ask for metrics");

@@ -10,8 +10,8 @@ use etcd_client::{GetOptions, Txn, TxnOp};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::error::Error;
-use crate::model::{PoolKey, PoolState, ServiceDef};
-use crate::names::NodeName;
+use crate::model::{PoolKey, PoolLimits, PoolState, ServiceDef};
+use crate::names::{Cluster, NodeName, Service};
 use crate::rules::{Member, PoolMembers};
 use crate::store::{prefix_end, Store};
 use crate::write::Kv;
@@ -89,5 +89,44 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The limits of each pool's service (its definition's, else the defaults): one
+    /// transaction of point reads (batched only past etcd's operations-per-transaction limit).
+    pub(crate) async fn pool_limits(
+        &self,
+        pools: &BTreeSet<PoolKey>,
+    ) -> Result<BTreeMap<PoolKey, PoolLimits>, Error> {
+        let ks = self.keyspace().clone();
+        let services: Vec<(Cluster, Service)> = pools
+            .iter()
+            .map(|p| (p.cluster.clone(), p.service.clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let per_txn = self.limits().max_txn_ops.max(1);
+        let mut defs = BTreeMap::new();
+        for chunk in services.chunks(per_txn) {
+            let ops: Vec<TxnOp> = chunk
+                .iter()
+                .map(|(c, s)| TxnOp::get(ks.service_key(c, s), None))
+                .collect();
+            let (_, gets) = self.txn_gets(Txn::new().and_then(ops)).await?;
+            for (service, kvs) in chunk.iter().zip(gets) {
+                if let Some(def) = kvs
+                    .first()
+                    .and_then(|kv| serde_json::from_slice::<ServiceDef>(&kv.value).ok())
+                {
+                    defs.insert(service.clone(), def.limits());
+                }
+            }
+        }
+        Ok(pools
+            .iter()
+            .map(|p| {
+                let key = (p.cluster.clone(), p.service.clone());
+                (p.clone(), defs.get(&key).copied().unwrap_or_default())
+            })
+            .collect())
     }
 }

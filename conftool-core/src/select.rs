@@ -15,7 +15,7 @@ use crate::keys::Keyspace;
 use crate::model::{ObjectKey, PoolKey, Pooled};
 use crate::rounds::{finish, rounds, RoundChange, Rounds, Run};
 use crate::rules::{
-    below_threshold, leaves_alone, lowers_serving, Overrides, PoolMembers, Refusal,
+    below_threshold, leaves_alone, lowers_serving, Member, Overrides, PoolMembers, Refusal,
 };
 use crate::selection::{Applied, Change, Selected, Selection};
 use crate::selector::Selector;
@@ -185,6 +185,43 @@ impl Store {
             return Ok(BTreeMap::new());
         }
         let members = self.pool_members(&pools).await?;
+        guards(self.keyspace(), &pools, &members, changes)?;
+        Ok(members)
+    }
+}
+
+impl Store {
+    /// [`Store::judge_keeping`] of changes made from `selection` (read by `sel`): when `sel`
+    /// selects whole pools, each pool's members are the selection's own objects of it, as
+    /// read at its revision (the guard of the write), and only the pools' service limits
+    /// are read; otherwise the pools are read.
+    pub(crate) async fn judge_selected(
+        &self,
+        sel: &Selector,
+        selection: &Selection,
+        changes: &[Change],
+    ) -> Result<BTreeMap<PoolKey, PoolMembers>, Error> {
+        let pools = lowered_pools(changes);
+        if pools.is_empty() || !sel.selects_whole_pools() {
+            return self.judge_keeping(changes).await;
+        }
+        let limits = self.pool_limits(&pools).await?;
+        let mut members: BTreeMap<PoolKey, PoolMembers> = limits
+            .into_iter()
+            .map(|(pool, limits)| {
+                let m = PoolMembers {
+                    limits,
+                    members: BTreeMap::new(),
+                    revision: selection.revision,
+                };
+                (pool, m)
+            })
+            .collect();
+        for o in &selection.objects {
+            if let Some(m) = members.get_mut(&o.key.pool) {
+                m.members.insert(o.key.node.clone(), Member::from(&o.state));
+            }
+        }
         guards(self.keyspace(), &pools, &members, changes)?;
         Ok(members)
     }

@@ -175,6 +175,24 @@ impl<'s> Writer<'s> {
         })
     }
 
+    /// [`Writer::check`] of changes made from `selection`, read by `sel`: when `sel` selects
+    /// whole pools (no name term), the pools are judged by the selection's own read of them
+    /// (at its revision, which then guards the first round's write) and only their services'
+    /// limits are read, instead of reading every object again.
+    pub async fn check_selected(
+        &self,
+        sel: &Selector,
+        selection: &Selection,
+        changes: &[Change],
+    ) -> Result<Checked, Error> {
+        if self.overrides.allow_below_threshold {
+            return Ok(Checked::default());
+        }
+        Ok(Checked {
+            pools: Some(self.store.judge_selected(sel, selection, changes).await?),
+        })
+    }
+
     /// Apply `changes`, which `edit` made from a selection by `sel` (so that they can be shown
     /// or confirmed before): the rules, then compare-and-swap, re-applying `edit` to fresh
     /// state after a lost race, all of it audited as one write (and recorded in the open

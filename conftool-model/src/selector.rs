@@ -245,6 +245,20 @@ impl Selector {
         self.exact_name().is_some_and(|n| n == node)
     }
 
+    /// Whether every object of a pool that has one match matches too: no `name` term, or
+    /// `name=.*` (the other terms are about the pool, which its objects share).
+    ///
+    /// ```
+    /// use conftool_model::Selector;
+    /// assert!("dc=eqiad,cluster=appservers".parse::<Selector>()?.selects_whole_pools());
+    /// assert!("service=apache,name=.*".parse::<Selector>()?.selects_whole_pools());
+    /// assert!(!"dc=eqiad,name=mw1.*".parse::<Selector>()?.selects_whole_pools());
+    /// # Ok::<(), conftool_model::Error>(())
+    /// ```
+    pub fn selects_whole_pools(&self) -> bool {
+        self.term(Tag::Name).is_none_or(|t| t.source == ".*")
+    }
+
     /// Whether a node name matches the `name` term (true if there is none).
     pub fn matches_name(&self, name: &str) -> bool {
         self.matches_tag(Tag::Name, name)

@@ -194,9 +194,18 @@ fn with_hint(e: conftool_core::Error) -> anyhow::Error {
     BadInput::msg(format!("{e}; nothing written ({hint})"))
 }
 
-/// Refuse changes that break a rule not lifted (see [`Writer::check`]).
-pub async fn check_rules(writer: &Writer<'_>, changes: &[Change]) -> anyhow::Result<Checked> {
-    writer.check(changes).await.map_err(with_hint)
+/// Refuse changes made from `selection` (read by `sel`) that break a rule not lifted (see
+/// [`Writer::check_selected`]).
+pub async fn check_rules(
+    writer: &Writer<'_>,
+    sel: &Selector,
+    selection: &conftool_core::Selection,
+    changes: &[Change],
+) -> anyhow::Result<Checked> {
+    writer
+        .check_selected(sel, selection, changes)
+        .await
+        .map_err(with_hint)
 }
 
 /// What a failed write says: nothing written, or what was kept.

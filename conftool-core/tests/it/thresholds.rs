@@ -266,6 +266,75 @@ async fn selector_writes_and_one_transaction_writes_hold_the_threshold_together(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_whole_pool_selection_is_judged_by_its_own_read_and_its_revision_guards_the_write() {
+    let etcd = Etcd::start();
+    let s = store(&etcd).await;
+    // At least 3 of 4 must serve (the service's own threshold, not the default 0.5).
+    make_pool(&s, "whole", 4, 0.75, None).await;
+    let depool = Edit::Set(SetFields {
+        pooled: Some(Pooled::No),
+        weight: None,
+    });
+    let actor = Actor::from_env("threshold-test", None);
+    // No name term: the selection holds the whole pool; the edit depools `n` of its nodes.
+    let sel: Selector = "cluster=whole".parse().expect("sel");
+    assert!(sel.selects_whole_pools());
+    let edit = move |n: usize| {
+        let names: Vec<String> = (0..n).map(|i| node("whole", i)).collect();
+        move |o: &conftool_core::Selected| names.contains(&o.key.node.to_string()).then_some(depool)
+    };
+    let w = s.writer(&actor, &AuditLog::default()).expect("writer");
+
+    // Judged with the service's limits: 2 of 4 may not leave, 1 may.
+    let selection = s.select(&sel).await.expect("select");
+    let changes = selection.changes(edit(2));
+    let e = w
+        .check_selected(&sel, &selection, &changes)
+        .await
+        .expect_err("2 of 4 would leave 2 serving, under 3");
+    assert_eq!(outcome(Err(e)), Outcome::Refused);
+
+    // Checked by a read that another depool then overtakes (before the check, even): the
+    // check passes on what was read, and the write, guarded at that read's revision, is
+    // judged again and refused; nothing of it is written.
+    let selection = s.select(&sel).await.expect("select");
+    let mut other = s.writer(&actor, &AuditLog::default()).expect("writer");
+    let host: NodeName = node("whole", 3).parse().expect("name");
+    other
+        .host(HostVerb::Depool, &[host], None)
+        .await
+        .expect("3 of 4 stay");
+    let changes = selection.changes(edit(1));
+    let checked = w
+        .check_selected(&sel, &selection, &changes)
+        .await
+        .expect("1 of 4 may leave, as read");
+    let mut w = s.writer(&actor, &AuditLog::default()).expect("writer");
+    let refused = w
+        .apply_checked(&sel, changes, edit(1), Atomicity::Batched, checked)
+        .await
+        .expect_err("judged against the pool as it is now");
+    assert!(refused.applied.is_empty(), "{:?}", refused.applied);
+    assert_eq!(outcome(Err(refused.error)), Outcome::Refused);
+    assert_eq!(serving(&s, "whole").await, 3);
+
+    // Unchanged since the read: it lands.
+    repool_all(&s, "whole", 4).await;
+    let selection = s.select(&sel).await.expect("select");
+    let changes = selection.changes(edit(1));
+    let checked = w
+        .check_selected(&sel, &selection, &changes)
+        .await
+        .expect("1 of 4 may leave");
+    let landed = w
+        .apply_checked(&sel, changes, edit(1), Atomicity::Batched, checked)
+        .await
+        .expect("the pool is as read");
+    assert_eq!(landed.len(), 1);
+    assert_eq!(serving(&s, "whole").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_checked_write_is_judged_again_when_its_pool_changed_since_the_check() {
     let etcd = Etcd::start();
     let s = store(&etcd).await;

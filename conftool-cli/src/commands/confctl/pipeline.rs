@@ -109,6 +109,8 @@ pub(super) trait Kind {
     async fn check(
         &self,
         writer: &Writer<'_>,
+        sel: &Self::Sel,
+        selection: &Self::Selection,
         changes: &[Self::Change],
     ) -> anyhow::Result<Self::Checked>;
     /// The Python tool's lines for a change.
@@ -233,7 +235,7 @@ pub(super) async fn execute<K: Kind>(
         ));
     }
     let unchanged = objects.len() - changes.len();
-    let checked = kind.check(&writer, &changes).await?;
+    let checked = kind.check(&writer, sel, &selection, &changes).await?;
     if changes.is_empty() {
         opts.out.info(match left_alone.len() {
             0 => format!(

@@ -150,9 +150,11 @@ impl Kind for Nodes {
     async fn check(
         &self,
         writer: &Writer<'_>,
+        sel: &Selector,
+        selection: &Selection,
         changes: &[conftool_core::Change],
     ) -> anyhow::Result<Checked> {
-        check_rules(writer, changes).await
+        check_rules(writer, sel, selection, changes).await
     }
 
     fn change_lines(c: &conftool_core::Change) -> Vec<String> {

@@ -237,7 +237,13 @@ impl Kind for Typed<'_> {
     }
 
     /// A schema type has no rules judged by other objects (thresholds are pool objects').
-    async fn check(&self, _: &Writer<'_>, _: &[TypedChange]) -> anyhow::Result<()> {
+    async fn check(
+        &self,
+        _: &Writer<'_>,
+        _: &Self::Sel,
+        _: &Self::Selection,
+        _: &[TypedChange],
+    ) -> anyhow::Result<()> {
         Ok(())
     }
 

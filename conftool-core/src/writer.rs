@@ -175,10 +175,12 @@ impl<'s> Writer<'s> {
         })
     }
 
-    /// [`Writer::check`] of changes made from `selection`, read by `sel`: when `sel` selects
-    /// whole pools (no name term), the pools are judged by the selection's own read of them
-    /// (at its revision, which then guards the first round's write) and only their services'
-    /// limits are read, instead of reading every object again.
+    /// [`Writer::check`] of changes made from `selection`, which must be what
+    /// [`Store::select`] returned for `sel` (unfiltered): when `sel` selects whole pools (no
+    /// name term), the pools are judged by the selection's own read of them (at its
+    /// revision, which then guards the first round's write) and only their services' limits
+    /// are read, instead of reading every object again. A selection missing objects of a
+    /// pool would be judged by those it holds.
     pub async fn check_selected(
         &self,
         sel: &Selector,

@@ -61,14 +61,9 @@ impl Store {
                 let (objects, service) = (gets.next(), gets.next());
                 let mut members = PoolMembers {
                     revision,
+                    limits: limits_of(service.as_deref().and_then(<[Kv]>::first)),
                     ..PoolMembers::default()
                 };
-                if let Some(def) = service
-                    .and_then(|kvs| kvs.into_iter().next())
-                    .and_then(|kv| serde_json::from_slice::<ServiceDef>(&kv.value).ok())
-                {
-                    members.limits = def.limits();
-                }
                 // Every key read is under this pool's prefix: only its node name is left to
                 // read (a path below a node is not an object).
                 let prefix =
@@ -113,12 +108,7 @@ impl Store {
                 .collect();
             let (_, gets) = self.txn_gets(Txn::new().and_then(ops)).await?;
             for (service, kvs) in chunk.iter().zip(gets) {
-                if let Some(def) = kvs
-                    .first()
-                    .and_then(|kv| serde_json::from_slice::<ServiceDef>(&kv.value).ok())
-                {
-                    defs.insert(service.clone(), def.limits());
-                }
+                defs.insert(service.clone(), limits_of(kvs.first()));
             }
         }
         Ok(pools
@@ -129,4 +119,12 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// The limits a service definition as read sets: its own, or the defaults when it is
+/// absent or unreadable.
+fn limits_of(def: Option<&Kv>) -> PoolLimits {
+    def.and_then(|kv| serde_json::from_slice::<ServiceDef>(&kv.value).ok())
+        .map(|d| d.limits())
+        .unwrap_or_default()
 }

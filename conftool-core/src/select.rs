@@ -188,9 +188,7 @@ impl Store {
         guards(self.keyspace(), &pools, &members, changes)?;
         Ok(members)
     }
-}
 
-impl Store {
     /// [`Store::judge_keeping`] of changes made from `selection` (read by `sel`): when `sel`
     /// selects whole pools, each pool's members are the selection's own objects of it, as
     /// read at its revision (the guard of the write), and only the pools' service limits

@@ -88,7 +88,18 @@ impl Keyspace {
 
     /// The key of one object.
     pub fn object_key(&self, k: &ObjectKey) -> String {
-        format!("{}{}/{}", self.pools_prefix(), pool_path(&k.pool), k.node)
+        // Made once per object written or shown: one allocation of the exact size.
+        let p = &k.pool;
+        self.joined(
+            "/pools/",
+            &[
+                p.dc.as_str(),
+                p.cluster.as_str(),
+                p.service.as_str(),
+                k.node.as_str(),
+            ],
+            "",
+        )
     }
 
     /// Decode an object key; `None` for anything that is not exactly
@@ -107,9 +118,7 @@ impl Keyspace {
     /// `None` for any other shape. [`Keyspace::parse_object_key`] is the checked form.
     pub fn object_key_parts<'k>(&self, key: &'k str) -> Option<[&'k str; 4]> {
         // Called once per key read: no prefix string built for it.
-        let rest = key
-            .strip_prefix(self.root.as_str())?
-            .strip_prefix("/pools/")?;
+        let rest = self.under(key, "/pools/")?;
         let mut it = rest.split('/');
         let parts = [it.next()?, it.next()?, it.next()?, it.next()?];
         if it.next().is_some() {
@@ -120,12 +129,12 @@ impl Keyspace {
 
     /// The key of a service definition.
     pub fn service_key(&self, cluster: &Cluster, service: &Service) -> String {
-        format!("{}{}/{}", self.services_prefix(), cluster, service)
+        self.joined("/services/", &[cluster.as_str(), service.as_str()], "")
     }
 
     /// Decode a service key.
     pub fn parse_service_key(&self, key: &str) -> Option<(Cluster, Service)> {
-        let rest = key.strip_prefix(&self.services_prefix())?;
+        let rest = self.under(key, "/services/")?;
         let (cluster, service) = rest.split_once('/')?;
         Some((cluster.parse().ok()?, service.parse().ok()?))
     }
@@ -161,7 +170,40 @@ impl Keyspace {
 
     /// The key range of one pool: every object of it starts with this.
     pub fn pool_prefix(&self, pool: &PoolKey) -> String {
-        format!("{}{}/", self.pools_prefix(), pool_path(pool))
+        self.joined(
+            "/pools/",
+            &[
+                pool.dc.as_str(),
+                pool.cluster.as_str(),
+                pool.service.as_str(),
+            ],
+            "/",
+        )
+    }
+
+    /// What follows `<root><section>` in `key`, if it starts so (no prefix string built).
+    pub(crate) fn under<'k>(&self, key: &'k str, section: &str) -> Option<&'k str> {
+        key.strip_prefix(self.root.as_str())?.strip_prefix(section)
+    }
+
+    /// `<root><section><parts joined by '/'><end>`, built in one allocation of its size.
+    pub(crate) fn joined(&self, section: &str, parts: &[&str], end: &str) -> String {
+        let len = self.root.len()
+            + section.len()
+            + parts.iter().map(|p| p.len()).sum::<usize>()
+            + parts.len().saturating_sub(1)
+            + end.len();
+        let mut key = String::with_capacity(len);
+        key.push_str(&self.root);
+        key.push_str(section);
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                key.push('/');
+            }
+            key.push_str(part);
+        }
+        key.push_str(end);
+        key
     }
 
     /// Where `conftool-sync` records what it last synced.
@@ -233,10 +275,6 @@ impl Default for Keyspace {
     fn default() -> Self {
         Keyspace::new("")
     }
-}
-
-fn pool_path(p: &PoolKey) -> String {
-    format!("{}/{}/{}", p.dc, p.cluster, p.service)
 }
 
 #[cfg(test)]
@@ -337,6 +375,34 @@ mod tests {
         assert!(ks
             .parse_service_key("/conftool/v1/services/app servers/apache")
             .is_none());
+    }
+
+    #[test]
+    fn keys_are_made_in_one_allocation_of_their_size() {
+        let ks = Keyspace::new("/conftool");
+        let k = ObjectKey::new(
+            "eqiad".parse().unwrap(),
+            "cache_text".parse().unwrap(),
+            "varnish-fe".parse().unwrap(),
+            "cp1052".parse().unwrap(),
+        );
+        let pool = ks.pool_prefix(&k.pool);
+        assert_eq!(pool, "/conftool/v1/pools/eqiad/cache_text/varnish-fe/");
+        assert_eq!(
+            pool,
+            ks.pools_prefix_for(
+                Some(&k.pool.dc),
+                Some(&k.pool.cluster),
+                Some(&k.pool.service)
+            )
+        );
+        let service = ks.service_key(&k.pool.cluster, &k.pool.service);
+        assert_eq!(service, "/conftool/v1/services/cache_text/varnish-fe");
+        let object = ks.object_key(&k);
+        assert!(object.starts_with(&pool));
+        for key in [pool, service, object] {
+            assert_eq!(key.capacity(), key.len(), "{key}");
+        }
     }
 
     #[test]

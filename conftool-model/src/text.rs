@@ -50,7 +50,9 @@ pub fn is_unshowable(c: char) -> bool {
 /// assert_eq!(escape_controls("x\u{202e}gpj.exe\u{7f}"), r"x\u{202e}gpj.exe\x7f");
 /// ```
 pub fn escape_controls(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_unshowable) {
+    // Printable ASCII, what nearly every key and value is, is shown as it is: told by its
+    // bytes, without decoding characters.
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b)) || !s.chars().any(is_unshowable) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -98,11 +100,13 @@ mod tests {
         for (raw, shown) in cases {
             assert_eq!(escape_controls(raw), shown, "{raw:?}");
         }
-        // Nothing to escape: no copy.
-        assert!(matches!(
-            escape_controls("mw1018 {\"pooled\":\"yes\"}"),
-            Cow::Borrowed(_)
-        ));
+        // Nothing to escape, ASCII or not: no copy.
+        for showable in ["mw1018 {\"pooled\":\"yes\"}", "ünïcödé ~", ""] {
+            assert!(
+                matches!(escape_controls(showable), Cow::Borrowed(_)),
+                "{showable:?}"
+            );
+        }
     }
 
     #[test]

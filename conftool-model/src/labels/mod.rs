@@ -293,13 +293,13 @@ impl Keyspace {
     /// # Ok::<(), conftool_model::NameError>(())
     /// ```
     pub fn label_key(&self, dc: &Datacenter, node: &NodeName) -> String {
-        format!("{}{dc}/{node}", self.labels_prefix())
+        self.joined("/labels/", &[dc.as_str(), node.as_str()], "")
     }
 
     /// Decode a labels key; `None` for anything that is not exactly
     /// `.../labels/<dc>/<node>` with valid names.
     pub fn parse_label_key(&self, key: &str) -> Option<(Datacenter, NodeName)> {
-        let rest = key.strip_prefix(&self.labels_prefix())?;
+        let rest = self.under(key, "/labels/")?;
         let (dc, node) = rest.split_once('/')?;
         Some((dc.parse().ok()?, node.parse().ok()?))
     }

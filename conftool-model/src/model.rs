@@ -221,10 +221,41 @@ impl PoolState {
 
     /// Parse the JSON stored at `key`.
     pub fn from_json(key: &str, bytes: &[u8]) -> Result<Self, Error> {
+        if let Some(state) = Self::from_own_text(bytes) {
+            return Ok(state);
+        }
         serde_json::from_slice(bytes).map_err(|e| Error::MalformedValue {
             key: key.to_string(),
             reason: e.to_string(),
         })
+    }
+
+    /// The exact text [`PoolState::to_json`] writes for a state with no extra fields,
+    /// `{"pooled":"yes","weight":10}`, read without a JSON parser: what nearly every value is,
+    /// and a selection reads thousands. `None` for any other text, which is then parsed as
+    /// JSON; what is read here is what that parse gives.
+    fn from_own_text(bytes: &[u8]) -> Option<Self> {
+        let rest = bytes.strip_prefix(br#"{"pooled":""#)?;
+        let (pooled, rest) = [Pooled::Yes, Pooled::No, Pooled::Inactive]
+            .into_iter()
+            .find_map(|p| {
+                let rest = rest.strip_prefix(p.as_str().as_bytes())?;
+                Some((p, rest.strip_prefix(br#"","weight":"#)?))
+            })?;
+        let digits = rest.strip_suffix(b"}")?;
+        // JSON's integers: no sign, no leading zero; at most 65535.
+        let plain = match digits {
+            [b'0'] => true,
+            [b'1'..=b'9', more @ ..] => more.len() < 5 && more.iter().all(u8::is_ascii_digit),
+            _ => false,
+        };
+        if !plain {
+            return None;
+        }
+        let n = digits
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+        Some(PoolState::new(pooled, Weight(u16::try_from(n).ok()?)))
     }
 
     /// Whether the object takes traffic: `pooled: yes` with a weight above 0 (a pooled
@@ -684,6 +715,43 @@ mod tests {
             serde_json::json!({"pooled":"no","weight":3,"comment":"disk"})
         );
         assert!(PoolState::from_json("k", br#"{"pooled":"no"}"#).is_err());
+    }
+
+    #[test]
+    fn the_own_text_is_read_as_json_reads_it() {
+        for pooled in [Pooled::Yes, Pooled::No, Pooled::Inactive] {
+            for w in [0, 1, 9, 10, 99, 100, 9999, 10000, 65535] {
+                let text = PoolState::new(pooled, Weight(w)).to_json();
+                let json: PoolState = serde_json::from_str(&text).unwrap();
+                assert_eq!(
+                    PoolState::from_own_text(text.as_bytes()),
+                    Some(json),
+                    "{text}"
+                );
+            }
+        }
+        // Anything else is left to the JSON parser, which reads some of these and refuses
+        // the others.
+        for text in [
+            r#"{"pooled":"yes","weight":65536}"#,
+            r#"{"pooled":"yes","weight":100000}"#,
+            r#"{"pooled":"yes","weight":01}"#,
+            r#"{"pooled":"yes","weight":-1}"#,
+            r#"{"pooled":"yes","weight":1.0}"#,
+            r#"{"pooled":"yes","weight":1a}"#,
+            r#"{"pooled":"yes","weight":}"#,
+            r#"{"pooled":"yes","weight":1"#,
+            r#"{"pooled":"yes","weight":1} "#,
+            r#"{"pooled":"yes", "weight":1}"#,
+            r#"{"pooled":"yes","weight":1,"x":2}"#,
+            r#"{"pooled":"YES","weight":1}"#,
+            r#"{"pooled":"yess","weight":1}"#,
+            r#"{"pooled":"","weight":1}"#,
+            r#"{"weight":1,"pooled":"yes"}"#,
+            r#"{"pooled":"no""weight":1}"#,
+        ] {
+            assert_eq!(PoolState::from_own_text(text.as_bytes()), None, "{text}");
+        }
     }
 
     #[test]

@@ -157,6 +157,15 @@ proptest! {
         }
     }
 
+    /// A value read as the text this tool writes, by the short path, or by the JSON parser
+    /// gives what the JSON parser alone gives, near that text as well (a state, or a refusal).
+    #[test]
+    fn a_state_is_read_as_the_json_parser_reads_it(text in state_text_input()) {
+        let direct = conftool_model::PoolState::from_json("k", text.as_bytes()).ok();
+        let json = serde_json::from_str::<conftool_model::PoolState>(&text).ok();
+        prop_assert_eq!(direct, json, "{}", text);
+    }
+
     /// Keys parsed one after another with shared names (a read's keys, in any order: the
     /// same pool again, a pool whose names are another's prefix, junk in between) give what
     /// each key parsed alone gives.
@@ -172,6 +181,27 @@ proptest! {
 
 /// Keys under `/conftool/v1/pools/` and near it: few names, so that pools repeat, some
 /// names a prefix of others, some invalid, some paths too short or too long.
+/// Texts near the one a pool state is written as: `{"pooled":"<word>","weight":<number>}`
+/// with words and numbers just outside what it can hold, and a few other shapes.
+fn state_text_input() -> impl Strategy<Value = String> {
+    let word = prop_oneof![
+        Just("yes".to_string()),
+        Just("no".to_string()),
+        Just("inactive".to_string()),
+        "(yes|no|inactive|Yes|NO|true|)[ s\\\"]?",
+    ];
+    let number = prop_oneof![
+        (0u32..70_000).prop_map(|n| n.to_string()),
+        "-?0?[0-9]{0,6}(\\.[0-9])?( |x)?",
+        Just("\"1\"".to_string()),
+    ];
+    (word, number, 0..4usize).prop_map(|(w, n, shape)| match shape {
+        0 | 1 => format!(r#"{{"pooled":"{w}","weight":{n}}}"#),
+        2 => format!(r#"{{"weight":{n},"pooled":"{w}"}}"#),
+        _ => format!(r#"{{"pooled":"{w}","weight":{n},"x":1}}"#),
+    })
+}
+
 fn object_key_input() -> impl Strategy<Value = String> {
     let name = prop::sample::select(vec![
         "eqiad", "eqiad1", "e", "a-b", "a", "..", "", "x y", "mw1",

@@ -221,15 +221,23 @@ impl Store {
 
     /// Like [`Store::commit`], but a failed transaction does not hide the ones that landed:
     /// the report lists applied, conflicted and failed writes, and the first error.
-    pub(crate) async fn commit_partial(&self, writes: &[Write]) -> CommitReport {
-        let batches = batch(writes, &self.limits);
+    pub(crate) async fn commit_partial<W: HoldsWrite + Sync>(&self, writes: &[W]) -> CommitReport {
+        let batches = batch(writes.iter().map(W::write), &self.limits);
         // Per transaction: the input indexes it carried, and its outcome.
         type TxnResult = (Vec<usize>, Result<Option<i64>, Error>);
         let results: Vec<TxnResult> = stream::iter(batches)
             .map(|idx| async move {
                 let txn = Txn::new()
-                    .when(idx.iter().map(|&i| compare(&writes[i])).collect::<Vec<_>>())
-                    .and_then(idx.iter().map(|&i| op(&writes[i])).collect::<Vec<_>>());
+                    .when(
+                        idx.iter()
+                            .map(|&i| compare(writes[i].write()))
+                            .collect::<Vec<_>>(),
+                    )
+                    .and_then(
+                        idx.iter()
+                            .map(|&i| op(writes[i].write()))
+                            .collect::<Vec<_>>(),
+                    );
                 let resp = self.run_txn(txn).await;
                 let outcome = resp.map(|r| {
                     let rev = r.header().map(|h| h.revision()).unwrap_or_default();
@@ -289,6 +297,25 @@ impl Store {
                 ..CommitReport::default()
             },
         }
+    }
+}
+
+/// An item that carries one write: the writer's writes come with the values they replace
+/// (for the audit trail), and are committed as they are, not copied out first.
+pub(crate) trait HoldsWrite {
+    /// The write.
+    fn write(&self) -> &Write;
+}
+
+impl HoldsWrite for Write {
+    fn write(&self) -> &Write {
+        self
+    }
+}
+
+impl HoldsWrite for (Write, Option<&str>) {
+    fn write(&self) -> &Write {
+        &self.0
     }
 }
 

@@ -350,13 +350,12 @@ impl PlannedWrites<'_, '_> {
                 revision,
             ))
         };
-        let plain: Vec<Write> = writes.iter().map(|(w, _)| w.clone()).collect();
         let store = self.writer.store;
         audited(
             &mut self.writer.audit,
             writes.len(),
             entry,
-            store.commit_partial(&plain),
+            store.commit_partial(writes),
         )
         .await
     }

@@ -117,11 +117,14 @@ impl Default for BatchLimits {
 }
 
 /// Split writes into transactions within the limits; returns input indexes per batch.
-pub fn batch(writes: &[Write], limits: &BatchLimits) -> Vec<Vec<usize>> {
+pub fn batch<'w>(
+    writes: impl IntoIterator<Item = &'w Write>,
+    limits: &BatchLimits,
+) -> Vec<Vec<usize>> {
     let mut out: Vec<Vec<usize>> = Vec::new();
     let mut cur = Vec::new();
     let mut bytes = 0;
-    for (i, w) in writes.iter().enumerate() {
+    for (i, w) in writes.into_iter().enumerate() {
         let size = w.size();
         if !cur.is_empty()
             && (cur.len() >= limits.max_txn_ops || bytes + size > limits.max_txn_bytes)

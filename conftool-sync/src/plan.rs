@@ -383,10 +383,12 @@ impl Plan {
             };
             (write, s.old.as_ref().map(|(_, v)| v.as_str()))
         });
+        let mut states = StateTexts::default();
         let creates = self.create.iter().map(move |(key, defaults)| {
+            let i = states.index(defaults);
             let write = Write::Put {
                 key: ks.object_key(key),
-                value: defaults.state().to_json(),
+                value: states.text(i).to_string(),
                 guard: Guard::Absent,
             };
             (write, None)
@@ -423,6 +425,29 @@ impl Plan {
             }
         }
         stages
+    }
+}
+
+/// The values of created objects: the JSON text of each of the few distinct default states
+/// a plan creates objects with, made once each rather than once an object.
+#[derive(Debug, Default)]
+pub(crate) struct StateTexts(Vec<(Defaults, String)>);
+
+impl StateTexts {
+    /// Which text is `defaults`' (made the first time it is asked for).
+    pub(crate) fn index(&mut self, defaults: &Defaults) -> usize {
+        match self.0.iter().position(|(d, _)| d == defaults) {
+            Some(i) => i,
+            None => {
+                self.0.push((*defaults, defaults.state().to_json()));
+                self.0.len() - 1
+            }
+        }
+    }
+
+    /// The `i`th text (`""` for an index [`StateTexts::index`] did not give).
+    pub(crate) fn text(&self, i: usize) -> &str {
+        self.0.get(i).map_or("", |(_, t)| t.as_str())
     }
 }
 
@@ -475,6 +500,25 @@ mod tests {
             "s".parse().unwrap(),
             node.parse().unwrap(),
         )
+    }
+
+    #[test]
+    fn each_default_state_is_one_text_made_once() {
+        let serving = Defaults {
+            pooled: Pooled::Yes,
+            weight: conftool_core::Weight(10),
+        };
+        let mut states = StateTexts::default();
+        let (a, b) = (states.index(&Defaults::LEGACY), states.index(&serving));
+        assert_ne!(a, b);
+        assert_eq!(
+            (states.index(&Defaults::LEGACY), states.index(&serving)),
+            (a, b)
+        );
+        assert_eq!(states.0.len(), 2);
+        assert_eq!(states.text(a), r#"{"pooled":"inactive","weight":0}"#);
+        assert_eq!(states.text(b), r#"{"pooled":"yes","weight":10}"#);
+        assert_eq!(states.text(2), "");
     }
 
     #[test]

@@ -8,10 +8,10 @@
 
 use std::fmt;
 
-use conftool_core::{escape_controls, Defaults, Keyspace, Write};
+use conftool_core::{escape_controls, Keyspace, Write};
 use similar::TextDiff;
 
-use crate::plan::Plan;
+use crate::plan::{Plan, StateTexts};
 
 impl Plan {
     /// One line that counts every write of the plan, e.g. `1 object to create, 0 objects to
@@ -103,17 +103,10 @@ impl Plan {
         }
         // The objects to create, each with which of the few default states it gets: their
         // text made once each, not once an object.
-        let mut states: Vec<(Defaults, String)> = Vec::new();
+        let mut states = StateTexts::default();
         let mut created: Vec<(String, usize)> = Vec::with_capacity(self.create.len());
         for (key, defaults) in &self.create {
-            let i = match states.iter().position(|(d, _)| d == defaults) {
-                Some(i) => i,
-                None => {
-                    states.push((*defaults, defaults.state().to_json()));
-                    states.len() - 1
-                }
-            };
-            created.push((ks.object_key(key), i));
+            created.push((ks.object_key(key), states.index(defaults)));
         }
         for d in &self.delete {
             old.push((ks.object_key(&d.key), d.old.clone()));
@@ -140,8 +133,10 @@ impl Plan {
         if old.is_empty() && new.is_empty() && created.is_empty() {
             return Ok(());
         }
-        let states: Vec<&str> = states.iter().map(|(_, s)| s.as_str()).collect();
-        let (old, new) = (lines(old, Vec::new(), &[]), lines(new, created, &states));
+        let (old, new) = (
+            lines(old, Vec::new(), &StateTexts::default()),
+            lines(new, created, &states),
+        );
         write!(
             out,
             "{}",
@@ -159,9 +154,9 @@ impl Plan {
 fn lines(
     mut pairs: Vec<(String, String)>,
     mut created: Vec<(String, usize)>,
-    states: &[&str],
+    states: &StateTexts,
 ) -> String {
-    let state = |i: usize| states.get(i).copied().unwrap_or_default();
+    let state = |i: usize| states.text(i);
     pairs.sort();
     created.sort_by(|a, b| (a.0.as_str(), state(a.1)).cmp(&(b.0.as_str(), state(b.1))));
     let len = |k: &str, v: &str| escape_controls(k).len() + escape_controls(v).len() + 2;
@@ -207,7 +202,7 @@ mod tests {
     use super::*;
     use crate::load::Desired;
     use crate::plan::{plan, Current, Deletion, MetaChange, ServiceChange};
-    use conftool_core::{Kv, ObjectKey, Snapshot};
+    use conftool_core::{Defaults, Kv, ObjectKey, Snapshot};
 
     fn key(node: &str) -> ObjectKey {
         ObjectKey::new(

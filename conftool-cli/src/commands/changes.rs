@@ -87,13 +87,14 @@ impl<A> Landed<A> {
                 }
                 out.line(doc.to_string());
             }
-            None => {
-                for a in &self.applied {
-                    for l in lines(a) {
-                        out.line(l);
-                    }
+            // A line per landed change, written out a chunk at a time (a write of 10,000
+            // objects is a few writes to stdout, not 10,000).
+            None => out.chunked(|w| {
+                for l in self.applied.iter().flat_map(&lines) {
+                    writeln!(w, "{l}")?;
                 }
-            }
+                Ok(())
+            }),
         }
         match self.error {
             Some(e) => Err(e),

@@ -202,30 +202,37 @@ fn floor_rows(
     let y = floor(Mode::Parse, &["--dir", &dir])?;
     run.insert(RowId::FloorParse, sample(n, &y));
 
-    let rs = floor(Mode::ReadSelected, &[])?;
-    ensure!(
-        rs.1.keys == p.selected,
-        "floor read {} selected keys",
-        rs.1.keys
-    );
-    run.insert(RowId::FloorReadSelected, sample(p.selected, &rs));
+    let rs = median_of(SHORT_SAMPLES, || {
+        let rs = floor(Mode::ReadSelected, &[])?;
+        ensure!(
+            rs.1.keys == p.selected,
+            "floor read {} selected keys",
+            rs.1.keys
+        );
+        Ok(sample(p.selected, &rs))
+    })?;
+    run.insert(RowId::FloorReadSelected, rs);
 
-    let ss = floor(Mode::SetSelected, &[])?;
-    ensure!(
-        ss.1.keys == p.selected,
-        "floor set {} selected keys",
-        ss.1.keys
-    );
-    run.insert(RowId::FloorSetSelected, sample(p.selected, &ss));
+    // Each sample puts the same values again: a write each time, as the tool's are.
+    let ss = median_of(SHORT_SAMPLES, || {
+        let ss = floor(Mode::SetSelected, &[])?;
+        ensure!(
+            ss.1.keys == p.selected,
+            "floor set {} selected keys",
+            ss.1.keys
+        );
+        Ok(sample(p.selected, &ss))
+    })?;
+    run.insert(RowId::FloorSetSelected, ss);
 
-    let one = median_of(SINGLE_SAMPLES, || {
+    let one = median_of(SHORT_SAMPLES, || {
         let one = floor(Mode::Single, &["--key", &p.depool_key()])?;
         Ok(sample(1, &one))
     })?;
     run.insert(RowId::FloorSingle, one);
 
     // The same key again, after a read of its whole pool and under a compare over it.
-    let pool = median_of(SINGLE_SAMPLES, || {
+    let pool = median_of(SHORT_SAMPLES, || {
         let pool = floor(Mode::PoolPut, &["--key", &p.depool_key()])?;
         ensure!(pool.1.keys > 0, "floor read an empty pool");
         Ok(sample(1, &pool))
@@ -234,10 +241,11 @@ fn floor_rows(
     Ok(())
 }
 
-/// Samples taken of each one-object row (the depool and its floors) in each run: a process
-/// that takes a few milliseconds is measured once per row by a 1-in-3 median over runs
-/// otherwise, and one scheduling hiccup on a shared machine is then the row's figure.
-const SINGLE_SAMPLES: usize = 5;
+/// Samples taken in each run of each short row (the depool, the selections of a tenth of
+/// the fleet, and their floors): a process that takes a few milliseconds is measured once
+/// per row by a 1-in-3 median over runs otherwise, and one scheduling hiccup on a shared
+/// machine is then the row's figure. The median sample of the run is kept.
+const SHORT_SAMPLES: usize = 5;
 
 /// The median (by wall time) of `k` samples taken by `one`.
 fn median_of(k: usize, mut one: impl FnMut() -> anyhow::Result<Sample>) -> anyhow::Result<Sample> {
@@ -356,58 +364,72 @@ impl<'a> ToolRun<'a> {
     /// `confctl select ... get`: one line per selected object.
     fn select_get(&self, run: &mut Run) -> anyhow::Result<()> {
         let p = self.p;
-        let m = self.tool(&self.tools.confctl, &["select", SELECTOR, "get"])?;
-        let lines = m.stdout.lines().count();
-        ensure!(
-            lines == p.selected,
-            "select get printed {lines} objects, expected {}",
-            p.selected
-        );
-        run.insert(RowId::SelectGet, tool_sample(p.selected, &m));
+        let get = median_of(SHORT_SAMPLES, || {
+            let m = self.tool(&self.tools.confctl, &["select", SELECTOR, "get"])?;
+            let lines = m.stdout.lines().count();
+            ensure!(
+                lines == p.selected,
+                "select get printed {lines} objects, expected {}",
+                p.selected
+            );
+            Ok(tool_sample(p.selected, &m))
+        })?;
+        run.insert(RowId::SelectGet, get);
         Ok(())
     }
 
     /// `confctl select ... set/pooled=no`: every selected object depooled.
+    /// ([`SHORT_SAMPLES`] times, set back to `pooled=yes` in between, outside the clock.)
     fn select_set(&self, run: &mut Run) -> anyhow::Result<()> {
         let p = self.p;
-        let m = self.tool(
-            &self.tools.confctl,
-            // A whole cluster depooled: past the depool threshold, on purpose (the threshold
-            // check's read of the pools is part of what is measured).
-            &[
-                "select",
-                "--allow-below-threshold",
-                SELECTOR,
-                "set/pooled=no",
-                "--yes",
-                "--quiet",
-            ],
-        )?;
-        let lines = m
-            .stdout
-            .lines()
-            .filter(|l| l.contains("pooled changed yes => no"))
-            .count();
-        ensure!(
-            lines == p.selected,
-            "select set changed {lines} objects, expected {}",
-            p.selected
-        );
+        // A whole cluster depooled: past the depool threshold, on purpose.
+        let set = |pooled: &str| {
+            self.tool(
+                &self.tools.confctl,
+                &[
+                    "select",
+                    "--allow-below-threshold",
+                    SELECTOR,
+                    &format!("set/pooled={pooled}"),
+                    "--yes",
+                    "--quiet",
+                ],
+            )
+        };
+        let changed = |m: &Measured, from: &str, to: &str| -> anyhow::Result<()> {
+            let line = format!("pooled changed {from} => {to}");
+            let lines = m.stdout.lines().filter(|l| l.contains(&line)).count();
+            ensure!(
+                lines == p.selected,
+                "select set/pooled={to} changed {lines} objects, expected {}",
+                p.selected
+            );
+            Ok(())
+        };
+        let mut first = true;
+        let sample = median_of(SHORT_SAMPLES, || {
+            if !std::mem::take(&mut first) {
+                changed(&set("yes")?, "no", "yes")?;
+            }
+            let m = set("no")?;
+            changed(&m, "yes", "no")?;
+            Ok(tool_sample(p.selected, &m))
+        })?;
         let sel = self.rt.block_on(dump(&self.url, SELECTED_PREFIX))?;
         ensure!(
             sel.len() == p.selected && sel.iter().all(|(_, v)| v.contains(r#""pooled":"no""#)),
             "after select set, not every selected object is pooled=no"
         );
-        run.insert(RowId::SelectSet, tool_sample(p.selected, &m));
+        run.insert(RowId::SelectSet, sample);
         Ok(())
     }
 
-    /// `confctl depool` of one node's service ([`SINGLE_SAMPLES`] times, pooled again
+    /// `confctl depool` of one node's service ([`SHORT_SAMPLES`] times, pooled again
     /// in between, outside the clock; depooled at the end, as one depool leaves it).
     fn depool(&self, run: &mut Run) -> anyhow::Result<()> {
         let (node, service) = &self.p.depool;
         let mut first = true;
-        let depool = median_of(SINGLE_SAMPLES, || {
+        let depool = median_of(SHORT_SAMPLES, || {
             if !std::mem::take(&mut first) {
                 let m = self.tool(
                     &self.tools.confctl,

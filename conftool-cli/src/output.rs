@@ -241,11 +241,14 @@ pub fn write_get_line(
     key: &conftool_core::ObjectKey,
     state: &conftool_core::PoolState,
 ) -> fmt::Result {
-    write!(
-        out,
-        "{{\"{}\": {{\"weight\": {}, \"pooled\": \"{}\"",
-        key.node, state.weight, state.pooled
-    )?;
+    // Pieces written as they are (a selection prints thousands of these lines).
+    for piece in ["{\"", key.node.as_str(), "\": {\"weight\": "] {
+        out.write_str(piece)?;
+    }
+    write!(out, "{}", state.weight.0)?;
+    for piece in [", \"pooled\": \"", state.pooled.as_str(), "\""] {
+        out.write_str(piece)?;
+    }
     for (k, v) in &state.extra {
         write!(
             out,
@@ -254,11 +257,19 @@ pub fn write_get_line(
             py_json(v)
         )?;
     }
-    write!(
-        out,
-        "}}, \"tags\": \"dc={},cluster={},service={}\"}}",
-        key.pool.dc, key.pool.cluster, key.pool.service
-    )
+    let pool = &key.pool;
+    for piece in [
+        "}, \"tags\": \"dc=",
+        pool.dc.as_str(),
+        ",cluster=",
+        pool.cluster.as_str(),
+        ",service=",
+        pool.service.as_str(),
+        "\"}",
+    ] {
+        out.write_str(piece)?;
+    }
+    Ok(())
 }
 
 /// One object as a JSON value for `--json` output.

@@ -70,9 +70,34 @@ struct Term {
     tag: Tag,
     source: String,
     re: Regex,
+    /// The one value the term matches when it spells one out ([`Term::literal`]), compared
+    /// as a string: a selection matches thousands of objects against its terms.
+    exact: Option<String>,
 }
 
 impl Term {
+    /// A term matching `re` (built from `source` as its anchoring says).
+    fn new(tag: Tag, source: String, re: Regex, anchoring: Anchoring) -> Term {
+        let mut term = Term {
+            tag,
+            source,
+            re,
+            exact: None,
+        };
+        if anchoring == Anchoring::Whole {
+            term.exact = term.literal();
+        }
+        term
+    }
+
+    /// Whether `value` matches.
+    fn is_match(&self, value: &str) -> bool {
+        match &self.exact {
+            Some(exact) => exact == value,
+            None => self.re.is_match(value),
+        }
+    }
+
     /// The value if it matches exactly one string (letters, digits, `_`, `-`, and escaped
     /// punctuation such as `\.`), used to narrow the etcd prefix.
     fn literal(&self) -> Option<String> {
@@ -194,11 +219,7 @@ impl Selector {
             Anchoring::Start => (format!("(?:{regex}).*"), format!("^(?:{regex})")),
         };
         let re = Regex::new(&anchored).map_err(|e| err(format!("invalid regex for name: {e}")))?;
-        self.terms.push(Term {
-            tag: Tag::Name,
-            source,
-            re,
-        });
+        self.terms.push(Term::new(Tag::Name, source, re, anchoring));
         Ok(self)
     }
 
@@ -207,7 +228,7 @@ impl Selector {
     }
 
     fn matches_tag(&self, tag: Tag, value: &str) -> bool {
-        self.term(tag).is_none_or(|t| t.re.is_match(value))
+        self.term(tag).is_none_or(|t| t.is_match(value))
     }
 
     /// Whether an object matches every term.
@@ -312,11 +333,7 @@ impl FromStr for Selector {
             }
             let re = Regex::new(&format!("^(?:{value})$"))
                 .map_err(|e| err(format!("invalid regex for {}: {e}", tag.as_str())))?;
-            terms.push(Term {
-                tag,
-                source: value.to_string(),
-                re,
-            });
+            terms.push(Term::new(tag, value.to_string(), re, Anchoring::Whole));
         }
         Ok(Selector { terms })
     }
@@ -505,6 +522,53 @@ mod tests {
         assert!(e.to_string().contains("given twice"), "{e}");
         let e = pool.with_name_regex("(", Anchoring::Start).unwrap_err();
         assert!(e.is_bad_input() && e.to_string().contains("invalid regex for name"));
+    }
+
+    #[test]
+    fn a_term_that_spells_out_one_value_matches_as_its_regex_does() {
+        let values = [
+            "mw1018",
+            "mw1018.eqiad.wmnet",
+            "mw1018xeqiad",
+            "mw101",
+            "mw10188",
+            "MW1018",
+            "a-b_c",
+            "a.b",
+            "ab",
+            "",
+            "mw1018\n",
+        ];
+        for source in [
+            "mw1018",
+            r"mw1018\.eqiad\.wmnet",
+            "a-b_c",
+            r"a\.b",
+            "mw10.",
+            "a|b",
+        ] {
+            let sel: Selector = format!("name={source}").parse().unwrap();
+            let term = sel.term(Tag::Name).unwrap();
+            assert_eq!(
+                term.exact.is_some(),
+                !source.ends_with('.') && !source.contains('|')
+            );
+            for v in values {
+                assert_eq!(term.is_match(v), term.re.is_match(v), "{source} on {v:?}");
+            }
+        }
+        // Matched from the start only: not compared whole.
+        let start = Selector::any()
+            .with_name_regex("mw10", Anchoring::Start)
+            .unwrap();
+        let term = start.term(Tag::Name).unwrap();
+        assert!(term.exact.is_none() && term.is_match("mw1018"));
+        let whole = Selector::any()
+            .with_name_regex("mw10", Anchoring::Whole)
+            .unwrap();
+        let term = whole.term(Tag::Name).unwrap();
+        assert_eq!(term.exact.as_deref(), Some("mw10"));
+        assert!(term.is_match("mw10") && !term.is_match("mw1018"));
     }
 
     #[test]

@@ -243,19 +243,19 @@ impl PoolState {
                 Some((p, rest.strip_prefix(br#"","weight":"#)?))
             })?;
         let digits = rest.strip_suffix(b"}")?;
-        // JSON's integers: no sign, no leading zero; at most 65535.
+        // JSON's integers: no sign, no leading zero; a weight is at most 65535.
         let plain = match digits {
             [b'0'] => true,
-            [b'1'..=b'9', more @ ..] => more.len() < 5 && more.iter().all(u8::is_ascii_digit),
+            [b'1'..=b'9', more @ ..] => more.iter().all(u8::is_ascii_digit),
             _ => false,
         };
         if !plain {
             return None;
         }
-        let n = digits
-            .iter()
-            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
-        Some(PoolState::new(pooled, Weight(u16::try_from(n).ok()?)))
+        let n = digits.iter().try_fold(0u16, |n, d| {
+            n.checked_mul(10)?.checked_add(u16::from(d - b'0'))
+        })?;
+        Some(PoolState::new(pooled, Weight(n)))
     }
 
     /// Whether the object takes traffic: `pooled: yes` with a weight above 0 (a pooled
@@ -735,6 +735,7 @@ mod tests {
         for text in [
             r#"{"pooled":"yes","weight":65536}"#,
             r#"{"pooled":"yes","weight":100000}"#,
+            r#"{"pooled":"yes","weight":99999999999999999999999}"#,
             r#"{"pooled":"yes","weight":01}"#,
             r#"{"pooled":"yes","weight":-1}"#,
             r#"{"pooled":"yes","weight":1.0}"#,

@@ -202,28 +202,23 @@ fn floor_rows(
     let y = floor(Mode::Parse, &["--dir", &dir])?;
     run.insert(RowId::FloorParse, sample(n, &y));
 
-    let rs = median_of(SHORT_SAMPLES, || {
-        let rs = floor(Mode::ReadSelected, &[])?;
-        ensure!(
-            rs.1.keys == p.selected,
-            "floor read {} selected keys",
-            rs.1.keys
-        );
-        Ok(sample(p.selected, &rs))
-    })?;
-    run.insert(RowId::FloorReadSelected, rs);
-
-    // Each sample puts the same values again: a write each time, as the tool's are.
-    let ss = median_of(SHORT_SAMPLES, || {
-        let ss = floor(Mode::SetSelected, &[])?;
-        ensure!(
-            ss.1.keys == p.selected,
-            "floor set {} selected keys",
-            ss.1.keys
-        );
-        Ok(sample(p.selected, &ss))
-    })?;
-    run.insert(RowId::FloorSetSelected, ss);
+    // The selected tenth read, then set (each sample puts the same values again: a write
+    // each time, as the tool's are).
+    for (mode, row, did) in [
+        (Mode::ReadSelected, RowId::FloorReadSelected, "read"),
+        (Mode::SetSelected, RowId::FloorSetSelected, "set"),
+    ] {
+        let median = median_of(SHORT_SAMPLES, || {
+            let m = floor(mode, &[])?;
+            ensure!(
+                m.1.keys == p.selected,
+                "floor {did} {} selected keys",
+                m.1.keys
+            );
+            Ok(sample(p.selected, &m))
+        })?;
+        run.insert(row, median);
+    }
 
     let one = median_of(SHORT_SAMPLES, || {
         let one = floor(Mode::Single, &["--key", &p.depool_key()])?;
